@@ -1,0 +1,45 @@
+"""Recording events. Callers run this inside their own transaction, so the event and
+the change it describes are committed together or not at all."""
+
+from collections.abc import Mapping
+from typing import Any
+
+from .models import Event
+from .redaction import assert_no_secrets
+
+SYSTEM = "system"
+
+
+def event_record(
+    *,
+    organization,
+    type: str,
+    actor=None,
+    target=None,
+    target_type: str = "",
+    target_id: str = "",
+    target_label: str = "",
+    outcome: str = Event.SUCCESS,
+    details: Mapping[str, Any] | None = None,
+    tenant_ref: str = "",
+    tenant_label: str = "",
+) -> Event:
+    """Append one event. `target` may be any model with `event_target()`; `actor` is a
+    user or None for scheduled work ("system")."""
+    if target is not None:
+        target_type, target_id, target_label = target.event_target()
+    details = dict(details or {})
+    assert_no_secrets(details)
+    return Event.objects.create(
+        organization=organization,
+        type=type,
+        actor=actor,
+        actor_label=actor.email if actor is not None else SYSTEM,
+        tenant_ref=str(tenant_ref or ""),
+        tenant_label=tenant_label,
+        target_type=target_type,
+        target_id=str(target_id),
+        target_label=target_label,
+        outcome=outcome,
+        details=details,
+    )

@@ -1,0 +1,10 @@
+from django.contrib import admin
+from django.shortcuts import redirect
+from django.urls import include, path
+
+urlpatterns = [
+    path("", lambda request: redirect("console:dashboard"), name="home"),
+    path("console/", include("directory.console.urls")),
+    path("api/v1/", include("directory.api.urls")),
+    path("django-admin/", admin.site.urls),
+]

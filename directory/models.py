@@ -1,0 +1,210 @@
+import hashlib
+
+from django.contrib.auth.base_user import AbstractBaseUser, BaseUserManager
+from django.contrib.auth.models import PermissionsMixin
+from django.db import models
+from django.db.models.functions import Lower
+from django.utils import timezone
+
+
+class OrganizationScopedQuerySet(models.QuerySet):
+    def for_organization(self, organization):
+        return self.filter(organization=organization)
+
+
+class Organization(models.Model):
+    """A customer of Stratus, with its password policy. Everything else belongs to one."""
+
+    name = models.CharField(max_length=200)
+    slug = models.SlugField(max_length=63, unique=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    # Password policy; directory.passwords applies it to every path that sets a password.
+    password_min_length = models.PositiveSmallIntegerField(default=12)
+    password_require_lowercase = models.BooleanField(default=True)
+    password_require_uppercase = models.BooleanField(default=True)
+    password_require_digit = models.BooleanField(default=True)
+    password_require_symbol = models.BooleanField(default=False)
+    password_max_age_days = models.PositiveIntegerField(
+        null=True, blank=True, default=None, help_text="Empty means passwords never expire."
+    )
+    password_history = models.PositiveSmallIntegerField(
+        default=5, help_text="How many previous passwords may not be reused."
+    )
+
+    def __str__(self):
+        return self.name
+
+    def event_target(self):
+        return ("organization", self.pk, self.name)
+
+
+class UserManager(BaseUserManager.from_queryset(OrganizationScopedQuerySet)):
+    use_in_migrations = True
+
+    def get_by_natural_key(self, username):
+        return self.get(email__iexact=username)
+
+    def create_superuser(self, email, password=None, **extra):
+        """For `manage.py createsuperuser`: a service operator with no organization."""
+        user = self.model(
+            email=self.normalize_email(email).lower(),
+            is_staff=True,
+            is_superuser=True,
+            status=User.ACTIVE,
+            **extra,
+        )
+        user.set_password(password)
+        user.save(using=self._db)
+        return user
+
+
+class User(AbstractBaseUser, PermissionsMixin):
+    """A person in an organization's directory; their email is their login everywhere.
+
+    `status` is the account lifecycle; `state` is the postal state, as Graph names it."""
+
+    MEMBER, ADMIN, OWNER = "member", "admin", "owner"
+    ROLES = [(MEMBER, "Member"), (ADMIN, "Admin"), (OWNER, "Owner")]
+    STAGED, ACTIVE, SUSPENDED = "staged", "active", "suspended"
+    STATUSES = [(STAGED, "Staged"), (ACTIVE, "Active"), (SUSPENDED, "Suspended")]
+
+    email = models.EmailField(max_length=254, unique=True)  # stored lower-case
+    organization = models.ForeignKey(
+        Organization, on_delete=models.CASCADE, related_name="users", null=True, blank=True
+    )
+    role = models.CharField(max_length=16, choices=ROLES, default=MEMBER)
+    status = models.CharField(max_length=16, choices=STATUSES, default=STAGED)
+    is_staff = models.BooleanField(default=False)
+    created_at = models.DateTimeField(default=timezone.now)
+    password_changed_at = models.DateTimeField(null=True, blank=True)
+
+    # Profile attributes synced to Microsoft 365 (see m365bridge's attribute map).
+    first_name = models.CharField(max_length=64, blank=True)
+    last_name = models.CharField(max_length=64, blank=True)
+    display_name = models.CharField(max_length=256, blank=True)
+    job_title = models.CharField(max_length=128, blank=True)
+    department = models.CharField(max_length=64, blank=True)
+    employee_id = models.CharField(max_length=16, blank=True)
+    company_name = models.CharField(max_length=64, blank=True)
+    office_location = models.CharField(max_length=128, blank=True)
+    mobile_phone = models.CharField(max_length=64, blank=True)
+    business_phones = models.JSONField(default=list, blank=True)
+    street_address = models.CharField(max_length=1024, blank=True)
+    city = models.CharField(max_length=128, blank=True)
+    state = models.CharField(max_length=128, blank=True)
+    postal_code = models.CharField(max_length=40, blank=True)
+    country = models.CharField(max_length=128, blank=True)
+    usage_location = models.CharField(max_length=2, blank=True)
+
+    objects = UserManager()
+
+    USERNAME_FIELD = "email"
+    EMAIL_FIELD = "email"
+    REQUIRED_FIELDS = []
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(Lower("email"), name="user_email_unique_ci"),
+        ]
+        indexes = [
+            models.Index(fields=["organization", "email"]),
+            models.Index(fields=["organization", "status", "email"]),
+            models.Index(fields=["organization", "role", "email"]),
+            models.Index(fields=["organization", "display_name"]),
+        ]
+        ordering = ["email"]
+
+    def __str__(self):
+        return self.email
+
+    @property
+    def is_active(self):
+        return self.status == self.ACTIVE
+
+    @property
+    def is_org_admin(self):
+        return self.organization_id is not None and self.role in (self.ADMIN, self.OWNER)
+
+    @property
+    def name(self):
+        return self.display_name or f"{self.first_name} {self.last_name}".strip() or self.email
+
+    def event_target(self):
+        return ("user", self.pk, self.email)
+
+
+class PasswordHistoryEntry(models.Model):
+    """A previous password hash, so the policy can refuse reuse."""
+
+    user = models.ForeignKey(User, on_delete=models.CASCADE, related_name="password_history")
+    password_hash = models.CharField(max_length=256)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+
+
+class Group(models.Model):
+    """A security group of an organization; members are users of the same organization."""
+
+    organization = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="groups")
+    name = models.CharField(max_length=256)
+    description = models.CharField(max_length=1024, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    members = models.ManyToManyField(User, through="Membership", related_name="security_groups")
+
+    objects = OrganizationScopedQuerySet.as_manager()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint("organization", Lower("name"), name="group_name_unique_ci"),
+        ]
+        ordering = ["name"]
+
+    def __str__(self):
+        return self.name
+
+    def event_target(self):
+        return ("group", self.pk, self.name)
+
+
+class Membership(models.Model):
+    group = models.ForeignKey(Group, on_delete=models.CASCADE)
+    user = models.ForeignKey(User, on_delete=models.CASCADE)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint("group", "user", name="membership_unique")]
+
+
+class ApiKey(models.Model):
+    """An organization's key for the REST API. Only a SHA-256 of the key is stored; the
+    key is shown once, at creation. Keys are long random strings, so a fast hash is
+    enough (there is nothing to brute-force)."""
+
+    PREFIX = "stk_"
+
+    organization = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="api_keys")
+    name = models.CharField(max_length=100)
+    lookup = models.CharField(max_length=16, unique=True)
+    key_hash = models.CharField(max_length=64)
+    created_by = models.ForeignKey(User, on_delete=models.SET_NULL, null=True, related_name="+")
+    created_at = models.DateTimeField(auto_now_add=True)
+    last_used_at = models.DateTimeField(null=True, blank=True)
+    revoked_at = models.DateTimeField(null=True, blank=True)
+
+    objects = OrganizationScopedQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self):
+        return self.name
+
+    @staticmethod
+    def hash_key(key: str) -> str:
+        return hashlib.sha256(key.encode()).hexdigest()
+
+    def event_target(self):
+        return ("api_key", self.pk, self.name)

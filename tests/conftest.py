@@ -1,0 +1,48 @@
+"""The fixed cast every test uses: alice owns Acme, bob is a member of Acme, charlie is
+an admin of Globex (another organization, who must never see Acme's data)."""
+
+import pytest
+
+from directory import services
+from directory.models import User
+
+PASSWORD = "Correct-Horse-42"
+
+
+@pytest.fixture
+def acme(db):
+    organization, _ = services.organization_signup(
+        name="Acme", email="alice@acme.example", password=PASSWORD,
+        first_name="Alice", last_name="Anders",
+    )
+    return organization
+
+
+@pytest.fixture
+def alice(acme):
+    return User.objects.get(email="alice@acme.example")
+
+
+@pytest.fixture
+def bob(acme, alice):
+    return services.user_create(
+        actor=alice, organization=acme, email="bob@acme.example", role=User.MEMBER,
+        password=PASSWORD, first_name="Bob", last_name="Brown",
+    )
+
+
+@pytest.fixture
+def globex(db):
+    organization, _ = services.organization_signup(
+        name="Globex", email="gina@globex.example", password=PASSWORD,
+    )
+    return organization
+
+
+@pytest.fixture
+def charlie(globex):
+    owner = User.objects.get(email="gina@globex.example")
+    return services.user_create(
+        actor=owner, organization=globex, email="charlie@globex.example", role=User.ADMIN,
+        password=PASSWORD, first_name="Charlie", last_name="Chen",
+    )

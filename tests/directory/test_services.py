@@ -1,0 +1,144 @@
+import pytest
+from django.db import IntegrityError
+
+from audit.models import Event
+from directory import hooks, services
+from directory.errors import Conflict, InvalidInput, NotAllowed
+from directory.models import User
+from tests.conftest import PASSWORD
+
+
+def test_signup_creates_an_organization_with_an_active_owner(acme, alice):
+    assert alice.organization == acme
+    assert alice.role == User.OWNER
+    assert alice.status == User.ACTIVE
+    assert alice.check_password(PASSWORD)
+    assert alice.password.startswith("argon2")
+
+
+def test_email_is_unique_across_organizations_case_insensitively(alice, globex, charlie):
+    with pytest.raises(Conflict) as raised:
+        services.user_create(actor=charlie, organization=globex, email="ALICE@acme.example")
+    assert raised.value.fields == {"email": ["An account with this email already exists."]}
+
+
+def test_the_database_refuses_a_duplicate_email_in_another_case(alice):
+    with pytest.raises(IntegrityError):
+        User.objects.create(email="Alice@Acme.Example", organization=alice.organization)
+
+
+def test_a_user_without_password_is_staged_until_one_is_set(acme, alice):
+    user = services.user_create(actor=alice, organization=acme, email="new@acme.example")
+    assert user.status == User.STAGED
+    assert not user.has_usable_password()
+    services.user_set_password(actor=alice, user=user, password=PASSWORD)
+    user.refresh_from_db()
+    assert user.status == User.ACTIVE
+    assert user.password_changed_at is not None
+
+
+def test_password_policy_names_every_broken_rule(acme, bob):
+    with pytest.raises(InvalidInput) as raised:
+        services.user_set_password(actor=bob, user=bob, password="short")
+    problems = raised.value.fields["password"]
+    assert "Must contain: at least 12 characters." in problems
+    assert "Must contain: an uppercase letter." in problems
+    assert "Must contain: a digit." in problems
+
+
+def test_password_history_refuses_reuse(acme, alice, bob):
+    services.user_set_password(actor=alice, user=bob, password="Another-Horse-43")
+    with pytest.raises(InvalidInput) as raised:
+        services.user_set_password(actor=alice, user=bob, password=PASSWORD)
+    assert "Must not be one of your last 5 passwords." in raised.value.fields["password"]
+
+
+def test_usage_location_must_be_an_iso_country_code(alice, bob):
+    with pytest.raises(InvalidInput) as raised:
+        services.user_update(actor=alice, user=bob, usage_location="Germany")
+    assert "usage_location" in raised.value.fields
+    services.user_update(actor=alice, user=bob, usage_location="de")
+    bob.refresh_from_db()
+    assert bob.usage_location == "DE"
+
+
+def test_every_write_records_its_event_in_the_same_transaction(alice, bob):
+    services.user_update(actor=alice, user=bob, job_title="Engineer")
+    event = Event.objects.filter(type="user_update").latest("id")
+    assert event.actor == alice
+    assert event.actor_label == "alice@acme.example"
+    assert event.target_label == "bob@acme.example"
+    assert event.details == {"changed": ["job_title"]}
+
+
+def test_an_update_that_changes_nothing_records_nothing(alice, bob):
+    before = Event.objects.count()
+    services.user_update(actor=alice, user=bob, first_name="Bob")
+    assert Event.objects.count() == before
+
+
+def test_a_failed_write_leaves_no_event_and_no_change(alice, bob):
+    before = Event.objects.count()
+    with pytest.raises(InvalidInput):
+        services.user_update(actor=alice, user=bob, job_title="x" * 200)
+    assert Event.objects.count() == before
+
+
+def test_changes_are_announced_to_subscribers_without_exposing_the_password(alice, bob):
+    heard = []
+    subscriber = hooks.subscribe(heard.append)
+    try:
+        services.user_set_password(actor=alice, user=bob, password="Brand-New-Pass-77")
+        services.user_suspend(actor=alice, user=bob)
+    finally:
+        hooks._subscribers.remove(subscriber)
+    assert [c.kind for c in heard] == [hooks.USER_PASSWORD_SET, hooks.USER_SUSPENDED]
+    assert heard[0].password == "Brand-New-Pass-77"
+    assert "Brand-New-Pass-77" not in repr(heard[0])
+
+
+def test_suspend_and_reactivate(alice, bob):
+    services.user_suspend(actor=alice, user=bob)
+    assert bob.status == User.SUSPENDED
+    services.user_activate(actor=alice, user=bob)
+    assert bob.status == User.ACTIVE
+
+
+def test_an_admin_cannot_suspend_or_delete_themselves(alice):
+    with pytest.raises(NotAllowed):
+        services.user_suspend(actor=alice, user=alice)
+    with pytest.raises(NotAllowed):
+        services.user_delete(actor=alice, user=alice)
+
+
+def test_the_last_owner_cannot_be_demoted(acme, alice):
+    admin = services.user_create(actor=alice, organization=acme, email="ann@acme.example",
+                                 role=User.OWNER, password=PASSWORD)
+    services.user_update(actor=admin, user=alice, role=User.ADMIN)
+    with pytest.raises(NotAllowed):
+        services.user_update(actor=alice, user=admin, role=User.MEMBER)
+
+
+def test_a_group_accepts_only_members_of_its_organization(alice, acme, bob, charlie):
+    group = services.group_create(actor=alice, organization=acme, name="Engineering")
+    assert services.group_member_add(actor=alice, group=group, user=bob)
+    assert not services.group_member_add(actor=alice, group=group, user=bob)
+    with pytest.raises(InvalidInput):
+        services.group_member_add(actor=alice, group=group, user=charlie)
+
+
+def test_group_names_are_unique_per_organization(alice, acme, charlie, globex):
+    services.group_create(actor=alice, organization=acme, name="Sales")
+    with pytest.raises(Conflict):
+        services.group_create(actor=alice, organization=acme, name="sales")
+    services.group_create(actor=charlie, organization=globex, name="Sales")
+
+
+def test_api_keys_are_stored_hashed_and_shown_once(alice, acme):
+    from directory import selectors
+
+    key, secret = services.api_key_create(actor=alice, organization=acme, name="CI")
+    assert secret not in key.key_hash
+    assert selectors.api_key_find(secret=secret) == key
+    services.api_key_revoke(actor=alice, key=key)
+    assert selectors.api_key_find(secret=secret) is None

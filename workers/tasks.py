@@ -1,0 +1,1 @@
+"""Celery tasks. Each takes ids, re-fetches, and calls a service."""
