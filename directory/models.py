@@ -78,6 +78,11 @@ class User(AbstractBaseUser, PermissionsMixin):
     is_staff = models.BooleanField(default=False)
     created_at = models.DateTimeField(default=timezone.now)
     password_changed_at = models.DateTimeField(null=True, blank=True)
+    # Set by an admin's temporary password; the portal then allows only a password change.
+    must_change_password = models.BooleanField(default=False)
+    # When the scheduled job found the password expired and told bridges to block sign-in;
+    # cleared by the next password set.
+    password_expired_at = models.DateTimeField(null=True, blank=True)
 
     # Profile attributes synced to Microsoft 365 (see m365bridge's attribute map).
     first_name = models.CharField(max_length=64, blank=True)
@@ -208,3 +213,101 @@ class ApiKey(models.Model):
 
     def event_target(self):
         return ("api_key", self.pk, self.name)
+
+
+# --- account lifecycle (directory.lifecycle) -------------------------------------------
+
+
+class AccountToken(models.Model):
+    """A single-use link sent by email: activation (set the first password) or password
+    reset. Only a SHA-256 of the token is stored, found by its public `lookup` part and
+    compared in constant time."""
+
+    ACTIVATION, RESET = "activation", "reset"
+    PURPOSES = [(ACTIVATION, "Activation"), (RESET, "Password reset")]
+
+    user = models.ForeignKey(User, on_delete=models.CASCADE, related_name="account_tokens")
+    purpose = models.CharField(max_length=16, choices=PURPOSES)
+    lookup = models.CharField(max_length=16, unique=True)
+    token_hash = models.CharField(max_length=64)
+    created_at = models.DateTimeField(default=timezone.now)
+    expires_at = models.DateTimeField()
+    used_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+
+    def __str__(self):
+        return f"{self.purpose} link for {self.user}"
+
+    @staticmethod
+    def hash_token(token: str) -> str:
+        return hashlib.sha256(token.encode()).hexdigest()
+
+    def is_usable(self, now=None) -> bool:
+        return self.used_at is None and self.expires_at > (now or timezone.now())
+
+
+class SentEmail(models.Model):
+    """One email the directory sent (or tried to send) to a person: what, when, and why
+    it failed if it did. Admins see these on the user's page. `dedupe_key` makes a
+    message that must go out only once (an expiry warning) unique per user."""
+
+    ACTIVATION = "activation"
+    RESET = "reset"
+    EXPIRY_WARNING = "expiry_warning"
+    PASSWORD_CHANGED = "password_changed"
+    KINDS = [
+        (ACTIVATION, "Welcome and activation"),
+        (RESET, "Password reset link"),
+        (EXPIRY_WARNING, "Password expiry warning"),
+        (PASSWORD_CHANGED, "Password changed"),
+    ]
+
+    organization = models.ForeignKey(
+        Organization, on_delete=models.CASCADE, related_name="sent_emails", null=True
+    )
+    user = models.ForeignKey(User, on_delete=models.CASCADE, related_name="sent_emails")
+    to = models.EmailField(max_length=254)
+    kind = models.CharField(max_length=32, choices=KINDS)
+    subject = models.CharField(max_length=255)
+    dedupe_key = models.CharField(max_length=100, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+    sent_at = models.DateTimeField(null=True, blank=True)
+    error = models.CharField(max_length=500, blank=True)
+
+    objects = OrganizationScopedQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        constraints = [
+            models.UniqueConstraint(
+                "user", "dedupe_key", name="sent_email_once",
+                condition=~models.Q(dedupe_key=""),
+            ),
+        ]
+        indexes = [models.Index(fields=["organization", "user", "-created_at"])]
+
+    def __str__(self):
+        return f"{self.kind} to {self.to}"
+
+
+class SignInThrottle(models.Model):
+    """Recent failed portal sign-ins for one account (keyed by the email typed, whether
+    or not it exists) or one client address. `blocked_until` is when the next attempt
+    may be made; `locked` says the block is a lock-out rather than a short slowdown."""
+
+    ACCOUNT, ADDRESS = "account", "address"
+
+    key = models.CharField(max_length=80, unique=True)  # "<scope>:<sha256 of the value>"
+    failures = models.PositiveIntegerField(default=0)
+    last_failure_at = models.DateTimeField(null=True, blank=True)
+    blocked_until = models.DateTimeField(null=True, blank=True)
+    locked = models.BooleanField(default=False)
+
+    def __str__(self):
+        return self.key
+
+    @staticmethod
+    def key_for(scope: str, value: str) -> str:
+        return f"{scope}:{hashlib.sha256(value.strip().lower().encode()).hexdigest()}"
