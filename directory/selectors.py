@@ -32,6 +32,12 @@ def user_get(*, organization: Organization, pk) -> User:
         raise Http404("No such user.") from None
 
 
+def user_by_email(*, organization: Organization, email: str) -> User | None:
+    """The organization's user with this email (any case), or None."""
+    return User.objects.for_organization(organization).filter(
+        email__iexact=(email or "").strip()).first()
+
+
 def group_list(*, organization: Organization, search: str = "") -> QuerySet[Group]:
     groups = Group.objects.for_organization(organization)
     if search:
