@@ -9,6 +9,7 @@ encrypted copy it needs to push; it is excluded from repr and must never be logg
 
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from datetime import datetime
 
 # Kinds of change.
 USER_CREATED = "user_created"
@@ -17,6 +18,9 @@ USER_PASSWORD_SET = "user_password_set"
 USER_SUSPENDED = "user_suspended"
 USER_ACTIVATED = "user_activated"
 USER_DELETING = "user_deleting"
+# The password reached the organization's maximum age: bridges block remote sign-in
+# until the next USER_PASSWORD_SET (behaviour P6).
+USER_PASSWORD_EXPIRED = "user_password_expired"
 GROUP_CREATED = "group_created"
 GROUP_UPDATED = "group_updated"
 GROUP_DELETING = "group_deleting"
@@ -62,3 +66,62 @@ def announce(change: DirectoryChange) -> None:
 
 def password_checks(*, user, password: str) -> list[str]:
     return [problem for check in _password_checks for problem in check(user=user, password=password)]
+
+
+# --- what the self-service portal shows about connected services ----------------------
+
+
+@dataclass(frozen=True)
+class ServiceStatus:
+    """One row of "connected services" on a user's portal home, in plain words.
+
+    `state` is one of "ok", "pending" (the portal keeps polling while any row is
+    pending), "error" or "blocked"; `message` is what the user reads, for example
+    "Your Microsoft 365 password was updated 20 seconds ago."."""
+
+    service: str
+    account: str
+    state: str
+    message: str
+    updated_at: datetime | None = None
+
+    def as_json(self) -> dict:
+        return {
+            "service": self.service, "account": self.account, "state": self.state,
+            "message": self.message,
+            "updated_at": self.updated_at.isoformat() if self.updated_at else None,
+        }
+
+
+ServiceStatusProvider = Callable[..., Iterable[ServiceStatus]]
+PasswordRuleProvider = Callable[..., Iterable[dict]]
+
+_service_status_providers: list[ServiceStatusProvider] = []
+_password_rule_providers: list[PasswordRuleProvider] = []
+
+
+def add_service_status_provider(provider: ServiceStatusProvider) -> ServiceStatusProvider:
+    """Register `(user=) -> [ServiceStatus, ...]`: a bridge's rows for this user (none
+    when the user is not bound to it). With no provider the portal shows no section."""
+    if provider not in _service_status_providers:
+        _service_status_providers.append(provider)
+    return provider
+
+
+def add_password_rule_provider(provider: PasswordRuleProvider) -> PasswordRuleProvider:
+    """Register `(user=) -> [{"code", "label", "kind", ...}, ...]`: the rules a bridge
+    enforces (through `add_password_check`) as data for the portal's live checklist.
+    Kinds the browser evaluates: min_length/max_length (`value`), lowercase, uppercase,
+    digit, symbol, min_classes (`value` of the four), not_contains (`values`); any
+    other kind is listed and checked by the server on submit."""
+    if provider not in _password_rule_providers:
+        _password_rule_providers.append(provider)
+    return provider
+
+
+def service_statuses(*, user) -> list[ServiceStatus]:
+    return [row for provider in _service_status_providers for row in provider(user=user)]
+
+
+def extra_password_rules(*, user) -> list[dict]:
+    return [rule for provider in _password_rule_providers for rule in provider(user=user)]
