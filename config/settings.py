@@ -177,7 +177,24 @@ REST_FRAMEWORK = {
 }
 SPECTACULAR_SETTINGS = {
     "TITLE": "Stratus API",
-    "DESCRIPTION": "Users, groups, events and Microsoft 365 tenants of one organization.",
+    "DESCRIPTION": (
+        "Users, groups, events and Microsoft 365 tenants of one organization.\n\n"
+        "Authentication: an organization API key, `Authorization: Bearer stk_...` (created "
+        "and revoked in the console). The console's own session also works, with its CSRF "
+        "token. Only admins and owners may use the API; members get 403. Writes made with a "
+        "key are recorded in the event log as the key's creator.\n\n"
+        "Errors: every error has one shape, "
+        '`{"error": {"code": "...", "message": "...", "fields": {"field": ["..."]}}}`. '
+        "Invalid input is 400 with code `invalid` (we chose 400 over 422) and `fields` naming "
+        "each bad field; 401 no or bad key (`not_authenticated`); 403 not allowed "
+        "(`permission_denied`, `not_allowed`); 404 no such object in your organization "
+        "(`not_found`; another organization's objects are 404 too); 405 "
+        "`method_not_allowed`; 409 conflicts (`email_taken` — emails are unique across the "
+        "whole service, case-insensitively — and `group_name_taken`); 415 "
+        "`unsupported_media_type` (send JSON).\n\n"
+        "Lists are paged: `page` and `page_size` (at most 500); the answer has `count`, "
+        "`next`, `previous` and `results`. Passwords and keys are never returned."
+    ),
     "VERSION": "1",
     "SERVE_INCLUDE_SCHEMA": False,
     "SCHEMA_PATH_PREFIX": "/api/v1",
