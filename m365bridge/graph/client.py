@@ -1,0 +1,287 @@
+"""GraphClient: one tenant's requests to Microsoft Graph v1.0.
+
+Every request gets a fresh `client-request-id`, the (connect, read) time-outs of the
+session, a token from the tenant's `TokenSource` (refreshed once on a 401), and, for
+writes, a slot from the tenant's shared `WriteBudget`. 429, 503 and 504 are retried
+after `Retry-After` (plus jitter, up to a cap); every other failure is raised at once
+as one of the typed exceptions in `errors`.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import time
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import requests
+
+from .auth import TokenSource
+from .budget import WriteBudget
+from .config import GraphConfig
+from .errors import GraphError, Throttled, Transient, error_from_response, parse_retry_after
+from .transport import session_for
+
+log = logging.getLogger(__name__)
+
+BATCH_SIZE = 20
+RETRY_STATUSES = frozenset({429, 503, 504})
+READ_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+
+
+@dataclass
+class BatchRequest:
+    id: str
+    method: str
+    url: str
+    body: Any = None
+    headers: dict[str, str] = field(default_factory=dict)
+    depends_on: list[str] = field(default_factory=list)
+
+    @property
+    def is_write(self) -> bool:
+        return self.method.upper() not in READ_METHODS
+
+    def as_json(self) -> dict[str, Any]:
+        item: dict[str, Any] = {"id": self.id, "method": self.method.upper(), "url": self.url}
+        headers = dict(self.headers)
+        if self.body is not None:
+            headers.setdefault("Content-Type", "application/json")
+            item["body"] = self.body
+        if headers:
+            item["headers"] = headers
+        if self.depends_on:
+            item["dependsOn"] = list(self.depends_on)
+        return item
+
+
+@dataclass
+class BatchResult:
+    id: str
+    status: int
+    headers: dict[str, str]
+    body: Any
+    error: GraphError | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None
+
+
+@dataclass
+class DeltaPage:
+    items: list[dict[str, Any]]
+    delta_link: str
+
+
+class GraphClient:
+    def __init__(self, *, config: GraphConfig, tokens: TokenSource,
+                 budget: WriteBudget | None = None, session: requests.Session | None = None,
+                 sleep=time.sleep):
+        self.config = config
+        self.tokens = tokens
+        self.budget = budget
+        self.session = session or session_for(config)
+        self.sleep = sleep
+
+    def __repr__(self) -> str:
+        return f"GraphClient(tenant_id={self.tokens.tenant_id!r})"
+
+    # --- one request -------------------------------------------------------------------
+    def request(self, method: str, path: str, *, params: dict | None = None,
+                json: Any = None, headers: dict | None = None,
+                write_cost: int | None = None) -> requests.Response:
+        """Send one request and return the successful response, or raise GraphError."""
+        method = method.upper()
+        url = self._url(path)
+        cost = write_cost if write_cost is not None else (0 if method in READ_METHODS else 1)
+        refreshed = False
+        attempt = 0
+        while True:
+            if cost and self.budget is not None:
+                self.budget.take(cost)
+            client_request_id = str(uuid.uuid4())
+            response = self._send(method, url, params=params, json=json, headers=headers,
+                                  client_request_id=client_request_id, attempt=attempt)
+            if response is None:  # a network failure of a read, worth another try
+                attempt += 1
+                self._pause(None, attempt)
+                continue
+            self._note_usage(response)
+            if response.status_code < 400:
+                return response
+            if response.status_code == 401 and not refreshed:
+                refreshed = True
+                self.tokens.token(force_refresh=True)
+                continue
+            error = error_from_response(response.status_code, response.headers,
+                                        _json_or_none(response),
+                                        client_request_id=client_request_id)
+            if response.status_code in RETRY_STATUSES and attempt < self.config.max_retries:
+                wait = getattr(error, "retry_after", None)
+                if wait is not None and wait > self.config.max_retry_wait:
+                    raise error
+                attempt += 1
+                self._pause(wait, attempt)
+                continue
+            raise error
+
+    def _send(self, method, url, *, params, json, headers, client_request_id, attempt):
+        all_headers = {"Accept": "application/json", "client-request-id": client_request_id,
+                       **(headers or {})}
+        all_headers["Authorization"] = f"Bearer {self.tokens.token()}"
+        started = time.monotonic()
+        try:
+            response = self.session.request(method, url, params=params, json=json,
+                                            headers=all_headers)
+        except requests.RequestException as exc:
+            log.warning("graph %s %s failed: %s (client-request-id %s)", method,
+                        _loggable(url), type(exc).__name__, client_request_id)
+            if method in READ_METHODS and attempt < self.config.max_retries:
+                return None
+            raise Transient(f"Could not reach Microsoft Graph: {type(exc).__name__}.",
+                            client_request_id=client_request_id) from None
+        log.debug("graph %s %s -> %s in %.0f ms (request-id %s)", method, _loggable(url),
+                  response.status_code, (time.monotonic() - started) * 1000,
+                  response.headers.get("request-id", ""))
+        return response
+
+    def _pause(self, retry_after: float | None, attempt: int) -> None:
+        """Wait as Microsoft asked (or back off exponentially), plus jitter so retrying
+        workers do not return in lockstep, never beyond the cap."""
+        if retry_after is None:
+            retry_after = min(2 ** (attempt - 1), 30)
+        wait = retry_after + random.uniform(0, 0.1 * retry_after + 0.05)
+        self.sleep(min(wait, self.config.max_retry_wait))
+
+    def _note_usage(self, response: requests.Response) -> None:
+        value = response.headers.get("x-ms-throttle-limit-percentage")
+        if value and self.budget is not None:
+            try:
+                self.budget.report_usage(float(value))
+            except ValueError:
+                pass
+
+    def _url(self, path: str) -> str:
+        base = self.config.graph_base
+        if path.startswith(("https://", "http://")):
+            if not path.startswith(base + "/"):
+                raise ValueError(f"refusing to send a token outside {base}: {_loggable(path)}")
+            return path
+        return f"{base}/{path.lstrip('/')}"
+
+    # --- conveniences ------------------------------------------------------------------
+    def get(self, path: str, *, params: dict | None = None, headers: dict | None = None) -> Any:
+        return _json_or_none(self.request("GET", path, params=params, headers=headers))
+
+    def post(self, path: str, body: Any) -> Any:
+        return _json_or_none(self.request("POST", path, json=body))
+
+    def patch(self, path: str, body: Any) -> None:
+        self.request("PATCH", path, json=body)
+
+    def delete(self, path: str) -> None:
+        self.request("DELETE", path)
+
+    def pages(self, path: str, *, params: dict | None = None,
+              headers: dict | None = None) -> Iterator[dict[str, Any]]:
+        """Every item of a collection, following `@odata.nextLink` (the whole URL)."""
+        data = self.get(path, params=params, headers=headers)
+        while True:
+            yield from data.get("value", [])
+            next_link = data.get("@odata.nextLink")
+            if not next_link:
+                return
+            data = self.get(next_link, headers=headers)
+
+    def delta_pages(self, path_or_link: str, *,
+                    params: dict | None = None) -> Iterator[tuple[list[dict], str]]:
+        """Pages of a delta query as (items, delta link); the link is "" until the last
+        page. Start from `users/delta` or from a saved delta link; a stale link raises
+        `DeltaExpired`."""
+        data = self.get(path_or_link, params=params)
+        while True:
+            next_link = data.get("@odata.nextLink")
+            yield data.get("value", []), ("" if next_link else data.get("@odata.deltaLink", ""))
+            if not next_link:
+                return
+            data = self.get(next_link)
+
+    def delta(self, path_or_link: str, *, params: dict | None = None) -> DeltaPage:
+        items, delta_link = [], ""
+        for page, link in self.delta_pages(path_or_link, params=params):
+            items.extend(page)
+            delta_link = link or delta_link
+        return DeltaPage(items=items, delta_link=delta_link)
+
+    # --- $batch ------------------------------------------------------------------------
+    def batch(self, requests_: list[BatchRequest]) -> list[BatchResult]:
+        """Send requests 20 per `$batch`; return one result per request, in order.
+        Items that failed transiently (429/503/504, and the 424s depending on them) are
+        sent again after the longest Retry-After; every other failure is returned."""
+        ids = [r.id for r in requests_]
+        if len(set(ids)) != len(ids):
+            raise ValueError("batch request ids must be unique")
+        results: dict[str, BatchResult] = {}
+        for start in range(0, len(requests_), BATCH_SIZE):
+            results.update(self._batch_chunk(requests_[start:start + BATCH_SIZE]))
+        return [results[r.id] for r in requests_]
+
+    def _batch_chunk(self, chunk: list[BatchRequest]) -> dict[str, BatchResult]:
+        results: dict[str, BatchResult] = {}
+        pending = chunk
+        for round_ in range(self.config.max_retries + 1):
+            body = self.request("POST", "$batch",
+                                json={"requests": [r.as_json() for r in pending]},
+                                write_cost=sum(1 for r in pending if r.is_write)).json()
+            responses = {str(item.get("id")): item for item in body.get("responses", [])}
+            failed: dict[str, BatchResult] = {}
+            for request_ in pending:
+                item = responses.get(request_.id, {"status": 500, "body": None})
+                result = _batch_result(request_.id, item)
+                (failed if result.error else results)[request_.id] = result
+            retry = {i for i, r in failed.items() if r.status in RETRY_STATUSES}
+            retry |= {r.id for r in pending if r.id in failed and failed[r.id].status == 424
+                      and set(r.depends_on) & retry}
+            for request_id, result in failed.items():
+                if request_id not in retry or round_ == self.config.max_retries:
+                    results[request_id] = result
+            if not retry or round_ == self.config.max_retries:
+                break
+            waits = [getattr(failed[i].error, "retry_after", None) for i in retry]
+            longest = max((w for w in waits if w is not None), default=None)
+            if longest is not None and longest > self.config.max_retry_wait:
+                results.update({i: failed[i] for i in retry})
+                break
+            self._pause(longest, round_ + 1)
+            pending = [r for r in pending if r.id in retry]
+        return results
+
+
+def _batch_result(request_id: str, item: dict[str, Any]) -> BatchResult:
+    status = int(item.get("status") or 500)
+    headers = {str(k): str(v) for k, v in (item.get("headers") or {}).items()}
+    body = item.get("body")
+    error = None
+    if status >= 400:
+        error = error_from_response(status, headers, body)
+        if isinstance(error, Throttled) and error.retry_after is None:
+            error.retry_after = parse_retry_after(headers.get("Retry-After"))
+    return BatchResult(id=request_id, status=status, headers=headers, body=body, error=error)
+
+
+def _json_or_none(response: requests.Response) -> Any:
+    if not response.content:
+        return None
+    try:
+        return response.json()
+    except ValueError:
+        return response.text
+
+
+def _loggable(url: str) -> str:
+    """The URL without its query string: filters can hold people's names and emails."""
+    return url.split("?", 1)[0]
