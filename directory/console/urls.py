@@ -1,9 +1,32 @@
 from django.urls import path
-from django.views.generic import TemplateView
+
+from .views import auth, dashboard, events, groups, organization, users
 
 app_name = "console"
 
 urlpatterns = [
-    path("", TemplateView.as_view(template_name="console/placeholder.html"), name="dashboard"),
-    path("sign-in/", TemplateView.as_view(template_name="console/placeholder.html"), name="login"),
+    path("", dashboard.dashboard, name="dashboard"),
+    path("sign-in/", auth.sign_in, name="login"),
+    path("sign-out/", auth.sign_out, name="logout"),
+    path("sign-up/", auth.sign_up, name="signup"),
+    path("users/", users.user_list, name="users"),
+    path("users/new/", users.user_create, name="user_create"),
+    path("users/<int:pk>/", users.user_detail, name="user_detail"),
+    path("users/<int:pk>/edit/", users.user_edit, name="user_edit"),
+    path("users/<int:pk>/password/", users.user_password, name="user_password"),
+    path("users/<int:pk>/suspend/", users.user_suspend, name="user_suspend"),
+    path("users/<int:pk>/activate/", users.user_activate, name="user_activate"),
+    path("users/<int:pk>/delete/", users.user_delete, name="user_delete"),
+    path("groups/", groups.group_list, name="groups"),
+    path("groups/new/", groups.group_create, name="group_create"),
+    path("groups/<int:pk>/", groups.group_detail, name="group_detail"),
+    path("groups/<int:pk>/edit/", groups.group_edit, name="group_edit"),
+    path("groups/<int:pk>/delete/", groups.group_delete, name="group_delete"),
+    path("groups/<int:pk>/members/add/", groups.group_member_add, name="group_member_add"),
+    path("groups/<int:pk>/members/<int:user_pk>/remove/", groups.group_member_remove,
+         name="group_member_remove"),
+    path("settings/", organization.organization_settings, name="settings"),
+    path("api-keys/", organization.api_key_list, name="api_keys"),
+    path("api-keys/<int:pk>/revoke/", organization.api_key_revoke, name="api_key_revoke"),
+    path("events/", events.event_list, name="events"),
 ]

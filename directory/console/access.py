@@ -1,0 +1,34 @@
+"""Who may enter the console. Every console view is wrapped in `console_view`, the one
+place that decides: anonymous people are sent to sign in, members and service
+operators without an organization get the "no access" page (403), and admins and
+owners get in with `request.organization` set to their own organization."""
+
+from functools import wraps
+
+from django.contrib.auth.views import redirect_to_login
+from django.shortcuts import render
+
+
+def console_view(section: str):
+    """Wrap a console view. `section` names the navigation entry to highlight (the base
+    template reads it from `request.console_section`)."""
+
+    def decorate(view):
+        @wraps(view)
+        def wrapper(request, *args, **kwargs):
+            user = request.user
+            if not user.is_authenticated:
+                return redirect_to_login(request.get_full_path())
+            if not user.is_org_admin:
+                return no_access(request)
+            request.organization = user.organization
+            request.console_section = section
+            return view(request, *args, **kwargs)
+
+        return wrapper
+
+    return decorate
+
+
+def no_access(request):
+    return render(request, "console/no_access.html", status=403)

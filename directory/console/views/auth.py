@@ -1,0 +1,53 @@
+from django.contrib import messages
+from django.contrib.auth import authenticate, login, logout
+from django.shortcuts import redirect, render
+from django.utils.http import url_has_allowed_host_and_scheme
+from django.views.decorators.http import require_POST
+
+from directory import services
+from directory.errors import ServiceError
+
+from ..forms import SignInForm, SignUpForm, add_service_error
+
+
+def _next_url(request) -> str:
+    target = request.POST.get("next") or request.GET.get("next") or ""
+    if url_has_allowed_host_and_scheme(target, allowed_hosts={request.get_host()},
+                                       require_https=request.is_secure()):
+        return target
+    return ""
+
+
+def sign_in(request):
+    form = SignInForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        user = authenticate(request, email=form.cleaned_data["email"],
+                            password=form.cleaned_data["password"])
+        if user is None:
+            form.add_error(None, "The email or password is not right, or the account "
+                                 "is not active.")
+        else:
+            login(request, user)
+            return redirect(_next_url(request) or "console:dashboard")
+    return render(request, "console/sign_in.html", {"form": form, "next": _next_url(request)})
+
+
+@require_POST
+def sign_out(request):
+    logout(request)
+    messages.success(request, "You are signed out.")
+    return redirect("console:login")
+
+
+def sign_up(request):
+    form = SignUpForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        try:
+            _, owner = services.organization_signup(**form.cleaned_data)
+        except ServiceError as error:
+            add_service_error(form, error)
+        else:
+            login(request, owner, backend="directory.auth.EmailBackend")
+            messages.success(request, f"Welcome to Stratus. {owner.organization.name} is ready.")
+            return redirect("console:dashboard")
+    return render(request, "console/sign_up.html", {"form": form})

@@ -1,0 +1,90 @@
+from django.urls import reverse
+
+from directory.models import Organization, User
+from tests.conftest import PASSWORD
+
+
+def test_sign_in_with_email_and_password_opens_the_dashboard(client, alice):
+    response = client.post(reverse("console:login"),
+                           {"email": "ALICE@acme.example", "password": PASSWORD})
+    assert response.status_code == 302
+    assert response["Location"] == reverse("console:dashboard")
+    assert client.get(reverse("console:dashboard")).status_code == 200
+
+
+def test_sign_in_returns_to_the_page_asked_for(client, alice):
+    response = client.post(reverse("console:login") + "?next=/console/groups/",
+                           {"email": alice.email, "password": PASSWORD})
+    assert response["Location"] == "/console/groups/"
+
+
+def test_sign_in_ignores_a_next_url_on_another_site(client, alice):
+    response = client.post(reverse("console:login"), {
+        "email": alice.email, "password": PASSWORD, "next": "https://evil.example/"})
+    assert response["Location"] == reverse("console:dashboard")
+
+
+def test_a_wrong_password_is_refused_with_a_message(client, alice):
+    response = client.post(reverse("console:login"), {"email": alice.email, "password": "nope"})
+    assert response.status_code == 200
+    assert b"The email or password is not right" in response.content
+    assert "_auth_user_id" not in client.session
+
+
+def test_a_suspended_user_cannot_sign_in(client, alice, dave):
+    from directory import services
+
+    services.user_set_password(actor=alice, user=dave, password=PASSWORD)
+    services.user_suspend(actor=alice, user=dave)
+    response = client.post(reverse("console:login"), {"email": dave.email, "password": PASSWORD})
+    assert response.status_code == 200
+    assert "_auth_user_id" not in client.session
+
+
+def test_sign_in_shows_field_errors(client, db):
+    response = client.post(reverse("console:login"), {"email": "not-an-email", "password": ""})
+    assert b"Enter a valid email address." in response.content
+    assert b"This field is required." in response.content
+
+
+def test_a_member_who_signs_in_sees_no_access(client, bob):
+    response = client.post(reverse("console:login"), {"email": bob.email, "password": PASSWORD},
+                           follow=True)
+    assert response.status_code == 403
+    assert b"No access to the console" in response.content
+
+
+def test_sign_out_needs_a_post_and_ends_the_session(alice_client):
+    assert alice_client.get(reverse("console:logout")).status_code == 405
+    response = alice_client.post(reverse("console:logout"), follow=True)
+    assert b"You are signed out." in response.content
+    assert alice_client.get(reverse("console:dashboard")).status_code == 302
+
+
+def test_sign_up_creates_the_organization_and_signs_its_owner_in(client, db):
+    response = client.post(reverse("console:signup"), {
+        "name": "Initech", "first_name": "Peter", "last_name": "Gibbons",
+        "email": "peter@initech.example", "password": PASSWORD,
+    }, follow=True)
+    assert response.status_code == 200
+    assert b"Welcome to Stratus. Initech is ready." in response.content
+    owner = User.objects.get(email="peter@initech.example")
+    assert owner.role == User.OWNER
+    assert owner.organization == Organization.objects.get(name="Initech")
+    assert int(client.session["_auth_user_id"]) == owner.pk
+
+
+def test_sign_up_shows_each_password_problem_next_to_the_field(client, db):
+    response = client.post(reverse("console:signup"), {
+        "name": "Initech", "email": "peter@initech.example", "password": "short"})
+    assert response.status_code == 200
+    assert b"Must contain: at least 12 characters." in response.content
+    assert b"Must contain: a digit." in response.content
+    assert not Organization.objects.filter(name="Initech").exists()
+
+
+def test_sign_up_refuses_an_email_that_already_has_an_account(client, alice):
+    response = client.post(reverse("console:signup"), {
+        "name": "Other", "email": "alice@acme.example", "password": PASSWORD})
+    assert b"An account with this email already exists." in response.content
+    assert not Organization.objects.filter(name="Other").exists()
