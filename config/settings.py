@@ -143,6 +143,7 @@ CELERY_TASK_ACKS_LATE = False
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
 CELERY_TIMEZONE = "UTC"
+from workers.schedule import CELERY_BEAT_SCHEDULE  # noqa: E402,F401
 
 # Email: SMTP in production (EMAIL_URL), files under var/mail in development.
 EMAIL_BACKEND = env.str(
@@ -155,6 +156,9 @@ EMAIL_FILE_PATH = env.str("EMAIL_FILE_PATH", default=str(VAR_DIR / "mail"))
 if env.str("EMAIL_URL", default=""):
     vars().update(env.email_url("EMAIL_URL"))
 DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="Stratus <no-reply@stratus.localhost>")
+# Lifetimes of emailed links, in seconds: password reset (single-use) and activation.
+PASSWORD_RESET_TIMEOUT = env.int("PASSWORD_RESET_TIMEOUT", default=3600)
+ACTIVATION_TIMEOUT = env.int("ACTIVATION_TIMEOUT", default=7 * 24 * 3600)
 
 # Microsoft 365 (see m365bridge). Production points at Microsoft; development at graphsim.
 M365_CLIENT_ID = env.str("M365_CLIENT_ID", default="")

@@ -5,6 +5,7 @@ from django.urls import include, path
 urlpatterns = [
     path("", lambda request: redirect("console:dashboard"), name="home"),
     path("console/", include("directory.console.urls")),
+    path("portal/", include("directory.portal.urls")),
     path("api/v1/", include("directory.api.urls")),
     path("django-admin/", admin.site.urls),
 ]

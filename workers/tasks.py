@@ -1,1 +1,11 @@
 """Celery tasks. Each takes ids, re-fetches, and calls a service."""
+
+from celery import shared_task
+
+
+@shared_task(acks_late=True)
+def password_expiry_run() -> dict:
+    """Warn users whose password expires soon and announce expired ones (idempotent)."""
+    from directory import lifecycle
+
+    return lifecycle.expiry_run()

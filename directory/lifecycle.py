@@ -1,0 +1,421 @@
+"""An account's life after it is created: activation and reset links, the emails a
+person receives, sign-in slowdown and lock-out, and password expiry (DESIGN P6, P9).
+
+Every password still goes through `services.user_set_password`, so the policy, the
+history, the event and the push to bridges stay in one place. Emails are rendered in
+the caller's transaction and leave only after it commits; each one is logged
+(`SentEmail`) so admins can see when it went out, or why it did not.
+"""
+
+import hmac
+import logging
+import math
+import secrets
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from django.conf import settings
+from django.core.mail import EmailMultiAlternatives
+from django.db import IntegrityError, transaction
+from django.template.loader import render_to_string
+from django.urls import reverse
+from django.utils import timezone
+
+from audit.services import event_record
+
+from . import hooks, services
+from .errors import InvalidInput, NotAllowed
+from .models import AccountToken, Organization, SentEmail, SignInThrottle, User
+
+log = logging.getLogger(__name__)
+
+LINK_INVALID = "This link is not valid any more. Links work once and expire; ask for a new one."
+WRONG_CURRENT = "Your current password is not correct."
+EXPIRY_WARNING_DAYS = (14, 7, 1)
+RESET_EMAIL_MIN_INTERVAL = timedelta(seconds=60)
+
+
+# --- links (activation and reset) ----------------------------------------------------
+
+def _token_lifetime(purpose: str) -> timedelta:
+    if purpose == AccountToken.RESET:
+        return timedelta(seconds=settings.PASSWORD_RESET_TIMEOUT)
+    return timedelta(seconds=settings.ACTIVATION_TIMEOUT)
+
+
+def _token_issue(*, user: User, purpose: str) -> tuple[str, AccountToken]:
+    """A new link secret; earlier unused links of the same purpose stop working."""
+    now = timezone.now()
+    AccountToken.objects.filter(
+        user=user, purpose=purpose, used_at__isnull=True, expires_at__gt=now
+    ).update(expires_at=now)
+    lookup = secrets.token_hex(8)
+    token = f"{lookup}.{secrets.token_urlsafe(32)}"
+    row = AccountToken.objects.create(
+        user=user, purpose=purpose, lookup=lookup, token_hash=AccountToken.hash_token(token),
+        created_at=now, expires_at=now + _token_lifetime(purpose),
+    )
+    return token, row
+
+
+def token_find(*, token: str, purpose: str) -> AccountToken | None:
+    """The usable link that `token` is, or None (unknown, wrong, used, expired, or the
+    account is no longer in a state the link is for)."""
+    lookup, _, rest = (token or "").partition(".")
+    if len(lookup) != 16 or not rest:
+        return None
+    row = (AccountToken.objects.select_related("user", "user__organization")
+           .filter(lookup=lookup, purpose=purpose).first())
+    if row is None or not hmac.compare_digest(row.token_hash, AccountToken.hash_token(token)):
+        return None
+    if not row.is_usable() or row.user.organization_id is None:
+        return None
+    wanted = User.STAGED if purpose == AccountToken.ACTIVATION else User.ACTIVE
+    return row if row.user.status == wanted else None
+
+
+@transaction.atomic
+def token_redeem(*, token: str, purpose: str, password: str) -> User:
+    """Set the password a link was sent for. The link is used up only when the password
+    is accepted, so a refused password can be corrected and sent again."""
+    row = token_find(token=token, purpose=purpose)
+    if row is None:
+        raise InvalidInput(LINK_INVALID, code="link_invalid")
+    now = timezone.now()
+    claimed = AccountToken.objects.filter(pk=row.pk, used_at__isnull=True).update(used_at=now)
+    if claimed != 1:  # a concurrent request used it first
+        raise InvalidInput(LINK_INVALID, code="link_invalid")
+    user = services.user_set_password(actor=row.user, user=row.user, password=password,
+                                      source=purpose)
+    # Any other open link was sent for the old password; none may be used now.
+    AccountToken.objects.filter(user=user, used_at__isnull=True).update(used_at=now)
+    return user
+
+
+def _link(name: str, token: str) -> str:
+    return settings.BASE_URL.rstrip("/") + reverse(name, kwargs={"token": token})
+
+
+# --- emails --------------------------------------------------------------------------
+
+def _email_queue(*, user: User, kind: str, context: dict, dedupe_key: str = "") -> SentEmail | None:
+    """Log the email and send it after the current transaction commits. With a
+    `dedupe_key` already used for this user, nothing is sent and None is returned."""
+    context = {
+        "user": user, "organization": user.organization, "base_url": settings.BASE_URL,
+        "portal_url": settings.BASE_URL.rstrip("/") + reverse("portal:home"), **context,
+    }
+    subject = " ".join(render_to_string(f"emails/{kind}_subject.txt", context).split())
+    text = render_to_string(f"emails/{kind}.txt", context)
+    html = render_to_string(f"emails/{kind}.html", context)
+    record = SentEmail(organization_id=user.organization_id, user=user, to=user.email,
+                       kind=kind, subject=subject[:255], dedupe_key=dedupe_key)
+    try:
+        with transaction.atomic():
+            record.save()
+    except IntegrityError:
+        return None
+    transaction.on_commit(lambda: _email_deliver(record, text, html))
+    return record
+
+
+def _email_deliver(record: SentEmail, text: str, html: str) -> None:
+    message = EmailMultiAlternatives(record.subject, text, settings.DEFAULT_FROM_EMAIL, [record.to])
+    message.attach_alternative(html, "text/html")
+    try:
+        message.send()
+    except Exception as exc:  # noqa: BLE001 — a mail server's failure is shown, not raised
+        record.error = f"{type(exc).__name__}: {exc}"[:500]
+        log.warning("email %s (%s) to user %s failed: %s", record.pk, record.kind,
+                    record.user_id, record.error)
+    else:
+        record.sent_at = timezone.now()
+    SentEmail.objects.filter(pk=record.pk).update(sent_at=record.sent_at, error=record.error)
+
+
+@transaction.atomic
+def activation_send(*, actor: User | None, user: User) -> SentEmail:
+    """Email a staged user the welcome message with a link to set their first password.
+    Sending again makes the earlier link stop working."""
+    if user.status != User.STAGED:
+        raise NotAllowed("This account is already activated (or suspended); "
+                         "send a password reset link instead.", code="not_staged")
+    token, row = _token_issue(user=user, purpose=AccountToken.ACTIVATION)
+    record = _email_queue(user=user, kind=SentEmail.ACTIVATION, context={
+        "link": _link("portal:activate", token), "expires_at": row.expires_at,
+        "inviter": actor,
+    })
+    event_record(organization=user.organization, type="user_activation_send", actor=actor,
+                 target=user, details={"expires_at": row.expires_at.isoformat()})
+    return record
+
+
+def activation_send_after_create(*, user_id: int, actor_id: int | None) -> None:
+    """Run after `user_create` commits: welcome the user if they still need a password."""
+    user = User.objects.select_related("organization").filter(pk=user_id).first()
+    if user is None or user.organization_id is None or user.status != User.STAGED:
+        return
+    actor = User.objects.filter(pk=actor_id).first() if actor_id else None
+    activation_send(actor=actor, user=user)
+
+
+@transaction.atomic
+def password_reset_send(*, actor: User | None, user: User) -> SentEmail:
+    """Email an active user a single-use link to choose a new password."""
+    if user.status != User.ACTIVE:
+        raise NotAllowed("Only an active account can reset its password; a staged one "
+                         "gets an activation email instead.", code="not_active")
+    token, row = _token_issue(user=user, purpose=AccountToken.RESET)
+    record = _email_queue(user=user, kind=SentEmail.RESET, context={
+        "link": _link("portal:reset", token), "expires_at": row.expires_at,
+        "minutes": max(1, round(_token_lifetime(AccountToken.RESET).total_seconds() / 60)),
+        "requested_by_admin": actor is not None and actor.pk != user.pk,
+    })
+    event_record(organization=user.organization, type="user_password_reset_send", actor=actor,
+                 target=user, details={"expires_at": row.expires_at.isoformat()})
+    return record
+
+
+def password_reset_request(*, email: str) -> None:
+    """"Forgot password": send a link if the address belongs to someone who may have one.
+    Says nothing to the caller either way, so it cannot reveal who has an account."""
+    user = (User.objects.select_related("organization")
+            .filter(email__iexact=(email or "").strip(), organization__isnull=False).first())
+    if user is None:
+        return
+    recent = SentEmail.objects.filter(
+        user=user, kind__in=[SentEmail.RESET, SentEmail.ACTIVATION],
+        created_at__gt=timezone.now() - RESET_EMAIL_MIN_INTERVAL,
+    ).exists()
+    if recent:  # one link a minute is plenty, and keeps the form from flooding a mailbox
+        return
+    if user.status == User.STAGED:
+        activation_send(actor=None, user=user)
+    elif user.status == User.ACTIVE:
+        password_reset_send(actor=user, user=user)
+
+
+def password_changed_notify(*, user_id: int, source: str) -> None:
+    """Tell the user their password changed, so they notice a change they did not make.
+    `services.user_set_password` calls this after commit."""
+    user = User.objects.select_related("organization").filter(pk=user_id).first()
+    if user is None or user.organization_id is None:
+        return
+    _email_queue(user=user, kind=SentEmail.PASSWORD_CHANGED, context={
+        "source": source, "changed_at": user.password_changed_at,
+        "forgot_url": settings.BASE_URL.rstrip("/") + reverse("portal:forgot"),
+    })
+
+
+# --- passwords chosen in the portal or set by an admin -------------------------------
+
+def password_change(*, user: User, current_password: str, new_password: str) -> User:
+    """The portal's change-password form: the current password proves it is them."""
+    if not user.check_password(current_password or ""):
+        raise InvalidInput.for_field("current_password", WRONG_CURRENT)
+    return services.user_set_password(actor=user, user=user, password=new_password,
+                                      source="portal")
+
+
+def password_set_temporary(*, actor: User, user: User, password: str) -> User:
+    """An admin gives a temporary password; the portal then lets the user in only to
+    choose their own."""
+    return services.user_set_password(actor=actor, user=user, password=password,
+                                      source="admin_temporary", must_change=True)
+
+
+def password_expires_at(user: User) -> datetime | None:
+    organization = user.organization
+    if organization is None or not organization.password_max_age_days:
+        return None
+    if user.password_changed_at is None:
+        return None
+    return user.password_changed_at + timedelta(days=organization.password_max_age_days)
+
+
+def password_is_expired(user: User, *, now: datetime | None = None) -> bool:
+    expires = password_expires_at(user)
+    return expires is not None and expires <= (now or timezone.now())
+
+
+def user_must_set_password(user: User) -> bool:
+    """True when this signed-in user may do nothing but choose a new password."""
+    return bool(user.must_change_password) or password_is_expired(user)
+
+
+# --- expiry (scheduled) ---------------------------------------------------------------
+
+def expiry_run(*, now: datetime | None = None) -> dict[str, int]:
+    """The daily job: warn 14, 7 and 1 days ahead (each warning once per password, and
+    only the nearest one if the job missed a day), and announce passwords that have
+    expired so bridges block remote sign-in. Safe to run any number of times."""
+    now = now or timezone.now()
+    counts = {"warned": 0, "expired": 0}
+    organizations = Organization.objects.filter(password_max_age_days__isnull=False)
+    for organization in organizations.iterator():
+        first_warning = organization.password_max_age_days - max(EXPIRY_WARNING_DAYS)
+        horizon = now - timedelta(days=first_warning)
+        users = User.objects.for_organization(organization).filter(
+            status=User.ACTIVE, password_changed_at__isnull=False,
+            password_changed_at__lte=horizon,
+        )
+        for user in users.iterator():
+            user.organization = organization
+            outcome = _expiry_check(user=user, now=now)
+            if outcome:
+                counts[outcome] += 1
+    return counts
+
+
+@transaction.atomic
+def _expiry_check(*, user: User, now: datetime) -> str | None:
+    expires = password_expires_at(user)
+    if expires is None:
+        return None
+    left = expires - now
+    if left <= timedelta(0):
+        return "expired" if _expire(user=user, now=now) else None
+    due = [days for days in EXPIRY_WARNING_DAYS if left <= timedelta(days=days)]
+    if not due:
+        return None
+    days = min(due)
+    key = f"expiry:{int(user.password_changed_at.timestamp())}:{days}"
+    record = _email_queue(user=user, kind=SentEmail.EXPIRY_WARNING, dedupe_key=key, context={
+        "days": days, "days_left": max(1, math.ceil(left / timedelta(days=1))),
+        "expires_at": expires,
+        "change_url": settings.BASE_URL.rstrip("/") + reverse("portal:password_change"),
+    })
+    return "warned" if record else None
+
+
+def _expire(*, user: User, now: datetime) -> bool:
+    changed = User.objects.filter(pk=user.pk, password_expired_at__isnull=True).update(
+        password_expired_at=now)
+    if not changed:
+        return False
+    event_record(organization=user.organization, type="user_password_expire", actor=None,
+                 target=user, details={"expired_at": password_expires_at(user).isoformat()})
+    hooks.announce(hooks.DirectoryChange(
+        kind=hooks.USER_PASSWORD_EXPIRED, organization_id=user.organization_id, user_id=user.pk,
+    ))
+    return True
+
+
+# --- portal sign-in: slowdown and lock-out ---------------------------------------------
+
+@dataclass(frozen=True)
+class ThrottlePolicy:
+    free: int  # failures allowed before any wait
+    lock_after: int  # failures that lock
+    lock_seconds: int
+    max_wait_seconds: int = 60
+
+
+def _policy(scope: str) -> ThrottlePolicy:
+    defaults = {
+        SignInThrottle.ACCOUNT: {"free": 3, "lock_after": 10, "lock_seconds": 15 * 60},
+        SignInThrottle.ADDRESS: {"free": 20, "lock_after": 50, "lock_seconds": 15 * 60},
+    }
+    overrides = getattr(settings, "PORTAL_SIGN_IN_THROTTLE", {}).get(scope, {})
+    return ThrottlePolicy(**{**defaults[scope], **overrides})
+
+
+@dataclass(frozen=True)
+class SignInResult:
+    user: User | None = None
+    retry_at: datetime | None = None  # when the next attempt may be made, if not now
+    refused: bool = False  # True when the password was not even checked
+
+
+def sign_in_attempt(*, email: str, password: str, address: str, request=None) -> SignInResult:
+    """Check the password unless this account or client address must wait. The answer
+    is the same whether or not the email exists: unknown emails are throttled too."""
+    from django.contrib.auth import authenticate
+
+    email = (email or "").strip().lower()
+    keys = [(SignInThrottle.ACCOUNT, email), (SignInThrottle.ADDRESS, address or "unknown")]
+    now = timezone.now()
+    waits = [until for scope, value in keys if (until := _blocked_until(scope, value, email, now))]
+    if waits:
+        return SignInResult(retry_at=max(waits), refused=True)
+    user = authenticate(request, email=email, password=password or "")
+    if user is not None and user.organization_id is not None:
+        _throttle_clear(SignInThrottle.ACCOUNT, email)
+        return SignInResult(user=user)
+    waits = [until for scope, value in keys if (until := _failure(scope, value, email, now))]
+    return SignInResult(retry_at=max(waits) if waits else None)
+
+
+@transaction.atomic
+def _blocked_until(scope: str, value: str, email: str, now: datetime) -> datetime | None:
+    row = SignInThrottle.objects.select_for_update().filter(
+        key=SignInThrottle.key_for(scope, value)).first()
+    if row is None or row.blocked_until is None:
+        return None
+    if row.blocked_until > now:
+        return row.blocked_until
+    if row.locked:  # the lock ran out: say so once, and start counting afresh
+        row.locked, row.failures, row.blocked_until = False, 0, None
+        row.save(update_fields=["locked", "failures", "blocked_until"])
+        _throttle_event("sign_in_unlock", scope, value, email, {"reason": "expired"})
+    return None
+
+
+@transaction.atomic
+def _failure(scope: str, value: str, email: str, now: datetime) -> datetime | None:
+    policy = _policy(scope)
+    row, _ = SignInThrottle.objects.select_for_update().get_or_create(
+        key=SignInThrottle.key_for(scope, value))
+    if row.last_failure_at and now - row.last_failure_at > timedelta(seconds=policy.lock_seconds):
+        row.failures = 0  # old failures are forgiven
+    row.failures += 1
+    row.last_failure_at = now
+    row.blocked_until = None
+    if row.failures >= policy.lock_after:
+        row.locked = True
+        row.blocked_until = now + timedelta(seconds=policy.lock_seconds)
+        _throttle_event("sign_in_lock", scope, value, email, {
+            "failures": row.failures, "until": row.blocked_until.isoformat()})
+    elif row.failures > policy.free:
+        wait = min(2 ** (row.failures - policy.free - 1), policy.max_wait_seconds)
+        row.blocked_until = now + timedelta(seconds=wait)
+    row.save()
+    return row.blocked_until
+
+
+def _throttle_clear(scope: str, value: str) -> None:
+    SignInThrottle.objects.filter(key=SignInThrottle.key_for(scope, value)).delete()
+
+
+def _throttle_event(kind: str, scope: str, value: str, email: str, details: dict) -> None:
+    details = {"scope": scope, **details}
+    if scope == SignInThrottle.ACCOUNT:
+        user = User.objects.select_related("organization").filter(
+            email__iexact=email, organization__isnull=False).first()
+        if user is not None:
+            event_record(organization=user.organization, type=f"user_{kind}", actor=None,
+                         target=user, details=details)
+            return
+        event_record(organization=None, type=kind, target_type="account",
+                     target_label=value[:255], details=details)
+        return
+    event_record(organization=None, type=kind, target_type="address",
+                 target_label=value[:255], details=details)
+
+
+def sign_in_unlock(*, actor: User, user: User) -> bool:
+    """An admin lifts a lock-out of this account before it runs out."""
+    key = SignInThrottle.key_for(SignInThrottle.ACCOUNT, user.email)
+    with transaction.atomic():
+        deleted, _ = SignInThrottle.objects.filter(key=key, locked=True).delete()
+        if deleted:
+            event_record(organization=user.organization, type="user_sign_in_unlock", actor=actor,
+                         target=user, details={"scope": SignInThrottle.ACCOUNT, "reason": "admin"})
+    return bool(deleted)
+
+
+def sign_in_locked_until(*, user: User) -> datetime | None:
+    row = SignInThrottle.objects.filter(
+        key=SignInThrottle.key_for(SignInThrottle.ACCOUNT, user.email), locked=True,
+        blocked_until__gt=timezone.now()).first()
+    return row.blocked_until if row else None

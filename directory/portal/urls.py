@@ -1,0 +1,18 @@
+from django.urls import path
+
+from . import views
+
+app_name = "portal"
+
+urlpatterns = [
+    path("", views.home, name="home"),
+    path("sign-in/", views.sign_in, name="sign_in"),
+    path("sign-out/", views.sign_out, name="sign_out"),
+    path("password/", views.password_change, name="password_change"),
+    path("services.json", views.services_status, name="services_status"),
+    path("forgot/", views.forgot, name="forgot"),
+    path("forgot/sent/", views.forgot_sent, name="forgot_sent"),
+    path("activate/<str:token>/", views.activate, name="activate"),
+    path("reset/<str:token>/", views.reset, name="reset"),
+    path("dev/mail/", views.dev_mail, name="dev_mail"),
+]

@@ -1,0 +1,12 @@
+"""The beat schedule: periodic jobs and when they run. `config.settings` reads
+`CELERY_BEAT_SCHEDULE` from here, so keep this module free of Django imports."""
+
+from celery.schedules import crontab
+
+CELERY_BEAT_SCHEDULE = {
+    # Password expiry warnings (14, 7, 1 days ahead) and blocking of expired passwords.
+    "password-expiry": {
+        "task": "workers.tasks.password_expiry_run",
+        "schedule": crontab(minute=17),  # hourly: a missed run costs at most an hour
+    },
+}
