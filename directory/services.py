@@ -165,10 +165,11 @@ def _clean_role(role: str) -> str:
 @transaction.atomic
 def user_create(
     *, actor: User | None, organization: Organization, email: str, role: str = User.MEMBER,
-    password: str | None = None, **attrs,
+    password: str | None = None, send_activation: bool = True, **attrs,
 ) -> User:
     """Add a user to the directory. Without a password they stay `staged` until they set
-    one (activation)."""
+    one (activation): unless `send_activation` is False, a welcome email with an
+    activation link goes out after commit (DESIGN P9)."""
     email = _clean_email(email)
     role = _clean_role(role)
     if actor is not None and role == User.OWNER and actor.role != User.OWNER:
@@ -196,6 +197,12 @@ def user_create(
     ))
     if password is not None:
         user_set_password(actor=actor, user=user, password=password)
+    elif send_activation:
+        from . import lifecycle  # lifecycle builds on this module
+
+        user_id, actor_id = user.pk, getattr(actor, "pk", None)
+        transaction.on_commit(
+            lambda: lifecycle.activation_send_after_create(user_id=user_id, actor_id=actor_id))
     return user
 
 
@@ -249,21 +256,28 @@ def _refuse_self(actor: User | None, user: User, what: str) -> None:
 
 
 @transaction.atomic
-def user_set_password(*, actor: User | None, user: User, password: str, source: str = "admin") -> User:
+def user_set_password(*, actor: User | None, user: User, password: str, source: str = "admin",
+                      must_change: bool = False) -> User:
     """Set a user's password after checking it against every rule that applies. A staged
-    user becomes active. Bridges receive the plaintext to keep their encrypted copy."""
+    user becomes active. Bridges receive the plaintext to keep their encrypted copy.
+    `source` says where it came from (admin, admin_temporary, portal, activation, reset);
+    `must_change` makes the portal ask for a new one at the next sign-in. After commit
+    the user is emailed that their password changed (not for their first one)."""
     if not isinstance(password, str) or not password:
         raise InvalidInput.for_field("password", "Enter a password.")
     problems = password_problems(organization=user.organization, password=password, user=user) \
         if user.organization_id else []
     if problems:
         raise InvalidInput("The password does not meet the policy.", fields={"password": problems})
-    if user.has_usable_password():
+    had_password = user.has_usable_password()
+    if had_password:
         PasswordHistoryEntry.objects.create(user=user, password_hash=user.password)
         _trim_history(user)
     user.set_password(password)
     user.password_changed_at = timezone.now()
-    fields = ["password", "password_changed_at"]
+    user.must_change_password = must_change
+    user.password_expired_at = None
+    fields = ["password", "password_changed_at", "must_change_password", "password_expired_at"]
     activated = user.status == User.STAGED
     if activated:
         user.status = User.ACTIVE
@@ -272,11 +286,18 @@ def user_set_password(*, actor: User | None, user: User, password: str, source: 
     if user.organization_id is None:
         return user
     event_record(organization=user.organization, type="user_password_set", actor=actor,
-                 target=user, details={"source": source, "activated": activated})
+                 target=user, details={"source": source, "activated": activated,
+                                               "must_change": must_change})
     hooks.announce(hooks.DirectoryChange(
         kind=hooks.USER_PASSWORD_SET, organization_id=user.organization_id, user_id=user.pk,
         actor_id=getattr(actor, "pk", None), password=password,
     ))
+    if had_password:
+        from . import lifecycle  # lifecycle builds on this module
+
+        user_id = user.pk
+        transaction.on_commit(lambda: lifecycle.password_changed_notify(user_id=user_id,
+                                                                        source=source))
     return user
 
 
