@@ -1,0 +1,427 @@
+"""Writes of the Microsoft 365 bridge: connecting, re-authorizing and deauthorizing
+tenants, and keeping what Stratus knows about each tenant (domains, permissions,
+token cache) current. Every function that changes state is atomic, takes `actor=`
+and records its event in the same transaction."""
+
+from __future__ import annotations
+
+import logging
+import secrets
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import urlsplit
+
+from django.conf import settings
+from django.core.mail import send_mail
+from django.db import IntegrityError, transaction
+from django.template.loader import render_to_string
+from django.utils import timezone
+
+from audit.services import event_record
+from directory import encryption
+from directory.errors import Conflict, InvalidInput, NotAllowed, ServiceError
+from directory.models import Organization, User
+
+from . import graph
+from .capabilities import claims_permissions
+from .graph.auth import (
+    ConnectError,
+    admin_consent_url,
+    auth_code_flow_finish,
+    auth_code_flow_start,
+)
+from .models import GroupBinding, Tenant, TenantDomain, UserBinding
+
+log = logging.getLogger(__name__)
+
+TENANT_TAKEN = ("This Microsoft 365 tenant is already connected to Stratus. Two owners of one "
+                "tenant would fight over its users, so it can be connected only once.")
+TENANT_TAKEN_HERE = ("This Microsoft 365 tenant is already connected to your organization. "
+                     "Open it to re-authorize it instead.")
+PARTNER_FEDERATED = (
+    "Stratus cannot manage this tenant: its domain {domain} signs users in through "
+    "{partner}, the partner that sold the Microsoft 365 subscription (its identities are "
+    "federated to the partner). Microsoft does not let Stratus set passwords for such "
+    "users. Ask the partner to defederate the domain (switch it to Managed), then connect "
+    "again.")
+
+
+class ConnectRefused(ServiceError):
+    code = "connect_refused"
+    status = 400
+
+
+# --- Graph access for one tenant ------------------------------------------------------------
+
+def graph_config() -> graph.GraphConfig:
+    return graph.GraphConfig.from_settings()
+
+
+class _TenantTokenStore:
+    """The tenant row's encrypted MSAL cache, read and written as one column."""
+
+    def __init__(self, tenant: Tenant):
+        self.tenant = tenant
+
+    def load(self) -> str:
+        value = self.tenant.token_cache_encrypted
+        return encryption.decrypt(value) if value else ""
+
+    def save(self, serialized: str) -> None:
+        value = encryption.encrypt(serialized) if serialized else ""
+        self.tenant.token_cache_encrypted = value
+        Tenant.objects.filter(pk=self.tenant.pk).update(token_cache_encrypted=value)
+
+
+def _tokens(*, config: graph.GraphConfig, mode: str, tenant_id: str,
+            store: graph.TokenStore) -> graph.TokenSource:
+    source = graph.DelegatedTokens if mode == Tenant.DELEGATED else graph.AppOnlyTokens
+    return source(config=config, tenant_id=tenant_id, store=store)
+
+
+def tenant_graph(*, tenant: Tenant, budget: bool = True) -> graph.GraphClient:
+    """The Graph client of one tenant: its own tokens and the shared write budget."""
+    config = graph_config()
+    tokens = _tokens(config=config, mode=tenant.mode, tenant_id=tenant.microsoft_tenant_id,
+                     store=_TenantTokenStore(tenant))
+    write_budget = (graph.WriteBudget(tenant_id=tenant.microsoft_tenant_id,
+                                      redis_url=settings.REDIS_URL) if budget else None)
+    return graph.GraphClient(config=config, tokens=tokens, budget=write_budget)
+
+
+# --- connecting ------------------------------------------------------------------------------
+
+@dataclass
+class ConnectStart:
+    """Where to send the admin, and what to keep in their session until they return."""
+
+    url: str
+    state: str
+    pending: dict[str, Any]
+
+
+def tenant_connect_begin(*, actor: User, organization: Organization, mode: str,
+                         redirect_uri: str, tenant: Tenant | None = None) -> ConnectStart:
+    """Start connecting a tenant (or re-authorizing `tenant`). The caller keeps
+    `pending` server-side, bound to the admin's session, under `state`."""
+    if mode not in (Tenant.DELEGATED, Tenant.APPLICATION):
+        raise InvalidInput.for_field("mode", "Choose delegated or application.")
+    if tenant is not None and tenant.organization_id != organization.pk:
+        raise NotAllowed("This tenant belongs to another organization.")
+    config = graph_config()
+    authority = tenant.microsoft_tenant_id if tenant else "organizations"
+    pending = {"organization_id": organization.pk, "user_id": actor.pk, "mode": mode,
+               "tenant_pk": tenant.pk if tenant else None, "authority": authority,
+               "started_at": timezone.now().isoformat()}
+    if mode == Tenant.DELEGATED:
+        try:
+            flow = auth_code_flow_start(config, redirect_uri=redirect_uri, tenant=authority)
+        except graph.GraphError as exc:
+            raise ConnectRefused(f"Microsoft 365 sign-in is not reachable: {exc}") from None
+        pending["flow"] = flow
+        return ConnectStart(url=flow["auth_uri"], state=flow["state"], pending=pending)
+    state = secrets.token_urlsafe(24)
+    url = admin_consent_url(config, redirect_uri=redirect_uri, state=state, tenant=authority)
+    return ConnectStart(url=url, state=state, pending=pending)
+
+
+def tenant_connect_complete(*, actor: User, organization: Organization,
+                            pending: dict[str, Any], params: dict[str, str]) -> Tenant:
+    """Finish the flow from Microsoft's redirect: confirm the tenant with Graph, refuse
+    what Stratus cannot or must not manage, then store the tenant and its tokens."""
+    if pending.get("organization_id") != organization.pk or pending.get("user_id") != actor.pk:
+        raise ConnectRefused("This sign-in was started by another account. Please start again.",
+                             code="state_mismatch")
+    reauthorize = None
+    if pending.get("tenant_pk"):
+        reauthorize = Tenant.objects.for_organization(organization).filter(
+            pk=pending["tenant_pk"]).first()
+        if reauthorize is None:
+            raise ConnectRefused("The tenant to re-authorize no longer exists.")
+    mode = pending["mode"]
+    config = graph_config()
+    store = graph.MemoryTokenStore()
+    authorized_upn = authorized_oid = ""
+    try:
+        if mode == Tenant.DELEGATED:
+            claims, serialized = auth_code_flow_finish(
+                config, flow=pending["flow"], params=params, tenant=pending["authority"])
+            store.save(serialized)
+            tenant_id = str(claims.get("tid") or "")
+            authorized_upn = str(claims.get("preferred_username") or "")
+            authorized_oid = str(claims.get("oid") or "")
+        else:
+            tenant_id = _consented_tenant(params)
+    except ConnectError as exc:
+        _connect_failed(actor, organization, exc.code or "sign_in_failed", exc.message)
+        raise ConnectRefused(exc.message, code=exc.code or "sign_in_failed") from None
+    if reauthorize is not None and tenant_id.lower() != reauthorize.microsoft_tenant_id.lower():
+        message = (f"You signed in to another Microsoft 365 tenant ({tenant_id}) than the one "
+                   f"being re-authorized ({reauthorize.microsoft_tenant_id}). Sign in with an "
+                   "admin account of that tenant.")
+        raise ConnectRefused(message, code="wrong_tenant")
+
+    tokens = _tokens(config=config, mode=mode, tenant_id=tenant_id, store=store)
+    client = graph.GraphClient(config=config, tokens=tokens)
+    try:
+        # Never trust the tenant id of a redirect: ask Graph, with a token of that tenant.
+        info = _tenant_info(client)
+    except graph.GraphError as exc:
+        message = f"Stratus could not read the Microsoft 365 tenant: {exc}"
+        _connect_failed(actor, organization, exc.code or "graph_error", message)
+        raise ConnectRefused(message, code="graph_error") from None
+    if info["id"].lower() != tenant_id.lower():
+        raise ConnectRefused("Microsoft returned a different tenant than the one that "
+                             "consented. Nothing was connected.", code="tenant_mismatch")
+    partner = info["partner_federation"]
+    if partner:
+        message = PARTNER_FEDERATED.format(domain=partner[0], partner=partner[1])
+        _connect_failed(actor, organization, "partner_federated", message,
+                        tenant_id=tenant_id, tenant_label=info["display_name"])
+        raise ConnectRefused(message, code="partner_federated")
+    permissions, roles = claims_permissions(tokens.last_claims)
+    try:
+        return _tenant_store(
+            actor=actor, organization=organization, reauthorize=reauthorize, mode=mode,
+            info=info, serialized=store.load(), permissions=permissions, roles=roles,
+            authorized_upn=authorized_upn, authorized_oid=authorized_oid)
+    except Conflict as exc:
+        _connect_failed(actor, organization, exc.code, exc.message, tenant_id=tenant_id,
+                        tenant_label=info["display_name"])
+        raise
+
+
+def _consented_tenant(params: dict[str, str]) -> str:
+    from .graph.auth import plain_words
+
+    if params.get("error"):
+        raise ConnectError(plain_words(params["error"], params.get("error_description", "")),
+                           code=params["error"])
+    if str(params.get("admin_consent", "")).lower() != "true" or not params.get("tenant"):
+        raise ConnectError("Microsoft 365 did not confirm the admin consent. Nothing was "
+                           "connected.", code="no_consent")
+    return params["tenant"]
+
+
+def _tenant_info(client: graph.GraphClient) -> dict[str, Any]:
+    """The tenant's id, name and verified domains, and whether a custom domain is
+    federated to the partner that sold it (GoDaddy, graph-facts §7.3)."""
+    organization = (client.get("organization") or {}).get("value", [{}])[0]
+    domains = []
+    for domain in organization.get("verifiedDomains", []):
+        domains.append({"name": str(domain["name"]).lower(),
+                        "is_initial": bool(domain.get("isInitial")),
+                        "is_default": bool(domain.get("isDefault")),
+                        "authentication_type": str(domain.get("type") or "Managed")})
+    return {"id": str(organization.get("id") or ""),
+            "display_name": str(organization.get("displayName") or ""),
+            "domains": domains,
+            "partner_federation": _partner_federation(client, domains)}
+
+
+GODADDY_HOSTS = ("godaddy.com", "secureserver.net")
+
+
+def _partner_federation(client: graph.GraphClient, domains: list[dict]) -> tuple | None:
+    """(domain, partner) when a custom domain signs in through GoDaddy, else None."""
+    initial = next((d["name"] for d in domains if d["is_initial"]), "")
+    for domain in domains:
+        if domain["is_initial"] or domain["authentication_type"].lower() != "federated":
+            continue
+        try:
+            config = client.get(f"domains/{domain['name']}/federationConfiguration")
+        except graph.AuthorizationError:
+            # Cannot read where it federates to; a NETORG initial domain is GoDaddy's mark.
+            if initial.startswith("netorg"):
+                return (domain["name"], "GoDaddy")
+            continue
+        for item in (config or {}).get("value", []):
+            for key in ("issuerUri", "passiveSignInUri", "activeSignInUri"):
+                host = (urlsplit(str(item.get(key) or "")).hostname or "").lower()
+                if any(host == h or host.endswith("." + h) for h in GODADDY_HOSTS):
+                    return (domain["name"], "GoDaddy")
+    return None
+
+
+@transaction.atomic
+def _tenant_store(*, actor, organization, reauthorize, mode, info, serialized, permissions,
+                  roles, authorized_upn, authorized_oid) -> Tenant:
+    tenant_id = info["id"].lower()
+    live = Tenant.objects.select_for_update().filter(
+        microsoft_tenant_id=tenant_id, status__in=Tenant.ACTIVE_STATUSES)
+    if reauthorize is None:
+        existing = live.first()
+        if existing is not None:
+            same_org = existing.organization_id == organization.pk
+            raise Conflict(TENANT_TAKEN_HERE if same_org else TENANT_TAKEN, code="tenant_taken")
+        tenant = Tenant.objects.for_organization(organization).filter(
+            microsoft_tenant_id=tenant_id).first() or Tenant(organization=organization,
+                                                             microsoft_tenant_id=tenant_id)
+    else:
+        tenant = Tenant.objects.select_for_update().get(pk=reauthorize.pk)
+    names = [d["name"] for d in info["domains"]]
+    taken = TenantDomain.objects.filter(active=True, name__in=names)
+    if tenant.pk:
+        taken = taken.exclude(tenant=tenant)
+    taken_names = sorted(taken.values_list("name", flat=True))
+    if taken_names:
+        raise Conflict(
+            f"The domain {', '.join(taken_names)} is already connected to Stratus through "
+            "another Microsoft 365 tenant. One domain can have only one owner, so this "
+            "tenant cannot be connected.", code="domain_taken")
+    now = timezone.now()
+    reconnect = bool(tenant.pk) and tenant.status == Tenant.DEAUTHORIZED
+    tenant.mode = mode
+    tenant.status = Tenant.CONNECTED
+    tenant.display_name = info["display_name"]
+    tenant.initial_domain = next((d["name"] for d in info["domains"] if d["is_initial"]), "")
+    tenant.connected_by = actor
+    tenant.authorized_by_upn, tenant.authorized_by_oid = authorized_upn, authorized_oid
+    tenant.granted_permissions, tenant.directory_roles = permissions, roles
+    tenant.permissions_checked_at = tenant.domains_refreshed_at = now
+    tenant.token_cache_encrypted = encryption.encrypt(serialized) if serialized else ""
+    tenant.last_error, tenant.last_error_at = "", None
+    tenant.deauthorized_at = None
+    if reauthorize is None:
+        tenant.connected_at = now
+    try:
+        with transaction.atomic():
+            tenant.save()
+            _domains_replace(tenant, info["domains"])
+    except IntegrityError:  # another admin connected it at the same moment
+        raise Conflict(TENANT_TAKEN, code="tenant_taken") from None
+    event_record(
+        organization=organization, type="tenant_reauthorize" if reauthorize else "tenant_connect",
+        actor=actor, target=tenant, tenant_ref=tenant.microsoft_tenant_id,
+        tenant_label=tenant.display_name,
+        details={"mode": mode, "microsoft_tenant_id": tenant.microsoft_tenant_id,
+                 "domains": [d["name"] for d in info["domains"]],
+                 "authorized_by": authorized_upn, "reconnected": reconnect})
+    return tenant
+
+
+def _domains_replace(tenant: Tenant, domains: list[dict]) -> None:
+    tenant.domains.exclude(name__in=[d["name"] for d in domains]).delete()
+    for domain in domains:
+        TenantDomain.objects.update_or_create(
+            tenant=tenant, name=domain["name"],
+            defaults={"is_initial": domain["is_initial"], "is_default": domain["is_default"],
+                      "authentication_type": domain["authentication_type"],
+                      "active": tenant.is_active})
+
+
+def _connect_failed(actor, organization, code: str, message: str, *, tenant_id: str = "",
+                    tenant_label: str = "") -> None:
+    with transaction.atomic():
+        event_record(organization=organization, type="tenant_connect", actor=actor,
+                     outcome="failure", tenant_ref=tenant_id, tenant_label=tenant_label,
+                     target_type="m365_tenant", target_id=tenant_id, target_label=tenant_label,
+                     details={"code": code, "reason": message})
+
+
+# --- keeping a tenant current ----------------------------------------------------------------
+
+def tenant_refresh(*, tenant: Tenant) -> Tenant:
+    """Re-read the tenant's verified domains and what its token carries (on demand and
+    on every sync). A token that no longer works turns the tenant to
+    `needs_reauthorization`; other failures are stored as its last error."""
+    client = tenant_graph(tenant=tenant, budget=False)
+    try:
+        info = _tenant_info(client)
+    except graph.NeedsReauthorization as exc:
+        return tenant_mark_needs_reauthorization(tenant=tenant, reason=str(exc))
+    except graph.GraphError as exc:
+        return tenant_record_error(tenant=tenant, message=str(exc))
+    permissions, roles = claims_permissions(client.tokens.last_claims)
+    with transaction.atomic():
+        tenant = Tenant.objects.select_for_update().get(pk=tenant.pk)
+        now = timezone.now()
+        tenant.display_name = info["display_name"] or tenant.display_name
+        tenant.granted_permissions, tenant.directory_roles = permissions, roles
+        tenant.permissions_checked_at = tenant.domains_refreshed_at = now
+        tenant.last_error, tenant.last_error_at = "", None
+        tenant.save(update_fields=["display_name", "granted_permissions", "directory_roles",
+                                   "permissions_checked_at", "domains_refreshed_at",
+                                   "last_error", "last_error_at", "updated_at"])
+        try:
+            with transaction.atomic():
+                _domains_replace(tenant, info["domains"])
+        except IntegrityError:
+            return tenant_record_error(tenant=tenant, message=(
+                "A domain newly verified in this tenant is already connected to Stratus "
+                "through another tenant; it is ignored here."))
+    return tenant
+
+
+def tenant_record_error(*, tenant: Tenant, message: str) -> Tenant:
+    Tenant.objects.filter(pk=tenant.pk).update(last_error=message[:2000],
+                                               last_error_at=timezone.now())
+    tenant.refresh_from_db()
+    return tenant
+
+
+def tenant_mark_needs_reauthorization(*, tenant: Tenant, reason: str) -> Tenant:
+    """The tenant's tokens stopped working. Sync pauses (pending work stays where it is,
+    bindings are kept), the console shows a banner, and the org's admins get one email,
+    on the transition only."""
+    with transaction.atomic():
+        changed = Tenant.objects.filter(pk=tenant.pk, status=Tenant.CONNECTED).update(
+            status=Tenant.NEEDS_REAUTHORIZATION, last_error=reason[:2000],
+            last_error_at=timezone.now(), updated_at=timezone.now())
+        tenant.refresh_from_db()
+        if changed:
+            event_record(organization=tenant.organization, type="tenant_needs_reauthorization",
+                         actor=None, target=tenant, outcome="failure",
+                         tenant_ref=tenant.microsoft_tenant_id, tenant_label=tenant.display_name,
+                         details={"reason": reason[:500]})
+            transaction.on_commit(lambda: _email_admins_reauthorize(tenant.pk))
+    return tenant
+
+
+def _email_admins_reauthorize(tenant_pk: int) -> None:
+    tenant = Tenant.objects.select_related("organization").get(pk=tenant_pk)
+    admins = User.objects.for_organization(tenant.organization).filter(
+        role__in=[User.ADMIN, User.OWNER], status=User.ACTIVE).values_list("email", flat=True)
+    if not admins:
+        return
+    context = {"tenant": tenant, "url": f"{settings.BASE_URL.rstrip('/')}/console/m365/"
+                                         f"{tenant.pk}/"}
+    send_mail(
+        subject=f"Microsoft 365 tenant {tenant} needs to be re-authorized",
+        message=render_to_string("m365/emails/needs_reauthorization.txt", context),
+        from_email=settings.DEFAULT_FROM_EMAIL, recipient_list=list(admins),
+        fail_silently=True)
+
+
+# --- deauthorizing -------------------------------------------------------------------------------
+
+# Functions `(tenant) -> int` that drop further per-tenant state when a tenant is
+# deauthorized (for example queued sync intent); each returns how many rows it removed.
+deauthorize_hooks: list[Callable[[Tenant], int]] = []
+
+
+@transaction.atomic
+def tenant_deauthorize(*, actor: User, tenant: Tenant) -> Tenant:
+    """Destroy the tenant's tokens and unselect every user and group bound to it. Nothing
+    is written to Microsoft: accounts stay enabled there and active in Stratus (C4)."""
+    tenant = Tenant.objects.select_for_update().get(pk=tenant.pk)
+    if tenant.status == Tenant.DEAUTHORIZED:
+        return tenant
+    _, removed = UserBinding.objects.filter(tenant=tenant).delete()
+    users = removed.get(UserBinding._meta.label, 0)
+    _, removed = GroupBinding.objects.filter(tenant=tenant).delete()
+    groups = removed.get(GroupBinding._meta.label, 0)
+    other = sum(hook(tenant) for hook in deauthorize_hooks)
+    tenant.status = Tenant.DEAUTHORIZED
+    tenant.token_cache_encrypted = ""
+    tenant.deauthorized_at = timezone.now()
+    tenant.granted_permissions, tenant.directory_roles = [], []
+    tenant.save()
+    tenant.domains.update(active=False)
+    event_record(organization=tenant.organization, type="tenant_deauthorize", actor=actor,
+                 target=tenant, tenant_ref=tenant.microsoft_tenant_id,
+                 tenant_label=tenant.display_name,
+                 details={"bindings_removed": users + groups, "user_bindings_removed": users,
+                          "group_bindings_removed": groups, "other_removed": other})
+    return tenant
