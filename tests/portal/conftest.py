@@ -1,7 +1,6 @@
 import pytest
 
 from directory import hooks, services
-from directory.models import User
 
 
 @pytest.fixture
