@@ -1,0 +1,61 @@
+"""The users list costs the same number of queries at any size (bench/console_users.py
+measures the time at 100,000 users)."""
+
+import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+from django.urls import reverse
+
+from directory.console.paging import COUNT_LIMIT, paginate
+from directory.models import User
+
+from .conftest import make_users
+
+PAGES = [{}, {"q": "user0001"}, {"status": "active", "role": "member"}, {"page": "2"}]
+
+
+def _queries(client, params) -> int:
+    with CaptureQueriesContext(connection) as captured:
+        response = client.get(reverse("console:users"), params)
+    assert response.status_code == 200
+    return len(captured)
+
+
+@pytest.mark.parametrize("params", PAGES)
+def test_the_users_list_query_count_does_not_grow_with_the_users(alice_client, acme, params):
+    make_users(acme, 10, prefix="small")
+    small = _queries(alice_client, params)
+    make_users(acme, 200)
+    assert _queries(alice_client, params) == small
+    assert small <= 6
+
+
+def test_the_count_stops_at_the_limit_and_next_still_works(acme, monkeypatch):
+    monkeypatch.setattr("directory.console.paging.COUNT_LIMIT", 100)
+    make_users(acme, 130)
+    users = User.objects.for_organization(acme).order_by("email")
+    page = paginate(users, page=2)
+    assert (page.total, page.total_is_capped, page.num_pages) == (100, True, None)
+    assert page.has_next and len(page) == 50
+    last = paginate(users, page=3)
+    assert not last.has_next and len(last) == 31
+
+
+def test_the_count_is_exact_below_the_limit(acme):
+    make_users(acme, 60)
+    page = paginate(User.objects.for_organization(acme).order_by("email"), page=1)
+    assert (page.total, page.total_is_capped, page.num_pages) == (61, False, 2)
+    assert COUNT_LIMIT >= 10_000
+
+
+def test_the_users_page_says_more_than_when_the_count_is_capped(alice_client, acme, monkeypatch):
+    monkeypatch.setattr("directory.console.paging.COUNT_LIMIT", 100)
+    make_users(acme, 130)
+    response = alice_client.get(reverse("console:users"))
+    assert "1–50 of more than 100" in response.content.decode()
+    assert "Page 1</span>" in response.content.decode()
+
+
+def test_a_page_number_that_is_not_a_number_shows_the_first_page(alice_client, bob):
+    response = alice_client.get(reverse("console:users"), {"page": "x"})
+    assert "bob@acme.example" in response.content.decode()
