@@ -1,13 +1,16 @@
+"""REST API v1: API-key authentication, and who a request acts as."""
+
+from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from rest_framework import authentication, exceptions
 
 from directory import selectors, services
+from directory.models import ApiKey, Organization, User
 
 
 class ApiKeyAuthentication(authentication.BaseAuthentication):
     """`Authorization: Bearer stk_...`: the request acts for the key's organization.
 
-    `request.user` is the key's creator when they still exist (so events name a person);
-    `request.auth` is the key."""
+    `request.user` is an `ApiKeyActor`; `request.auth` is the key."""
 
     keyword = "Bearer"
 
@@ -27,20 +30,54 @@ class ApiKeyAuthentication(authentication.BaseAuthentication):
 
 
 class ApiKeyActor:
-    """Stands in for a user on key-authenticated requests."""
+    """Stands in for a user on key-authenticated requests.
+
+    A key belongs to its organization and works with admin rights. Events name its
+    creator (`user`) when they still exist, so a person is accountable; a key whose
+    creator was deleted acts as nobody (None), and then it cannot do what only an
+    owner may. A creator who is an owner lends their key the owner's rights."""
 
     is_authenticated = True
     is_anonymous = False
+    is_org_admin = True
+    pk = None
 
-    def __init__(self, key):
+    def __init__(self, key: ApiKey):
         self.key = key
         self.organization = key.organization
         self.organization_id = key.organization_id
-        creator = key.created_by
-        self.pk = getattr(creator, "pk", None)
+        creator = key.created_by if key.created_by_id else None
+        self.user: User | None = creator if _same_organization(creator, key) else None
+        self.role = self.user.role if self.user and self.user.is_org_admin else User.ADMIN
         self.email = f"api-key:{key.name}"
-        self.role = "admin"
-        self.is_org_admin = True
 
-    def __getattr__(self, name):  # anything else a view might ask a user for
-        raise AttributeError(name)
+    def __str__(self):
+        return self.email
+
+
+def _same_organization(user: User | None, key: ApiKey) -> bool:
+    return user is not None and user.organization_id == key.organization_id
+
+
+def request_actor(request) -> User | None:
+    """The user to record as the actor of a write made through this request."""
+    user = request.user
+    return user.user if isinstance(user, ApiKeyActor) else user
+
+
+def request_organization(request) -> Organization:
+    return request.user.organization
+
+
+class ApiKeyScheme(OpenApiAuthenticationExtension):
+    """Documents the key in the OpenAPI schema (registered by being defined)."""
+
+    target_class = ApiKeyAuthentication
+    name = "apiKey"
+
+    def get_security_definition(self, auto_schema):
+        return {
+            "type": "http", "scheme": "bearer", "bearerFormat": "stk_...",
+            "description": "An organization API key, created in the console (Settings → API "
+                           "keys): `Authorization: Bearer stk_...`.",
+        }

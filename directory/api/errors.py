@@ -2,15 +2,28 @@
 
     {"error": {"code": "...", "message": "...", "fields": {"field": ["..."]}}}
 
-Validation errors are 400 with code `invalid`; conflicts 409; authentication 401;
-permission 403; missing (or another organization's) objects 404."""
+Validation errors are 400 with code `invalid` (not 422: DRF and most clients expect
+400, and one status for all bad input is simpler to handle); conflicts (an email or a
+group name already taken) 409; authentication 401; permission 403; missing (or another
+organization's) objects 404; unsupported media types 415; unexpected failures 500."""
 
-from django.http import Http404
-from rest_framework import exceptions, status
+import logging
+
+from django.http import Http404, JsonResponse
+from drf_spectacular.utils import OpenApiResponse
+from rest_framework import exceptions, serializers, status
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_handler
 
 from directory.errors import ServiceError
+
+logger = logging.getLogger(__name__)
+
+CODES = {
+    400: "bad_request", 401: "not_authenticated", 403: "permission_denied", 404: "not_found",
+    405: "method_not_allowed", 406: "not_acceptable", 415: "unsupported_media_type",
+    429: "throttled",
+}
 
 
 def error_body(code: str, message: str, fields: dict | None = None) -> dict:
@@ -24,20 +37,31 @@ def exception_handler(exc, context):
         return Response(error_body("not_found", "Not found."), status=status.HTTP_404_NOT_FOUND)
     response = drf_handler(exc, context)
     if response is None:
-        return None
+        # Not ours to explain: log it with its traceback, answer in the same shape.
+        logger.exception("Unhandled error in the API", exc_info=exc)
+        return Response(error_body("server_error", "Something went wrong on our side."),
+                        status=status.HTTP_500_INTERNAL_SERVER_ERROR)
     if isinstance(exc, exceptions.ValidationError):
         fields = exc.detail if isinstance(exc.detail, dict) else {"non_field_errors": exc.detail}
-        response.data = error_body("invalid", "The request is not valid.", _flatten(fields))
+        flat = _flatten(fields)
+        response.data = error_body("invalid", _summary(flat), flat)
         return response
-    code = {
-        401: "not_authenticated", 403: "permission_denied", 404: "not_found",
-        405: "method_not_allowed", 429: "throttled",
-    }.get(response.status_code, getattr(exc, "default_code", "error"))
+    code = getattr(exc, "default_code", "") or CODES.get(response.status_code, "error")
     if isinstance(exc, exceptions.NotAuthenticated | exceptions.AuthenticationFailed):
         code = "not_authenticated"
     message = str(getattr(exc, "detail", "")) or "Error."
     response.data = error_body(code, message)
     return response
+
+
+def not_found(request, *args, **kwargs):
+    """Unknown paths under /api/v1/ answer in the API's shape, not with an HTML page."""
+    return JsonResponse(error_body("not_found", "There is no such API endpoint."), status=404)
+
+
+def _summary(fields: dict[str, list[str]]) -> str:
+    names = ", ".join(sorted(fields))
+    return f"The request is not valid: check {names}." if names else "The request is not valid."
 
 
 def _flatten(fields) -> dict[str, list[str]]:
@@ -46,6 +70,44 @@ def _flatten(fields) -> dict[str, list[str]]:
         if isinstance(errors, dict):
             for sub, sub_errors in _flatten(errors).items():
                 flat[f"{name}.{sub}"] = sub_errors
+        elif isinstance(errors, list) and errors and isinstance(errors[0], dict):
+            for index, item in enumerate(errors):  # a list of nested objects
+                for sub, sub_errors in _flatten(item).items():
+                    flat[f"{name}.{index}.{sub}"] = sub_errors
         else:
             flat[name] = [str(e) for e in (errors if isinstance(errors, list) else [errors])]
     return flat
+
+
+# --- the shape, for the OpenAPI schema -----------------------------------------------
+
+class ErrorDetailSerializer(serializers.Serializer):
+    code = serializers.CharField(help_text="Stable, machine-readable: invalid, not_found, "
+                                           "email_taken, group_name_taken, ...")
+    message = serializers.CharField(help_text="For people to read.")
+    fields = serializers.DictField(
+        child=serializers.ListField(child=serializers.CharField()),
+        help_text="For validation errors: the messages per field name.",
+    )
+
+
+class ErrorSerializer(serializers.Serializer):
+    error = ErrorDetailSerializer()
+
+
+_DESCRIPTIONS = {
+    400: "The input is not valid (code `invalid`); `fields` names each bad field.",
+    401: "No API key, or a key that is not valid or was revoked.",
+    403: "The caller may not do this (for example a member, or an owner-only change).",
+    404: "No such object in the caller's organization.",
+    409: "Conflicts with existing data (code `email_taken` or `group_name_taken`).",
+    415: "The body is not JSON.",
+}
+
+
+def error_responses(*statuses: int) -> dict[int, OpenApiResponse]:
+    """The error responses of an operation, for `extend_schema(responses=...)`."""
+    return {
+        code: OpenApiResponse(response=ErrorSerializer, description=_DESCRIPTIONS[code])
+        for code in (401, 403, *statuses)
+    }
