@@ -25,7 +25,7 @@ def serve(args) -> int:
     try:
         uvicorn.run(app, host=args.host, port=args.port, ssl_keyfile=paths.key,
                     ssl_certfile=paths.cert, log_level=args.log_level, access_log=False,
-                    timeout_keep_alive=30)
+                    timeout_keep_alive=30, timeout_graceful_shutdown=2)
     finally:
         sim.state.db.flush_log()
     return 0

@@ -141,6 +141,8 @@ class GraphService:
             raise unauthorized("Lifetime validation failed, the token is expired.") from None
         except jwt.InvalidAudienceError:
             raise unauthorized("Access token validation failure. Invalid audience.") from None
+        except jwt.InvalidSignatureError:
+            raise unauthorized("Access token validation failure.") from None
         except jwt.DecodeError:
             raise unauthorized("CompactToken parsing failed with error code: 80049217") from None
         except jwt.InvalidTokenError:

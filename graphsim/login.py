@@ -294,9 +294,7 @@ class Login:
 
     # -- authorize (HTML) ----------------------------------------------------------
     async def authorize(self, request: Request) -> Response:
-        params = dict(request.query_params)
-        if request.method == "POST":
-            params.update(dict(await request.form()))
+        params = await self._params(request)
         tenant_name = request.path_params["tenant"]
         try:
             tenant = self.resolve_tenant(tenant_name)
@@ -329,6 +327,16 @@ class Login:
             return self._consent_page(request.url.path, params, app, owner, user, scopes,
                                       "authorize")
         return self._issue_code(params, app, owner, user, scopes)
+
+    async def _params(self, request: Request) -> dict:
+        """Query and form fields; a consent answer inherits the original request's."""
+        params = dict(request.query_params)
+        if request.method == "POST":
+            params.update(dict(await request.form()))
+        pending = self.pending.get(params.get("pending", ""))
+        if pending is not None:
+            params = {**pending["params"], **params}
+        return params
 
     def _wanted_scopes(self, app: dict, requested: set[str]) -> list[str]:
         scopes = set(requested)
@@ -395,9 +403,7 @@ class Login:
 
     # -- admin consent -------------------------------------------------------------
     async def admin_consent(self, request: Request) -> Response:
-        params = dict(request.query_params)
-        if request.method == "POST":
-            params.update(dict(await request.form()))
+        params = await self._params(request)
         tenant_name = request.path_params["tenant"]
         try:
             tenant = self.resolve_tenant(tenant_name)
