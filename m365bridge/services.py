@@ -328,6 +328,8 @@ def tenant_refresh(*, tenant: Tenant) -> Tenant:
     `needs_reauthorization`; other failures are stored as its last error."""
     client = tenant_graph(tenant=tenant, budget=False)
     try:
+        # A fresh token: consent and roles may have changed since the cached one.
+        client.tokens.token(force_refresh=True)
         info = _tenant_info(client)
     except graph.NeedsReauthorization as exc:
         return tenant_mark_needs_reauthorization(tenant=tenant, reason=str(exc))

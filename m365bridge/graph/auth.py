@@ -196,6 +196,8 @@ class ConnectError(Exception):
 _PLAIN_WORDS = {
     "access_denied": "The sign-in was cancelled, or the permissions were declined, in "
                      "Microsoft 365. Nothing was connected.",
+    "permission_denied": "The admin consent was cancelled, or declined, in Microsoft 365. "
+                         "Nothing was connected.",
     "consent_required": "An administrator of that Microsoft 365 tenant must grant consent "
                         "to Stratus. Sign in with a Global Administrator account.",
     "invalid_client": "Microsoft refused Stratus's app credentials. The Stratus operator must "
