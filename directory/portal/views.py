@@ -112,6 +112,8 @@ def home(request):
         "groups": selectors.portal_groups(user=user),
         "services": selectors.portal_services(user=user),
         "expires_at": selectors.portal_password_expiry(user=user),
+        "changed_just_now": user.password_changed_at is not None
+        and (timezone.now() - user.password_changed_at).total_seconds() < 60,
     })
 
 
