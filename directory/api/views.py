@@ -63,6 +63,9 @@ class UserCreateInputSerializer(InputSerializer):
         required=False, write_only=True, trim_whitespace=False, style={"input_type": "password"},
         help_text="Optional. Without one the user stays `staged` until they set one.",
     )
+    send_activation = serializers.BooleanField(
+        default=True, help_text="Email the user a welcome message with an activation link.",
+    )
 
     def get_fields(self):
         return {**super().get_fields(), **profile_fields()}
@@ -79,6 +82,10 @@ class UserUpdateInputSerializer(InputSerializer):
 class PasswordInputSerializer(InputSerializer):
     password = serializers.CharField(write_only=True, trim_whitespace=False,
                                      style={"input_type": "password"})
+    must_change = serializers.BooleanField(
+        default=False, help_text="A temporary password: the user must choose a new one at "
+                                 "their next sign-in to the portal.",
+    )
 
 
 class UserListApi(_Paginated):
@@ -143,8 +150,11 @@ class UserPasswordApi(APIView):
     def post(self, request, user_id: int):
         user = _user(request, user_id)
         data = _valid(PasswordInputSerializer, request)
-        services.user_set_password(actor=request_actor(request), user=user,
-                                   password=data["password"], source="api")
+        services.user_set_password(
+            actor=request_actor(request), user=user, password=data["password"],
+            must_change=data["must_change"],
+            source="admin_temporary" if data["must_change"] else "admin",
+        )
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 

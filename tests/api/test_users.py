@@ -1,4 +1,5 @@
 import pytest
+from django.core import mail
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
@@ -93,6 +94,17 @@ def test_it_creates_an_active_user_with_a_password_and_never_echoes_it(api):
     assert response.json()["status"] == "active" and response.json()["role"] == "admin"
     assert NEW_PASSWORD not in response.content.decode()
     assert User.objects.get(email="eve@acme.example").check_password(NEW_PASSWORD)
+
+
+@pytest.mark.parametrize("send_activation,emails", [(None, 1), (True, 1), (False, 0)])
+def test_create_sends_the_activation_email_unless_told_not_to(
+        api, django_capture_on_commit_callbacks, send_activation, emails):
+    body = {"email": "wren@acme.example"}
+    if send_activation is not None:
+        body["send_activation"] = send_activation
+    with django_capture_on_commit_callbacks(execute=True):
+        assert api.post("/api/v1/users", body, format="json").status_code == 201
+    assert [m.to for m in mail.outbox] == [["wren@acme.example"]] * emails
 
 
 def test_create_names_each_invalid_field(api):
@@ -236,8 +248,17 @@ def test_it_sets_a_password_and_answers_without_it(api, acme, alice):
     assert response.status_code == 204 and not response.content
     dana.refresh_from_db()
     assert dana.check_password(NEW_PASSWORD) and dana.status == User.ACTIVE
+    assert not dana.must_change_password
     assert Event.objects.get(type="user_password_set", target_id=str(dana.pk)) \
-        .details["source"] == "api"
+        .details["source"] == "admin"
+
+
+def test_a_temporary_password_must_be_changed_at_next_sign_in(api, bob):
+    response = api.post(f"/api/v1/users/{bob.pk}/password",
+                        {"password": NEW_PASSWORD, "must_change": True}, format="json")
+    assert response.status_code == 204
+    bob.refresh_from_db()
+    assert bob.must_change_password and bob.check_password(NEW_PASSWORD)
 
 
 def test_a_password_against_the_policy_is_a_400_naming_password(api, bob):
