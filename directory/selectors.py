@@ -72,7 +72,7 @@ def api_key_find(*, secret: str) -> ApiKey | None:
     if not secret.startswith(ApiKey.PREFIX) or secret.count("_") < 2:
         return None
     lookup = secret[len(ApiKey.PREFIX):].split("_", 1)[0]
-    key = ApiKey.objects.select_related("organization").filter(
+    key = ApiKey.objects.select_related("organization", "created_by").filter(
         lookup=lookup, revoked_at__isnull=True).first()
     if key is None or not hmac.compare_digest(key.key_hash, ApiKey.hash_key(secret)):
         return None
