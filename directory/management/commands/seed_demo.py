@@ -57,7 +57,7 @@ class Command(BaseCommand):
                 first_name=first, last_name=last, department=department,
                 job_title=TITLES[department], usage_location="US",
                 city=rng.choice(["Seattle", "Austin", "Boston", "Denver"]),
-                country="United States",
+                country="United States", send_activation=False,
             )
             services.group_member_add(actor=owner, group=groups[department], user=user)
 
