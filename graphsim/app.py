@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import random
 import time
@@ -218,6 +219,13 @@ def build_app(data_dir: str) -> tuple[RawSendMiddleware, Sim]:
         Route("/{tenant}/adminconsent", login.admin_consent, methods=["GET", "POST"]),
         Route("/{tenant}/v2.0/adminconsent", login.admin_consent, methods=["GET", "POST"]),
     ]
-    app = Starlette(routes=routes)
+    @contextlib.asynccontextmanager
+    async def lifespan(app):
+        yield
+        # uvicorn re-raises SIGTERM after a graceful shutdown, so code after
+        # uvicorn.run() never runs: flush the buffered request log here.
+        sim.state.db.flush_log()
+
+    app = Starlette(routes=routes, lifespan=lifespan)
     app.state.sim = sim
     return RawSendMiddleware(app), sim
