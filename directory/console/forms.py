@@ -91,11 +91,24 @@ class UserForm(forms.Form):
         return dict(self.cleaned_data)
 
 
+class UserCreateForm(UserForm):
+    """Adding a user: the same fields, and whether to email them an activation link."""
+
+    send_activation = forms.BooleanField(
+        required=False, initial=True, label="Send an activation email",
+        help_text="A welcome email with a link to choose their password. Turn it off to "
+                  "set a password yourself.")
+
+    SECTIONS = (("Account", ("email", "role", "send_activation")), *UserForm.SECTIONS[1:])
+
+
 class PasswordForm(forms.Form):
     password = forms.CharField(label="New password", strip=False, widget=forms.PasswordInput(
         attrs={"autocomplete": "new-password", "autofocus": True}))
     confirm = forms.CharField(label="Repeat the password", strip=False,
                               widget=forms.PasswordInput(attrs={"autocomplete": "new-password"}))
+    temporary = forms.BooleanField(
+        required=False, label="Temporary: the user must choose their own at the next sign-in")
 
     def clean(self):
         data = super().clean()

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from .views import auth, dashboard, events, groups, organization, users
+from .views import auth, dashboard, events, groups, lifecycle, organization, users
 
 app_name = "console"
 
@@ -17,6 +17,10 @@ urlpatterns = [
     path("users/<int:pk>/suspend/", users.user_suspend, name="user_suspend"),
     path("users/<int:pk>/activate/", users.user_activate, name="user_activate"),
     path("users/<int:pk>/delete/", users.user_delete, name="user_delete"),
+    path("users/<int:pk>/send-reset/", lifecycle.user_send_reset, name="user_send_reset"),
+    path("users/<int:pk>/send-activation/", lifecycle.user_send_activation,
+         name="user_send_activation"),
+    path("users/<int:pk>/unlock/", lifecycle.user_unlock, name="user_unlock"),
     path("groups/", groups.group_list, name="groups"),
     path("groups/new/", groups.group_create, name="group_create"),
     path("groups/<int:pk>/", groups.group_detail, name="group_detail"),

@@ -3,12 +3,12 @@ from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_http_methods
 
-from directory import selectors, services
+from directory import lifecycle, selectors, services
 from directory.errors import ServiceError
 from directory.passwords import policy_rules
 
 from ..access import console_view
-from ..forms import PasswordForm, UserFilterForm, UserForm, add_service_error
+from ..forms import PasswordForm, UserCreateForm, UserFilterForm, UserForm, add_service_error
 from ..paging import paginate
 from .common import confirm
 
@@ -39,13 +39,15 @@ def user_detail(request, pk):
         "subject": user,
         "groups": user.security_groups.order_by("name"),
         "form": UserForm(initial=UserForm.initial_for(user)),
+        "emails": lifecycle.sent_email_list(organization=request.organization, user=user),
+        "locked_until": lifecycle.sign_in_locked_until(user=user),
     })
 
 
 @console_view("users")
 @require_http_methods(["GET", "POST"])
 def user_create(request):
-    form = UserForm(request.POST or None)
+    form = UserCreateForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
         try:
             user = services.user_create(actor=request.user, organization=request.organization,
@@ -53,8 +55,9 @@ def user_create(request):
         except ServiceError as error:
             add_service_error(form, error)
         else:
-            messages.success(request, f"{user.email} was added. Set a password to activate "
-                                      "the account.")
+            messages.success(request, f"{user.email} was added. " + (
+                "An activation email is on its way." if form.cleaned_data["send_activation"]
+                else "Set a password to activate the account."))
             return redirect("console:user_detail", pk=user.pk)
     return render(request, "console/users/form.html", {"form": form, "subject": None})
 
@@ -82,8 +85,11 @@ def user_password(request, pk):
     form = PasswordForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
         try:
+            temporary = form.cleaned_data["temporary"]
             services.user_set_password(actor=request.user, user=user,
-                                       password=form.cleaned_data["password"])
+                                       password=form.cleaned_data["password"],
+                                       source="admin_temporary" if temporary else "admin",
+                                       must_change=temporary)
         except ServiceError as error:
             add_service_error(form, error)
         else:
