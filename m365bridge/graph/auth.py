@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import base64
 import json
+import logging
 from typing import Any, Protocol
 from urllib.parse import urlencode
 
@@ -31,6 +32,16 @@ DELEGATED_SCOPES = [
     "User-PasswordProfile.ReadWrite.All",
     "LicenseAssignment.ReadWrite.All",
 ]
+
+class _NoCacheEvents(logging.Filter):
+    """MSAL logs each token response at DEBUG with the authorization code and PKCE
+    verifier of the request left in; drop those records so no secret reaches a log."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not str(record.msg).startswith("event=")
+
+
+logging.getLogger("msal.token_cache").addFilter(_NoCacheEvents())
 
 # OAuth errors that mean "an admin must sign in again", not "try later".
 _REAUTHORIZE = {"invalid_grant", "interaction_required", "consent_required",
