@@ -59,6 +59,7 @@ def test_an_admin_creates_a_user_who_activates_and_signs_in(site, alice, new_pag
     assert rule_state(erin, "uppercase") == "bad"
     assert rule_state(erin, "lowercase") == "ok"
     assert erin.is_disabled("main button[type=submit]")
+    screenshot(erin, "portal-activate-weak-password")
 
     erin.fill("#id_new_password", GOOD_PASSWORD)
     erin.fill("#id_confirm_password", GOOD_PASSWORD)
