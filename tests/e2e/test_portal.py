@@ -135,3 +135,29 @@ def test_a_forgotten_password_is_reset_by_email_and_guessing_locks_the_account(
     portal_sign_in(page, base, bob.email, GOOD_PASSWORD)
     assert "Try again in 15 minutes" in page.inner_text("[role=alert]")
     assert page.url.startswith(f"{base}/portal/sign-in/")
+
+
+def test_the_home_page_follows_a_password_push_until_it_finishes(site, bob, new_page):
+    """A stand-in bridge reports "being updated" twice, then "updated": the page polls
+    services.json and shows the final state without a reload. (m365bridge registers the
+    real provider; see directory.hooks.add_service_status_provider.)"""
+    from directory import hooks
+
+    answers = iter(["pending", "pending"])
+
+    def provider(*, user):
+        state = next(answers, "ok")
+        message = ("Your Microsoft 365 password is being updated." if state == "pending"
+                   else "Your Microsoft 365 password was updated 2 seconds ago.")
+        return [hooks.ServiceStatus("Microsoft 365", "bob@acme.onmicrosoft.com", state, message)]
+
+    hooks.add_service_status_provider(provider)
+    try:
+        page = new_page()
+        portal_sign_in(page, site.url, bob.email, PASSWORD)
+        page.wait_for_url(f"{site.url}/portal/")
+        assert "is being updated" in page.inner_text("[data-services]")
+        page.wait_for_selector("[data-services] .state-ok", timeout=15_000)
+        assert "was updated 2 seconds ago" in page.inner_text("[data-services]")
+    finally:
+        hooks._service_status_providers.remove(provider)
