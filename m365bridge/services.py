@@ -8,6 +8,7 @@ from __future__ import annotations
 import logging
 import secrets
 from collections.abc import Callable
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
@@ -88,6 +89,19 @@ def tenant_graph(*, tenant: Tenant, budget: bool = True) -> graph.GraphClient:
     write_budget = (graph.WriteBudget(tenant_id=tenant.microsoft_tenant_id,
                                       redis_url=settings.REDIS_URL) if budget else None)
     return graph.GraphClient(config=config, tokens=tokens, budget=write_budget)
+
+
+@contextmanager
+def tenant_graph_session(*, tenant: Tenant, budget: bool = True):
+    """`with tenant_graph_session(tenant=t) as graph:` for sync and import code: a
+    refresh token or consent that stopped working turns the tenant to
+    `needs_reauthorization` (once) before the error reaches the caller."""
+    client = tenant_graph(tenant=tenant, budget=budget)
+    try:
+        yield client
+    except graph.NeedsReauthorization as exc:
+        tenant_mark_needs_reauthorization(tenant=tenant, reason=str(exc))
+        raise
 
 
 # --- connecting ------------------------------------------------------------------------------

@@ -9,6 +9,7 @@ from audit.models import Event
 from directory import services as directory_services
 from directory.models import User
 from m365bridge import selectors, services
+from m365bridge.graph import NeedsReauthorization
 from m365bridge.models import GroupBinding, Tenant, UserBinding
 
 from .conftest import connect_tenant, sign_in_at_microsoft, tenant_pk_from
@@ -138,3 +139,22 @@ def test_the_api_starts_a_reauthorization_with_a_console_link(admin_client, conn
     response = admin_client.post(f"/api/v1/m365/tenants/{connected.pk}/reauthorize")
     assert response.status_code == 202
     assert response.json()["reauthorize_url"].endswith(f"/console/m365/{connected.pk}/reauthorize/")
+
+
+def test_work_through_a_tenant_session_pauses_the_tenant_when_the_admin_is_blocked(
+        m365, ms_tenant, connected):
+    m365.control.admin_block(ms_tenant["id"], ms_tenant["admin"])
+    with pytest.raises(NeedsReauthorization):
+        with services.tenant_graph_session(tenant=connected) as graph:
+            graph.tokens.token(force_refresh=True)  # what an expired access token forces
+    connected.refresh_from_db()
+    assert connected.status == "needs_reauthorization"
+
+
+def test_withdrawn_admin_consent_pauses_an_application_mode_tenant(
+        client, alice, m365, ms_tenant, stratus_app):
+    client.force_login(alice)
+    tenant = Tenant.objects.get(pk=tenant_pk_from(
+        connect_tenant(client, m365, ms_tenant, mode="application")))
+    m365.control.revoke_grant(ms_tenant["id"], stratus_app["clientId"])
+    assert services.tenant_refresh(tenant=tenant).status == "needs_reauthorization"
