@@ -2,9 +2,10 @@
 
 Django's Paginator runs an exact COUNT(*) of the whole result on every page, which
 at 100,000 users is a scan of every matching row for each click. Here a page fetches
-one row more than it shows (so "next" needs no count), and the total is counted only
-up to `COUNT_LIMIT`: past that the console says "more than 10,000". Every page costs
-the same two queries however large the organization is.
+one row more than it shows (so "next" needs no count), the last page knows its total
+without counting, and other pages count only up to `COUNT_LIMIT`: past that the
+console says "more than 10,000". A page costs at most two queries, and their cost is
+bounded, however large the organization is.
 """
 
 from dataclasses import dataclass
@@ -73,13 +74,15 @@ def paginate(queryset: QuerySet, *, page, per_page: int = PER_PAGE) -> Page:
     number = page_number(page)
     offset = (number - 1) * per_page
     rows = list(queryset[offset : offset + per_page + 1])
-    # The count drops the ordering (no sort needed) and stops at the limit.
-    total = queryset.order_by()[: COUNT_LIMIT + 1].count()
-    return Page(
-        items=rows[:per_page],
-        number=number,
-        per_page=per_page,
-        has_next=len(rows) > per_page,
-        total=min(total, COUNT_LIMIT),
-        total_is_capped=total > COUNT_LIMIT,
-    )
+    has_next = len(rows) > per_page
+    rows = rows[:per_page]
+    if not has_next and (rows or number == 1):
+        # The last page: the total is known without counting. This also spares a
+        # narrow search, the costliest to count, its second scan.
+        total, capped = offset + len(rows), False
+    else:
+        # The count drops the ordering (no sort needed) and stops at the limit.
+        total = queryset.order_by()[: COUNT_LIMIT + 1].count()
+        total, capped = min(total, COUNT_LIMIT), total > COUNT_LIMIT
+    return Page(items=rows, number=number, per_page=per_page, has_next=has_next,
+                total=total, total_is_capped=capped)
