@@ -32,6 +32,7 @@ from .graph.auth import (
     auth_code_flow_finish,
     auth_code_flow_start,
 )
+from .graph.transport import tenant_session
 from .models import GroupBinding, Tenant, TenantDomain, UserBinding
 
 log = logging.getLogger(__name__)
@@ -76,19 +77,20 @@ class _TenantTokenStore:
 
 
 def _tokens(*, config: graph.GraphConfig, mode: str, tenant_id: str,
-            store: graph.TokenStore) -> graph.TokenSource:
+            store: graph.TokenStore, session=None) -> graph.TokenSource:
     source = graph.DelegatedTokens if mode == Tenant.DELEGATED else graph.AppOnlyTokens
-    return source(config=config, tenant_id=tenant_id, store=store)
+    return source(config=config, tenant_id=tenant_id, store=store, session=session)
 
 
 def tenant_graph(*, tenant: Tenant, budget: bool = True) -> graph.GraphClient:
     """The Graph client of one tenant: its own tokens and the shared write budget."""
     config = graph_config()
+    session = tenant_session(config, tenant.microsoft_tenant_id)
     tokens = _tokens(config=config, mode=tenant.mode, tenant_id=tenant.microsoft_tenant_id,
-                     store=_TenantTokenStore(tenant))
+                     store=_TenantTokenStore(tenant), session=session)
     write_budget = (graph.WriteBudget(tenant_id=tenant.microsoft_tenant_id,
                                       redis_url=settings.REDIS_URL) if budget else None)
-    return graph.GraphClient(config=config, tokens=tokens, budget=write_budget)
+    return graph.GraphClient(config=config, tokens=tokens, budget=write_budget, session=session)
 
 
 @contextmanager

@@ -66,6 +66,11 @@ class MemoryTokenStore:
         self.serialized = serialized
 
 
+# MSAL's HTTP cache (OIDC discovery for 24 h, throttled token errors), shared by every
+# tenant's app in this process so a new client does not fetch discovery again.
+_HTTP_CACHE: dict = {}
+
+
 def _confidential_app(config: GraphConfig, authority_tenant: str, *, session,
                       cache: msal.TokenCache | None = None) -> msal.ConfidentialClientApplication:
     try:
@@ -76,6 +81,7 @@ def _confidential_app(config: GraphConfig, authority_tenant: str, *, session,
             instance_discovery=False,
             http_client=session,
             token_cache=cache,
+            http_cache=_HTTP_CACHE,
         )
     except requests.RequestException as exc:
         raise Transient(f"Could not reach Microsoft sign-in: {type(exc).__name__}.") from None

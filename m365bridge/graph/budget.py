@@ -75,9 +75,7 @@ class WriteBudget:
         self._redis = None
         self._script = None
         if redis_url:
-            import redis
-
-            self._redis = redis.Redis.from_url(redis_url)
+            self._redis = _redis_client(redis_url)
             self._script = self._redis.register_script(_TAKE)
         else:
             log.warning("REDIS_URL is not set: the Graph write budget is per process only")
@@ -114,6 +112,19 @@ class WriteBudget:
             self._redis.delete(self.key, self.slow_key)
         else:
             self._local = _LocalBucket(self.rate, self.capacity)
+
+
+_clients: dict[str, object] = {}
+
+
+def _redis_client(url: str):
+    """One connection pool per Redis URL and process."""
+    client = _clients.get(url)
+    if client is None:
+        import redis
+
+        client = _clients[url] = redis.Redis.from_url(url)
+    return client
 
 
 class _LocalBucket:

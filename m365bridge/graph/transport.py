@@ -7,6 +7,8 @@ environment.
 
 from __future__ import annotations
 
+import threading
+
 import requests
 from requests.adapters import HTTPAdapter
 
@@ -36,3 +38,21 @@ def session_for(config: GraphConfig, *, pool_size: int = 10) -> requests.Session
     session.mount("http://", adapter)
     session.headers["User-Agent"] = "Stratus (m365bridge)"
     return session
+
+
+_shared: dict[tuple, requests.Session] = {}
+_shared_lock = threading.Lock()
+
+
+def tenant_session(config: GraphConfig, tenant_id: str) -> requests.Session:
+    """The one pooled session of this process for a tenant (Graph and sign-in alike), so
+    workers reuse TLS connections across tasks."""
+    key = (tenant_id, config.login_url, config.graph_url, str(config.verify),
+           config.connect_timeout, config.read_timeout)
+    with _shared_lock:
+        session = _shared.get(key)
+        if session is None:
+            if len(_shared) >= 256:  # a bound, not an LRU: plenty for one worker's tenants
+                _shared.pop(next(iter(_shared))).close()
+            session = _shared[key] = session_for(config)
+        return session

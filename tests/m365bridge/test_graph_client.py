@@ -246,3 +246,11 @@ def test_a_401_refreshes_the_token_once_and_retries(graphsim_server, config, sim
     # (the refresh after the 401), then the successful retry.
     assert [(r["note"], r["status"]) for r in rows] == [("login", 200), ("", 200)]
     assert tokens.token() not in (bad, good)
+
+
+def test_clients_of_one_tenant_share_one_pooled_session_that_ignores_the_environment(config):
+    from m365bridge.graph.transport import tenant_session
+
+    first, second = tenant_session(config, "t-1"), tenant_session(config, "t-1")
+    assert first is second and tenant_session(config, "t-2") is not first
+    assert first.trust_env is False and first.verify == config.ca_bundle
