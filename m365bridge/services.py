@@ -17,6 +17,7 @@ from django.conf import settings
 from django.core.mail import send_mail
 from django.db import IntegrityError, transaction
 from django.template.loader import render_to_string
+from django.urls import reverse
 from django.utils import timezone
 
 from audit.services import event_record
@@ -403,8 +404,8 @@ def _email_admins_reauthorize(tenant_pk: int) -> None:
         role__in=[User.ADMIN, User.OWNER], status=User.ACTIVE).values_list("email", flat=True)
     if not admins:
         return
-    context = {"tenant": tenant, "url": f"{settings.BASE_URL.rstrip('/')}/console/m365/"
-                                         f"{tenant.pk}/"}
+    url = settings.BASE_URL.rstrip("/") + reverse("m365:tenant", args=[tenant.pk])
+    context = {"tenant": tenant, "url": url}
     send_mail(
         subject=f"Microsoft 365 tenant {tenant} needs to be re-authorized",
         message=render_to_string("m365/emails/needs_reauthorization.txt", context),

@@ -101,6 +101,7 @@ def test_a_revoked_refresh_token_asks_for_reauthorization_and_reauthorizing_resu
     assert len(mail.outbox) == 1
     assert set(mail.outbox[0].to) == {"alice@acme.example"}
     assert "re-authorize" in mail.outbox[0].body.lower()
+    assert f"http://testserver/console/m365/{connected.pk}/" in mail.outbox[0].body
     assert Event.objects.filter(type="tenant_needs_reauthorization").count() == 1
 
     page = admin_client.get(reverse("m365:tenant", args=[connected.pk]))
