@@ -3,6 +3,8 @@ from django.urls import reverse
 from directory.models import Organization, User
 from tests.conftest import PASSWORD
 
+from .conftest import field_errors
+
 
 def test_sign_in_with_email_and_password_opens_the_dashboard(client, alice):
     response = client.post(reverse("console:login"),
@@ -74,17 +76,23 @@ def test_sign_up_creates_the_organization_and_signs_its_owner_in(client, db):
     assert int(client.session["_auth_user_id"]) == owner.pk
 
 
+def test_sign_up_lists_the_default_password_rules(client, db):
+    response = client.get(reverse("console:signup"))
+    assert b"The password needs: at least 12 characters, a lowercase letter" in response.content
+
+
 def test_sign_up_shows_each_password_problem_next_to_the_field(client, db):
     response = client.post(reverse("console:signup"), {
         "name": "Initech", "email": "peter@initech.example", "password": "short"})
     assert response.status_code == 200
-    assert b"Must contain: at least 12 characters." in response.content
-    assert b"Must contain: a digit." in response.content
+    assert field_errors(response, "password") == [
+        "Must contain: at least 12 characters.", "Must contain: an uppercase letter.",
+        "Must contain: a digit."]
     assert not Organization.objects.filter(name="Initech").exists()
 
 
 def test_sign_up_refuses_an_email_that_already_has_an_account(client, alice):
     response = client.post(reverse("console:signup"), {
         "name": "Other", "email": "alice@acme.example", "password": PASSWORD})
-    assert b"An account with this email already exists." in response.content
+    assert field_errors(response, "email") == ["An account with this email already exists."]
     assert not Organization.objects.filter(name="Other").exists()

@@ -6,6 +6,8 @@ from django.views.decorators.http import require_POST
 
 from directory import services
 from directory.errors import ServiceError
+from directory.models import Organization
+from directory.passwords import policy_rules
 
 from ..forms import SignInForm, SignUpForm, add_service_error
 
@@ -50,4 +52,6 @@ def sign_up(request):
             login(request, owner, backend="directory.auth.EmailBackend")
             messages.success(request, f"Welcome to Stratus. {owner.organization.name} is ready.")
             return redirect("console:dashboard")
-    return render(request, "console/sign_up.html", {"form": form})
+    # A new organization starts with the default policy; its rules are the hint.
+    rules = policy_rules(Organization())
+    return render(request, "console/sign_up.html", {"form": form, "rules": rules})
