@@ -108,3 +108,18 @@ def test_every_change_needs_the_csrf_token(alice, bob):
     assert response.status_code == 403
     bob.refresh_from_db()
     assert bob.status == User.ACTIVE
+
+
+@pytest.mark.parametrize(("name", "args"), [(n, None) for n in EVERY_PAGE] + OBJECT_URLS,
+                         ids=[*EVERY_PAGE, *[n for n, _ in OBJECT_URLS]])
+def test_every_console_page_opens_for_an_owner(alice_client, dave, engineers, acme_key, name,
+                                               args):
+    objects = {"user": dave.pk, "group": engineers.pk, "key": acme_key.pk}
+    url = reverse(f"console:{name}", args=args(objects) if args else None)
+    if name == "group_member_remove":
+        from directory import services
+
+        services.group_member_add(actor=None, group=engineers, user=dave)
+    response = alice_client.get(url)
+    assert response.status_code == 200
+    assert b'aria-current="page"' in response.content  # its section is highlighted
