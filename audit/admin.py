@@ -7,8 +7,15 @@ from .models import Event
 
 @admin.register(Event)
 class EventAdmin(admin.ModelAdmin):
-    list_display = ("created_at", "organization", "type", "actor_label", "target_type",
-                    "target_label", "outcome")
+    list_display = (
+        "created_at",
+        "organization",
+        "type",
+        "actor_label",
+        "target_type",
+        "target_label",
+        "outcome",
+    )
     list_filter = ("outcome", "type")
     search_fields = ("type", "target_label", "actor_label")
     list_select_related = ("organization",)

@@ -30,11 +30,50 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
 
 TARGET_MEDIAN_MS = 150
 SIZES = (1_000, 100_000)
-FIRST = ["Ada", "Ben", "Chloe", "Dmitri", "Elena", "Farid", "Grace", "Hiro", "Ines", "Jonas",
-         "Kara", "Liam", "Maya", "Nils", "Olga", "Pablo", "Quinn", "Rosa", "Sven", "Tara"]
-LAST = ["Garcia", "Smith", "Muller", "Rossi", "Kowalski", "Tanaka", "Silva", "Novak",
-        "Jensen", "Dubois", "Okafor", "Ivanova", "Larsen", "Moreau", "Costa", "Weber",
-        "Nakamura", "Fischer", "Horvat", "Lindqvist"]
+FIRST = [
+    "Ada",
+    "Ben",
+    "Chloe",
+    "Dmitri",
+    "Elena",
+    "Farid",
+    "Grace",
+    "Hiro",
+    "Ines",
+    "Jonas",
+    "Kara",
+    "Liam",
+    "Maya",
+    "Nils",
+    "Olga",
+    "Pablo",
+    "Quinn",
+    "Rosa",
+    "Sven",
+    "Tara",
+]
+LAST = [
+    "Garcia",
+    "Smith",
+    "Muller",
+    "Rossi",
+    "Kowalski",
+    "Tanaka",
+    "Silva",
+    "Novak",
+    "Jensen",
+    "Dubois",
+    "Okafor",
+    "Ivanova",
+    "Larsen",
+    "Moreau",
+    "Costa",
+    "Weber",
+    "Nakamura",
+    "Fischer",
+    "Horvat",
+    "Lindqvist",
+]
 PAGES = [
     ("first page", {}),
     ("search by name", {"q": "garcia"}),
@@ -51,8 +90,13 @@ def recreate_database(url: str) -> None:
     name = parts.path.lstrip("/")
     if "bench" not in name:
         sys.exit(f"Refusing to drop {name!r}: the benchmark database's name must contain 'bench'.")
-    admin = psycopg2.connect(host=parts.hostname, port=parts.port or 5432,
-                             user=parts.username, password=parts.password, dbname="postgres")
+    admin = psycopg2.connect(
+        host=parts.hostname,
+        port=parts.port or 5432,
+        user=parts.username,
+        password=parts.password,
+        dbname="postgres",
+    )
     admin.autocommit = True
     with admin.cursor() as cursor:
         cursor.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
@@ -66,13 +110,18 @@ def seed(organization, start: int, stop: int, password_hash: str) -> None:
 
     def user(n):
         first, last = FIRST[n % len(FIRST)], LAST[(n // len(FIRST)) % len(LAST)]
-        status = (User.SUSPENDED if n % 20 == 7 else User.STAGED if n % 10 == 3
-                  else User.ACTIVE)
-        return User(organization=organization, email=f"u{n:07d}@bench.example",
-                    first_name=first, last_name=last, display_name=f"{first} {last}",
-                    role=User.ADMIN if n % 500 == 0 else User.MEMBER, status=status,
-                    password=password_hash if status != User.STAGED else "!",
-                    department=["Sales", "R&D", "Support", "Finance"][n % 4])
+        status = User.SUSPENDED if n % 20 == 7 else User.STAGED if n % 10 == 3 else User.ACTIVE
+        return User(
+            organization=organization,
+            email=f"u{n:07d}@bench.example",
+            first_name=first,
+            last_name=last,
+            display_name=f"{first} {last}",
+            role=User.ADMIN if n % 500 == 0 else User.MEMBER,
+            status=status,
+            password=password_hash if status != User.STAGED else "!",
+            department=["Sales", "R&D", "Support", "Finance"][n % 4],
+        )
 
     batch = 5_000
     for low in range(start, stop, batch):
@@ -81,9 +130,11 @@ def seed(organization, start: int, stop: int, password_hash: str) -> None:
 
 TRIGRAM_INDEXES = [
     "CREATE EXTENSION IF NOT EXISTS pg_trgm",
-    *[f"CREATE INDEX bench_trgm_{column} ON directory_user "
-      f"USING gin (UPPER({column}::text) gin_trgm_ops)"
-      for column in ("email", "display_name", "first_name", "last_name")],
+    *[
+        f"CREATE INDEX bench_trgm_{column} ON directory_user "
+        f"USING gin (UPPER({column}::text) gin_trgm_ops)"
+        for column in ("email", "display_name", "first_name", "last_name")
+    ],
 ]
 
 
@@ -116,8 +167,11 @@ def measure(client, params: dict, runs: int) -> tuple[float, float, int]:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--runs", type=int, default=30, help="timed requests per page")
-    parser.add_argument("--with-trigram-indexes", action="store_true",
-                        help="what-if: add pg_trgm indexes for the search")
+    parser.add_argument(
+        "--with-trigram-indexes",
+        action="store_true",
+        help="what-if: add pg_trgm indexes for the search",
+    )
     args = parser.parse_args()
 
     recreate_database(os.environ["DATABASE_URL"])
@@ -141,7 +195,8 @@ def main() -> int:
                 cursor.execute(statement)
         print("What-if: with pg_trgm indexes on email, display_name, first_name, last_name.")
     organization, owner = services.organization_signup(
-        name="Bench Corp", email="owner@bench.example", password="Bench-Password-42")
+        name="Bench Corp", email="owner@bench.example", password="Bench-Password-42"
+    )
     client = Client()
     client.force_login(owner)
     password_hash = make_password("Bench-Password-42")  # one Argon2 hash, shared by all
@@ -160,15 +215,19 @@ def main() -> int:
             results[(size, label)] = (median, p95, queries)
             print(f"  {label:<30} {median:7.1f}ms {p95:7.1f}ms {queries:8d}")
 
-    print(f"\nTarget: median under {TARGET_MEDIAN_MS} ms; the same query count at "
-          f"{SIZES[0]:,} and {SIZES[-1]:,} users.")
+    print(
+        f"\nTarget: median under {TARGET_MEDIAN_MS} ms; the same query count at "
+        f"{SIZES[0]:,} and {SIZES[-1]:,} users."
+    )
     failed = False
     for label, _ in PAGES:
         small, large = results[(SIZES[0], label)], results[(SIZES[-1], label)]
         ok = large[0] < TARGET_MEDIAN_MS and small[2] == large[2]
         failed |= not ok
-        print(f"  {'PASS' if ok else 'FAIL'}  {label}: median {large[0]:.1f} ms at "
-              f"{SIZES[-1]:,}, queries {small[2]} -> {large[2]}")
+        print(
+            f"  {'PASS' if ok else 'FAIL'}  {label}: median {large[0]:.1f} ms at "
+            f"{SIZES[-1]:,}, queries {small[2]} -> {large[2]}"
+        )
     return 1 if failed else 0
 
 

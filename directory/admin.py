@@ -42,11 +42,23 @@ class GroupAdmin(admin.ModelAdmin):
 
 @admin.register(ApiKey)
 class ApiKeyAdmin(admin.ModelAdmin):
-    list_display = ("name", "organization", "created_by", "created_at", "last_used_at",
-                    "revoked_at")
+    list_display = (
+        "name",
+        "organization",
+        "created_by",
+        "created_at",
+        "last_used_at",
+        "revoked_at",
+    )
     list_select_related = ("organization", "created_by")
-    readonly_fields = ("organization", "lookup", "key_hash", "created_by", "created_at",
-                       "last_used_at")
+    readonly_fields = (
+        "organization",
+        "lookup",
+        "key_hash",
+        "created_by",
+        "created_at",
+        "last_used_at",
+    )
 
     def has_add_permission(self, request):
         return False  # keys are made in the console, where the secret is shown once

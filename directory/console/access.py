@@ -6,7 +6,9 @@ owners get in with `request.organization` set to their own organization."""
 from functools import wraps
 
 from django.contrib.auth.views import redirect_to_login
-from django.shortcuts import render
+from django.shortcuts import redirect, render
+
+from directory import lifecycle
 
 
 def console_view(section: str):
@@ -21,6 +23,8 @@ def console_view(section: str):
                 return redirect_to_login(request.get_full_path())
             if not user.is_org_admin:
                 return no_access(request)
+            if lifecycle.user_must_set_password(user):  # expired or temporary: change it first
+                return redirect("portal:password_change")
             request.organization = user.organization
             request.console_section = section
             return view(request, *args, **kwargs)

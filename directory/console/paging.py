@@ -84,5 +84,11 @@ def paginate(queryset: QuerySet, *, page, per_page: int = PER_PAGE) -> Page:
         # The count drops the ordering (no sort needed) and stops at the limit.
         total = queryset.order_by()[: COUNT_LIMIT + 1].count()
         total, capped = min(total, COUNT_LIMIT), total > COUNT_LIMIT
-    return Page(items=rows, number=number, per_page=per_page, has_next=has_next,
-                total=total, total_is_capped=capped)
+    return Page(
+        items=rows,
+        number=number,
+        per_page=per_page,
+        has_next=has_next,
+        total=total,
+        total_is_capped=capped,
+    )

@@ -20,14 +20,20 @@ def charlie_client(client, charlie):
 @pytest.fixture
 def dave(acme, alice):
     """A staged member of Acme, for actions on someone who is not the signed-in admin."""
-    return services.user_create(actor=alice, organization=acme, email="dave@acme.example",
-                                first_name="Dave", last_name="Dunn")
+    return services.user_create(
+        actor=alice,
+        organization=acme,
+        email="dave@acme.example",
+        first_name="Dave",
+        last_name="Dunn",
+    )
 
 
 @pytest.fixture
 def engineers(acme, alice, bob):
-    group = services.group_create(actor=alice, organization=acme, name="Engineers",
-                                  description="Everyone who ships code")
+    group = services.group_create(
+        actor=alice, organization=acme, name="Engineers", description="Everyone who ships code"
+    )
     services.group_member_add(actor=alice, group=group, user=bob)
     return group
 
@@ -41,8 +47,13 @@ def acme_key(acme, alice):
 def make_users(organization, count, *, prefix="user"):
     """Many users at once, without the service's per-user work, for size tests."""
     User.objects.bulk_create(
-        User(organization=organization, email=f"{prefix}{n:06d}@acme.example",
-             display_name=f"User {n:06d}", status=User.ACTIVE, password="!")
+        User(
+            organization=organization,
+            email=f"{prefix}{n:06d}@acme.example",
+            display_name=f"User {n:06d}",
+            status=User.ACTIVE,
+            password="!",
+        )
         for n in range(count)
     )
 
@@ -58,8 +69,9 @@ def field_errors(response, field: str) -> list[str]:
     block = re.search(rf'id="id_{field}_errors">(.*?)</div>', response.content.decode(), re.S)
     if not block:
         return []
-    return [html.unescape(m) for m in re.findall(r'<p class="field-error">(.*?)</p>',
-                                                   block.group(1))]
+    return [
+        html.unescape(m) for m in re.findall(r'<p class="field-error">(.*?)</p>', block.group(1))
+    ]
 
 
 def table_text(response) -> str:

@@ -6,8 +6,16 @@ from django.urls import reverse
 
 from directory.models import User
 
-EVERY_PAGE = ["dashboard", "users", "user_create", "groups", "group_create", "settings",
-              "api_keys", "events"]
+EVERY_PAGE = [
+    "dashboard",
+    "users",
+    "user_create",
+    "groups",
+    "group_create",
+    "settings",
+    "api_keys",
+    "events",
+]
 
 
 @pytest.mark.parametrize("name", EVERY_PAGE)
@@ -110,10 +118,12 @@ def test_every_change_needs_the_csrf_token(alice, bob):
     assert bob.status == User.ACTIVE
 
 
-@pytest.mark.parametrize(("name", "args"), [(n, None) for n in EVERY_PAGE] + OBJECT_URLS,
-                         ids=[*EVERY_PAGE, *[n for n, _ in OBJECT_URLS]])
-def test_every_console_page_opens_for_an_owner(alice_client, dave, engineers, acme_key, name,
-                                               args):
+@pytest.mark.parametrize(
+    ("name", "args"),
+    [(n, None) for n in EVERY_PAGE] + OBJECT_URLS,
+    ids=[*EVERY_PAGE, *[n for n, _ in OBJECT_URLS]],
+)
+def test_every_console_page_opens_for_an_owner(alice_client, dave, engineers, acme_key, name, args):
     objects = {"user": dave.pk, "group": engineers.pk, "key": acme_key.pk}
     url = reverse(f"console:{name}", args=args(objects) if args else None)
     if name == "group_member_remove":

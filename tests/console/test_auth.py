@@ -7,22 +7,27 @@ from .conftest import field_errors
 
 
 def test_sign_in_with_email_and_password_opens_the_dashboard(client, alice):
-    response = client.post(reverse("console:login"),
-                           {"email": "ALICE@acme.example", "password": PASSWORD})
+    response = client.post(
+        reverse("console:login"), {"email": "ALICE@acme.example", "password": PASSWORD}
+    )
     assert response.status_code == 302
     assert response["Location"] == reverse("console:dashboard")
     assert client.get(reverse("console:dashboard")).status_code == 200
 
 
 def test_sign_in_returns_to_the_page_asked_for(client, alice):
-    response = client.post(reverse("console:login") + "?next=/console/groups/",
-                           {"email": alice.email, "password": PASSWORD})
+    response = client.post(
+        reverse("console:login") + "?next=/console/groups/",
+        {"email": alice.email, "password": PASSWORD},
+    )
     assert response["Location"] == "/console/groups/"
 
 
 def test_sign_in_ignores_a_next_url_on_another_site(client, alice):
-    response = client.post(reverse("console:login"), {
-        "email": alice.email, "password": PASSWORD, "next": "https://evil.example/"})
+    response = client.post(
+        reverse("console:login"),
+        {"email": alice.email, "password": PASSWORD, "next": "https://evil.example/"},
+    )
     assert response["Location"] == reverse("console:dashboard")
 
 
@@ -50,8 +55,9 @@ def test_sign_in_shows_field_errors(client, db):
 
 
 def test_a_member_who_signs_in_sees_no_access(client, bob):
-    response = client.post(reverse("console:login"), {"email": bob.email, "password": PASSWORD},
-                           follow=True)
+    response = client.post(
+        reverse("console:login"), {"email": bob.email, "password": PASSWORD}, follow=True
+    )
     assert response.status_code == 403
     assert b"No access to the console" in response.content
 
@@ -64,10 +70,17 @@ def test_sign_out_needs_a_post_and_ends_the_session(alice_client):
 
 
 def test_sign_up_creates_the_organization_and_signs_its_owner_in(client, db):
-    response = client.post(reverse("console:signup"), {
-        "name": "Initech", "first_name": "Peter", "last_name": "Gibbons",
-        "email": "peter@initech.example", "password": PASSWORD,
-    }, follow=True)
+    response = client.post(
+        reverse("console:signup"),
+        {
+            "name": "Initech",
+            "first_name": "Peter",
+            "last_name": "Gibbons",
+            "email": "peter@initech.example",
+            "password": PASSWORD,
+        },
+        follow=True,
+    )
     assert response.status_code == 200
     assert b"Welcome to Stratus. Initech is ready." in response.content
     owner = User.objects.get(email="peter@initech.example")
@@ -82,17 +95,23 @@ def test_sign_up_lists_the_default_password_rules(client, db):
 
 
 def test_sign_up_shows_each_password_problem_next_to_the_field(client, db):
-    response = client.post(reverse("console:signup"), {
-        "name": "Initech", "email": "peter@initech.example", "password": "short"})
+    response = client.post(
+        reverse("console:signup"),
+        {"name": "Initech", "email": "peter@initech.example", "password": "short"},
+    )
     assert response.status_code == 200
     assert field_errors(response, "password") == [
-        "Must contain: at least 12 characters.", "Must contain: an uppercase letter.",
-        "Must contain: a digit."]
+        "Must contain: at least 12 characters.",
+        "Must contain: an uppercase letter.",
+        "Must contain: a digit.",
+    ]
     assert not Organization.objects.filter(name="Initech").exists()
 
 
 def test_sign_up_refuses_an_email_that_already_has_an_account(client, alice):
-    response = client.post(reverse("console:signup"), {
-        "name": "Other", "email": "alice@acme.example", "password": PASSWORD})
+    response = client.post(
+        reverse("console:signup"),
+        {"name": "Other", "email": "alice@acme.example", "password": PASSWORD},
+    )
     assert field_errors(response, "email") == ["An account with this email already exists."]
     assert not Organization.objects.filter(name="Other").exists()

@@ -27,8 +27,9 @@ def test_the_groups_list_has_an_empty_state(alice_client):
 
 
 def test_a_group_is_created_and_its_name_must_be_unique(alice_client, engineers):
-    response = alice_client.post(reverse("console:group_create"),
-                                 {"name": "Design", "description": "Pixels"}, follow=True)
+    response = alice_client.post(
+        reverse("console:group_create"), {"name": "Design", "description": "Pixels"}, follow=True
+    )
     assert b"The group Design was created." in response.content
     assert Group.objects.filter(name="Design", description="Pixels").exists()
     response = alice_client.post(reverse("console:group_create"), {"name": "engineers"})

@@ -13,8 +13,16 @@ def operator_client(client, db):
     return client
 
 
-@pytest.mark.parametrize("path", ["directory/organization/", "directory/user/", "directory/group/",
-                                  "directory/apikey/", "audit/event/"])
+@pytest.mark.parametrize(
+    "path",
+    [
+        "directory/organization/",
+        "directory/user/",
+        "directory/group/",
+        "directory/apikey/",
+        "audit/event/",
+    ],
+)
 def test_operators_can_browse_every_model(operator_client, bob, acme_key, engineers, path):
     assert operator_client.get(f"/django-admin/{path}").status_code == 200
 
@@ -25,8 +33,12 @@ def test_events_are_read_only_in_the_admin(operator_client, bob):
     assert page.status_code == 200
     assert b'name="_save"' not in page.content
     assert operator_client.get("/django-admin/audit/event/add/").status_code == 403
-    assert operator_client.post(f"/django-admin/audit/event/{event.pk}/delete/",
-                                {"post": "yes"}).status_code == 403
+    assert (
+        operator_client.post(
+            f"/django-admin/audit/event/{event.pk}/delete/", {"post": "yes"}
+        ).status_code
+        == 403
+    )
     assert Event.objects.filter(pk=event.pk).exists()
 
 

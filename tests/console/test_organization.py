@@ -12,10 +12,17 @@ def test_the_password_policy_form_shows_the_current_policy(alice_client):
 
 
 def test_the_password_policy_is_saved(alice_client, acme):
-    response = alice_client.post(reverse("console:settings"), {
-        "password_min_length": 16, "password_require_lowercase": "on",
-        "password_require_symbol": "on", "password_max_age_days": 90, "password_history": 3,
-    }, follow=True)
+    response = alice_client.post(
+        reverse("console:settings"),
+        {
+            "password_min_length": 16,
+            "password_require_lowercase": "on",
+            "password_require_symbol": "on",
+            "password_max_age_days": 90,
+            "password_history": 3,
+        },
+        follow=True,
+    )
     assert b"The password policy was saved." in response.content
     acme.refresh_from_db()
     assert acme.password_min_length == 16
@@ -27,19 +34,23 @@ def test_the_password_policy_is_saved(alice_client, acme):
 def test_an_empty_maximum_age_means_never(alice_client, acme):
     acme.password_max_age_days = 30
     acme.save()
-    alice_client.post(reverse("console:settings"),
-                      {"password_min_length": 12, "password_history": 5})
+    alice_client.post(
+        reverse("console:settings"), {"password_min_length": 12, "password_history": 5}
+    )
     acme.refresh_from_db()
     assert acme.password_max_age_days is None
 
 
 def test_a_bad_policy_is_refused_with_field_errors(alice_client, acme):
-    response = alice_client.post(reverse("console:settings"),
-                                 {"password_min_length": 4, "password_history": 99})
+    response = alice_client.post(
+        reverse("console:settings"), {"password_min_length": 4, "password_history": 99}
+    )
     assert field_errors(response, "password_min_length") == [
-        "Ensure this value is greater than or equal to 8."]
+        "Ensure this value is greater than or equal to 8."
+    ]
     assert field_errors(response, "password_history") == [
-        "Ensure this value is less than or equal to 24."]
+        "Ensure this value is less than or equal to 24."
+    ]
     acme.refresh_from_db()
     assert acme.password_min_length == 12
 

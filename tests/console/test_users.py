@@ -15,13 +15,16 @@ def test_the_users_page_lists_the_organizations_users(alice_client, bob):
     assert b"1\xe2\x80\x932 of 2" in response.content  # "1–2 of 2"
 
 
-@pytest.mark.parametrize(("query", "shown", "hidden"), [
-    ({"q": "brown"}, "bob@acme.example", "alice@acme.example"),
-    ({"q": "ALICE@"}, "alice@acme.example", "bob@acme.example"),
-    ({"status": "staged"}, "dave@acme.example", "bob@acme.example"),
-    ({"role": "owner"}, "alice@acme.example", "bob@acme.example"),
-    ({"role": "member", "status": "active"}, "bob@acme.example", "dave@acme.example"),
-])
+@pytest.mark.parametrize(
+    ("query", "shown", "hidden"),
+    [
+        ({"q": "brown"}, "bob@acme.example", "alice@acme.example"),
+        ({"q": "ALICE@"}, "alice@acme.example", "bob@acme.example"),
+        ({"status": "staged"}, "dave@acme.example", "bob@acme.example"),
+        ({"role": "owner"}, "alice@acme.example", "bob@acme.example"),
+        ({"role": "member", "status": "active"}, "bob@acme.example", "dave@acme.example"),
+    ],
+)
 def test_the_users_list_searches_and_filters(alice_client, bob, dave, query, shown, hidden):
     table = table_text(alice_client.get(reverse("console:users"), query))
     assert shown in table
@@ -47,11 +50,19 @@ def test_the_users_list_pages_by_fifty_and_keeps_the_filters(alice_client, acme)
 
 
 def test_a_user_is_created_staged_with_their_profile(alice_client, acme):
-    response = alice_client.post(reverse("console:user_create"), {
-        "email": "erin@acme.example", "role": "member", "first_name": "Erin",
-        "last_name": "Ellis", "job_title": "Engineer", "usage_location": "de",
-        "business_phones": "+1 555 0100",
-    }, follow=True)
+    response = alice_client.post(
+        reverse("console:user_create"),
+        {
+            "email": "erin@acme.example",
+            "role": "member",
+            "first_name": "Erin",
+            "last_name": "Ellis",
+            "job_title": "Engineer",
+            "usage_location": "de",
+            "business_phones": "+1 555 0100",
+        },
+        follow=True,
+    )
     erin = User.objects.get(email="erin@acme.example")
     assert erin.organization == acme
     assert erin.status == User.STAGED
@@ -63,17 +74,24 @@ def test_a_user_is_created_staged_with_their_profile(alice_client, acme):
 
 
 def test_creating_a_user_shows_field_errors_next_to_the_fields(alice_client, bob):
-    response = alice_client.post(reverse("console:user_create"), {
-        "email": "bob@acme.example", "role": "member", "usage_location": "Germany"})
+    response = alice_client.post(
+        reverse("console:user_create"),
+        {"email": "bob@acme.example", "role": "member", "usage_location": "Germany"},
+    )
     assert response.status_code == 200
     assert field_errors(response, "usage_location") == [
-        "Ensure this value has at most 2 characters (it has 7)."]
-    response = alice_client.post(reverse("console:user_create"), {
-        "email": "carol@acme.example", "role": "member", "usage_location": "D1"})
+        "Ensure this value has at most 2 characters (it has 7)."
+    ]
+    response = alice_client.post(
+        reverse("console:user_create"),
+        {"email": "carol@acme.example", "role": "member", "usage_location": "D1"},
+    )
     assert field_errors(response, "usage_location") == [
-        "Must be a two-letter ISO 3166 country code, such as US or DE."]
-    response = alice_client.post(reverse("console:user_create"),
-                                 {"email": "BOB@acme.example", "role": "member"})
+        "Must be a two-letter ISO 3166 country code, such as US or DE."
+    ]
+    response = alice_client.post(
+        reverse("console:user_create"), {"email": "BOB@acme.example", "role": "member"}
+    )
     assert field_errors(response, "email") == ["An account with this email already exists."]
     assert not User.objects.filter(email="carol@acme.example").exists()
 
@@ -81,11 +99,13 @@ def test_creating_a_user_shows_field_errors_next_to_the_fields(alice_client, bob
 def test_an_admin_cannot_make_an_owner_and_is_told_so_at_the_role_field(client, acme, alice):
     from directory import services
 
-    admin = services.user_create(actor=alice, organization=acme, email="ann@acme.example",
-                                 role=User.ADMIN, password=PASSWORD)
+    admin = services.user_create(
+        actor=alice, organization=acme, email="ann@acme.example", role=User.ADMIN, password=PASSWORD
+    )
     client.force_login(admin)
-    response = client.post(reverse("console:user_create"),
-                           {"email": "new@acme.example", "role": "owner"})
+    response = client.post(
+        reverse("console:user_create"), {"email": "new@acme.example", "role": "owner"}
+    )
     assert field_errors(response, "role") == ["Only an owner can make another owner."]
     assert not User.objects.filter(email="new@acme.example").exists()
 
@@ -94,9 +114,16 @@ def test_editing_a_user_changes_their_profile_and_role(alice_client, bob):
     url = reverse("console:user_edit", args=[bob.pk])
     form = alice_client.get(url)
     assert b'value="bob@acme.example"' in form.content
-    response = alice_client.post(url, {"email": "bob@acme.example", "role": "admin",
-                                       "first_name": "Robert", "department": "Sales"},
-                                 follow=True)
+    response = alice_client.post(
+        url,
+        {
+            "email": "bob@acme.example",
+            "role": "admin",
+            "first_name": "Robert",
+            "department": "Sales",
+        },
+        follow=True,
+    )
     bob.refresh_from_db()
     assert (bob.role, bob.first_name, bob.department) == ("admin", "Robert", "Sales")
     assert b"bob@acme.example was saved." in response.content
@@ -154,18 +181,23 @@ def test_setting_a_password_activates_a_staged_user(alice_client, dave):
 
 
 def test_setting_a_password_shows_every_policy_problem(alice_client, dave):
-    response = alice_client.post(reverse("console:user_password", args=[dave.pk]),
-                                 {"password": "short", "confirm": "short"})
+    response = alice_client.post(
+        reverse("console:user_password", args=[dave.pk]), {"password": "short", "confirm": "short"}
+    )
     assert field_errors(response, "password") == [
-        "Must contain: at least 12 characters.", "Must contain: an uppercase letter.",
-        "Must contain: a digit."]
+        "Must contain: at least 12 characters.",
+        "Must contain: an uppercase letter.",
+        "Must contain: a digit.",
+    ]
     dave.refresh_from_db()
     assert dave.status == User.STAGED
 
 
 def test_setting_a_password_refuses_two_different_entries(alice_client, dave):
-    response = alice_client.post(reverse("console:user_password", args=[dave.pk]),
-                                 {"password": PASSWORD, "confirm": PASSWORD + "x"})
+    response = alice_client.post(
+        reverse("console:user_password", args=[dave.pk]),
+        {"password": PASSWORD, "confirm": PASSWORD + "x"},
+    )
     assert field_errors(response, "confirm") == ["The two passwords differ."]
     dave.refresh_from_db()
     assert dave.status == User.STAGED

@@ -14,8 +14,9 @@ from ..forms import SignInForm, SignUpForm, add_service_error
 
 def _next_url(request) -> str:
     target = request.POST.get("next") or request.GET.get("next") or ""
-    if url_has_allowed_host_and_scheme(target, allowed_hosts={request.get_host()},
-                                       require_https=request.is_secure()):
+    if url_has_allowed_host_and_scheme(
+        target, allowed_hosts={request.get_host()}, require_https=request.is_secure()
+    ):
         return target
     return ""
 
@@ -23,11 +24,13 @@ def _next_url(request) -> str:
 def sign_in(request):
     form = SignInForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
-        user = authenticate(request, email=form.cleaned_data["email"],
-                            password=form.cleaned_data["password"])
+        user = authenticate(
+            request, email=form.cleaned_data["email"], password=form.cleaned_data["password"]
+        )
         if user is None:
-            form.add_error(None, "The email or password is not right, or the account "
-                                 "is not active.")
+            form.add_error(
+                None, "The email or password is not right, or the account is not active."
+            )
         else:
             login(request, user)
             return redirect(_next_url(request) or "console:dashboard")

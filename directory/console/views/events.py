@@ -14,9 +14,16 @@ def event_list(request):
     filters = EventFilterForm(request.GET, types=types)
     criteria = filters.cleaned_data if filters.is_valid() else {}
     events = audit_selectors.event_list(
-        organization=organization, type=criteria.get("type", ""),
-        outcome=criteria.get("outcome", ""))
-    return render(request, "console/events.html", {
-        "filters": filters, "filtered": any(criteria.values()),
-        "page": paginate(events, page=request.GET.get("page")),
-    })
+        organization=organization,
+        type=criteria.get("type", ""),
+        outcome=criteria.get("outcome", ""),
+    )
+    return render(
+        request,
+        "console/events.html",
+        {
+            "filters": filters,
+            "filtered": any(criteria.values()),
+            "page": paginate(events, page=request.GET.get("page")),
+        },
+    )

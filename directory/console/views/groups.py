@@ -21,21 +21,32 @@ def _search(request) -> str:
 @console_view("groups")
 def group_list(request):
     search = _search(request)
-    groups = selectors.group_list(organization=request.organization, search=search) \
-        .annotate(member_count=Count("membership"))
-    return render(request, "console/groups/list.html", {
-        "search": search, "page": paginate(groups, page=request.GET.get("page")),
-    })
+    groups = selectors.group_list(organization=request.organization, search=search).annotate(
+        member_count=Count("membership")
+    )
+    return render(
+        request,
+        "console/groups/list.html",
+        {
+            "search": search,
+            "page": paginate(groups, page=request.GET.get("page")),
+        },
+    )
 
 
 @console_view("groups")
 def group_detail(request, pk):
     group = selectors.group_get(organization=request.organization, pk=pk)
     members = selectors.group_members(group=group)
-    return render(request, "console/groups/detail.html", {
-        "group": group, "page": paginate(members, page=request.GET.get("page")),
-        "add_form": MemberAddForm(),
-    })
+    return render(
+        request,
+        "console/groups/detail.html",
+        {
+            "group": group,
+            "page": paginate(members, page=request.GET.get("page")),
+            "add_form": MemberAddForm(),
+        },
+    )
 
 
 @console_view("groups")
@@ -44,8 +55,9 @@ def group_create(request):
     form = GroupForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
         try:
-            group = services.group_create(actor=request.user, organization=request.organization,
-                                          **form.cleaned_data)
+            group = services.group_create(
+                actor=request.user, organization=request.organization, **form.cleaned_data
+            )
         except ServiceError as error:
             add_service_error(form, error)
         else:
@@ -58,8 +70,9 @@ def group_create(request):
 @require_http_methods(["GET", "POST"])
 def group_edit(request, pk):
     group = selectors.group_get(organization=request.organization, pk=pk)
-    form = GroupForm(request.POST or None,
-                     initial={"name": group.name, "description": group.description})
+    form = GroupForm(
+        request.POST or None, initial={"name": group.name, "description": group.description}
+    )
     if request.method == "POST" and form.is_valid():
         try:
             services.group_update(actor=request.user, group=group, **form.cleaned_data)
@@ -77,9 +90,12 @@ def group_delete(request, pk):
     group = selectors.group_get(organization=request.organization, pk=pk)
     if request.method != "POST":
         return confirm(
-            request, title=f"Delete the group {group.name}?",
+            request,
+            title=f"Delete the group {group.name}?",
             message="The group is removed; its members stay in the directory.",
-            action="Delete group", cancel_url=reverse("console:group_detail", args=[group.pk]))
+            action="Delete group",
+            cancel_url=reverse("console:group_detail", args=[group.pk]),
+        )
     services.group_delete(actor=request.user, group=group)
     messages.success(request, f"The group {group.name} was deleted.")
     return redirect("console:groups")
@@ -97,20 +113,29 @@ def group_member_add(request, pk):
             user = selectors.user_get(organization=request.organization, pk=picked)
             return _add(request, group, user)
         if form.is_valid():
-            user = selectors.user_by_email(organization=request.organization,
-                                           email=form.cleaned_data["email"])
+            user = selectors.user_by_email(
+                organization=request.organization, email=form.cleaned_data["email"]
+            )
             if user is None:
                 form.add_error("email", "No user of your organization has this email.")
             else:
                 return _add(request, group, user)
     search = _search(request)
-    candidates = selectors.user_list(organization=request.organization, search=search) \
-        .exclude(membership__group=group).only("id", "email", "display_name", "first_name",
-                                               "last_name", "status")
-    return render(request, "console/groups/member_add.html", {
-        "group": group, "form": form, "search": search,
-        "page": paginate(candidates, page=request.GET.get("page"), per_page=20),
-    })
+    candidates = (
+        selectors.user_list(organization=request.organization, search=search)
+        .exclude(membership__group=group)
+        .only("id", "email", "display_name", "first_name", "last_name", "status")
+    )
+    return render(
+        request,
+        "console/groups/member_add.html",
+        {
+            "group": group,
+            "form": form,
+            "search": search,
+            "page": paginate(candidates, page=request.GET.get("page"), per_page=20),
+        },
+    )
 
 
 def _add(request, group, user):
@@ -133,9 +158,13 @@ def group_member_remove(request, pk, user_pk):
     user = selectors.user_get(organization=request.organization, pk=user_pk)
     detail_url = reverse("console:group_detail", args=[group.pk])
     if request.method != "POST":
-        return confirm(request, title=f"Remove {user.email} from {group.name}?",
-                       message="They stay in the directory; only the membership ends.",
-                       action="Remove member", cancel_url=detail_url)
+        return confirm(
+            request,
+            title=f"Remove {user.email} from {group.name}?",
+            message="They stay in the directory; only the membership ends.",
+            action="Remove member",
+            cancel_url=detail_url,
+        )
     if services.group_member_remove(actor=request.user, group=group, user=user):
         messages.success(request, f"{user.email} was removed from {group.name}.")
     else:

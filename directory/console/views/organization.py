@@ -16,17 +16,21 @@ from .common import confirm
 @require_http_methods(["GET", "POST"])
 def organization_settings(request):
     organization = request.organization
-    form = PolicyForm(request.POST or None,
-                      initial={name: getattr(organization, name) for name in POLICY_FIELDS})
+    form = PolicyForm(
+        request.POST or None, initial={name: getattr(organization, name) for name in POLICY_FIELDS}
+    )
     if request.method == "POST" and form.is_valid():
         try:
-            services.organization_update_policy(actor=request.user, organization=organization,
-                                                **form.cleaned_data)
+            services.organization_update_policy(
+                actor=request.user, organization=organization, **form.cleaned_data
+            )
         except ServiceError as error:
             add_service_error(form, error)
         else:
-            messages.success(request, "The password policy was saved. It applies to every "
-                                      "password set from now on.")
+            messages.success(
+                request,
+                "The password policy was saved. It applies to every password set from now on.",
+            )
             return redirect("console:settings")
     return render(request, "console/settings.html", {"form": form})
 
@@ -41,16 +45,24 @@ def api_key_list(request):
     if request.method == "POST" and form.is_valid():
         try:
             created, secret = services.api_key_create(
-                actor=request.user, organization=request.organization,
-                name=form.cleaned_data["name"])
+                actor=request.user,
+                organization=request.organization,
+                name=form.cleaned_data["name"],
+            )
         except ServiceError as error:
             add_service_error(form, error)
         else:
             form = ApiKeyForm()
-    response = render(request, "console/api_keys.html", {
-        "form": form, "created": created, "secret": secret,
-        "keys": selectors.api_key_list(organization=request.organization),
-    })
+    response = render(
+        request,
+        "console/api_keys.html",
+        {
+            "form": form,
+            "created": created,
+            "secret": secret,
+            "keys": selectors.api_key_list(organization=request.organization),
+        },
+    )
     if secret:
         response["Cache-Control"] = "no-store"
     return response
@@ -62,10 +74,13 @@ def api_key_revoke(request, pk):
     key = selectors.api_key_get(organization=request.organization, pk=pk)
     if request.method != "POST":
         return confirm(
-            request, title=f"Revoke the key “{key.name}”?",
+            request,
+            title=f"Revoke the key “{key.name}”?",
             message="Programs using this key get 401 from the API at once. This cannot be "
-                    "undone; make a new key instead.",
-            action="Revoke key", cancel_url=reverse("console:api_keys"))
+            "undone; make a new key instead.",
+            action="Revoke key",
+            cancel_url=reverse("console:api_keys"),
+        )
     services.api_key_revoke(actor=request.user, key=key)
     messages.success(request, f"The key “{key.name}” was revoked.")
     return redirect("console:api_keys")
