@@ -106,3 +106,23 @@ def test_a_member_cannot_use_the_actions(client, bob, alice, name):
     client.force_login(bob)
     assert client.post(reverse(f"console:{name}", args=[alice.pk])).status_code == 403
     assert not SentEmail.objects.exists()
+
+
+def test_an_admin_whose_password_expired_must_change_it_before_using_the_console(
+        alice_client, alice, acme):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    acme.password_max_age_days = 30
+    acme.save()
+    User.objects.filter(pk=alice.pk).update(
+        password_changed_at=timezone.now() - timedelta(days=31))
+    response = alice_client.get(reverse("console:users"))
+    assert response.status_code == 302 and response.url == reverse("portal:password_change")
+
+
+def test_an_admin_with_a_temporary_password_must_change_it_first(client, alice, bob):
+    lifecycle.password_set_temporary(actor=bob, user=alice, password="Temporary-Pass-11")
+    client.force_login(reload(alice))
+    assert client.get(reverse("console:dashboard")).url == reverse("portal:password_change")
