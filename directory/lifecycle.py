@@ -419,3 +419,19 @@ def sign_in_locked_until(*, user: User) -> datetime | None:
         key=SignInThrottle.key_for(SignInThrottle.ACCOUNT, user.email), locked=True,
         blocked_until__gt=timezone.now()).first()
     return row.blocked_until if row else None
+
+
+def sent_email_list(*, organization: Organization, user: User, limit: int = 20):
+    """The emails most recently sent to one user of this organization, newest first."""
+    return SentEmail.objects.for_organization(organization).filter(user=user)[:limit]
+
+
+def lifecycle_prune(*, now: datetime | None = None) -> dict[str, int]:
+    """Housekeeping: forget sign-in failures nobody is serving time for any more, and
+    links that stopped working a month ago."""
+    now = now or timezone.now()
+    throttles, _ = SignInThrottle.objects.filter(
+            last_failure_at__lt=now - timedelta(days=1)).exclude(
+            blocked_until__gt=now).delete()
+    tokens, _ = AccountToken.objects.filter(expires_at__lt=now - timedelta(days=30)).delete()
+    return {"throttles": throttles, "tokens": tokens}

@@ -9,4 +9,9 @@ CELERY_BEAT_SCHEDULE = {
         "task": "workers.tasks.password_expiry_run",
         "schedule": crontab(minute=17),  # hourly: a missed run costs at most an hour
     },
+    # Forget old sign-in failures and long-dead email links.
+    "account-lifecycle-prune": {
+        "task": "workers.tasks.account_lifecycle_prune",
+        "schedule": crontab(hour=3, minute=41),
+    },
 }

@@ -9,3 +9,11 @@ def password_expiry_run() -> dict:
     from directory import lifecycle
 
     return lifecycle.expiry_run()
+
+
+@shared_task(acks_late=True)
+def account_lifecycle_prune() -> dict:
+    """Delete stale sign-in throttle rows and long-expired email links (idempotent)."""
+    from directory import lifecycle
+
+    return lifecycle.lifecycle_prune()

@@ -406,3 +406,23 @@ def test_a_success_clears_the_accounts_failures(bob, throttle):
     _attempt(bob.email, "wrong")
     assert _attempt(bob.email, PASSWORD).user == bob
     assert _attempt(bob.email, "wrong").retry_at is None
+
+
+def test_housekeeping_forgets_old_failures_and_dead_links_but_keeps_live_locks(
+        bob, alice, throttle):
+    from config.settings import CELERY_BEAT_SCHEDULE
+    from directory.models import SignInThrottle
+    from workers.tasks import account_lifecycle_prune
+
+    for _ in range(3):
+        _attempt(bob.email, "wrong")
+        _unblock()
+    _attempt(bob.email, "wrong")  # the fourth failure locks
+    _attempt("nobody@acme.example", "wrong")
+    lifecycle.password_reset_send(actor=alice, user=bob)
+    later = timezone.now() + timedelta(days=2)
+    SignInThrottle.objects.filter(locked=True).update(blocked_until=later + timedelta(hours=1))
+    assert lifecycle.lifecycle_prune(now=later) == {"throttles": 2, "tokens": 0}
+    assert SignInThrottle.objects.filter(locked=True).count() == 1
+    assert lifecycle.lifecycle_prune(now=later + timedelta(days=31))["tokens"] == 1
+    assert CELERY_BEAT_SCHEDULE["account-lifecycle-prune"]["task"] == account_lifecycle_prune.name
