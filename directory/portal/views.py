@@ -6,6 +6,7 @@ import email.policy
 import functools
 import math
 from pathlib import Path
+from urllib.parse import urlencode
 
 from django.conf import settings
 from django.contrib import messages
@@ -41,7 +42,7 @@ def portal_user_required(view=None, *, password_change_allowed: bool = False):
             user = request.user
             if not user.is_authenticated or user.organization_id is None:
                 url = reverse("portal:sign_in")
-                return redirect(f"{url}?next={request.path}")
+                return redirect(f"{url}?{urlencode({'next': request.path})}")
             if not password_change_allowed and lifecycle.user_must_set_password(user):
                 return redirect("portal:password_change")
             return view(request, *args, **kwargs)
