@@ -2,24 +2,73 @@
 
 Registers Stratus's app in graphsim (redirect URI `<BASE_URL>/console/m365/callback/`,
 the application and delegated permissions Stratus asks for), creates an emulated
-tenant "Contoso (demo)" with a Global Administrator and users, and prints the M365_*
-settings to start Stratus with and the administrator's sign-in. Safe to run again.
-It talks to graphsim's HTTP control API only (Stratus imports nothing of graphsim).
+tenant "Contoso (demo)" on the demo organization's domain with a Global Administrator
+and users, and prints the M365_* settings to start Stratus with and the administrator's
+sign-in. Safe to run again. It talks to graphsim's HTTP control API only (Stratus
+imports nothing of graphsim). `manage.py runstack` calls `demo_prepare` itself.
 
-    manage.py m365_graphsim_demo --graphsim https://127.0.0.1:8443 --ca .graphsim/ca.pem
+    manage.py m365_graphsim_demo --graphsim https://127.0.0.1:8443 --ca var/graphsim/ca.pem
 """
 
 import uuid
+from dataclasses import dataclass
 
 import requests
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
+from directory.management.commands.seed_demo import DEMO_DOMAIN
 from m365bridge.capabilities import APPLICATION_PERMISSIONS
 from m365bridge.graph.auth import DELEGATED_SCOPES
 
 DEMO_TENANT = "Contoso (demo)"
-DEMO_DOMAIN = "contoso-demo.example"
+DEMO_ADMIN = f"m365admin@{DEMO_DOMAIN}"
+# An emulator-only password for the emulated tenant's administrator.
+DEMO_ADMIN_PASSWORD = "Graphsim-Adm1n!"
+
+
+@dataclass(frozen=True)
+class DemoTenant:
+    settings: dict[str, str]  # the M365_* variables Stratus needs
+    tenant_id: str
+    admin_upn: str
+    admin_password: str
+
+
+def demo_prepare(*, graphsim: str, ca: str, secret: str = "") -> DemoTenant:
+    base = graphsim.rstrip("/")
+    session = requests.Session()
+    session.trust_env = False  # REQUESTS_CA_BUNDLE would override verify (graph-facts §0)
+    session.verify = ca
+
+    def call(method, path, json=None):
+        response = session.request(method, f"{base}/_graphsim{path}", json=json, timeout=30)
+        if response.status_code >= 400 and response.status_code != 404:
+            raise CommandError(f"graphsim answered {response.status_code}: {response.text}")
+        return response
+
+    client_id = str(uuid.uuid5(uuid.NAMESPACE_URL, f"{settings.BASE_URL}/stratus"))
+    redirect_uri = settings.BASE_URL.rstrip("/") + "/console/m365/callback/"
+    app = call("GET", f"/apps/{client_id}")
+    if app.status_code == 404:
+        app = call("POST", "/apps", {
+            "clientId": client_id, "displayName": "Stratus", "redirectUris": [redirect_uri],
+            "applicationPermissions": APPLICATION_PERMISSIONS,
+            "delegatedPermissions": DELEGATED_SCOPES, "secret": secret or None})
+    app = app.json()
+    tenants = call("GET", "/tenants").json()["value"]
+    tenant = next((t for t in tenants if t.get("displayName") == DEMO_TENANT), None)
+    if tenant is None:
+        tenant = call("POST", "/tenants", {
+            "displayName": DEMO_TENANT, "domains": [DEMO_DOMAIN], "users": 25, "groups": 3,
+            "admins": [{"userPrincipalName": DEMO_ADMIN, "password": DEMO_ADMIN_PASSWORD,
+                        "roles": ["Global Administrator"], "displayName": "M365 Admin"}],
+        }).json()
+    return DemoTenant(
+        settings={"M365_CLIENT_ID": app["clientId"], "M365_CLIENT_SECRET": app["secret"],
+                  "M365_LOGIN_URL": base, "M365_GRAPH_URL": base, "M365_CA_BUNDLE": ca},
+        tenant_id=tenant["id"], admin_upn=DEMO_ADMIN, admin_password=DEMO_ADMIN_PASSWORD,
+    )
 
 
 class Command(BaseCommand):
@@ -31,43 +80,9 @@ class Command(BaseCommand):
         parser.add_argument("--secret", default="", help="client secret (default: generated)")
 
     def handle(self, *args, graphsim, ca, secret, **options):
-        base = graphsim.rstrip("/")
-        session = requests.Session()
-        session.trust_env = False  # REQUESTS_CA_BUNDLE would override verify (graph-facts §0)
-        session.verify = ca
-
-        def call(method, path, json=None):
-            response = session.request(method, f"{base}/_graphsim{path}", json=json, timeout=30)
-            if response.status_code >= 400 and response.status_code != 404:
-                raise CommandError(f"graphsim answered {response.status_code}: {response.text}")
-            return response
-
-        client_id = str(uuid.uuid5(uuid.NAMESPACE_URL, f"{settings.BASE_URL}/stratus"))
-        redirect_uri = settings.BASE_URL.rstrip("/") + "/console/m365/callback/"
-        existing = call("GET", f"/apps/{client_id}")
-        if existing.status_code == 404:
-            app = call("POST", "/apps", {
-                "clientId": client_id, "displayName": "Stratus", "redirectUris": [redirect_uri],
-                "applicationPermissions": APPLICATION_PERMISSIONS,
-                "delegatedPermissions": DELEGATED_SCOPES,
-                "secret": secret or None}).json()
-        else:
-            app = existing.json()
-        tenants = call("GET", "/tenants").json()["value"]
-        tenant = next((t for t in tenants if t.get("displayName") == DEMO_TENANT), None)
-        admins = {}
-        if tenant is None:
-            tenant = call("POST", "/tenants", {"displayName": DEMO_TENANT,
-                                               "domains": [DEMO_DOMAIN], "users": 25,
-                                               "groups": 3}).json()
-            admins = tenant.get("admins", {})
+        demo = demo_prepare(graphsim=graphsim, ca=ca, secret=secret)
         self.stdout.write("Start Stratus with:")
-        self.stdout.write(f"  M365_CLIENT_ID={app['clientId']}")
-        self.stdout.write(f"  M365_CLIENT_SECRET={app['secret']}")
-        for name, value in (("LOGIN_URL", base), ("GRAPH_URL", base), ("CA_BUNDLE", ca)):
-            self.stdout.write(f"  M365_{name}={value}")
-        for upn, admin in admins.items():
-            self.stdout.write(f'Emulated tenant "{DEMO_TENANT}": sign in to Microsoft as {upn} '
-                              f"with password {admin['password']}")
-        if not admins:
-            self.stdout.write(f'Emulated tenant "{DEMO_TENANT}" already exists ({tenant["id"]}).')
+        for name, value in demo.settings.items():
+            self.stdout.write(f"  {name}={value}")
+        self.stdout.write(f'Emulated tenant "{DEMO_TENANT}" ({demo.tenant_id}): sign in to '
+                          f"Microsoft as {demo.admin_upn} with password {demo.admin_password}")

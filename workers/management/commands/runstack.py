@@ -1,8 +1,9 @@
 """`manage.py runstack`: the whole development stack in one terminal.
 
-Seeds the demo organization, then runs the web server, a Celery worker and the Celery
-scheduler as child processes, prefixing each line of their output with its name.
-Ctrl-C (or any child exiting) stops them all."""
+Starts graphsim (the emulated Microsoft 365) and prepares its demo tenant, seeds the
+demo organization, then runs the web server, a Celery worker and the Celery scheduler
+as child processes configured for graphsim, prefixing each line of their output with
+its name. Ctrl-C (or any child exiting) stops them all."""
 
 import os
 import signal
@@ -11,11 +12,15 @@ import sys
 import threading
 import time
 
+import requests
 from django.conf import settings
 from django.core.management import call_command
 from django.core.management.base import BaseCommand
 
 from directory.management.commands.seed_demo import DEMO_OWNER, DEMO_PASSWORD
+from m365bridge.management.commands.m365_graphsim_demo import demo_prepare
+
+GRAPHSIM_PORT = int(os.environ.get("GRAPHSIM_PORT", "8443"))
 
 
 class Command(BaseCommand):
@@ -29,8 +34,20 @@ class Command(BaseCommand):
         for folder in ("broker", "broker-processed", "broker-control", "mail"):
             (settings.VAR_DIR / folder).mkdir(parents=True, exist_ok=True)
         call_command("seed_demo")
-        env = {**os.environ}
         python = sys.executable
+        graphsim_dir = settings.VAR_DIR / "graphsim"
+        stack = Stack(env={**os.environ}, cwd=str(settings.BASE_DIR))
+        graphsim = f"https://127.0.0.1:{GRAPHSIM_PORT}"
+        stack.start("graphsim", [python, "-m", "graphsim", "serve", "--host", "127.0.0.1",
+                                 "--port", str(GRAPHSIM_PORT), "--data", str(graphsim_dir)])
+        ca = str(graphsim_dir / "ca.pem")
+        try:
+            _wait_for_graphsim(graphsim, ca)
+            demo = demo_prepare(graphsim=graphsim, ca=ca)
+        except Exception:
+            stack.stop_all()
+            raise
+        stack.env.update(demo.settings)
         processes = {
             "web": [python, "manage.py", "runserver", f"{host}:{port}", "--noreload"],
             "worker": [python, "-m", "celery", "-A", "config", "worker", "-l", "INFO",
@@ -40,25 +57,41 @@ class Command(BaseCommand):
         url = f"http://{host}:{port}"
         self.stdout.write(self.style.SUCCESS(
             f"\nStratus is starting at {url}/console/\n"
-            f"  Demo console sign-in: {DEMO_OWNER} / {DEMO_PASSWORD}\n"
-            f"  Press Ctrl-C to stop everything.\n"
+            f"  Demo console sign-in:      {DEMO_OWNER} / {DEMO_PASSWORD}\n"
+            f"  Emulated Microsoft 365:    {graphsim} (graphsim, CA {ca})\n"
+            f"  Its administrator sign-in: {demo.admin_upn} / {demo.admin_password}\n"
+            f"    (console > Microsoft 365 > Connect, then sign in to Microsoft with it)\n"
+            f"  Emails: {settings.EMAIL_FILE_PATH}   Press Ctrl-C to stop everything.\n"
         ))
-        Stack(processes, env=env, cwd=str(settings.BASE_DIR)).run()
+        for name, argv in processes.items():
+            stack.start(name, argv)
+        stack.run()
+
+
+def _wait_for_graphsim(base: str, ca: str, timeout: float = 30) -> None:
+    session = requests.Session()
+    session.trust_env = False
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            session.get(f"{base}/_graphsim/health", verify=ca, timeout=1)
+            return
+        except (requests.RequestException, OSError):
+            time.sleep(0.3)
+    raise RuntimeError(f"graphsim did not answer at {base} within {timeout:.0f} s")
 
 
 class Stack:
     """Child processes that live and die together."""
 
-    def __init__(self, commands: dict[str, list[str]], *, env: dict, cwd: str):
-        self.commands, self.env, self.cwd = commands, env, cwd
+    def __init__(self, *, env: dict, cwd: str):
+        self.env, self.cwd = env, cwd
         self.children: dict[str, subprocess.Popen] = {}
         self.stopping = threading.Event()
 
     def run(self) -> None:
         signal.signal(signal.SIGTERM, lambda *_: self.stopping.set())
         try:
-            for name, argv in self.commands.items():
-                self._start(name, argv)
             while not self.stopping.is_set():
                 for name, child in self.children.items():
                     if child.poll() is not None:
@@ -68,9 +101,9 @@ class Stack:
         except KeyboardInterrupt:
             pass
         finally:
-            self._stop_all()
+            self.stop_all()
 
-    def _start(self, name: str, argv: list[str]) -> None:
+    def start(self, name: str, argv: list[str]) -> None:
         child = subprocess.Popen(
             argv, cwd=self.cwd, env=self.env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
             text=True, bufsize=1, start_new_session=True,
@@ -84,7 +117,7 @@ class Stack:
             sys.stdout.write(f"[{name:9}] {line}")
             sys.stdout.flush()
 
-    def _stop_all(self) -> None:
+    def stop_all(self) -> None:
         for child in self.children.values():
             if child.poll() is None:
                 os.killpg(child.pid, signal.SIGTERM)
