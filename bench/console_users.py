@@ -5,15 +5,13 @@ and times the users list through Django's test client (middleware, session, quer
 and template rendering: everything but the network), printing the median and 95th
 percentile and the SQL query count of each page.
 
-    .venv/bin/python bench/console_users.py [--runs 30] [--with-trigram-indexes]
+    .venv/bin/python bench/console_users.py [--runs 30]
 
 DATABASE_URL defaults to postgres://postgres@127.0.0.1:5432/stratus_bench. The
 database is dropped and created afresh, so its name must contain "bench".
 Targets: median under 150 ms, and the same query count at both sizes.
 
-`--with-trigram-indexes` adds, in the benchmark database only, the pg_trgm indexes
-that would let PostgreSQL answer the substring search from an index (the schema does
-not have them yet): a what-if for the search rows.
+Searches are answered from the pg_trgm indexes of migration directory/0003.
 """
 
 import argparse
@@ -128,16 +126,6 @@ def seed(organization, start: int, stop: int, password_hash: str) -> None:
         User.objects.bulk_create([user(n) for n in range(low, min(low + batch, stop))])
 
 
-TRIGRAM_INDEXES = [
-    "CREATE EXTENSION IF NOT EXISTS pg_trgm",
-    *[
-        f"CREATE INDEX bench_trgm_{column} ON directory_user "
-        f"USING gin (UPPER({column}::text) gin_trgm_ops)"
-        for column in ("email", "display_name", "first_name", "last_name")
-    ],
-]
-
-
 def analyze() -> None:
     from django.db import connection
 
@@ -167,11 +155,6 @@ def measure(client, params: dict, runs: int) -> tuple[float, float, int]:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--runs", type=int, default=30, help="timed requests per page")
-    parser.add_argument(
-        "--with-trigram-indexes",
-        action="store_true",
-        help="what-if: add pg_trgm indexes for the search",
-    )
     args = parser.parse_args()
 
     recreate_database(os.environ["DATABASE_URL"])
@@ -187,13 +170,6 @@ def main() -> int:
 
     settings.ALLOWED_HOSTS = ["*"]
     call_command("migrate", verbosity=0)
-    if args.with_trigram_indexes:
-        from django.db import connection
-
-        with connection.cursor() as cursor:
-            for statement in TRIGRAM_INDEXES:
-                cursor.execute(statement)
-        print("What-if: with pg_trgm indexes on email, display_name, first_name, last_name.")
     organization, owner = services.organization_signup(
         name="Bench Corp", email="owner@bench.example", password="Bench-Password-42"
     )
