@@ -9,6 +9,11 @@ from directory.models import User
 PASSWORD = "Correct-Horse-42"
 
 
+@pytest.fixture(autouse=True)
+def _quick_password_hashing(settings):
+    settings.PASSWORD_HASHERS = ["tests.hashers.QuickArgon2PasswordHasher"]
+
+
 @pytest.fixture
 def acme(db):
     organization, _ = services.organization_signup(
