@@ -49,3 +49,18 @@ def test_wait_for_names_what_it_waited_for():
     with pytest.raises(Timeout, match="the moon"):
         wait_for(lambda: False, timeout=0.2, interval=0.05, what="the moon",
                  describe=lambda: "still dark")
+
+
+def test_a_graphsim_tenant_connects_in_application_mode_with_the_password_role(
+        transactional_db, m365, stratus_app, acme, alice):
+    from m365bridge.capabilities import USER_ADMIN
+    from tests.support.tenants import connect_graphsim_tenant, seed_users
+
+    connected = connect_graphsim_tenant(sim=m365, app=stratus_app, organization=acme,
+                                        actor=alice)
+    tenant = connected.tenant
+    assert tenant.status == "connected" and tenant.mode == "application"
+    assert connected.domain in tenant.domain_names
+    assert USER_ADMIN in tenant.directory_roles
+    users = seed_users(organization=acme, domain=connected.domain, count=3)
+    assert [u.email for u in users] == [f"u{n:05d}@{connected.domain}" for n in range(3)]
