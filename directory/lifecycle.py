@@ -308,6 +308,7 @@ class ThrottlePolicy:
     free: int  # failures allowed before any wait
     lock_after: int  # failures that lock
     lock_seconds: int
+    first_wait_seconds: int = 1  # doubles with each further failure
     max_wait_seconds: int = 60
 
 
@@ -377,7 +378,8 @@ def _failure(scope: str, value: str, email: str, now: datetime) -> datetime | No
         _throttle_event("sign_in_lock", scope, value, email, {
             "failures": row.failures, "until": row.blocked_until.isoformat()})
     elif row.failures > policy.free:
-        wait = min(2 ** (row.failures - policy.free - 1), policy.max_wait_seconds)
+        wait = min(policy.first_wait_seconds * 2 ** (row.failures - policy.free - 1),
+                   policy.max_wait_seconds)
         row.blocked_until = now + timedelta(seconds=wait)
     row.save()
     return row.blocked_until

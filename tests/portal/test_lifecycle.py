@@ -333,7 +333,8 @@ def test_the_scheduled_task_runs_the_expiry_job(expiring):
 @pytest.fixture
 def throttle(settings):
     settings.PORTAL_SIGN_IN_THROTTLE = {
-        "account": {"free": 2, "lock_after": 4, "lock_seconds": 600},
+        # Waits long enough that a slow test run cannot outlast them by accident.
+        "account": {"free": 2, "lock_after": 4, "lock_seconds": 600, "first_wait_seconds": 30},
         "address": {"free": 20, "lock_after": 50, "lock_seconds": 600},
     }
 
@@ -352,6 +353,7 @@ def test_failures_slow_down_then_lock_the_account(bob, throttle):
     assert _attempt(bob.email, "wrong").retry_at is None
     third = _attempt(bob.email, "wrong")
     assert third.retry_at is not None and not third.refused
+    assert timedelta(seconds=25) < third.retry_at - timezone.now() <= timedelta(seconds=30)
     refused = _attempt(bob.email, PASSWORD)
     assert refused.refused and refused.user is None
     _unblock()
