@@ -328,6 +328,24 @@ class SignInResult:
     refused: bool = False  # True when the password was not even checked
 
 
+def client_address(request) -> str:
+    """The address sign-in throttling counts against. Behind TRUSTED_PROXY_COUNT reverse
+    proxies, the address the outermost trusted proxy saw; never a header a client could
+    forge on its own."""
+    proxies = settings.TRUSTED_PROXY_COUNT
+    forwarded = [a.strip() for a in request.META.get("HTTP_X_FORWARDED_FOR", "").split(",")
+                 if a.strip()]
+    if proxies and len(forwarded) >= proxies:
+        return forwarded[-proxies]
+    return request.META.get("REMOTE_ADDR", "") or "unknown"
+
+
+def wait_message(retry_at: datetime) -> str:
+    seconds = max(1, math.ceil((retry_at - timezone.now()).total_seconds()))
+    wait = f"{seconds} seconds" if seconds < 90 else f"{math.ceil(seconds / 60)} minutes"
+    return f"Too many failed sign-ins. Try again in {wait} (after {retry_at:%H:%M:%S} UTC)."
+
+
 def sign_in_attempt(*, email: str, password: str, address: str, request=None) -> SignInResult:
     """Check the password unless this account or client address must wait. The answer
     is the same whether or not the email exists: unknown emails are throttled too."""

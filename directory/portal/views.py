@@ -4,7 +4,6 @@ an id: a signed-in user can only ever reach their own account."""
 import email
 import email.policy
 import functools
-import math
 from pathlib import Path
 from urllib.parse import urlencode
 
@@ -52,18 +51,6 @@ def portal_user_required(view=None, *, password_change_allowed: bool = False):
     return decorate(view) if view else decorate
 
 
-def _client_address(request) -> str:
-    return request.META.get("REMOTE_ADDR", "") or "unknown"
-
-
-def _wait_message(retry_at) -> str:
-    seconds = max(1, math.ceil((retry_at - timezone.now()).total_seconds()))
-    wait = (f"{seconds} seconds" if seconds < 90
-            else f"{math.ceil(seconds / 60)} minutes")
-    return (f"Too many failed sign-ins. Try again in {wait} "
-            f"(after {retry_at:%H:%M:%S} UTC).")
-
-
 def _safe_next(request, default: str) -> str:
     target = request.POST.get("next") or request.GET.get("next") or ""
     if target and url_has_allowed_host_and_scheme(
@@ -82,7 +69,7 @@ def sign_in(request):
     if request.method == "POST" and form.is_valid():
         result = lifecycle.sign_in_attempt(
             email=form.cleaned_data["email"], password=form.cleaned_data["password"],
-            address=_client_address(request), request=request,
+            address=lifecycle.client_address(request), request=request,
         )
         if result.user is not None:
             login(request, result.user)
@@ -90,9 +77,9 @@ def sign_in(request):
                 return redirect("portal:password_change")
             return redirect(next_url)
         if result.refused:
-            form.add_error(None, _wait_message(result.retry_at))
+            form.add_error(None, lifecycle.wait_message(result.retry_at))
         elif result.retry_at:
-            form.add_error(None, f"{SIGN_IN_FAILED} {_wait_message(result.retry_at)}")
+            form.add_error(None, f"{SIGN_IN_FAILED} {lifecycle.wait_message(result.retry_at)}")
         else:
             form.add_error(None, SIGN_IN_FAILED)
     return render(request, "portal/sign_in.html", {"form": form, "next": next_url})

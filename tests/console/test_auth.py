@@ -115,3 +115,26 @@ def test_sign_up_refuses_an_email_that_already_has_an_account(client, alice):
     )
     assert field_errors(response, "email") == ["An account with this email already exists."]
     assert not Organization.objects.filter(name="Other").exists()
+
+
+def test_repeated_failed_console_sign_ins_lock_the_account_like_the_portal(client, alice, settings):
+    settings.PORTAL_SIGN_IN_THROTTLE = {
+        "account": {"free": 1, "lock_after": 2, "lock_seconds": 600, "first_wait_seconds": 30},
+        "address": {"free": 20, "lock_after": 50, "lock_seconds": 600},
+    }
+    for _ in range(2):
+        client.post(reverse("console:login"), {"email": alice.email, "password": "wrong"})
+    response = client.post(reverse("console:login"), {"email": alice.email, "password": PASSWORD})
+    assert response.status_code == 200
+    assert "Too many failed sign-ins. Try again in" in response.content.decode()
+    assert "_auth_user_id" not in client.session
+
+
+def test_the_throttled_address_is_the_one_the_trusted_proxy_saw(rf, settings):
+    from directory.lifecycle import client_address
+
+    request = rf.get("/", HTTP_X_FORWARDED_FOR="6.6.6.6, 203.0.113.9", REMOTE_ADDR="10.0.0.2")
+    settings.TRUSTED_PROXY_COUNT = 0
+    assert client_address(request) == "10.0.0.2"  # a client cannot pick its own address
+    settings.TRUSTED_PROXY_COUNT = 1
+    assert client_address(request) == "203.0.113.9"

@@ -1,10 +1,10 @@
 from django.contrib import messages
-from django.contrib.auth import authenticate, login, logout
+from django.contrib.auth import login, logout
 from django.shortcuts import redirect, render
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_POST
 
-from directory import services
+from directory import lifecycle, services
 from directory.errors import ServiceError
 from directory.models import Organization
 from directory.passwords import policy_rules
@@ -24,16 +24,21 @@ def _next_url(request) -> str:
 def sign_in(request):
     form = SignInForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
-        user = authenticate(
-            request, email=form.cleaned_data["email"], password=form.cleaned_data["password"]
+        # The portal's slow-down and lock-out protect the console's sign-in too.
+        result = lifecycle.sign_in_attempt(
+            email=form.cleaned_data["email"], password=form.cleaned_data["password"],
+            address=lifecycle.client_address(request), request=request,
         )
-        if user is None:
-            form.add_error(
-                None, "The email or password is not right, or the account is not active."
-            )
-        else:
-            login(request, user)
+        if result.user is not None:
+            login(request, result.user)
             return redirect(_next_url(request) or "console:dashboard")
+        failed = "The email or password is not right, or the account is not active."
+        if result.refused:
+            form.add_error(None, lifecycle.wait_message(result.retry_at))
+        elif result.retry_at:
+            form.add_error(None, f"{failed} {lifecycle.wait_message(result.retry_at)}")
+        else:
+            form.add_error(None, failed)
     return render(request, "console/sign_in.html", {"form": form, "next": _next_url(request)})
 
 
