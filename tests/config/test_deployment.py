@@ -65,3 +65,13 @@ def test_env_example_lists_every_variable_the_settings_read():
     listed = set(re.findall(r"^([A-Z0-9_]+)=", (ROOT / ".env.example").read_text(), re.M))
     missing = _variables_read_by_settings() - listed
     assert not missing, f".env.example does not list {missing}"
+
+
+def test_make_test_stops_at_once_with_a_way_out_when_a_service_is_down():
+    env = {**os.environ, "DATABASE_URL": "postgres://postgres@127.0.0.1:1/stratus",
+           "REDIS_URL": "redis://127.0.0.1:6379/0"}
+    result = subprocess.run([sys.executable, "-m", "config.preflight"], cwd=ROOT, env=env,
+                            capture_output=True, text=True, timeout=30)
+    assert result.returncode == 1
+    assert "PostgreSQL is not reachable at postgres://postgres@127.0.0.1:1/stratus" in result.stderr
+    assert "docker compose up -d db redis" in result.stderr
