@@ -2,6 +2,7 @@ from django.conf import settings
 from django.db import models
 from django.db.models import Q
 from django.db.models.functions import Lower
+from django.utils import timezone
 
 from directory.models import OrganizationScopedQuerySet
 
@@ -109,19 +110,86 @@ class TenantDomain(models.Model):
         return self.name
 
 
+class BindRun(models.Model):
+    """One bulk "bind to Microsoft 365" by an admin: how many users it bound, so the
+    console can show its progress (done of total) while workers create the accounts."""
+
+    organization = models.ForeignKey("directory.Organization", on_delete=models.CASCADE,
+                                     related_name="+")
+    tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="bind_runs")
+    actor = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True,
+                              blank=True, related_name="+")
+    total = models.PositiveIntegerField(default=0)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    objects = OrganizationScopedQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-created_at", "-pk"]
+
+    def __str__(self):
+        return f"bind of {self.total} users to tenant {self.tenant_id}"
+
+
 class UserBinding(models.Model):
     """A directory user provisioned into one tenant (C3: at most one tenant per user).
 
-    Provisioning fills in the Microsoft object id and the sync state; deauthorizing a
-    tenant deletes its bindings ("unselects" the users) without touching Microsoft."""
+    The row is the durable intent of provisioning: `needs_sync` is set (and `generation`
+    bumped) in the same transaction as every change Microsoft must follow, and cleared
+    by a worker only when what it applied is still the latest generation. What Microsoft
+    was last told is kept (`known_properties`, `known_enabled`, the pushed password
+    version), so workers send only the difference and applying twice changes nothing.
+    `bound=False` means "block the account, then forget the binding" (unbind, delete);
+    `user` is emptied when the Stratus user is deleted, and `user_label` keeps who it was.
+    Deauthorizing a tenant deletes its bindings without touching Microsoft."""
+
+    PENDING, PROVISIONED, BLOCKED, ERROR, WAITING = (
+        "pending", "provisioned", "blocked", "error", "waiting")
+    STATES = [(PENDING, "Pending"), (PROVISIONED, "Provisioned"), (BLOCKED, "Blocked"),
+              (ERROR, "Error"), (WAITING, "Waiting")]
 
     organization = models.ForeignKey("directory.Organization", on_delete=models.CASCADE,
                                      related_name="+")
     tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="user_bindings")
-    user = models.OneToOneField(settings.AUTH_USER_MODEL, on_delete=models.CASCADE,
-                                related_name="m365_binding")
+    user = models.OneToOneField(settings.AUTH_USER_MODEL, on_delete=models.SET_NULL,
+                                null=True, blank=True, related_name="m365_binding")
+    user_ref = models.BigIntegerField(null=True, blank=True,
+                                      help_text="The Stratus user's id, kept after deletion.")
+    user_label = models.CharField(max_length=254, blank=True)
     microsoft_id = models.CharField(max_length=36, blank=True)
+    state = models.CharField(max_length=16, choices=STATES, default=PENDING)
+    bound = models.BooleanField(default=True)
+    bind_run = models.ForeignKey(BindRun, on_delete=models.SET_NULL, null=True, blank=True,
+                                 related_name="bindings")
+
+    # Intent: what Microsoft must converge to is "the current user row", whenever dirty.
+    needs_sync = models.BooleanField(default=True)
+    generation = models.PositiveIntegerField(default=1)
+    dirty_since = models.DateTimeField(null=True, blank=True, default=timezone.now)
+    intent_actor = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.SET_NULL,
+                                     null=True, blank=True, related_name="+")
+    # A worker's claim (lease) on the row, and when to try again after a failure.
+    claim_token = models.CharField(max_length=32, blank=True)
+    claimed_until = models.DateTimeField(null=True, blank=True)
+    next_attempt_at = models.DateTimeField(null=True, blank=True)
+    attempts = models.PositiveIntegerField(default=0)
+
+    # What Microsoft was last told (level-triggered sync compares against this).
+    known_properties = models.JSONField(default=dict, blank=True)
+    known_enabled = models.BooleanField(null=True, blank=True)
+    password_encrypted = models.TextField(blank=True, editable=False)
+    password_version = models.PositiveIntegerField(default=0)
+    password_pushed_version = models.PositiveIntegerField(default=0)
+    password_pushed_at = models.DateTimeField(null=True, blank=True)
+    synced_at = models.DateTimeField(null=True, blank=True)
+
+    last_error_code = models.CharField(max_length=128, blank=True)
+    last_error_message = models.TextField(blank=True)
+    last_error_request_id = models.CharField(max_length=64, blank=True)
+    last_error_at = models.DateTimeField(null=True, blank=True)
+
     created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
 
     objects = OrganizationScopedQuerySet.as_manager()
 
@@ -130,9 +198,40 @@ class UserBinding(models.Model):
             models.UniqueConstraint("tenant", "microsoft_id", condition=~Q(microsoft_id=""),
                                     name="m365_user_binding_remote_unique"),
         ]
+        indexes = [
+            models.Index(fields=["tenant", "next_attempt_at"], condition=Q(needs_sync=True),
+                         name="m365_binding_dirty"),
+            models.Index(fields=["tenant", "state"], name="m365_binding_state"),
+        ]
 
     def __str__(self):
-        return f"{self.user_id} -> tenant {self.tenant_id}"
+        return f"{self.user_label or self.user_id} -> tenant {self.tenant_id}"
+
+    def save(self, *args, **kwargs):
+        if self.user_id is not None and not self.user_ref:
+            self.user_ref = self.user_id
+        if self.user_id is not None and not self.user_label:
+            self.user_label = self.user.email
+        super().save(*args, **kwargs)
+
+    def event_target(self):
+        return ("user", self.user_ref or self.user_id or "", self.user_label)
+
+    @property
+    def is_dirty(self) -> bool:
+        return self.needs_sync
+
+    @property
+    def has_password(self) -> bool:
+        return bool(self.password_encrypted)
+
+    @property
+    def last_error(self) -> str:
+        """Microsoft's reason, in the words an admin reads (with its code)."""
+        if not self.last_error_message:
+            return ""
+        code = f" ({self.last_error_code})" if self.last_error_code else ""
+        return f"{self.last_error_message}{code}"
 
 
 class GroupBinding(models.Model):

@@ -3,14 +3,16 @@ reaches another organization's tenants; a missing or foreign tenant is `Http404`
 
 from __future__ import annotations
 
-from django.db.models import QuerySet
+from django.db.models import Count, QuerySet
 from django.http import Http404
+from django.utils import timezone
 
+from directory import hooks
 from directory.errors import Conflict, InvalidInput
 from directory.models import Organization
 
 from .capabilities import PermissionCheck, permission_check
-from .models import Tenant, TenantDomain
+from .models import BindRun, Tenant, TenantDomain, UserBinding
 
 
 def tenant_list(*, organization: Organization, include_deauthorized: bool = True
@@ -54,3 +56,96 @@ def tenant_for_email(*, organization: Organization, email: str) -> Tenant:
 def tenant_permission_check(*, tenant: Tenant) -> PermissionCheck:
     return permission_check(mode=tenant.mode, permissions=tenant.granted_permissions,
                             roles=tenant.directory_roles)
+
+
+# --- bindings ------------------------------------------------------------------------------------
+
+def binding_for_user(*, organization: Organization, user) -> UserBinding | None:
+    return (UserBinding.objects.for_organization(organization).select_related("tenant")
+            .filter(user=user).first())
+
+
+def binding_get(*, organization: Organization, pk) -> UserBinding:
+    try:
+        return (UserBinding.objects.for_organization(organization)
+                .select_related("tenant", "user").get(pk=int(pk)))
+    except (UserBinding.DoesNotExist, ValueError, TypeError):
+        raise Http404("No such binding.") from None
+
+
+def binding_state_counts(*, tenant: Tenant) -> dict[str, int]:
+    """How many bindings of the tenant are in each state, plus how many have changes
+    waiting to be sent (`queued`)."""
+    counts = {state: 0 for state, _ in UserBinding.STATES}
+    rows = (UserBinding.objects.filter(tenant=tenant).values("state")
+            .annotate(n=Count("pk")).order_by())
+    for row in rows:
+        counts[row["state"]] = row["n"]
+    counts["queued"] = UserBinding.objects.filter(tenant=tenant, needs_sync=True).count()
+    return counts
+
+
+def binding_problems(*, tenant: Tenant, limit: int = 200) -> QuerySet[UserBinding]:
+    """Bindings an admin must look at: in error or waiting, with Microsoft's reason."""
+    return (UserBinding.objects.filter(tenant=tenant, state__in=[UserBinding.ERROR,
+                                                                 UserBinding.WAITING])
+            .select_related("user").order_by("-last_error_at", "pk")[:limit])
+
+
+def bind_run_progress(*, tenant: Tenant) -> dict | None:
+    """The latest bulk bind of the tenant: how many of its accounts are done."""
+    run = BindRun.objects.filter(tenant=tenant).order_by("-created_at", "-pk").first()
+    if run is None:
+        return None
+    bindings = UserBinding.objects.filter(bind_run=run)
+    failed = bindings.filter(state__in=[UserBinding.ERROR, UserBinding.WAITING]).count()
+    done = bindings.filter(needs_sync=False).exclude(
+        state__in=[UserBinding.ERROR, UserBinding.WAITING]).count()
+    return {"run": run.pk, "total": run.total, "done": done, "failed": failed,
+            "finished": done + failed >= run.total, "started_at": run.created_at.isoformat()}
+
+
+def _ago(moment) -> str:
+    seconds = max(0, int((timezone.now() - moment).total_seconds()))
+    for size, unit in ((86400, "day"), (3600, "hour"), (60, "minute"), (1, "second")):
+        if seconds >= size or size == 1:
+            n = seconds // size
+            return f"{n} {unit}{'' if n == 1 else 's'} ago"
+    return ""
+
+
+def binding_service_status(*, user) -> list[hooks.ServiceStatus]:
+    """The user's Microsoft 365 row on the portal home (registered as a service-status
+    provider): whether their password reached Microsoft 365, in plain words."""
+    binding = (UserBinding.objects.filter(user_id=getattr(user, "pk", None), bound=True)
+               .select_related("tenant").first())
+    if binding is None:
+        return []
+    row = {"service": "Microsoft 365", "account": user.email}
+    password_waiting = binding.password_version > binding.password_pushed_version
+    if binding.state == UserBinding.ERROR:
+        reason = binding.last_error_message or "Microsoft 365 refused the change."
+        what = "password" if password_waiting else "account"
+        return [hooks.ServiceStatus(**row, state="error", updated_at=binding.last_error_at,
+                                    message=f"Your Microsoft 365 {what} could not be updated: "
+                                            f"{reason}")]
+    if binding.state == UserBinding.WAITING:
+        return [hooks.ServiceStatus(**row, state="pending", updated_at=binding.last_error_at,
+                                    message="Your Microsoft 365 account is waiting: "
+                                            f"{binding.last_error_message}")]
+    if password_waiting:
+        return [hooks.ServiceStatus(**row, state="pending",
+                                    message="Your Microsoft 365 password is being updated.")]
+    if not binding.microsoft_id:
+        return [hooks.ServiceStatus(**row, state="pending",
+                                    message="Your Microsoft 365 account is being created.")]
+    if binding.known_enabled is False:
+        return [hooks.ServiceStatus(**row, state="blocked", updated_at=binding.synced_at,
+                                    message="Sign-in to your Microsoft 365 account is blocked.")]
+    if binding.password_pushed_at:
+        return [hooks.ServiceStatus(**row, state="ok", updated_at=binding.password_pushed_at,
+                                    message="Your Microsoft 365 password was updated "
+                                            f"{_ago(binding.password_pushed_at)}.")]
+    return [hooks.ServiceStatus(**row, state="ok", updated_at=binding.synced_at,
+                                message="Your Microsoft 365 account is ready; set a password "
+                                        "here to use it.")]

@@ -444,3 +444,209 @@ def tenant_deauthorize(*, actor: User, tenant: Tenant) -> Tenant:
                  details={"bindings_removed": users + groups, "user_bindings_removed": users,
                           "group_bindings_removed": groups, "other_removed": other})
     return tenant
+
+
+# --- binding users (provisioning, DESIGN P1-P4) ----------------------------------------------
+
+@dataclass
+class BindResult:
+    """What happened to one user of a bind request, in words an admin reads."""
+
+    user_id: int
+    email: str
+    ok: bool
+    code: str
+    message: str
+    binding: UserBinding | None = None
+
+
+BOUND_ELSEWHERE = ("{email} is already bound to the Microsoft 365 tenant {tenant}. A user is "
+                   "bound to at most one tenant; unbind it there first.")
+
+
+def _tenant_resolver(organization: Organization):
+    """`tenant_for_email` per email domain, asked once per domain (bulk binds)."""
+    from .selectors import tenant_for_email
+
+    answers: dict[str, Tenant | ServiceError] = {}
+
+    def resolve(email: str) -> Tenant:
+        domain = email.rpartition("@")[2].lower()
+        if domain not in answers:
+            try:
+                answers[domain] = tenant_for_email(organization=organization, email=email)
+            except ServiceError as exc:
+                answers[domain] = exc
+        answer = answers[domain]
+        if isinstance(answer, ServiceError):
+            raise answer
+        return answer
+    return resolve
+
+
+def _bind_check(user: User, tenant: Tenant, existing: UserBinding | None, resolve) -> BindResult:
+    """C3 for one user: refused (ok False) or fine (ok True, code "bind"/"rebind"/...)."""
+    result = BindResult(user_id=user.pk, email=user.email, ok=False, code="", message="")
+    if existing is not None and existing.tenant_id != tenant.pk:
+        result.code = "bound_elsewhere"
+        result.message = BOUND_ELSEWHERE.format(email=user.email, tenant=existing.tenant)
+        return result
+    try:
+        owner = resolve(user.email)
+    except ServiceError as exc:
+        result.code, result.message = exc.code, exc.message
+        return result
+    if owner.pk != tenant.pk:
+        result.code = "other_tenant"
+        result.message = (f"{user.email} belongs to the Microsoft 365 tenant {owner}, whose "
+                          "verified domains contain its domain; bind it there.")
+        return result
+    result.ok = True
+    if existing is None:
+        result.code, result.message = "bound", "Bound; the Microsoft 365 account is being created."
+    elif not existing.bound:
+        result.code, result.message = "rebound", "Bound again; sign-in is being unblocked."
+    else:
+        result.code, result.message = "already_bound", "Already bound to this tenant."
+    result.binding = existing
+    return result
+
+
+@transaction.atomic
+def users_bind(*, actor: User | None, tenant: Tenant, users: list[User]) -> list[BindResult]:
+    """Bind many users to a tenant (console bulk action, API). Each user is checked on
+    its own (C3) and gets its own result; the accounts are created by workers, packed
+    into `$batch` requests. One event records the bulk bind."""
+    from .models import BindRun
+    from .sync.intent import binding_mark_dirty, sync_after_commit
+
+    if not tenant.is_active:
+        raise InvalidInput("This tenant is not connected; connect it again before binding "
+                           "users.", code="tenant_not_connected")
+    organization = tenant.organization
+    existing = {b.user_id: b for b in UserBinding.objects.for_organization(organization)
+                .filter(user__in=[u.pk for u in users]).select_related("tenant")}
+    resolve = _tenant_resolver(organization)
+    results, new, rebind = [], [], []
+    seen = set()
+    for user in users:
+        if user.pk in seen:
+            continue
+        seen.add(user.pk)
+        if user.organization_id != organization.pk:
+            results.append(BindResult(user_id=user.pk, email="", ok=False, code="not_found",
+                                      message="No such user."))
+            continue
+        result = _bind_check(user, tenant, existing.get(user.pk), resolve)
+        results.append(result)
+        if result.code == "bound":
+            new.append(user)
+        elif result.code == "rebound":
+            rebind.append(result.binding.pk)
+    if not new and not rebind:
+        return results
+    run = BindRun.objects.create(organization=organization, tenant=tenant, actor=actor,
+                                 total=len(new) + len(rebind))
+    actor_id = getattr(actor, "pk", None)
+    created = UserBinding.objects.bulk_create([
+        UserBinding(organization=organization, tenant=tenant, user=user, user_ref=user.pk,
+                    user_label=user.email, bind_run=run, intent_actor_id=actor_id)
+        for user in new])
+    by_user = {b.user_id: b for b in created}
+    if rebind:
+        binding_mark_dirty(bindings=UserBinding.objects.filter(pk__in=rebind), actor_id=actor_id,
+                           bound=True, bind_run=run, next_attempt_at=None)
+    for result in results:
+        if result.code == "bound":
+            result.binding = by_user[result.user_id]
+    if len(users) == 1 and results[0].ok:
+        event_record(organization=organization, type="m365_user_bind", actor=actor,
+                     target=users[0], tenant_ref=tenant.microsoft_tenant_id,
+                     tenant_label=tenant.display_name, details={"rebound": bool(rebind)})
+    else:
+        event_record(organization=organization, type="m365_users_bind", actor=actor,
+                     target=tenant, tenant_ref=tenant.microsoft_tenant_id,
+                     tenant_label=tenant.display_name,
+                     details={"bound": len(new), "rebound": len(rebind),
+                              "refused": sum(1 for r in results if not r.ok),
+                              "run": run.pk})
+    sync_after_commit(tenant_id=tenant.pk)
+    return results
+
+
+def user_bind(*, actor: User | None, tenant: Tenant, user: User) -> UserBinding:
+    """Bind one user; a refusal is raised with its reason (C3)."""
+    result = users_bind(actor=actor, tenant=tenant, users=[user])[0]
+    if not result.ok:
+        raise Conflict(result.message, code=result.code)
+    return result.binding or UserBinding.objects.get(user=user)
+
+
+@transaction.atomic
+def user_unbind(*, actor: User | None, user: User) -> UserBinding | None:
+    """Unbind a user: a worker blocks sign-in to the Microsoft 365 account (it is never
+    deleted), then forgets the binding. The retained password is deleted now."""
+    from .sync.intent import binding_mark_dirty, sync_after_commit
+
+    binding = UserBinding.objects.select_for_update().select_related("tenant").filter(
+        user=user).first()
+    if binding is None or not binding.bound:
+        return binding
+    binding_mark_dirty(bindings=UserBinding.objects.filter(pk=binding.pk),
+                       actor_id=getattr(actor, "pk", None), bound=False, password_encrypted="",
+                       next_attempt_at=None)
+    event_record(organization=binding.tenant.organization, type="m365_user_unbind", actor=actor,
+                 target=user, tenant_ref=binding.tenant.microsoft_tenant_id,
+                 tenant_label=binding.tenant.display_name)
+    sync_after_commit(tenant_id=binding.tenant_id)
+    binding.refresh_from_db()
+    return binding
+
+
+@transaction.atomic
+def binding_retry(*, actor: User | None, binding: UserBinding, resend: bool = False
+                  ) -> UserBinding:
+    """Try a binding again now (after an error, while waiting, or "sync now"). With
+    `resend`, every synced attribute is sent again, overwriting changes made in
+    Microsoft 365."""
+    from .sync.intent import binding_mark_dirty, sync_after_commit
+
+    fields = {"next_attempt_at": None}
+    if resend:
+        fields["known_properties"] = {}
+    binding_mark_dirty(bindings=UserBinding.objects.filter(pk=binding.pk),
+                       actor_id=getattr(actor, "pk", None), **fields)
+    sync_after_commit(tenant_id=binding.tenant_id)
+    binding.refresh_from_db()
+    return binding
+
+
+@transaction.atomic
+def bindings_retry_failed(*, actor: User | None, tenant: Tenant) -> int:
+    """"Retry all failed": every binding of the tenant in error or waiting, now."""
+    from .sync.intent import binding_mark_dirty, sync_after_commit
+
+    failed = UserBinding.objects.filter(tenant=tenant, state__in=[UserBinding.ERROR,
+                                                                  UserBinding.WAITING])
+    count = binding_mark_dirty(bindings=failed, actor_id=getattr(actor, "pk", None),
+                               next_attempt_at=None)
+    if count:
+        sync_after_commit(tenant_id=tenant.pk)
+    return count
+
+
+def binding_password_problems(*, user, password: str) -> list[str]:
+    """Microsoft's password rules, for users bound to a tenant (registered with
+    `directory.hooks.add_password_check`, so a password Microsoft would refuse is refused
+    before it is saved, P3)."""
+    from .passwords import microsoft_password_problems
+
+    if user is None or user.pk is None:
+        return []
+    binding = UserBinding.objects.filter(user_id=user.pk, bound=True).select_related(
+        "tenant").first()
+    if binding is None or not binding.tenant.is_active:
+        return []
+    return microsoft_password_problems(password, first_name=user.first_name,
+                                       last_name=user.last_name,
+                                       tenant_name=binding.tenant.display_name)

@@ -14,4 +14,10 @@ CELERY_BEAT_SCHEDULE = {
         "task": "workers.tasks.account_lifecycle_prune",
         "schedule": crontab(hour=3, minute=41),
     },
+    # Microsoft 365 provisioning: re-send work whose task was lost (dead worker, broker
+    # down or flushed). Cheap when there is nothing to do (one indexed query).
+    "m365-sync-sweep": {
+        "task": "workers.tasks.m365_sync_sweep",
+        "schedule": 30.0,
+    },
 }

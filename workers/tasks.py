@@ -17,3 +17,22 @@ def account_lifecycle_prune() -> dict:
     from directory import lifecycle
 
     return lifecycle.lifecycle_prune()
+
+
+@shared_task(acks_late=True, ignore_result=True)
+def m365_sync_tenant(tenant_id: int) -> dict:
+    """Apply every due Microsoft 365 change of one tenant. Safe to run twice or on two
+    workers at once: bindings are claimed, and the outcome is compare-and-set."""
+    from m365bridge.sync import apply
+
+    result = apply.tenant_sync(tenant_id=tenant_id)
+    return {"applied": result.applied, "failed": result.failed, "retrying": result.retrying,
+            "held": result.held}
+
+
+@shared_task(ignore_result=True)
+def m365_sync_sweep() -> list[int]:
+    """Send the sync again for tenants whose intent no worker is working on."""
+    from m365bridge.sync import apply
+
+    return apply.sweep_due_tenants()

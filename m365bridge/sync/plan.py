@@ -1,0 +1,112 @@
+"""What one binding needs from Microsoft right now: a pure comparison of the user row
+(desired) with what Microsoft was last told (known). No database writes, no Graph."""
+
+from __future__ import annotations
+
+import secrets
+from dataclasses import dataclass, field
+from typing import Any
+
+from directory import encryption
+from directory.models import User
+
+from ..attributes import changed_properties, desired_properties
+from ..models import UserBinding
+
+CREATE, UPDATE, BLOCK_AND_REMOVE, REMOVE, NOTHING = (
+    "create", "update", "block_and_remove", "remove", "nothing")
+
+
+@dataclass
+class Plan:
+    """The one write a binding needs. The password is kept apart from `body` (and out
+    of repr) so that no log line or exception built from a plan can carry it."""
+
+    binding_id: int
+    generation: int
+    action: str
+    body: dict[str, Any] = field(default_factory=dict)
+    desired: dict[str, Any] = field(default_factory=dict)
+    enabled: bool | None = None
+    password: str | None = field(default=None, repr=False)
+    password_version: int = 0
+    password_retained: bool = False
+    previously_enabled: bool | None = None  # of an account taken over
+
+    @property
+    def properties(self) -> list[str]:
+        """Graph properties this write changes, for the event (never their values)."""
+        return sorted(k for k in self.body if k != "accountEnabled")
+
+    def graph_body(self) -> dict[str, Any]:
+        body = dict(self.body)
+        if self.password is not None:
+            body["passwordProfile"] = {"password": self.password,
+                                       "forceChangePasswordNextSignIn": False}
+        return body
+
+
+def desired_enabled(user: User) -> bool:
+    """Sign-in is allowed while the user is not suspended and their password has not
+    expired (a staged user's account exists with a password nobody knows yet)."""
+    return user.status != User.SUSPENDED and user.password_expired_at is None
+
+
+def random_password() -> str:
+    """A strong password nobody knows, until the user sets theirs (passes Microsoft's
+    rules: four classes, allowed characters, no dictionary word)."""
+    return f"{secrets.token_urlsafe(24)}aZ7!"
+
+
+def _pending_password(binding: UserBinding) -> str | None:
+    if binding.password_encrypted and binding.password_version > binding.password_pushed_version:
+        return encryption.decrypt(binding.password_encrypted)
+    return None
+
+
+def _create_body(desired: dict[str, Any]) -> dict[str, Any]:
+    # Nothing to clear on a new account: Graph refuses some nulls on create.
+    return {k: v for k, v in desired.items() if v is not None and v != []}
+
+
+def binding_plan(binding: UserBinding) -> Plan:
+    plan = Plan(binding_id=binding.pk, generation=binding.generation, action=NOTHING,
+                password_version=binding.password_version)
+    user = binding.user
+    if not binding.bound or user is None:
+        if binding.microsoft_id and binding.known_enabled is not False:
+            plan.action, plan.enabled = BLOCK_AND_REMOVE, False
+            plan.body = {"accountEnabled": False}
+        else:
+            plan.action = REMOVE
+        return plan
+    plan.desired = desired_properties(user)
+    plan.enabled = desired_enabled(user)
+    password = _pending_password(binding)
+    if not binding.microsoft_id:
+        plan.action = CREATE
+        plan.body = {**_create_body(plan.desired), "accountEnabled": plan.enabled}
+        plan.password_retained = password is not None
+        plan.password = password if password is not None else random_password()
+        return plan
+    plan.body = changed_properties(plan.desired, binding.known_properties or {})
+    if binding.known_enabled is not plan.enabled:
+        plan.body["accountEnabled"] = plan.enabled
+    plan.password = password
+    plan.password_retained = password is not None
+    if plan.body or password is not None:
+        plan.action = UPDATE
+    return plan
+
+
+def takeover_plan(plan: Plan) -> Plan:
+    """The PATCH that makes an existing account (same UPN) ours: every synced attribute,
+    sign-in as desired, and the Stratus password if one is retained. Without a retained
+    password the account keeps its own: a random one would lock its owner out."""
+    body = {**{k: v for k, v in plan.desired.items() if k != "userPrincipalName"},
+            "accountEnabled": plan.enabled}
+    return Plan(binding_id=plan.binding_id, generation=plan.generation, action=CREATE,
+                body=body, desired=plan.desired, enabled=plan.enabled,
+                password=plan.password if plan.password_retained else None,
+                password_version=plan.password_version,
+                password_retained=plan.password_retained)
