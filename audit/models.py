@@ -51,6 +51,8 @@ class Event(models.Model):
             models.Index(fields=["organization", "-created_at", "-id"]),
             models.Index(fields=["organization", "type", "-created_at"]),
             models.Index(fields=["organization", "target_type", "target_id"]),
+            # The tenant filter, and the tenant list of that filter (audit.selectors).
+            models.Index(fields=["organization", "tenant_ref", "-created_at", "-id"]),
         ]
 
     def __str__(self):

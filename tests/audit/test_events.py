@@ -19,7 +19,9 @@ def test_events_cannot_be_changed_or_deleted(acme, alice):
 
 def test_a_secret_in_details_is_refused(acme, alice):
     with pytest.raises(ValueError, match="looks like a secret"):
-        event_record(organization=acme, type="x", actor=alice, details={"nested": {"password": "p"}})
+        event_record(
+            organization=acme, type="x", actor=alice, details={"nested": {"password": "p"}}
+        )
 
 
 def test_the_actor_label_survives_the_actor(acme, alice, bob):

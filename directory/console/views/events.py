@@ -1,29 +1,60 @@
+from django.http import Http404
 from django.shortcuts import render
 
+from audit import export
 from audit import selectors as audit_selectors
+from audit.forms import EventFilterForm
 
 from ..access import console_view
-from ..forms import EventFilterForm
 from ..paging import paginate
 
 
-@console_view("events")
-def event_list(request):
+def _filters(request) -> EventFilterForm:
     organization = request.organization
-    types = audit_selectors.event_types(organization=organization)
-    filters = EventFilterForm(request.GET, types=types)
-    criteria = filters.cleaned_data if filters.is_valid() else {}
-    events = audit_selectors.event_list(
-        organization=organization,
-        type=criteria.get("type", ""),
-        outcome=criteria.get("outcome", ""),
+    return EventFilterForm(
+        request.GET,
+        types=audit_selectors.event_types(organization=organization),
+        tenants=audit_selectors.event_tenants(organization=organization),
+    )
+
+
+def _page(request, filters: EventFilterForm):
+    """The events page; with filters that are not valid, their errors and no list (400)."""
+    valid = filters.is_valid()
+    events = (
+        audit_selectors.event_list(organization=request.organization, **filters.criteria())
+        if valid else None
     )
     return render(
         request,
         "console/events.html",
         {
             "filters": filters,
-            "filtered": any(criteria.values()),
-            "page": paginate(events, page=request.GET.get("page")),
+            "valid": valid,
+            "filtered": any(value for key, value in request.GET.items() if key != "page"),
+            "page": paginate(events, page=request.GET.get("page")) if valid else None,
         },
+        status=200 if valid else 400,
+    )
+
+
+@console_view("events")
+def event_list(request):
+    return _page(request, _filters(request))
+
+
+@console_view("events")
+def event_export(request, format: str):
+    """The page's filtered list as a CSV or JSON download; bad filters show the page
+    with their errors instead."""
+    if format not in export.FORMATS:
+        raise Http404("No such export format.")
+    filters = _filters(request)
+    if not filters.is_valid():
+        return _page(request, filters)
+    events = audit_selectors.event_list(organization=request.organization, **filters.criteria())
+    return export.event_export_response(
+        events=events,
+        format=format,
+        filename=export.export_filename(organization=request.organization),
     )
