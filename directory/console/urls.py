@@ -33,4 +33,5 @@ urlpatterns = [
     path("api-keys/", organization.api_key_list, name="api_keys"),
     path("api-keys/<int:pk>/revoke/", organization.api_key_revoke, name="api_key_revoke"),
     path("events/", events.event_list, name="events"),
+    path("events/export.<str:format>", events.event_export, name="events_export"),
 ]
