@@ -48,7 +48,7 @@ def sync_send(*, tenant_id: int, countdown: float | None = None) -> None:
     if countdown:
         options["countdown"] = countdown
     try:
-        current_app.tasks[SYNC_TASK].apply_async(args=[tenant_id], **options)
+        current_app.send_task(SYNC_TASK, args=[tenant_id], **options)
     except Exception as exc:  # broker down: the intent is in the database, the sweep resends
         log.warning("could not queue the sync of tenant %s (%s); the sweep will retry",
                     tenant_id, type(exc).__name__)
