@@ -4,7 +4,7 @@ and a sweep timer, each in its own process group, always cleaned up.
     with ProcessSet() as procs:
         redis = procs.redis()                       # redis-server on a free port
         env = stratus_env(database_url=..., redis_url=redis.url(), sim=sim, app=app)
-        worker = procs.worker(env)                  # celery -A config worker --pool=solo
+        worker = procs.worker(env)                  # celery worker --pool=solo
         worker.kill()                               # SIGKILL, as the OOM killer would
         redis.stop(); redis.start()                 # an outage; same port, empty data
         wait_for(lambda: ..., timeout=60, what="every binding provisioned")
@@ -208,12 +208,17 @@ class RedisServer:
         shutil.rmtree(self.dir, ignore_errors=True)
 
 
-def celery_argv(*args: str) -> list[str]:
-    return [PYTHON, "-m", "celery", "-A", "config", *args]
+# Both are the project's own, plus knobs read from the environment (see their docstrings).
+WORKER_APP = "tests.support.worker_celery"
+WORKER_SETTINGS = "tests.support.worker_settings"
+
+
+def celery_argv(*args: str, app: str = WORKER_APP) -> list[str]:
+    return [PYTHON, "-m", "celery", "-A", app, *args]
 
 
 class CeleryWorker(ManagedProcess):
-    """`celery -A config worker` in its own process group. Solo pool by default: one task
+    """`celery -A <project app> worker` in its own process group. Solo pool by default: one task
     at a time per process, so "kill a worker" kills exactly the task it was running."""
 
     def __init__(self, env: Mapping[str, str], *, index: int = 0, pool: str = "solo",
@@ -243,7 +248,7 @@ class CeleryWorker(ManagedProcess):
 
 
 class Beat(ManagedProcess):
-    """`celery -A config beat` with its schedule file in a temporary folder."""
+    """`celery beat` (the project's schedule) with its schedule file in a temporary folder."""
 
     def __init__(self, env: Mapping[str, str], *, log_dir: str | None = None):
         schedule = os.path.join(tempfile.mkdtemp(prefix="stratus-beat-"), "schedule")
@@ -282,11 +287,12 @@ def stratus_env(*, database_url: str, redis_url: str, sim=None, app: Mapping | N
                 encryption_keys: list[str] | tuple[str, ...] | None = None,
                 **extra: str) -> dict[str, str]:
     """The environment of a Stratus worker: this database, this Redis (broker and write
-    budget), Microsoft at graphsim, and the encryption keys of the caller."""
+    budget), Microsoft at graphsim, and the encryption keys of the caller. `extra` sets
+    further variables (M365_SYNC_LEASE_SECONDS, STRATUS_GRAPH_TIME_SCALE, ...)."""
     env = dict(os.environ)
     env.pop("CELERY_TASK_ALWAYS_EAGER", None)
     env.update({
-        "DJANGO_SETTINGS_MODULE": "config.settings",
+        "DJANGO_SETTINGS_MODULE": WORKER_SETTINGS,
         "STRATUS_ENV": "development",
         "DATABASE_URL": database_url,
         "REDIS_URL": redis_url,
