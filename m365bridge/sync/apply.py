@@ -12,6 +12,7 @@ and our commit harmless: the retry links, never duplicates.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import random
 import time
@@ -35,13 +36,17 @@ from .intent import sync_send
 
 log = logging.getLogger(__name__)
 
-CHUNK = 100             # bindings claimed at once (5 $batch requests)
+CHUNK = graph.client.BATCH_SIZE  # bindings claimed at once: one $batch
+MAX_RETRY_WAIT = 30.0   # a longer Retry-After is scheduled on the binding, not slept on
 BACKOFF_CAP = 900       # seconds between attempts after repeated transient failures
 SWEEP_GRACE = 20        # seconds an intent may wait for its own task before the sweep resends
 
 
 def _lease() -> timedelta:
-    return timedelta(seconds=getattr(settings, "M365_SYNC_LEASE_SECONDS", 90))
+    """How long a claim holds. It must outlast the slowest chunk (write budget wait up to
+    120 s, a few Retry-After rounds up to 30 s): a shorter lease could let a second
+    worker send the same change. A dead worker's claims are free again after it."""
+    return timedelta(seconds=getattr(settings, "M365_SYNC_LEASE_SECONDS", 300))
 
 
 @dataclass
@@ -78,10 +83,6 @@ def bindings_claim(*, tenant_id: int, token: str, limit: int = CHUNK) -> list[Us
                 .select_related("user", "tenant").order_by("pk"))
 
 
-def _claims_renew(token: str) -> None:
-    UserBinding.objects.filter(claim_token=token).update(claimed_until=timezone.now() + _lease())
-
-
 def _claims_release(token: str) -> None:
     UserBinding.objects.filter(claim_token=token).update(claim_token="", claimed_until=None)
 
@@ -101,14 +102,12 @@ def tenant_sync(*, tenant_id: int, time_limit: float = 50.0) -> SyncResult:
     deadline = time.monotonic() + time_limit
     try:
         with tenant_graph_session(tenant=tenant) as client:
+            client.config = dataclasses.replace(client.config, max_retry_wait=MAX_RETRY_WAIT)
             while time.monotonic() < deadline:
                 claimed = bindings_claim(tenant_id=tenant_id, token=token)
                 if not claimed:
                     break
-                for start in range(0, len(claimed), graph.client.BATCH_SIZE):
-                    _apply_chunk(client, tenant, claimed[start:start + graph.client.BATCH_SIZE],
-                                 token, result)
-                    _claims_renew(token)
+                _apply_chunk(client, tenant, claimed, token, result)
     except graph.NeedsReauthorization:
         result.held = Tenant.NEEDS_REAUTHORIZATION  # work stays dirty for after re-authorizing
     finally:

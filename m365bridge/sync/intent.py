@@ -47,8 +47,13 @@ def sync_send(*, tenant_id: int, countdown: float | None = None) -> None:
         options["queue"] = queue
     if countdown:
         options["countdown"] = countdown
+    app = current_app
     try:
-        current_app.send_task(SYNC_TASK, args=[tenant_id], **options)
+        if app.conf.task_always_eager:  # development without a worker: run it here
+            app.loader.import_default_modules()
+            app.tasks[SYNC_TASK].apply(args=[tenant_id])
+        else:  # by name: m365bridge does not import workers
+            app.send_task(SYNC_TASK, args=[tenant_id], **options)
     except Exception as exc:  # broker down: the intent is in the database, the sweep resends
         log.warning("could not queue the sync of tenant %s (%s); the sweep will retry",
                     tenant_id, type(exc).__name__)
