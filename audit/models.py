@@ -53,6 +53,10 @@ class Event(models.Model):
             models.Index(fields=["organization", "target_type", "target_id"]),
             # The tenant filter, and the tenant list of that filter (audit.selectors).
             models.Index(fields=["organization", "tenant_ref", "-created_at", "-id"]),
+            # The user filter by email (which also finds a deleted user's events) and the
+            # actor filter: without them a rare email scans the organization's events.
+            models.Index(fields=["organization", "target_type", "target_label"]),
+            models.Index(fields=["organization", "actor_label", "-created_at", "-id"]),
         ]
 
     def __str__(self):
