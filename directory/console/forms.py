@@ -3,7 +3,6 @@ in the services, whose errors `add_service_error` puts next to the fields they n
 
 from django import forms
 
-from audit.models import Event
 from directory.errors import ServiceError
 from directory.models import User
 from directory.services import PROFILE_FIELDS
@@ -149,11 +148,3 @@ class PolicyForm(forms.Form):
 class ApiKeyForm(forms.Form):
     name = forms.CharField(max_length=100, help_text="Say what uses it, such as “HR sync”.")
 
-
-class EventFilterForm(forms.Form):
-    type = forms.ChoiceField(required=False)
-    outcome = forms.ChoiceField(required=False, choices=[("", "Any outcome"), *Event.OUTCOMES])
-
-    def __init__(self, *args, types: list[str], **kwargs):
-        super().__init__(*args, **kwargs)
-        self.fields["type"].choices = [("", "Any type"), *[(t, t) for t in types]]
