@@ -147,4 +147,3 @@ class PolicyForm(forms.Form):
 
 class ApiKeyForm(forms.Form):
     name = forms.CharField(max_length=100, help_text="Say what uses it, such as “HR sync”.")
-
