@@ -150,3 +150,10 @@ def test_the_schema_documents_the_export_and_its_filters(api):
     assert set(operation["responses"]["200"]["content"]) == {"text/csv", "application/json"}
     listing = schema["paths"]["/api/v1/events"]["get"]
     assert {"user", "tenant", "actor"} <= {p["name"] for p in listing["parameters"]}
+
+
+def test_the_export_is_read_only(api):
+    for method in (api.post, api.put, api.patch, api.delete):
+        response = method(EXPORT, {"type": "forged"}, format="json")
+        assert response.status_code == 405
+        assert error_of(response)["code"] == "method_not_allowed"

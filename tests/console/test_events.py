@@ -189,3 +189,8 @@ def test_the_page_takes_as_many_queries_with_many_events_as_with_few(alice_clien
     few = queries()
     add(400)
     assert queries() == few
+
+
+def test_the_events_pages_only_read(alice_client):
+    for url in (EVENTS, export_url("csv")):
+        assert alice_client.post(url, {"type": "forged"}).status_code == 405

@@ -1,5 +1,6 @@
 from django.http import Http404
 from django.shortcuts import render
+from django.views.decorators.http import require_GET
 
 from audit import export
 from audit import selectors as audit_selectors
@@ -38,11 +39,13 @@ def _page(request, filters: EventFilterForm):
     )
 
 
+@require_GET  # events are append-only: nothing here changes one
 @console_view("events")
 def event_list(request):
     return _page(request, _filters(request))
 
 
+@require_GET
 @console_view("events")
 def event_export(request, format: str):
     """The page's filtered list as a CSV or JSON download; bad filters show the page
