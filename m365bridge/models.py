@@ -55,6 +55,16 @@ class Tenant(models.Model):
     deauthorized_at = models.DateTimeField(null=True, blank=True)
     updated_at = models.DateTimeField(auto_now=True)
 
+    # Reconcile (P5): how often Microsoft is read back, where the last delta round ended
+    # (an opaque Graph URL, not a secret), and a lease so only one reconcile of the
+    # tenant runs at a time; a dead worker's lease simply expires.
+    reconcile_interval_minutes = models.PositiveIntegerField(
+        default=10, help_text="Minutes between scheduled reconciles with Microsoft 365.")
+    delta_link = models.TextField(blank=True, editable=False)
+    last_reconcile_at = models.DateTimeField(null=True, blank=True)
+    reconcile_token = models.CharField(max_length=32, blank=True, editable=False)
+    reconcile_until = models.DateTimeField(null=True, blank=True, editable=False)
+
     objects = OrganizationScopedQuerySet.as_manager()
 
     class Meta:
@@ -182,6 +192,10 @@ class UserBinding(models.Model):
     password_pushed_version = models.PositiveIntegerField(default=0)
     password_pushed_at = models.DateTimeField(null=True, blank=True)
     synced_at = models.DateTimeField(null=True, blank=True)
+    # What a reconcile found changed directly in Microsoft 365 and the next sync must
+    # overwrite: {"properties": [...], "enabled": true, "password": true}. The engine
+    # sends it, says "drift" in its events, and empties it once applied.
+    drift = models.JSONField(default=dict, blank=True)
 
     last_error_code = models.CharField(max_length=128, blank=True)
     last_error_message = models.TextField(blank=True)
@@ -256,3 +270,46 @@ class GroupBinding(models.Model):
 
     def __str__(self):
         return f"group {self.group_id} -> tenant {self.tenant_id}"
+
+
+class SyncRun(models.Model):
+    """One reconcile of a tenant with Microsoft 365: what was read, how much drift was
+    found and sent for correction, what could not be checked, and how many Graph
+    requests it took. Shown on the tenant page as its sync history."""
+
+    DELTA, FULL = "delta", "full"
+    KINDS = [(DELTA, "Changes since the last run"), (FULL, "Every user")]
+    RUNNING, SUCCEEDED, FAILED, SKIPPED = "running", "succeeded", "failed", "skipped"
+    OUTCOMES = [(RUNNING, "Running"), (SUCCEEDED, "Succeeded"), (FAILED, "Failed"),
+                (SKIPPED, "Skipped")]
+
+    organization = models.ForeignKey("directory.Organization", on_delete=models.CASCADE,
+                                     related_name="+")
+    tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="sync_runs")
+    actor = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True,
+                              blank=True, related_name="+",
+                              help_text="Who pressed \"Sync now\"; empty for scheduled runs.")
+    kind = models.CharField(max_length=8, choices=KINDS, default=DELTA)
+    outcome = models.CharField(max_length=12, choices=OUTCOMES, default=RUNNING)
+    started_at = models.DateTimeField(default=timezone.now)
+    ended_at = models.DateTimeField(null=True, blank=True)
+    read = models.PositiveIntegerField(default=0, help_text="Users Microsoft reported.")
+    corrected = models.PositiveIntegerField(default=0, help_text="Bindings sent for correction.")
+    failed = models.PositiveIntegerField(default=0, help_text="Bindings that could not be checked.")
+    requests = models.PositiveIntegerField(default=0, help_text="Graph requests the run made.")
+    note = models.TextField(blank=True)
+
+    objects = OrganizationScopedQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-started_at", "-pk"]
+        indexes = [models.Index(fields=["tenant", "-started_at"], name="m365_sync_run_recent")]
+
+    def __str__(self):
+        return f"{self.kind} reconcile of tenant {self.tenant_id} ({self.outcome})"
+
+    @property
+    def seconds(self) -> float | None:
+        if self.ended_at is None:
+            return None
+        return (self.ended_at - self.started_at).total_seconds()
