@@ -158,7 +158,7 @@ def _apply_chunk(client, tenant, bindings, token, result) -> None:
             sent[str(pk)] = plan
     if not requests_:
         return
-    takeovers = []
+    takeovers, revokes = [], []
     for request_id, outcome in _send(client, requests_).items():
         plan, binding = sent[request_id], by_pk[int(request_id)]
         if isinstance(outcome, graph.GraphError):
@@ -168,10 +168,30 @@ def _apply_chunk(client, tenant, bindings, token, result) -> None:
                 _record_error(binding, plan, outcome, token, result)
         elif plan.action == planning.BLOCK_AND_REMOVE:
             _record_removed(binding, plan, token, result, blocked=True)
+        elif plan.action == planning.UPDATE and plan.revoke_sessions:
+            revokes.append((binding, plan))
         else:
             _record_success(binding, plan, token, result, created=outcome)
     if takeovers:
         _take_over(client, takeovers, token, result)
+    if revokes:
+        _revoke_sessions(client, revokes, token, result)
+
+
+def _revoke_sessions(client, revokes, token, result) -> None:
+    """A password changed in Microsoft 365 was overwritten (P5): end the sessions signed
+    in with it. If that fails the push counts as not done, so it is sent again with its
+    revoke (pushing the same password twice changes nothing)."""
+    requests_ = [BatchRequest(id=str(b.pk), method="POST",
+                              url=f"/users/{b.microsoft_id}/revokeSignInSessions")
+                 for b, _ in revokes]
+    outcomes = _send(client, requests_)
+    for binding, plan in revokes:
+        outcome = outcomes[str(binding.pk)]
+        if isinstance(outcome, graph.GraphError):
+            _record_error(binding, plan, outcome, token, result)
+        else:
+            _record_success(binding, plan, token, result)
 
 
 def _send(client, requests_: list[BatchRequest]) -> dict[str, object]:
@@ -263,13 +283,23 @@ def _events_for(row: UserBinding, plan: planning.Plan, *, created: bool, took_ov
         if took_over and getattr(plan, "previously_enabled", None) is False and plan.enabled:
             _event(row, "user_reactivate_provision", details={**base, "took_over_existing": True})
         return
+    drift = plan.drift
     if plan.properties:
-        _event(row, "user_update_provision", details={**base, "properties": plan.properties})
+        details = {**base, "properties": plan.properties}
+        if drift.get("properties"):
+            details.update(reason="drift", drifted=sorted(drift["properties"]))
+        _event(row, "user_update_provision", details=details)
     if plan.password is not None:
-        _event(row, "user_password_update_provision", details=base)
+        details = dict(base)
+        if drift.get("password"):
+            details.update(reason="drift", sessions_revoked=plan.revoke_sessions)
+        _event(row, "user_password_update_provision", details=details)
     if "accountEnabled" in plan.body:
+        details = {**base, "account_enabled": plan.enabled}
+        if drift.get("enabled"):
+            details["reason"] = "drift"
         _event(row, "user_reactivate_provision" if plan.enabled else "user_deprovision",
-               details={**base, "account_enabled": plan.enabled})
+               details=details)
 
 
 def _record_success(binding, plan, token, result, *, created=None, took_over=False) -> None:
@@ -284,6 +314,8 @@ def _record_success(binding, plan, token, result, *, created=None, took_over=Fal
         if plan.action != planning.NOTHING:
             row.known_properties = plan.desired
             row.known_enabled = plan.enabled
+            if plan.drift and row.drift == plan.drift:
+                row.drift = {}  # overwritten; a newer reconcile's finding stays
             if plan.password is not None and plan.password_retained:
                 row.password_pushed_version = max(row.password_pushed_version,
                                                   plan.password_version)

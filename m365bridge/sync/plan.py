@@ -32,6 +32,12 @@ class Plan:
     password_version: int = 0
     password_retained: bool = False
     previously_enabled: bool | None = None  # of an account taken over
+    drift: dict[str, Any] = field(default_factory=dict)  # what a reconcile found (P5)
+
+    @property
+    def revoke_sessions(self) -> bool:
+        """A password changed in Microsoft 365 is overwritten and its sessions revoked."""
+        return bool(self.drift.get("password")) and self.password is not None
 
     @property
     def properties(self) -> list[str]:
@@ -92,11 +98,27 @@ def binding_plan(binding: UserBinding) -> Plan:
     plan.body = changed_properties(plan.desired, binding.known_properties or {})
     if binding.known_enabled is not plan.enabled:
         plan.body["accountEnabled"] = plan.enabled
+    if binding.drift:
+        password = _add_drift(plan, binding, password)
     plan.password = password
     plan.password_retained = password is not None
     if plan.body or password is not None:
         plan.action = UPDATE
     return plan
+
+
+def _add_drift(plan: Plan, binding: UserBinding, password: str | None) -> str | None:
+    """Send again what a reconcile found changed in Microsoft 365, even if a sync that
+    ran meanwhile recorded it as known; return the password to push."""
+    plan.drift = dict(binding.drift)
+    for name in plan.drift.get("properties", []):
+        if name in plan.desired:
+            plan.body[name] = plan.desired[name]
+    if plan.drift.get("enabled"):
+        plan.body["accountEnabled"] = plan.enabled
+    if plan.drift.get("password") and password is None and binding.password_encrypted:
+        password = encryption.decrypt(binding.password_encrypted)
+    return password
 
 
 def takeover_plan(plan: Plan) -> Plan:
