@@ -12,7 +12,7 @@ from directory.errors import Conflict, InvalidInput
 from directory.models import Organization
 
 from .capabilities import PermissionCheck, permission_check
-from .models import BindRun, Tenant, TenantDomain, UserBinding
+from .models import BindRun, SyncRun, Tenant, TenantDomain, UserBinding
 
 
 def tenant_list(*, organization: Organization, include_deauthorized: bool = True
@@ -149,3 +149,16 @@ def binding_service_status(*, user) -> list[hooks.ServiceStatus]:
     return [hooks.ServiceStatus(**row, state="ok", updated_at=binding.synced_at,
                                 message="Your Microsoft 365 account is ready; set a password "
                                         "here to use it.")]
+
+
+# --- reconcile (P5) ------------------------------------------------------------------------------
+
+def sync_run_list(*, tenant: Tenant, limit: int = 20) -> QuerySet[SyncRun]:
+    """The tenant's latest reconciles, newest first (its sync history)."""
+    return (SyncRun.objects.filter(organization_id=tenant.organization_id, tenant=tenant)
+            .select_related("actor").order_by("-started_at", "-pk")[:limit])
+
+
+def tenant_reconcile_running(*, tenant: Tenant) -> bool:
+    until = Tenant.objects.filter(pk=tenant.pk).values_list("reconcile_until", flat=True).first()
+    return until is not None and until > timezone.now()

@@ -650,3 +650,44 @@ def binding_password_problems(*, user, password: str) -> list[str]:
     return microsoft_password_problems(password, first_name=user.first_name,
                                        last_name=user.last_name,
                                        tenant_name=binding.tenant.display_name)
+
+
+# --- reconcile (P5) -------------------------------------------------------------------------
+
+def tenant_sync_now(*, actor: User, tenant: Tenant) -> None:
+    """"Sync now": queue a reconcile of the tenant (after commit). A run already going
+    on makes the queued one stop at once, with a note in the sync history."""
+    from .sync.reconcile import reconcile_send
+
+    if not tenant.can_sync:
+        raise Conflict(f"{tenant} is {tenant.get_status_display().lower()}: re-authorize it "
+                       "before syncing.", code="tenant_not_connected")
+    actor_id = getattr(actor, "pk", None)
+    transaction.on_commit(lambda: reconcile_send(tenant_id=tenant.pk, actor_id=actor_id))
+
+
+def tenant_reconcile(*, tenant: Tenant, actor: User | None = None):
+    """Read the tenant's users back from Microsoft 365 now and send their drift for
+    correction (the worker's job; returns the recorded `SyncRun`)."""
+    from .sync.reconcile import tenant_reconcile as reconcile
+
+    return reconcile(tenant_id=tenant.pk, actor_id=getattr(actor, "pk", None))
+
+
+def tenant_set_reconcile_interval(*, actor: User, tenant: Tenant, minutes) -> Tenant:
+    """How often the tenant is read back from Microsoft 365 (1 to 1440 minutes)."""
+    try:
+        value = int(minutes)
+    except (TypeError, ValueError):
+        value = 0
+    if not 1 <= value <= 1440:
+        raise InvalidInput.for_field("reconcile_interval_minutes",
+                                     "Enter a whole number of minutes from 1 to 1440.")
+    with transaction.atomic():
+        Tenant.objects.filter(pk=tenant.pk).update(reconcile_interval_minutes=value)
+        tenant.reconcile_interval_minutes = value
+        event_record(organization=tenant.organization, type="m365_tenant_update", actor=actor,
+                     target=tenant, tenant_ref=tenant.microsoft_tenant_id,
+                     tenant_label=tenant.display_name,
+                     details={"reconcile_interval_minutes": value})
+    return tenant

@@ -1,0 +1,386 @@
+"""Reconcile (P5): read back what Microsoft 365 holds and overwrite what changed there.
+
+Stratus is authoritative. A reconcile reads `users/delta` from the tenant's saved delta
+link, so with nothing changed it costs one request whatever the directory size; the
+first run, or one whose link Microsoft no longer knows (`syncStateNotFound`), reads
+every user instead and says so in the run's note.
+
+For each bound account Microsoft reports, it compares what Microsoft holds with what
+Stratus last told it (the binding's known state): a synced attribute, sign-in
+(`accountEnabled`), or a password changed after Stratus's last push
+(`lastPasswordChangeDateTime`). A difference is drift: it is written on the binding
+(`drift`) and the binding is marked for sync, so the provisioning engine sends the
+correction through `$batch`, revokes sessions after a password overwrite, and writes
+the events (with `"reason": "drift"`). Events and batching stay in one place.
+
+The read takes no lock on bindings, so password pushes and single-user changes go on
+meanwhile. A binding the engine synced after the read began may have been read before
+that write: it is read again on its own before judging it. Only one reconcile per
+tenant runs at a time: a lease on the tenant row, claimed with a conditional UPDATE,
+renewed page by page, and simply expiring when a worker dies.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+
+from django.conf import settings
+from django.db import transaction
+from django.db.models import Q
+from django.utils import timezone
+from django.utils.dateparse import parse_datetime
+
+from .. import graph
+from ..attributes import SYNCED_GRAPH_PROPERTIES
+from ..graph import BatchRequest
+from ..graph.errors import DeltaExpired
+from ..models import SyncRun, Tenant, UserBinding
+from . import intent
+
+log = logging.getLogger(__name__)
+
+RECONCILE_TASK = "workers.tasks.m365_reconcile_tenant"
+SELECT = ("id", "accountEnabled", "lastPasswordChangeDateTime", *SYNCED_GRAPH_PROPERTIES)
+PAGE_SIZE = 999  # asked for with Prefer: odata.maxpagesize; Microsoft may send fewer
+CHECKED_STATES = (UserBinding.PROVISIONED, UserBinding.BLOCKED)
+# Graph keeps these as typed; Stratus sends them lower-case.
+_CASELESS = frozenset({"userPrincipalName", "mail"})
+
+FIRST_READ = "First reconcile of this tenant: every user was read."
+LINK_EXPIRED = ("The saved delta link had expired (syncStateNotFound): every user was read "
+                "instead.")
+ALREADY_RUNNING = "Another reconcile of this tenant was running; this one stopped at once."
+
+
+def _lease() -> timedelta:
+    return timedelta(seconds=getattr(settings, "M365_RECONCILE_LEASE_SECONDS", 120))
+
+
+def _password_grace() -> timedelta:
+    """Microsoft's `lastPasswordChangeDateTime` has whole seconds and its clock is not
+    ours: a change this close after Stratus's own push is taken to be that push."""
+    return timedelta(seconds=getattr(settings, "M365_PASSWORD_DRIFT_GRACE_SECONDS", 2))
+
+
+class LeaseLost(Exception):
+    """The run's lease expired and another reconcile took the tenant."""
+
+
+@dataclass
+class _Round:
+    tenant: Tenant
+    run: SyncRun
+    token: str
+    actor_id: int | None
+    started: datetime
+    seen: set[str] = field(default_factory=set)
+    recheck: set[int] = field(default_factory=set)
+
+
+# --- the lease ---------------------------------------------------------------------------
+
+def reconcile_lease_claim(*, tenant_id: int, token: str) -> bool:
+    """Claim the tenant's reconcile lease; False while another run holds it."""
+    now = timezone.now()
+    return bool(Tenant.objects.filter(pk=tenant_id).filter(
+        Q(reconcile_until__isnull=True) | Q(reconcile_until__lt=now)).update(
+        reconcile_token=token, reconcile_until=now + _lease(), last_reconcile_at=now))
+
+
+def _lease_renew(tenant_id: int, token: str) -> None:
+    if not Tenant.objects.filter(pk=tenant_id, reconcile_token=token).update(
+            reconcile_until=timezone.now() + _lease()):
+        raise LeaseLost
+
+
+def _lease_release(tenant_id: int, token: str) -> None:
+    Tenant.objects.filter(pk=tenant_id, reconcile_token=token).update(
+        reconcile_token="", reconcile_until=None)
+
+
+# --- one run -----------------------------------------------------------------------------
+
+def tenant_reconcile(*, tenant_id: int, actor_id: int | None = None) -> SyncRun | None:
+    """Read the tenant's users back from Microsoft 365 and send their drift for
+    correction. Returns the run as recorded (None for a missing tenant)."""
+    tenant = Tenant.objects.select_related("organization").filter(pk=tenant_id).first()
+    if tenant is None:
+        return None
+    if not tenant.can_sync:
+        status = tenant.get_status_display().lower()
+        return _run_skipped(tenant, actor_id, f"The tenant is {status}: nothing was read.")
+    token = uuid.uuid4().hex
+    if not reconcile_lease_claim(tenant_id=tenant.pk, token=token):
+        return _run_skipped(tenant, actor_id, ALREADY_RUNNING)
+    try:
+        return _run(tenant, token, actor_id)
+    finally:
+        _lease_release(tenant.pk, token)
+
+
+def _run_skipped(tenant: Tenant, actor_id: int | None, note: str) -> SyncRun:
+    now = timezone.now()
+    return SyncRun.objects.create(organization_id=tenant.organization_id, tenant=tenant,
+                                  actor_id=actor_id, outcome=SyncRun.SKIPPED, started_at=now,
+                                  ended_at=now, note=note)
+
+
+def _run(tenant: Tenant, token: str, actor_id: int | None) -> SyncRun:
+    from ..services import tenant_graph_session
+
+    tenant.refresh_from_db(fields=["delta_link"])
+    run = SyncRun.objects.create(organization_id=tenant.organization_id, tenant=tenant,
+                                 actor_id=actor_id,
+                                 kind=SyncRun.DELTA if tenant.delta_link else SyncRun.FULL,
+                                 note="" if tenant.delta_link else FIRST_READ)
+    round_ = _Round(tenant=tenant, run=run, token=token, actor_id=actor_id,
+                    started=run.started_at)
+    try:
+        with tenant_graph_session(tenant=tenant, budget=False) as client:
+            delta_link = _read(client, round_)
+            _recheck(client, round_)
+        Tenant.objects.filter(pk=tenant.pk, reconcile_token=token).update(delta_link=delta_link)
+        run.outcome = SyncRun.SUCCEEDED
+    except LeaseLost:
+        run.outcome = SyncRun.FAILED
+        _note(run, "The run took longer than its lease and another reconcile took over.")
+    except graph.GraphError as exc:
+        run.outcome = SyncRun.FAILED
+        _note(run, f"Microsoft 365 could not be read: {exc}")
+    except Exception as exc:  # recorded on the run for the admin; the next run starts over
+        log.exception("reconcile of tenant %s failed", tenant.pk)
+        run.outcome = SyncRun.FAILED
+        _note(run, f"Stratus could not finish the reconcile ({type(exc).__name__}).")
+    run.ended_at = timezone.now()
+    run.save()
+    if run.corrected:
+        intent.sync_send(tenant_id=tenant.pk)
+    return run
+
+
+def _note(run: SyncRun, text: str) -> None:
+    run.note = f"{run.note} {text}".strip()
+
+
+# --- reading -----------------------------------------------------------------------------
+
+def _read(client: graph.GraphClient, round_: _Round) -> str:
+    """Process every page of one delta round; return the new delta link. A link that
+    expired (on its first page or later) restarts as a full read."""
+    link = round_.tenant.delta_link
+    try:
+        return _pages(client, round_, link or "users/delta", full=not link)
+    except DeltaExpired:
+        if not link:
+            raise
+    round_.run.kind = SyncRun.FULL
+    round_.seen.clear()
+    _note(round_.run, LINK_EXPIRED)
+    return _pages(client, round_, "users/delta", full=True)
+
+
+def _pages(client: graph.GraphClient, round_: _Round, start: str, *, full: bool) -> str:
+    headers = {"Prefer": f"odata.maxpagesize={PAGE_SIZE}"}
+    params = {"$select": ",".join(SELECT)} if start == "users/delta" else None
+    url, delta_link = start, ""
+    while url:
+        round_.run.requests += 1  # counted before sending: a refused request is one too
+        data = client.get(url, params=params, headers=headers) or {}
+        params = None  # nextLink and deltaLink carry their query
+        items = data.get("value", [])
+        round_.run.read += len(items)
+        _page_check(round_, items)
+        _lease_renew(round_.tenant.pk, round_.token)
+        url = data.get("@odata.nextLink", "")
+        delta_link = data.get("@odata.deltaLink", delta_link)
+    if full:
+        _missing_after_full_read(round_)
+    return delta_link
+
+
+def _recheck(client: graph.GraphClient, round_: _Round) -> None:
+    """Bindings the engine wrote to after the read began: read them again, alone."""
+    if not round_.recheck:
+        return
+    bindings = list(UserBinding.objects.filter(pk__in=round_.recheck).exclude(microsoft_id=""))
+    requests_ = [BatchRequest(id=str(i), method="GET",
+                              url=f"/users/{b.microsoft_id}?$select={','.join(SELECT)}")
+                 for i, b in enumerate(bindings)]
+    round_.recheck.clear()
+    round_.started = timezone.now()
+    results = client.batch(requests_)
+    round_.run.requests += -(-len(requests_) // graph.client.BATCH_SIZE)
+    items, missing = [], []
+    for binding, result in zip(bindings, results, strict=True):
+        if result.ok and isinstance(result.body, dict):
+            items.append(result.body)
+        elif isinstance(result.error, graph.NotFound):
+            missing.append(binding.pk)
+        else:
+            round_.run.failed += 1
+            _note(round_.run, f"{binding.user_label} could not be read again: {result.error}")
+    _page_check(round_, items, last_chance=True)
+    if missing:
+        round_.run.corrected += bindings_account_missing(
+            tenant=round_.tenant, binding_ids=missing, actor_id=round_.actor_id)
+
+
+# --- comparing ---------------------------------------------------------------------------
+
+def _page_check(round_: _Round, items: list[dict], *, last_chance: bool = False) -> None:
+    removed = {i["id"] for i in items if "@removed" in i}
+    present = {i["id"]: i for i in items if "@removed" not in i and i.get("id")}
+    round_.seen.update(present)
+    if not items:
+        return
+    bindings = (UserBinding.objects.filter(tenant_id=round_.tenant.pk, bound=True,
+                                           microsoft_id__in=[*present, *removed])
+                .only("pk", "microsoft_id", "state", "known_properties", "known_enabled",
+                      "password_encrypted", "password_pushed_at", "synced_at",
+                      "claim_token", "claimed_until", "user_label"))
+    now = timezone.now()
+    findings, missing = {}, []
+    for binding in bindings:
+        if binding.state not in CHECKED_STATES:
+            continue  # the engine is still creating, waiting or failing it
+        if binding.microsoft_id in removed:
+            missing.append(binding.pk)
+            continue
+        in_flight = binding.claim_token and binding.claimed_until and binding.claimed_until > now
+        if not last_chance and (in_flight or (binding.synced_at and
+                                              binding.synced_at > round_.started)):
+            round_.recheck.add(binding.pk)
+            continue
+        found = binding_drift(binding, present[binding.microsoft_id])
+        if found:
+            findings[binding.pk] = found
+    if findings:
+        round_.run.corrected += bindings_drift_record(findings=findings,
+                                                      actor_id=round_.actor_id)
+    if missing:
+        round_.run.corrected += bindings_account_missing(
+            tenant=round_.tenant, binding_ids=missing, actor_id=round_.actor_id)
+
+
+def _same(name: str, remote, known) -> bool:
+    if name in _CASELESS and isinstance(remote, str) and isinstance(known, str):
+        return remote.lower() == known.lower()
+    if remote in ("", []) or known in ("", []):  # Graph answers null for cleared values
+        return (remote or None) == (known or None)
+    return remote == known
+
+
+def _changed_at(value) -> datetime | None:
+    moment = parse_datetime(value) if isinstance(value, str) else None
+    if moment is not None and timezone.is_naive(moment):
+        moment = moment.replace(tzinfo=UTC)
+    return moment
+
+
+def binding_drift(binding: UserBinding, account: dict) -> dict:
+    """What differs between Microsoft's `account` and what Stratus last told it:
+    {"properties": [...], "enabled": True, "password": True}, or {} when nothing does.
+    Only properties Microsoft returned are compared (delta may leave unchanged ones out)."""
+    known = binding.known_properties or {}
+    found: dict = {}
+    properties = sorted(name for name in SYNCED_GRAPH_PROPERTIES
+                        if name in account and name in known
+                        and not _same(name, account[name], known[name]))
+    if properties:
+        found["properties"] = properties
+    if ("accountEnabled" in account and binding.known_enabled is not None
+            and account["accountEnabled"] is not binding.known_enabled):
+        found["enabled"] = True
+    changed_at = _changed_at(account.get("lastPasswordChangeDateTime"))
+    if (changed_at and binding.password_encrypted and binding.password_pushed_at
+            and changed_at > binding.password_pushed_at + _password_grace()):
+        found["password"] = True
+    return found
+
+
+def _merged(old: dict, new: dict) -> dict:
+    merged = {key: True for key in ("enabled", "password") if old.get(key) or new.get(key)}
+    properties = sorted(set(old.get("properties", [])) | set(new.get("properties", [])))
+    if properties:
+        merged["properties"] = properties
+    return merged
+
+
+def bindings_drift_record(*, findings: dict[int, dict], actor_id: int | None) -> int:
+    """Write what each binding's account drifted in and mark it for sync (one short
+    transaction; the engine sends the corrections). Returns how many were marked."""
+    marked = 0
+    with transaction.atomic():
+        rows = (UserBinding.objects.select_for_update(of=("self",))
+                .filter(pk__in=list(findings), bound=True).only("pk", "drift"))
+        for row in rows:
+            marked += intent.binding_mark_dirty(
+                bindings=UserBinding.objects.filter(pk=row.pk), actor_id=actor_id,
+                drift=_merged(row.drift or {}, findings[row.pk]), next_attempt_at=None)
+    return marked
+
+
+def bindings_account_missing(*, tenant: Tenant, binding_ids: list[int],
+                             actor_id: int | None) -> int:
+    """Bound accounts that Microsoft 365 no longer has (deleted there). The restore rule
+    (P7) belongs here; until then they take the engine's existing path for an account
+    that is gone: the link is dropped and the next sync creates the account again (or
+    waits while Microsoft holds its address for a deleted account). Returns how many."""
+    return intent.binding_mark_dirty(
+        bindings=UserBinding.objects.filter(tenant=tenant, pk__in=binding_ids, bound=True),
+        actor_id=actor_id, microsoft_id="", known_properties={}, known_enabled=None,
+        password_pushed_version=0, drift={}, state=UserBinding.PENDING, next_attempt_at=None)
+
+
+def _missing_after_full_read(round_: _Round) -> None:
+    """A full read lists every account: a bound one it did not list is gone. Bindings
+    synced after the read began may be newer than the listing, so they are left out."""
+    candidates = (UserBinding.objects.filter(tenant_id=round_.tenant.pk, bound=True,
+                                             state__in=CHECKED_STATES,
+                                             synced_at__lt=round_.started)
+                  .exclude(microsoft_id="").values_list("pk", "microsoft_id"))
+    missing = [pk for pk, microsoft_id in candidates.iterator(chunk_size=5000)
+               if microsoft_id not in round_.seen]
+    if missing:
+        round_.run.corrected += bindings_account_missing(
+            tenant=round_.tenant, binding_ids=missing, actor_id=round_.actor_id)
+
+
+# --- scheduling --------------------------------------------------------------------------
+
+def tenants_due(*, now: datetime | None = None) -> list[int]:
+    """Connected tenants whose interval has passed since their last reconcile and
+    whose lease is free."""
+    now = now or timezone.now()
+    rows = (Tenant.objects.filter(status=Tenant.CONNECTED)
+            .filter(Q(reconcile_until__isnull=True) | Q(reconcile_until__lt=now))
+            .values_list("pk", "last_reconcile_at", "reconcile_interval_minutes"))
+    return [pk for pk, last, minutes in rows
+            if last is None or last + timedelta(minutes=max(minutes, 1)) <= now]
+
+
+def reconcile_send(*, tenant_id: int, actor_id: int | None = None) -> None:
+    """Queue a reconcile of the tenant (losing the message loses nothing: the schedule
+    sends it again)."""
+    from celery import current_app
+
+    options = {}
+    queue = getattr(settings, "M365_SYNC_QUEUE", "")
+    if queue:
+        options["queue"] = queue
+    try:
+        current_app.send_task(RECONCILE_TASK, args=[tenant_id, actor_id], **options)
+    except Exception as exc:  # broker down: the schedule tries again
+        log.warning("could not queue the reconcile of tenant %s (%s)", tenant_id,
+                    type(exc).__name__)
+
+
+def reconcile_due() -> list[int]:
+    """Queue a reconcile for every tenant that is due. Returns their ids."""
+    tenant_ids = tenants_due()
+    for tenant_id in tenant_ids:
+        reconcile_send(tenant_id=tenant_id)
+    return tenant_ids
