@@ -20,4 +20,10 @@ CELERY_BEAT_SCHEDULE = {
         "task": "workers.tasks.m365_sync_sweep",
         "schedule": 30.0,
     },
+    # Microsoft 365 reconcile (P5): queue tenants whose own interval (default 10 min)
+    # has passed. One cheap query; each reconcile costs a delta request or two.
+    "m365-reconcile-due": {
+        "task": "workers.tasks.m365_reconcile_due",
+        "schedule": 60.0,
+    },
 }

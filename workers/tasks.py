@@ -36,3 +36,24 @@ def m365_sync_sweep() -> list[int]:
     from m365bridge.sync import apply
 
     return apply.sweep_due_tenants()
+
+
+@shared_task(ignore_result=True)
+def m365_reconcile_tenant(tenant_id: int, actor_id: int | None = None) -> dict:
+    """Read one tenant back from Microsoft 365 and send its drift for correction. A
+    second run while one is going on stops at once (the tenant's lease)."""
+    from m365bridge.sync import reconcile
+
+    run = reconcile.tenant_reconcile(tenant_id=tenant_id, actor_id=actor_id)
+    if run is None:
+        return {"outcome": "missing"}
+    return {"run": run.pk, "outcome": run.outcome, "read": run.read,
+            "corrected": run.corrected, "requests": run.requests}
+
+
+@shared_task(ignore_result=True)
+def m365_reconcile_due() -> list[int]:
+    """Queue a reconcile for every tenant whose interval has passed."""
+    from m365bridge.sync import reconcile
+
+    return reconcile.reconcile_due()
