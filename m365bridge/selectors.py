@@ -162,3 +162,19 @@ def sync_run_list(*, tenant: Tenant, limit: int = 20) -> QuerySet[SyncRun]:
 def tenant_reconcile_running(*, tenant: Tenant) -> bool:
     until = Tenant.objects.filter(pk=tenant.pk).values_list("reconcile_until", flat=True).first()
     return until is not None and until > timezone.now()
+
+
+def tenants_for_users(*, organization: Organization, users) -> dict[int, list]:
+    """For the bind dialog: which tenant each user would be bound to, as
+    {tenant_pk: [users]}, with `None` for users no connected tenant owns."""
+    grouped: dict = {}
+    cache: dict[str, Tenant | None] = {}
+    for user in users:
+        domain = user.email.rpartition("@")[2].lower()
+        if domain not in cache:
+            try:
+                cache[domain] = tenant_for_email(organization=organization, email=user.email)
+            except (InvalidInput, Conflict):
+                cache[domain] = None
+        grouped.setdefault(cache[domain], []).append(user)
+    return grouped

@@ -691,3 +691,24 @@ def tenant_set_reconcile_interval(*, actor: User, tenant: Tenant, minutes) -> Te
                      tenant_label=tenant.display_name,
                      details={"reconcile_interval_minutes": value})
     return tenant
+
+
+def users_bind_to_their_tenants(*, actor: User | None, organization: Organization,
+                                users: list[User]) -> list[BindResult]:
+    """The console's bulk "Bind to Microsoft 365": each user goes to the tenant that owns
+    its email domain (C3); users no tenant owns get their reason. One `users_bind` per
+    tenant, so each tenant's accounts are created in batches."""
+    resolve = _tenant_resolver(organization)
+    by_tenant: dict[int, tuple[Tenant, list[User]]] = {}
+    results: list[BindResult] = []
+    for user in users:
+        try:
+            tenant = resolve(user.email)
+        except ServiceError as exc:
+            results.append(BindResult(user_id=user.pk, email=user.email, ok=False,
+                                      code=exc.code, message=exc.message))
+            continue
+        by_tenant.setdefault(tenant.pk, (tenant, []))[1].append(user)
+    for tenant, members in by_tenant.values():
+        results.extend(users_bind(actor=actor, tenant=tenant, users=members))
+    return results

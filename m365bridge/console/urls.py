@@ -1,6 +1,6 @@
 from django.urls import path
 
-from . import views
+from . import bindings, sync, views
 
 app_name = "m365"
 
@@ -12,4 +12,15 @@ urlpatterns = [
     path("<int:pk>/check/", views.tenant_check, name="check"),
     path("<int:pk>/reauthorize/", views.tenant_reauthorize, name="reauthorize"),
     path("<int:pk>/deauthorize/", views.tenant_deauthorize, name="deauthorize"),
+    path("<int:pk>/sync/", sync.tenant_sync_now, name="sync"),
+    path("<int:pk>/reconcile-interval/", sync.tenant_reconcile_interval,
+         name="reconcile_interval"),
+    # Binding users (provisioning)
+    path("bind/", bindings.users_bind, name="users_bind"),
+    path("users/<int:user_pk>/bind/", bindings.user_bind, name="user_bind"),
+    path("users/<int:user_pk>/unbind/", bindings.user_unbind, name="user_unbind"),
+    path("users/<int:user_pk>/sync/", bindings.user_sync, name="user_sync"),
+    path("bindings/<int:binding_pk>/retry/", bindings.binding_retry, name="binding_retry"),
+    path("<int:pk>/retry-failed/", bindings.tenant_retry_failed, name="retry_failed"),
+    path("<int:pk>/status.json", bindings.tenant_status, name="tenant_status"),
 ]
