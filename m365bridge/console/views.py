@@ -95,6 +95,7 @@ def tenant_detail(request, pk):
     return render(request, "m365/tenant_detail.html", {
         "tenant": tenant, "check": selectors.tenant_permission_check(tenant=tenant),
         "domains": tenant.domains.all(),
+        "sync_runs": selectors.sync_run_list(tenant=tenant),
     })
 
 
