@@ -17,3 +17,4 @@ class M365BridgeConfig(AppConfig):
         hooks.subscribe(intent.on_directory_change)
         hooks.add_password_check(services.binding_password_problems)
         hooks.add_service_status_provider(selectors.binding_service_status)
+        hooks.add_password_rule_provider(selectors.binding_password_rules)

@@ -178,3 +178,24 @@ def tenants_for_users(*, organization: Organization, users) -> dict[int, list]:
                 cache[domain] = None
         grouped.setdefault(cache[domain], []).append(user)
     return grouped
+
+
+def binding_password_rules(*, user) -> list[dict]:
+    """Microsoft's password rules as data for the portal's live checklist, for users
+    bound to a tenant (the server applies them all through `add_password_check`)."""
+    bound = UserBinding.objects.filter(user_id=getattr(user, "pk", None), bound=True,
+                                       tenant__status__in=Tenant.ACTIVE_STATUSES).exists()
+    if not bound:
+        return []
+    return [
+        {"code": "m365_length", "label": "Microsoft 365: 8 to 256 characters",
+         "kind": "min_length", "value": 8},
+        {"code": "m365_max_length", "label": "Microsoft 365: at most 256 characters",
+         "kind": "max_length", "value": 256},
+        {"code": "m365_classes", "label": "Microsoft 365: three of lowercase letters, uppercase "
+                                          "letters, digits and symbols",
+         "kind": "min_classes", "value": 3},
+        {"code": "m365_common", "label": "Microsoft 365: not built on a common word or your "
+                                         "name (checked when you save)",
+         "kind": "m365_banned"},
+    ]

@@ -308,6 +308,10 @@ def _tenant_store(*, actor, organization, reauthorize, mode, info, serialized, p
             _domains_replace(tenant, info["domains"])
     except IntegrityError:  # another admin connected it at the same moment
         raise Conflict(TENANT_TAKEN, code="tenant_taken") from None
+    if reauthorize is not None:  # the work held while tokens did not work goes out now
+        from .sync.intent import sync_after_commit
+
+        sync_after_commit(tenant_id=tenant.pk)
     event_record(
         organization=organization, type="tenant_reauthorize" if reauthorize else "tenant_connect",
         actor=actor, target=tenant, tenant_ref=tenant.microsoft_tenant_id,
@@ -712,3 +716,42 @@ def users_bind_to_their_tenants(*, actor: User | None, organization: Organizatio
     for tenant, members in by_tenant.values():
         results.extend(users_bind(actor=actor, tenant=tenant, users=members))
     return results
+
+
+# --- key rotation (K1) ----------------------------------------------------------------------
+
+@dataclass
+class RotationResult:
+    passwords: int = 0
+    token_caches: int = 0
+    unreadable: int = 0
+
+
+def _rotate_column(model, column: str, result: RotationResult, counter: str,
+                   batch: int = 500) -> None:
+    last = 0
+    while True:
+        rows = list(model.objects.filter(pk__gt=last).exclude(**{column: ""})
+                    .order_by("pk").values_list("pk", column)[:batch])
+        if not rows:
+            return
+        for pk, value in rows:
+            last = pk
+            try:
+                rotated = encryption.rotate(value)
+            except encryption.InvalidToken:
+                result.unreadable += 1  # written with a key no longer configured
+                continue
+            # Only if unchanged meanwhile: a password set concurrently stays as written.
+            if model.objects.filter(pk=pk, **{column: value}).update(**{column: rotated}):
+                setattr(result, counter, getattr(result, counter) + 1)
+
+
+def encryption_keys_rotate() -> RotationResult:
+    """Re-encrypt every retained password and MSAL token cache with the first key of
+    `FIELD_ENCRYPTION_KEYS`, so older keys can then be removed. Plaintexts never leave
+    `directory.encryption`; safe to run while workers run, and to run again."""
+    result = RotationResult()
+    _rotate_column(UserBinding, "password_encrypted", result, "passwords")
+    _rotate_column(Tenant, "token_cache_encrypted", result, "token_caches")
+    return result

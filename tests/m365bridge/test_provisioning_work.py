@@ -119,3 +119,26 @@ def test_a_password_refused_by_microsoft_puts_the_binding_in_error_with_its_reas
     assert binding.state == "error" and binding.last_error_message
     failure = Event.objects.get(type="user_password_update_provision", outcome="failure")
     assert failure.details["message"] == binding.last_error_message
+
+
+def test_reauthorizing_a_tenant_sends_the_work_it_held(client, alice, m365, ms_tenant, queued,
+                                                       django_capture_on_commit_callbacks):
+    from django.urls import reverse
+
+    from m365bridge.models import Tenant
+
+    from .conftest import connect_tenant, sign_in_at_microsoft, tenant_pk_from
+
+    client.force_login(alice)
+    tenant_pk = tenant_pk_from(connect_tenant(client, m365, ms_tenant, mode="delegated"))
+    Tenant.objects.filter(pk=tenant_pk).update(status="needs_reauthorization")
+    queued.clear()
+
+    started = client.post(reverse("m365:reauthorize", args=[tenant_pk]))
+    params = sign_in_at_microsoft(m365, started["Location"], login=ms_tenant["admin"],
+                                  password=ms_tenant["password"])
+    with django_capture_on_commit_callbacks(execute=True):
+        client.get("/console/m365/callback/", params)
+
+    assert Tenant.objects.get(pk=tenant_pk).status == "connected"
+    assert queued == [tenant_pk]
