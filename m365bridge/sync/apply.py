@@ -22,7 +22,7 @@ from datetime import timedelta
 from urllib.parse import quote
 
 from django.conf import settings
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.db.models import Min, Q
 from django.utils import timezone
 
@@ -303,6 +303,15 @@ def _events_for(row: UserBinding, plan: planning.Plan, *, created: bool, took_ov
 
 
 def _record_success(binding, plan, token, result, *, created=None, took_over=False) -> None:
+    try:
+        _record_applied(binding, plan, result, created=created, took_over=took_over)
+    except IntegrityError:  # the Microsoft account is already linked to another binding
+        _record_failure(binding, plan, graph.Conflict(
+            "This Microsoft 365 account is already bound to another Stratus user.",
+            code="already_linked"), token, result)
+
+
+def _record_applied(binding, plan, result, *, created=None, took_over=False) -> None:
     with transaction.atomic():
         row = _locked(binding)
         if row is None:

@@ -311,3 +311,24 @@ def test_a_tenant_needing_reauthorization_holds_its_work_then_releases_it(
     sync(tenant)
     assert account(ms, quinn.email)["accountEnabled"] is True
     assert not UserBinding.objects.get(user=quinn).needs_sync
+
+
+def test_an_account_already_bound_to_another_user_is_never_taken_over(acme, alice, ms, tenant):
+    ray, ray_binding = provisioned(acme, alice, ms, tenant, "ray")
+    directory_services.user_update(actor=alice, user=ray, email=f"raymond@{ms['domain']}")
+    UserBinding.objects.filter(pk=ray_binding.pk).update(needs_sync=False)  # not sent yet
+    newcomer = employee(acme, alice, ms, "ray")  # the address Ray's account still has
+    services.user_bind(actor=alice, tenant=tenant, user=newcomer)
+
+    sync(tenant)
+
+    binding = UserBinding.objects.get(user=newcomer)
+    assert binding.state == "error" and binding.last_error_code == "already_linked"
+    assert binding.microsoft_id == ""
+    UserBinding.objects.filter(pk=ray_binding.pk).update(needs_sync=True)
+    sync(tenant)  # Ray's account is renamed, which frees the address
+    services.binding_retry(actor=alice, binding=binding)
+    sync(tenant)
+    binding.refresh_from_db()
+    assert binding.state == "provisioned" and binding.microsoft_id != ray_binding.microsoft_id
+    assert account(ms, f"raymond@{ms['domain']}")["id"] == ray_binding.microsoft_id
