@@ -5,6 +5,7 @@ link Microsoft no longer knows falls back to a full read; a tenant is reconciled
 run at a time; with nothing changed a run costs one request."""
 
 import time
+from urllib.parse import parse_qsl, urlencode, urlsplit
 
 import pytest
 
@@ -14,6 +15,7 @@ from m365bridge import services
 from m365bridge.models import SyncRun, Tenant, UserBinding
 from m365bridge.sync import reconcile
 
+from .conftest import REDIRECT_URI, _submit
 from .provisioning import (
     EMPLOYEE_PASSWORD,
     account,
@@ -53,6 +55,29 @@ def baseline(tenant) -> SyncRun:
     run = reconciled(tenant)
     assert run.outcome == "succeeded" and run.kind == "full" and run.corrected == 0, run.note
     return run
+
+
+def refresh_token_of(ms, upn, password) -> str:
+    """Sign in as the employee (authorization code with offline_access): their session."""
+    sim = ms["sim"]
+    query = urlencode({"client_id": ms["client_id"], "response_type": "code",
+                       "redirect_uri": REDIRECT_URI, "scope": "openid offline_access",
+                       "state": "s"})
+    url = f"{sim.base_url}/{ms['id']}/oauth2/v2.0/authorize?{query}"
+    session = sim.session()
+    page = session.get(url, allow_redirects=False, timeout=30)
+    redirect = _submit(session, url, page.text, login=upn, passwd=password)
+    code = dict(parse_qsl(urlsplit(redirect.headers["Location"]).query))["code"]
+    return token_request(ms, grant_type="authorization_code", code=code,
+                         redirect_uri=REDIRECT_URI).json()["refresh_token"]
+
+
+def token_request(ms, **form):
+    app = ms["sim"].control.get_app(ms["client_id"])
+    return ms["sim"].session().post(
+        f"{ms['sim'].base_url}/{ms['id']}/oauth2/v2.0/token", timeout=30,
+        data={"client_id": ms["client_id"], "client_secret": app["secret"],
+              "scope": "openid offline_access", **form})
 
 
 def drift_events(type_):
@@ -149,7 +174,8 @@ def test_a_password_changed_in_microsoft_is_overwritten_and_its_sessions_revoked
     baseline(tenant)
     time.sleep(1.1)  # Microsoft keeps whole seconds: the admin's change is a later one
     ms["control"].admin_set_password(ms["id"], ann.email, "Adm1n-Chosen-Pw!")
-    assert can_sign_in(ms, ann.email, "Adm1n-Chosen-Pw!")
+    session = refresh_token_of(ms, ann.email, "Adm1n-Chosen-Pw!")
+    assert token_request(ms, grant_type="refresh_token", refresh_token=session).ok
     mark = log_mark(ms)
 
     run = reconciled(tenant)
@@ -158,6 +184,8 @@ def test_a_password_changed_in_microsoft_is_overwritten_and_its_sessions_revoked
     assert run.corrected == 1
     assert can_sign_in(ms, ann.email, EMPLOYEE_PASSWORD)
     assert not can_sign_in(ms, ann.email, "Adm1n-Chosen-Pw!")
+    signed_out = token_request(ms, grant_type="refresh_token", refresh_token=session)
+    assert signed_out.status_code == 400 and "50173" in signed_out.json()["error_description"]
     binding = UserBinding.objects.get(user=ann)
     assert [(r["method"], r["path"], r["status"]) for r in writes(ms, mark)] == [
         ("PATCH", f"/v1.0/users/{binding.microsoft_id}", 204),
@@ -285,3 +313,19 @@ def test_tenants_are_due_after_their_own_interval(acme, alice, ms, tenant):
     assert reconcile.tenants_due() == [tenant.pk]
     Tenant.objects.filter(pk=tenant.pk).update(reconcile_interval_minutes=30)
     assert reconcile.tenants_due() == []
+
+
+def test_the_schedule_queues_due_tenants_and_the_task_runs_one_reconcile(
+        acme, alice, ms, tenant, monkeypatch):
+    from workers import tasks
+
+    sent = []
+    monkeypatch.setattr(reconcile, "reconcile_send",
+                        lambda *, tenant_id, actor_id=None: sent.append(tenant_id))
+    assert tasks.m365_reconcile_due() == [tenant.pk] and sent == [tenant.pk]
+
+    outcome = tasks.m365_reconcile_tenant(tenant.pk)
+
+    assert outcome["outcome"] == "succeeded" and outcome["requests"] == 1
+    assert SyncRun.objects.get(pk=outcome["run"]).kind == "full"
+    assert tasks.m365_reconcile_due() == []  # reconciled just now: not due for 10 minutes
