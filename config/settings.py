@@ -169,6 +169,11 @@ M365_CA_BUNDLE = env.str("M365_CA_BUNDLE", default="")
 # How long a worker's claim on Microsoft 365 sync work holds; a dead worker's work is
 # taken over after it (must outlast the slowest $batch, write-budget waits included).
 M365_SYNC_LEASE_SECONDS = env.int("M365_SYNC_LEASE_SECONDS", default=300)
+# Reconcile (P5): the per-tenant lease a run renews page by page (a dead worker's run
+# is taken over after it), and the clock skew allowed between Stratus's password push
+# and Microsoft's lastPasswordChangeDateTime before a change counts as drift.
+M365_RECONCILE_LEASE_SECONDS = env.int("M365_RECONCILE_LEASE_SECONDS", default=120)
+M365_PASSWORD_DRIFT_GRACE_SECONDS = env.int("M365_PASSWORD_DRIFT_GRACE_SECONDS", default=2)
 
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
