@@ -95,7 +95,8 @@ class BenchStack:
         self.database_url = os.environ.get("DATABASE_URL", DEFAULT_DATABASE_URL)
         os.environ["DATABASE_URL"] = self.database_url
         os.environ["DJANGO_SETTINGS_MODULE"] = "config.settings"
-        os.environ.setdefault("DB_CONN_MAX_AGE", "0")
+        # Emails (password changed, ...) stay in memory, not in the dev mail folder.
+        os.environ["EMAIL_BACKEND"] = "django.core.mail.backends.locmem.EmailBackend"
         self.app = self._register_app()
         self.env = stratus_env(database_url=self.database_url, redis_url=self.redis.url(),
                                sim=self.sim, app=self.app, **self.worker_env)
