@@ -53,6 +53,8 @@ FIRST_READ = "First reconcile of this tenant: every user was read."
 LINK_EXPIRED = ("The saved delta link had expired (syncStateNotFound): every user was read "
                 "instead.")
 ALREADY_RUNNING = "Another reconcile of this tenant was running; this one stopped at once."
+WORKER_STOPPED = ("The worker running this reconcile stopped before it finished; its lease "
+                  "expired and a later run took over.")
 
 
 def _lease() -> timedelta:
@@ -132,6 +134,9 @@ def _run(tenant: Tenant, token: str, actor_id: int | None) -> SyncRun:
     from ..services import tenant_graph_session
 
     tenant.refresh_from_db(fields=["delta_link"])
+    # Holding the lease, any run still marked running lost its worker.
+    SyncRun.objects.filter(tenant=tenant, outcome=SyncRun.RUNNING).update(
+        outcome=SyncRun.FAILED, ended_at=timezone.now(), note=WORKER_STOPPED)
     run = SyncRun.objects.create(organization_id=tenant.organization_id, tenant=tenant,
                                  actor_id=actor_id,
                                  kind=SyncRun.DELTA if tenant.delta_link else SyncRun.FULL,

@@ -260,12 +260,15 @@ def test_the_lease_of_a_worker_that_died_expires(acme, alice, ms, tenant):
 
     provisioned(acme, alice, ms, tenant, "ann")
     assert reconcile.reconcile_lease_claim(tenant_id=tenant.pk, token="dead-worker")
+    dead = SyncRun.objects.create(organization=acme, tenant=tenant)  # its run, left running
     assert reconciled(tenant).outcome == "skipped"
 
     Tenant.objects.filter(pk=tenant.pk).update(
         reconcile_until=timezone.now() - timezone.timedelta(seconds=1))
 
     assert reconciled(tenant).outcome == "succeeded"
+    dead.refresh_from_db()
+    assert dead.outcome == "failed" and dead.note == reconcile.WORKER_STOPPED and dead.ended_at
 
 
 def test_an_account_deleted_in_microsoft_goes_back_to_the_engine(acme, alice, ms, tenant):
