@@ -103,10 +103,17 @@ def tenant_sync(*, tenant_id: int, time_limit: float = 50.0) -> SyncResult:
     try:
         with tenant_graph_session(tenant=tenant) as client:
             client.config = dataclasses.replace(client.config, max_retry_wait=MAX_RETRY_WAIT)
+            helper_asked = False
             while time.monotonic() < deadline:
                 claimed = bindings_claim(tenant_id=tenant_id, token=token)
                 if not claimed:
                     break
+                if len(claimed) == CHUNK and not helper_asked:
+                    # More work than one $batch: ask one more worker to join. Each
+                    # helper does the same, so idle workers join within a few batches;
+                    # the shared write budget keeps them all within Microsoft's quota.
+                    sync_send(tenant_id=tenant_id)
+                    helper_asked = True
                 _apply_chunk(client, tenant, claimed, token, result)
     except graph.NeedsReauthorization:
         result.held = Tenant.NEEDS_REAUTHORIZATION  # work stays dirty for after re-authorizing

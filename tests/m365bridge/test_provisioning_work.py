@@ -142,3 +142,15 @@ def test_reauthorizing_a_tenant_sends_the_work_it_held(client, alice, m365, ms_t
 
     assert Tenant.objects.get(pk=tenant_pk).status == "connected"
     assert queued == [tenant_pk]
+
+
+def test_more_than_one_batch_of_work_asks_one_more_worker_to_help(acme, alice, ms, tenant,
+                                                                   queued):
+    users = [employee(acme, alice, ms, f"h{i}") for i in range(apply.CHUNK + 1)]
+    services.users_bind(actor=alice, tenant=tenant, users=users)
+    queued.clear()
+
+    result = sync(tenant)
+
+    assert result.applied == apply.CHUNK + 1
+    assert queued == [tenant.pk]  # one helper, asked once; the last claim was not full
