@@ -65,6 +65,15 @@ class Tenant(models.Model):
     reconcile_token = models.CharField(max_length=32, blank=True, editable=False)
     reconcile_until = models.DateTimeField(null=True, blank=True, editable=False)
 
+    # Licences (P8), off unless an admin picks them: the licence (a subscribed SKU) and
+    # the usage location given to the accounts Stratus creates. The part number is kept
+    # only to name the licence in messages.
+    licence_sku_id = models.CharField(max_length=36, blank=True)
+    licence_sku_part_number = models.CharField(max_length=128, blank=True)
+    default_usage_location = models.CharField(
+        max_length=2, blank=True,
+        help_text="ISO 3166 alpha-2 country code for users who have no usage location.")
+
     objects = OrganizationScopedQuerySet.as_manager()
 
     class Meta:
@@ -196,6 +205,13 @@ class UserBinding(models.Model):
     # overwrite: {"properties": [...], "enabled": true, "password": true}. The engine
     # sends it, says "drift" in its events, and empties it once applied.
     drift = models.JSONField(default=dict, blank=True)
+    # Lifecycle (P7, P8): since when the address has been held by a deleted account in
+    # Microsoft 365 (Stratus waits up to 30 days), the licence still to assign (a SKU id,
+    # kept until Microsoft accepts it), and what happened to an account deleted in
+    # Microsoft 365 (restored, or created again), for the admin.
+    waiting_since = models.DateTimeField(null=True, blank=True)
+    licence_pending = models.CharField(max_length=36, blank=True)
+    lifecycle_note = models.CharField(max_length=500, blank=True)
 
     last_error_code = models.CharField(max_length=128, blank=True)
     last_error_message = models.TextField(blank=True)
