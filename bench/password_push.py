@@ -9,7 +9,10 @@ includes Stratus's own validation, hashing and commit) and stops when graphsim, 
 every 10 ms, reports a new `lastPasswordChangeDateTime`. That value has one-second
 resolution, so each change starts in a later second than the previous push.
 Throttling is on (Microsoft's documented limits, real time); beat runs as deployed.
-Target: median under 1 second.
+Target: median under 1 second, printed against both readings of "from a password change
+in Stratus": from the moment it is committed, and from the start of the service call
+(which checks the organization's password history: one Argon2 verification per
+remembered password, plus the new hash).
 """
 
 from __future__ import annotations
@@ -77,9 +80,16 @@ def main() -> int:
             total.append(seen - started)
             after_commit.append(seen - committed)
             service.append(committed - started)
+        stack.wait(lambda: binding.filter(needs_sync=False).exists(), timeout=30,
+                   what="the last push to be recorded")
         pushed = binding.get()
 
-    median = statistics.median(total)
+    from django.contrib.auth.hashers import get_hasher, make_password
+
+    hasher = get_hasher()
+    started = time.monotonic()
+    make_password("Bench-Argon2-timing-1")
+    argon2 = time.monotonic() - started
     print()
     print(f"Password push, {len(total)} changes, one idle worker, graphsim latency "
           f"{args.latency_ms:g} ms, throttling on")
@@ -91,9 +101,16 @@ def main() -> int:
               f"{percentile(values, 0.95) * 1000:6.0f}ms {max(values) * 1000:6.0f}ms")
     print(f"binding: pushed version {pushed.password_pushed_version} of "
           f"{pushed.password_version}")
-    ok = median < TARGET_MEDIAN
-    print(f"  median {median * 1000:.0f} ms   target < {TARGET_MEDIAN * 1000:.0f} ms   "
-          f"{'OK' if ok else 'MISSED'}")
+    print(f"Argon2 ({hasher.algorithm}, time_cost {hasher.time_cost}, memory "
+          f"{hasher.memory_cost // 1024} MiB, parallelism {hasher.parallelism}): one hash "
+          f"{argon2 * 1000:.0f} ms here; the call verifies up to "
+          f"{stack.org.password_history} remembered passwords, then hashes the new one")
+    ok = True
+    for name, values in (("commit -> Microsoft", after_commit), ("call -> Microsoft", total)):
+        median = statistics.median(values)
+        ok &= median < TARGET_MEDIAN
+        print(f"  {name:22} median {median * 1000:5.0f} ms   target < "
+              f"{TARGET_MEDIAN * 1000:.0f} ms   {'OK' if median < TARGET_MEDIAN else 'MISSED'}")
     return 0 if ok else 1
 
 
