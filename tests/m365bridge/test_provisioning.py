@@ -4,10 +4,13 @@ checked up front and pushed, unbind/suspend/delete block and rebind/reactivate u
 and every change is one event, written once."""
 
 import time
+from datetime import timedelta
 
 import pytest
+from django.utils import timezone
 
 from audit.models import Event
+from directory import lifecycle
 from directory import services as directory_services
 from directory.errors import InvalidInput
 from m365bridge import services
@@ -332,3 +335,24 @@ def test_an_account_already_bound_to_another_user_is_never_taken_over(acme, alic
     binding.refresh_from_db()
     assert binding.state == "provisioned" and binding.microsoft_id != ray_binding.microsoft_id
     assert account(ms, f"raymond@{ms['domain']}")["id"] == ray_binding.microsoft_id
+
+
+def test_an_expired_password_blocks_sign_in_and_a_new_password_unblocks_it(
+        acme, alice, ms, tenant):
+    sol, binding = provisioned(acme, alice, ms, tenant, "sol")
+    acme.password_max_age_days = 30
+    acme.save()
+    sol.__class__.objects.filter(pk=sol.pk).update(
+        password_changed_at=timezone.now() - timedelta(days=31))
+
+    lifecycle.expiry_run()
+    sync(tenant)
+    assert account(ms, sol.email)["accountEnabled"] is False
+
+    sol.refresh_from_db()
+    directory_services.user_set_password(actor=sol, user=sol, password="Hv6$kPw3-Qm8tZr",
+                                         source="portal")
+    sync(tenant)
+    assert account(ms, sol.email)["accountEnabled"] is True
+    assert can_sign_in(ms, sol.email, "Hv6$kPw3-Qm8tZr")
+    assert len(events("user_deprovision")) == 1 and len(events("user_reactivate_provision")) == 1
