@@ -11,10 +11,12 @@ from directory import encryption
 from directory.models import User
 
 from ..attributes import changed_properties, desired_properties
+from ..licences import usage_location_default
 from ..models import UserBinding
 
 CREATE, UPDATE, BLOCK_AND_REMOVE, REMOVE, NOTHING = (
     "create", "update", "block_and_remove", "remove", "nothing")
+RESTORE = "restore"  # the linked account was deleted in Microsoft 365 (P7, sync.lifecycle)
 
 
 @dataclass
@@ -33,6 +35,7 @@ class Plan:
     password_retained: bool = False
     previously_enabled: bool | None = None  # of an account taken over
     drift: dict[str, Any] = field(default_factory=dict)  # what a reconcile found (P5)
+    restored: bool = False  # brings an account restored from deleted items up to date (P7)
 
     @property
     def revoke_sessions(self) -> bool:
@@ -87,10 +90,16 @@ def binding_plan(binding: UserBinding) -> Plan:
             plan.action = REMOVE
         return plan
     plan.desired = desired_properties(user)
+    usage_location_default(plan.desired, binding.tenant)
     plan.enabled = desired_enabled(user)
     password = _pending_password(binding)
+    if binding.microsoft_id and (binding.drift or {}).get("missing"):
+        plan.action, plan.drift = RESTORE, dict(binding.drift)
+        plan.password, plan.password_retained = password, password is not None
+        return plan
     if not binding.microsoft_id:
         plan.action = CREATE
+        plan.drift = dict(binding.drift or {})  # {"replaces": id} after a deleted account
         plan.body = {**_create_body(plan.desired), "accountEnabled": plan.enabled}
         plan.password_retained = password is not None
         plan.password = password if password is not None else random_password()
@@ -131,4 +140,4 @@ def takeover_plan(plan: Plan) -> Plan:
                 body=body, desired=plan.desired, enabled=plan.enabled,
                 password=plan.password if plan.password_retained else None,
                 password_version=plan.password_version,
-                password_retained=plan.password_retained)
+                password_retained=plan.password_retained, drift=plan.drift)
