@@ -30,7 +30,9 @@ from audit.services import event_record
 
 from .. import graph
 from ..graph import BatchRequest
+from ..licences import bindings_licence_assign
 from ..models import Tenant, UserBinding
+from . import lifecycle
 from . import plan as planning
 from .intent import sync_send
 
@@ -115,6 +117,8 @@ def tenant_sync(*, tenant_id: int, time_limit: float = 50.0) -> SyncResult:
                     sync_send(tenant_id=tenant_id)
                     helper_asked = True
                 _apply_chunk(client, tenant, claimed, token, result)
+                bindings_licence_assign(client=client, tenant=tenant,
+                                        binding_ids=[b.pk for b in claimed], result=result)
     except graph.NeedsReauthorization:
         result.held = Tenant.NEEDS_REAUTHORIZATION  # work stays dirty for after re-authorizing
     finally:
@@ -147,13 +151,15 @@ def _apply_chunk(client, tenant, bindings, token, result) -> None:
             log.exception("planning binding %s failed", binding.pk)
             _record_failure(binding, None, _internal_error(exc), token, result)
     by_pk = {b.pk: b for b in bindings}
-    requests_, sent = [], {}
+    requests_, sent, restores = [], {}, []
     for pk, plan in plans.items():
         binding = by_pk[pk]
         if plan.action == planning.NOTHING:
             _record_success(binding, plan, token, result)
         elif plan.action == planning.REMOVE:
             _record_removed(binding, plan, token, result)
+        elif plan.action == planning.RESTORE:
+            restores.append((binding, plan))
         elif plan.action == planning.CREATE:
             requests_.append(BatchRequest(id=str(pk), method="POST", url="/users",
                                           body=plan.graph_body()))
@@ -163,6 +169,8 @@ def _apply_chunk(client, tenant, bindings, token, result) -> None:
                                           url=f"/users/{binding.microsoft_id}",
                                           body=plan.graph_body()))
             sent[str(pk)] = plan
+    if restores:  # accounts deleted in Microsoft 365 (P7)
+        lifecycle.accounts_restore(client, restores, token, result)
     if not requests_:
         return
     takeovers, revokes = [], []
@@ -286,6 +294,7 @@ def _events_for(row: UserBinding, plan: planning.Plan, *, created: bool, took_ov
                    "account_enabled": plan.enabled}
         if took_over and row.attempts:
             details["after_earlier_attempt"] = True  # perhaps our own create, unrecorded
+        details.update(lifecycle.create_details(plan))
         _event(row, "user_create_provision", details=details)
         if took_over and getattr(plan, "previously_enabled", None) is False and plan.enabled:
             _event(row, "user_reactivate_provision", details={**base, "took_over_existing": True})
@@ -337,6 +346,7 @@ def _record_applied(binding, plan, result, *, created=None, took_over=False) -> 
                                                   plan.password_version)
                 row.password_pushed_at = now
             _events_for(row, plan, created=creating, took_over=took_over)
+            lifecycle.on_applied(row, plan, creating=creating, took_over=took_over)
             result.applied += 1
             result.count(plan.action)
         if row.known_enabled is not None:
@@ -413,36 +423,34 @@ def _record_transient(binding, plan, error, token, result) -> None:
 def _record_waiting(binding, plan, error, token, result) -> None:
     """The address is taken by an account in Microsoft's deleted items (P7): wait, with
     backoff, and tell the admin why."""
+    waiting = True
     with transaction.atomic():
         row = _locked(binding)
         if row is None:
             return
         row.attempts += 1
-        row.state = UserBinding.WAITING
-        row.next_attempt_at = timezone.now() + timedelta(
-            seconds=_backoff(row.attempts + 4, None))
         _store_error(row, error)
-        row.last_error_code = "upn_held_by_deleted_account"
-        row.last_error_message = (
-            f"Microsoft 365 still holds {plan.desired.get('userPrincipalName', 'this address')} "
-            "for a deleted account (it keeps deleted accounts for 30 days). Stratus retries "
-            "until the address is free; restore or permanently delete that account to "
-            "continue now.")
-        _release(row, plan, clean=False)
+        # Growing intervals for up to 30 days, then an error (sync.lifecycle).
+        waiting = lifecycle.binding_wait(row, plan)
+        if not waiting:
+            _event(row, "user_create_provision", outcome="failure", details={
+                "code": row.last_error_code, "message": row.last_error_message})
+        _release(row, plan, clean=not waiting)
         row.save()
-    result.retrying += 1
+    if waiting:
+        result.retrying += 1
+    else:
+        result.failed += 1
 
 
 def _record_account_gone(binding, plan, token, result) -> None:
-    """The linked account no longer exists: drop the link; the next round creates it
-    again (or takes over the address)."""
+    """The linked account no longer exists: the next round restores it from Microsoft's
+    deleted items, or creates it again (P7, sync.lifecycle)."""
     with transaction.atomic():
         row = _locked(binding)
         if row is None:
             return
-        row.microsoft_id, row.known_properties, row.known_enabled = "", {}, None
-        row.password_pushed_version = 0
-        row.state = UserBinding.PENDING
+        lifecycle.binding_missing(row)
         _release(row, plan, clean=False)
         row.save()
     result.retrying += 1
