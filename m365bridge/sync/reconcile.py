@@ -330,14 +330,15 @@ def bindings_drift_record(*, findings: dict[int, dict], actor_id: int | None) ->
 
 def bindings_account_missing(*, tenant: Tenant, binding_ids: list[int],
                              actor_id: int | None) -> int:
-    """Bound accounts that Microsoft 365 no longer has (deleted there). The restore rule
-    (P7) belongs here; until then they take the engine's existing path for an account
-    that is gone: the link is dropped and the next sync creates the account again (or
-    waits while Microsoft holds its address for a deleted account). Returns how many."""
-    return intent.binding_mark_dirty(
-        bindings=UserBinding.objects.filter(tenant=tenant, pk__in=binding_ids, bound=True),
-        actor_id=actor_id, microsoft_id="", known_properties={}, known_enabled=None,
-        password_pushed_version=0, drift={}, state=UserBinding.PENDING, next_attempt_at=None)
+    """Bound accounts that Microsoft 365 no longer has (deleted there): the restore rule
+    (P7, `sync.lifecycle`) — the next sync restores each from Microsoft's deleted items
+    (same object), or creates it again, or waits while another deleted account holds its
+    address. Returns how many."""
+    from .lifecycle import bindings_mark_missing
+
+    return bindings_mark_missing(
+        bindings=UserBinding.objects.filter(tenant=tenant, pk__in=binding_ids),
+        actor_id=actor_id)
 
 
 def _missing_after_full_read(round_: _Round) -> None:
