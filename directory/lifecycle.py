@@ -301,6 +301,19 @@ def _expire(*, user: User, now: datetime) -> bool:
     return True
 
 
+def password_expiry_check(*, user: User, now: datetime | None = None) -> bool:
+    """At sign-in: a password that passed the maximum age since the last scheduled run is
+    announced now, so bridges block remote sign-in at once (P6). True if it expired now."""
+    now = now or timezone.now()
+    if user.password_expired_at is not None or not password_is_expired(user, now=now):
+        return False
+    with transaction.atomic():
+        expired = _expire(user=user, now=now)
+    if expired:
+        user.password_expired_at = now
+    return expired
+
+
 # --- portal sign-in: slowdown and lock-out ---------------------------------------------
 
 @dataclass(frozen=True)
@@ -360,6 +373,7 @@ def sign_in_attempt(*, email: str, password: str, address: str, request=None) ->
     user = authenticate(request, email=email, password=password or "")
     if user is not None and user.organization_id is not None:
         _throttle_clear(SignInThrottle.ACCOUNT, email)
+        password_expiry_check(user=user)
         return SignInResult(user=user)
     waits = [until for scope, value in keys if (until := _failure(scope, value, email, now))]
     return SignInResult(retry_at=max(waits) if waits else None)
