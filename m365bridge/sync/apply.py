@@ -311,7 +311,8 @@ def _events_for(row: UserBinding, plan: planning.Plan, *, created: bool, took_ov
             details.update(reason="drift", sessions_revoked=plan.revoke_sessions)
         _event(row, "user_password_update_provision", details=details)
     if "accountEnabled" in plan.body:
-        details = {**base, "account_enabled": plan.enabled}
+        details = {**base, "account_enabled": plan.enabled,
+                   **lifecycle.enabled_details(row, plan)}
         if drift.get("enabled"):
             details["reason"] = "drift"
         _event(row, "user_reactivate_provision" if plan.enabled else "user_deprovision",

@@ -169,6 +169,16 @@ def on_applied(row: UserBinding, plan, *, creating: bool, took_over: bool) -> No
         row.licence_pending = row.tenant.licence_sku_id
 
 
+def enabled_details(row: UserBinding, plan) -> dict:
+    """Why sign-in is blocked, for the `user_deprovision` event: a Stratus password past
+    the organization's maximum age (P6) blocks until the user sets a new one."""
+    user = row.user
+    if plan.enabled is False and user is not None and row.bound \
+            and user.password_expired_at is not None and user.status != user.SUSPENDED:
+        return {"reason": "password_expired", "password_expired": True}
+    return {}
+
+
 def create_details(plan) -> dict:
     """What `user_create_provision` adds for an account that was deleted in Microsoft."""
     if getattr(plan, "restored", False):
