@@ -98,7 +98,8 @@ AUTHENTICATION_BACKENDS = ["directory.auth.EmailBackend"]
 LOGIN_URL = "console:login"
 
 PASSWORD_HASHERS = [
-    "django.contrib.auth.hashers.Argon2PasswordHasher",
+    # Verifies every argon2 hash whatever its cost, and upgrades others at sign-in.
+    "directory.hashers.StratusArgon2PasswordHasher",
     "django.contrib.auth.hashers.PBKDF2PasswordHasher",
 ]
 # Our own policy (directory.passwords) governs every password; Django's validators are not used.

@@ -142,3 +142,18 @@ def test_api_keys_are_stored_hashed_and_shown_once(alice, acme):
     assert selectors.api_key_find(secret=secret) == key
     services.api_key_revoke(actor=alice, key=key)
     assert selectors.api_key_find(secret=secret) is None
+
+
+def test_production_hashes_passwords_with_argon2id_at_owasps_cost(settings):
+    from django.contrib.auth.hashers import Argon2PasswordHasher, check_password, make_password
+
+    settings.PASSWORD_HASHERS = ["directory.hashers.StratusArgon2PasswordHasher"]
+    encoded = make_password(PASSWORD)
+    assert encoded.startswith("argon2$argon2id$v=19$m=47104,t=1,p=1$")
+    upgraded = []
+    assert check_password(PASSWORD, encoded, setter=upgraded.append)
+    assert upgraded == []  # a current hash is not redone at every sign-in
+    # A hash made with Django's default cost still verifies, and is upgraded once.
+    older = Argon2PasswordHasher().encode(PASSWORD, Argon2PasswordHasher().salt())
+    assert check_password(PASSWORD, older, setter=upgraded.append)
+    assert upgraded == [PASSWORD]
