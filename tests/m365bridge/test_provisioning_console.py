@@ -198,3 +198,34 @@ def test_the_api_unbinds_a_user_and_never_returns_a_password(admin, acme, alice,
     for body in (shown.content, response.content):
         assert EMPLOYEE_PASSWORD.encode() not in body and b"password_encrypted" not in body
     assert json.loads(shown.content)["state"] == "pending"
+
+
+def test_a_groups_page_binds_all_its_members_after_the_dialog(admin, acme, alice, contoso):
+    from directory import services as directory
+
+    team = directory.group_create(actor=alice, organization=acme, name="Field team")
+    members = [person(acme, alice, f"{name}@contoso.example") for name in ("jo", "kim")]
+    outsider = person(acme, alice, "lee@contoso.example")
+    for member in members:
+        directory.group_member_add(actor=alice, group=team, user=member)
+    page = admin.get(reverse("console:group_detail", args=[team.pk]))
+    assert b'id="group-bind"' in page.content
+
+    dialog = admin.post(reverse("m365:users_bind"), {"group_id": team.pk})
+    assert b"Microsoft may email the employee" in dialog.content
+    admin.post(reverse("m365:users_bind"), {"group_id": team.pk, "confirm": "1"})
+
+    bound = set(UserBinding.objects.values_list("user__email", flat=True))
+    assert bound == {m.email for m in members} and outsider.email not in bound
+
+
+def test_another_organizations_group_cannot_be_bound(client, charlie, acme, alice, contoso):
+    from directory import services as directory
+
+    team = directory.group_create(actor=alice, organization=acme, name="Secret team")
+    directory.group_member_add(actor=alice, group=team,
+                               user=person(acme, alice, "mo@contoso.example"))
+    client.force_login(charlie)
+    response = client.post(reverse("m365:users_bind"), {"group_id": team.pk, "confirm": "1"})
+    assert response.status_code == 404
+    assert not UserBinding.objects.exists()
