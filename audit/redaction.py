@@ -5,8 +5,17 @@ fails loudly in tests instead of landing in an append-only log.
 """
 
 SECRET_KEYS = frozenset(
-    {"password", "new_password", "secret", "client_secret", "token", "access_token",
-     "refresh_token", "api_key", "key"}
+    {
+        "password",
+        "new_password",
+        "secret",
+        "client_secret",
+        "token",
+        "access_token",
+        "refresh_token",
+        "api_key",
+        "key",
+    }
 )
 
 

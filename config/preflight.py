@@ -15,7 +15,9 @@ Start them with `docker compose up -d db redis`, or on a Debian machine:
 def reachable(url: str, default_port: int) -> bool:
     parsed = urlparse(url)
     try:
-        with socket.create_connection((parsed.hostname or "127.0.0.1", parsed.port or default_port), 3):
+        with socket.create_connection(
+            (parsed.hostname or "127.0.0.1", parsed.port or default_port), 3
+        ):
             return True
     except OSError:
         return False

@@ -65,7 +65,9 @@ def announce(change: DirectoryChange) -> None:
 
 
 def password_checks(*, user, password: str) -> list[str]:
-    return [problem for check in _password_checks for problem in check(user=user, password=password)]
+    return [
+        problem for check in _password_checks for problem in check(user=user, password=password)
+    ]
 
 
 # --- what the self-service portal shows about connected services ----------------------
@@ -87,7 +89,9 @@ class ServiceStatus:
 
     def as_json(self) -> dict:
         return {
-            "service": self.service, "account": self.account, "state": self.state,
+            "service": self.service,
+            "account": self.account,
+            "state": self.state,
             "message": self.message,
             "updated_at": self.updated_at.isoformat() if self.updated_at else None,
         }

@@ -149,6 +149,9 @@ class PasswordHistoryEntry(models.Model):
     class Meta:
         ordering = ["-created_at", "-id"]
 
+    def __str__(self):
+        return f"password of {self.user_id} set before {self.created_at:%Y-%m-%d}"
+
 
 class Group(models.Model):
     """A security group of an organization; members are users of the same organization."""
@@ -175,12 +178,17 @@ class Group(models.Model):
 
 
 class Membership(models.Model):
+    """A user's membership of a group, with when it began."""
+
     group = models.ForeignKey(Group, on_delete=models.CASCADE)
     user = models.ForeignKey(User, on_delete=models.CASCADE)
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
         constraints = [models.UniqueConstraint("group", "user", name="membership_unique")]
+
+    def __str__(self):
+        return f"{self.user_id} in {self.group_id}"
 
 
 class ApiKey(models.Model):
@@ -190,7 +198,9 @@ class ApiKey(models.Model):
 
     PREFIX = "stk_"
 
-    organization = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="api_keys")
+    organization = models.ForeignKey(
+        Organization, on_delete=models.CASCADE, related_name="api_keys"
+    )
     name = models.CharField(max_length=100)
     lookup = models.CharField(max_length=16, unique=True)
     key_hash = models.CharField(max_length=64)
@@ -282,7 +292,9 @@ class SentEmail(models.Model):
         ordering = ["-created_at", "-id"]
         constraints = [
             models.UniqueConstraint(
-                "user", "dedupe_key", name="sent_email_once",
+                "user",
+                "dedupe_key",
+                name="sent_email_once",
                 condition=~models.Q(dedupe_key=""),
             ),
         ]

@@ -48,21 +48,32 @@ def policy_rules(organization: Organization) -> list[PolicyRule]:
         )
     ]
     classes = [
-        (organization.password_require_lowercase, "lowercase", "A lowercase letter",
-         _has(string.ascii_lowercase)),
-        (organization.password_require_uppercase, "uppercase", "An uppercase letter",
-         _has(string.ascii_uppercase)),
+        (
+            organization.password_require_lowercase,
+            "lowercase",
+            "A lowercase letter",
+            _has(string.ascii_lowercase),
+        ),
+        (
+            organization.password_require_uppercase,
+            "uppercase",
+            "An uppercase letter",
+            _has(string.ascii_uppercase),
+        ),
         (organization.password_require_digit, "digit", "A digit", _has(string.digits)),
         (organization.password_require_symbol, "symbol", "A symbol such as ! or #", _has_symbol),
     ]
     rules += [
-        PolicyRule(code, label, check, {"kind": code}) for wanted, code, label, check in classes
+        PolicyRule(code, label, check, {"kind": code})
+        for wanted, code, label, check in classes
         if wanted
     ]
     return rules
 
 
-def password_problems(*, organization: Organization, password: str, user: User | None = None) -> list[str]:
+def password_problems(
+    *, organization: Organization, password: str, user: User | None = None
+) -> list[str]:
     """Every rule the password breaks, in words a person can act on; empty means it passes."""
     problems = [rule.label for rule in policy_rules(organization) if not rule.check(password)]
     problems = [f"Must contain: {label[0].lower()}{label[1:]}." for label in problems]

@@ -9,14 +9,17 @@ from django.http import Http404
 from .models import ApiKey, Group, Organization, User
 
 
-def user_list(*, organization: Organization, search: str = "", status: str = "",
-              role: str = "") -> QuerySet[User]:
+def user_list(
+    *, organization: Organization, search: str = "", status: str = "", role: str = ""
+) -> QuerySet[User]:
     users = User.objects.for_organization(organization)
     if search:
         search = search.strip()
         users = users.filter(
-            Q(email__icontains=search) | Q(display_name__icontains=search)
-            | Q(first_name__icontains=search) | Q(last_name__icontains=search)
+            Q(email__icontains=search)
+            | Q(display_name__icontains=search)
+            | Q(first_name__icontains=search)
+            | Q(last_name__icontains=search)
         )
     if status:
         users = users.filter(status=status)
@@ -34,8 +37,11 @@ def user_get(*, organization: Organization, pk) -> User:
 
 def user_by_email(*, organization: Organization, email: str) -> User | None:
     """The organization's user with this email (any case), or None."""
-    return User.objects.for_organization(organization).filter(
-        email__iexact=(email or "").strip()).first()
+    return (
+        User.objects.for_organization(organization)
+        .filter(email__iexact=(email or "").strip())
+        .first()
+    )
 
 
 def group_list(*, organization: Organization, search: str = "") -> QuerySet[Group]:
@@ -71,9 +77,12 @@ def api_key_find(*, secret: str) -> ApiKey | None:
     """The live key that `secret` is, or None. Compares hashes in constant time."""
     if not secret.startswith(ApiKey.PREFIX) or secret.count("_") < 2:
         return None
-    lookup = secret[len(ApiKey.PREFIX):].split("_", 1)[0]
-    key = ApiKey.objects.select_related("organization", "created_by").filter(
-        lookup=lookup, revoked_at__isnull=True).first()
+    lookup = secret[len(ApiKey.PREFIX) :].split("_", 1)[0]
+    key = (
+        ApiKey.objects.select_related("organization", "created_by")
+        .filter(lookup=lookup, revoked_at__isnull=True)
+        .first()
+    )
     if key is None or not hmac.compare_digest(key.key_hash, ApiKey.hash_key(secret)):
         return None
     return key

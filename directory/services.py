@@ -23,19 +23,37 @@ EMAIL_TAKEN = "An account with this email already exists."
 
 # Profile attributes an admin may set; these are what bridges sync.
 PROFILE_FIELDS = (
-    "first_name", "last_name", "display_name", "job_title", "department", "employee_id",
-    "company_name", "office_location", "mobile_phone", "business_phones", "street_address",
-    "city", "state", "postal_code", "country", "usage_location",
+    "first_name",
+    "last_name",
+    "display_name",
+    "job_title",
+    "department",
+    "employee_id",
+    "company_name",
+    "office_location",
+    "mobile_phone",
+    "business_phones",
+    "street_address",
+    "city",
+    "state",
+    "postal_code",
+    "country",
+    "usage_location",
 )
 POLICY_FIELDS = (
-    "password_min_length", "password_require_lowercase", "password_require_uppercase",
-    "password_require_digit", "password_require_symbol", "password_max_age_days",
+    "password_min_length",
+    "password_require_lowercase",
+    "password_require_uppercase",
+    "password_require_digit",
+    "password_require_symbol",
+    "password_max_age_days",
     "password_history",
 )
 _USAGE_LOCATION = re.compile(r"^[A-Z]{2}$")
 
 
 # --- organizations -------------------------------------------------------------------
+
 
 @transaction.atomic
 def organization_signup(
@@ -47,12 +65,17 @@ def organization_signup(
         raise InvalidInput.for_field("name", "Enter the organization's name.")
     organization = Organization.objects.create(name=name, slug=_unique_slug(name))
     owner = user_create(
-        actor=None, organization=organization, email=email, role=User.OWNER,
-        first_name=first_name, last_name=last_name,
+        actor=None,
+        organization=organization,
+        email=email,
+        role=User.OWNER,
+        first_name=first_name,
+        last_name=last_name,
     )
     user_set_password(actor=owner, user=owner, password=password)
-    event_record(organization=organization, type="organization_create", actor=owner,
-                 target=organization)
+    event_record(
+        organization=organization, type="organization_create", actor=owner, target=organization
+    )
     return organization, owner
 
 
@@ -66,7 +89,9 @@ def _unique_slug(name: str) -> str:
 
 
 @transaction.atomic
-def organization_update_policy(*, actor: User, organization: Organization, **policy) -> Organization:
+def organization_update_policy(
+    *, actor: User, organization: Organization, **policy
+) -> Organization:
     unknown = set(policy) - set(POLICY_FIELDS)
     if unknown:
         raise InvalidInput(f"Unknown policy settings: {', '.join(sorted(unknown))}.")
@@ -86,12 +111,18 @@ def organization_update_policy(*, actor: User, organization: Organization, **pol
     for key, value in changed.items():
         setattr(organization, key, value)
     organization.save()
-    event_record(organization=organization, type="organization_policy_update", actor=actor,
-                 target=organization, details={"changed": sorted(changed)})
+    event_record(
+        organization=organization,
+        type="organization_policy_update",
+        actor=actor,
+        target=organization,
+        details={"changed": sorted(changed)},
+    )
     return organization
 
 
 # --- users ---------------------------------------------------------------------------
+
 
 def _clean_email(email: str) -> str:
     email = (email or "").strip().lower()
@@ -164,8 +195,14 @@ def _clean_role(role: str) -> str:
 
 @transaction.atomic
 def user_create(
-    *, actor: User | None, organization: Organization, email: str, role: str = User.MEMBER,
-    password: str | None = None, send_activation: bool = True, **attrs,
+    *,
+    actor: User | None,
+    organization: Organization,
+    email: str,
+    role: str = User.MEMBER,
+    password: str | None = None,
+    send_activation: bool = True,
+    **attrs,
 ) -> User:
     """Add a user to the directory. Without a password they stay `staged` until they set
     one (activation): unless `send_activation` is False, a welcome email with an
@@ -173,28 +210,44 @@ def user_create(
     email = _clean_email(email)
     role = _clean_role(role)
     if actor is not None and role == User.OWNER and actor.role != User.OWNER:
-        raise NotAllowed("Only an owner can make another owner.", fields={"role": ["Only an owner can make another owner."]})
+        raise NotAllowed(
+            "Only an owner can make another owner.",
+            fields={"role": ["Only an owner can make another owner."]},
+        )
     profile = _clean_profile(attrs)
     if not profile.get("display_name"):
-        profile["display_name"] = f"{profile.get('first_name', '')} {profile.get('last_name', '')}".strip()
+        profile["display_name"] = (
+            f"{profile.get('first_name', '')} {profile.get('last_name', '')}".strip()
+        )
     _ensure_email_free(email)
     user = User(organization=organization, email=email, role=role, status=User.STAGED, **profile)
     user.set_unusable_password()
     if password is not None:
         problems = password_problems(organization=organization, password=password)
         if problems:
-            raise InvalidInput("The password does not meet the policy.", fields={"password": problems})
+            raise InvalidInput(
+                "The password does not meet the policy.", fields={"password": problems}
+            )
     try:
         with transaction.atomic():
             user.save()
     except IntegrityError as exc:  # a concurrent create won the race
         raise Conflict(EMAIL_TAKEN, fields={"email": [EMAIL_TAKEN]}, code="email_taken") from exc
-    event_record(organization=organization, type="user_create", actor=actor, target=user,
-                 details={"role": role})
-    hooks.announce(hooks.DirectoryChange(
-        kind=hooks.USER_CREATED, organization_id=organization.pk, user_id=user.pk,
-        actor_id=getattr(actor, "pk", None),
-    ))
+    event_record(
+        organization=organization,
+        type="user_create",
+        actor=actor,
+        target=user,
+        details={"role": role},
+    )
+    hooks.announce(
+        hooks.DirectoryChange(
+            kind=hooks.USER_CREATED,
+            organization_id=organization.pk,
+            user_id=user.pk,
+            actor_id=getattr(actor, "pk", None),
+        )
+    )
     if password is not None:
         user_set_password(actor=actor, user=user, password=password)
     elif send_activation:
@@ -202,13 +255,15 @@ def user_create(
 
         user_id, actor_id = user.pk, getattr(actor, "pk", None)
         transaction.on_commit(
-            lambda: lifecycle.activation_send_after_create(user_id=user_id, actor_id=actor_id))
+            lambda: lifecycle.activation_send_after_create(user_id=user_id, actor_id=actor_id)
+        )
     return user
 
 
 @transaction.atomic
-def user_update(*, actor: User, user: User, email: str | None = None, role: str | None = None,
-                **attrs) -> User:
+def user_update(
+    *, actor: User, user: User, email: str | None = None, role: str | None = None, **attrs
+) -> User:
     """Change a user's email, role or profile; records which fields changed."""
     changes = _clean_profile(attrs)
     if email is not None:
@@ -224,28 +279,48 @@ def user_update(*, actor: User, user: User, email: str | None = None, role: str 
     for key in changed:
         setattr(user, key, changes[key])
     user.save(update_fields=changed)
-    event_record(organization=user.organization, type="user_update", actor=actor, target=user,
-                 details={"changed": changed})
-    hooks.announce(hooks.DirectoryChange(
-        kind=hooks.USER_UPDATED, organization_id=user.organization_id, user_id=user.pk,
-        actor_id=getattr(actor, "pk", None), changed_fields=frozenset(changed),
-    ))
+    event_record(
+        organization=user.organization,
+        type="user_update",
+        actor=actor,
+        target=user,
+        details={"changed": changed},
+    )
+    hooks.announce(
+        hooks.DirectoryChange(
+            kind=hooks.USER_UPDATED,
+            organization_id=user.organization_id,
+            user_id=user.pk,
+            actor_id=getattr(actor, "pk", None),
+            changed_fields=frozenset(changed),
+        )
+    )
     return user
 
 
 def _check_role_change(*, actor: User, user: User, role: str) -> None:
     if actor is not None and actor.pk == user.pk:
-        raise NotAllowed("You cannot change your own role.", fields={"role": ["You cannot change your own role."]})
-    if (role == User.OWNER or user.role == User.OWNER) and getattr(actor, "role", None) != User.OWNER:
-        raise NotAllowed("Only an owner can grant or remove the owner role.",
-                         fields={"role": ["Only an owner can grant or remove the owner role."]})
+        raise NotAllowed(
+            "You cannot change your own role.",
+            fields={"role": ["You cannot change your own role."]},
+        )
+    if (role == User.OWNER or user.role == User.OWNER) and getattr(
+        actor, "role", None
+    ) != User.OWNER:
+        raise NotAllowed(
+            "Only an owner can grant or remove the owner role.",
+            fields={"role": ["Only an owner can grant or remove the owner role."]},
+        )
     if user.role == User.OWNER and role != User.OWNER:
         _ensure_another_owner(user)
 
 
 def _ensure_another_owner(user: User) -> None:
-    others = User.objects.for_organization(user.organization).filter(
-        role=User.OWNER, status=User.ACTIVE).exclude(pk=user.pk)
+    others = (
+        User.objects.for_organization(user.organization)
+        .filter(role=User.OWNER, status=User.ACTIVE)
+        .exclude(pk=user.pk)
+    )
     if not others.exists():
         raise NotAllowed("An organization must keep at least one active owner.")
 
@@ -256,8 +331,14 @@ def _refuse_self(actor: User | None, user: User, what: str) -> None:
 
 
 @transaction.atomic
-def user_set_password(*, actor: User | None, user: User, password: str, source: str = "admin",
-                      must_change: bool = False) -> User:
+def user_set_password(
+    *,
+    actor: User | None,
+    user: User,
+    password: str,
+    source: str = "admin",
+    must_change: bool = False,
+) -> User:
     """Set a user's password after checking it against every rule that applies. A staged
     user becomes active. Bridges receive the plaintext to keep their encrypted copy.
     `source` says where it came from (admin, admin_temporary, portal, activation, reset);
@@ -265,8 +346,11 @@ def user_set_password(*, actor: User | None, user: User, password: str, source: 
     the user is emailed that their password changed (not for their first one)."""
     if not isinstance(password, str) or not password:
         raise InvalidInput.for_field("password", "Enter a password.")
-    problems = password_problems(organization=user.organization, password=password, user=user) \
-        if user.organization_id else []
+    problems = (
+        password_problems(organization=user.organization, password=password, user=user)
+        if user.organization_id
+        else []
+    )
     if problems:
         raise InvalidInput("The password does not meet the policy.", fields={"password": problems})
     had_password = user.has_usable_password()
@@ -285,19 +369,29 @@ def user_set_password(*, actor: User | None, user: User, password: str, source: 
     user.save(update_fields=fields)
     if user.organization_id is None:
         return user
-    event_record(organization=user.organization, type="user_password_set", actor=actor,
-                 target=user, details={"source": source, "activated": activated,
-                                               "must_change": must_change})
-    hooks.announce(hooks.DirectoryChange(
-        kind=hooks.USER_PASSWORD_SET, organization_id=user.organization_id, user_id=user.pk,
-        actor_id=getattr(actor, "pk", None), password=password,
-    ))
+    event_record(
+        organization=user.organization,
+        type="user_password_set",
+        actor=actor,
+        target=user,
+        details={"source": source, "activated": activated, "must_change": must_change},
+    )
+    hooks.announce(
+        hooks.DirectoryChange(
+            kind=hooks.USER_PASSWORD_SET,
+            organization_id=user.organization_id,
+            user_id=user.pk,
+            actor_id=getattr(actor, "pk", None),
+            password=password,
+        )
+    )
     if had_password:
         from . import lifecycle  # lifecycle builds on this module
 
         user_id = user.pk
-        transaction.on_commit(lambda: lifecycle.password_changed_notify(user_id=user_id,
-                                                                        source=source))
+        transaction.on_commit(
+            lambda: lifecycle.password_changed_notify(user_id=user_id, source=source)
+        )
     return user
 
 
@@ -317,10 +411,14 @@ def user_suspend(*, actor: User, user: User) -> User:
     user.status = User.SUSPENDED
     user.save(update_fields=["status"])
     event_record(organization=user.organization, type="user_suspend", actor=actor, target=user)
-    hooks.announce(hooks.DirectoryChange(
-        kind=hooks.USER_SUSPENDED, organization_id=user.organization_id, user_id=user.pk,
-        actor_id=getattr(actor, "pk", None),
-    ))
+    hooks.announce(
+        hooks.DirectoryChange(
+            kind=hooks.USER_SUSPENDED,
+            organization_id=user.organization_id,
+            user_id=user.pk,
+            actor_id=getattr(actor, "pk", None),
+        )
+    )
     return user
 
 
@@ -331,12 +429,21 @@ def user_activate(*, actor: User, user: User) -> User:
         return user
     user.status = User.ACTIVE if user.has_usable_password() else User.STAGED
     user.save(update_fields=["status"])
-    event_record(organization=user.organization, type="user_activate", actor=actor, target=user,
-                 details={"status": user.status})
-    hooks.announce(hooks.DirectoryChange(
-        kind=hooks.USER_ACTIVATED, organization_id=user.organization_id, user_id=user.pk,
-        actor_id=getattr(actor, "pk", None),
-    ))
+    event_record(
+        organization=user.organization,
+        type="user_activate",
+        actor=actor,
+        target=user,
+        details={"status": user.status},
+    )
+    hooks.announce(
+        hooks.DirectoryChange(
+            kind=hooks.USER_ACTIVATED,
+            organization_id=user.organization_id,
+            user_id=user.pk,
+            actor_id=getattr(actor, "pk", None),
+        )
+    )
     return user
 
 
@@ -348,15 +455,20 @@ def user_delete(*, actor: User, user: User) -> None:
     if user.role == User.OWNER:
         _ensure_another_owner(user)
     organization = user.organization
-    hooks.announce(hooks.DirectoryChange(
-        kind=hooks.USER_DELETING, organization_id=user.organization_id, user_id=user.pk,
-        actor_id=getattr(actor, "pk", None),
-    ))
+    hooks.announce(
+        hooks.DirectoryChange(
+            kind=hooks.USER_DELETING,
+            organization_id=user.organization_id,
+            user_id=user.pk,
+            actor_id=getattr(actor, "pk", None),
+        )
+    )
     event_record(organization=organization, type="user_delete", actor=actor, target=user)
     user.delete()
 
 
 # --- groups --------------------------------------------------------------------------
+
 
 def _clean_group(name: str | None, description: str | None) -> dict[str, str]:
     cleaned, errors = {}, {}
@@ -386,21 +498,28 @@ def _ensure_group_name_free(organization, name, exclude_pk=None) -> None:
 
 
 @transaction.atomic
-def group_create(*, actor: User, organization: Organization, name: str, description: str = "") -> Group:
+def group_create(
+    *, actor: User, organization: Organization, name: str, description: str = ""
+) -> Group:
     cleaned = _clean_group(name, description)
     _ensure_group_name_free(organization, cleaned["name"])
     group = Group.objects.create(organization=organization, **cleaned)
     event_record(organization=organization, type="group_create", actor=actor, target=group)
-    hooks.announce(hooks.DirectoryChange(
-        kind=hooks.GROUP_CREATED, organization_id=organization.pk, group_id=group.pk,
-        actor_id=getattr(actor, "pk", None),
-    ))
+    hooks.announce(
+        hooks.DirectoryChange(
+            kind=hooks.GROUP_CREATED,
+            organization_id=organization.pk,
+            group_id=group.pk,
+            actor_id=getattr(actor, "pk", None),
+        )
+    )
     return group
 
 
 @transaction.atomic
-def group_update(*, actor: User, group: Group, name: str | None = None,
-                 description: str | None = None) -> Group:
+def group_update(
+    *, actor: User, group: Group, name: str | None = None, description: str | None = None
+) -> Group:
     cleaned = _clean_group(name, description)
     if "name" in cleaned:
         _ensure_group_name_free(group.organization, cleaned["name"], exclude_pk=group.pk)
@@ -410,21 +529,35 @@ def group_update(*, actor: User, group: Group, name: str | None = None,
     for key in changed:
         setattr(group, key, cleaned[key])
     group.save(update_fields=changed)
-    event_record(organization=group.organization, type="group_update", actor=actor, target=group,
-                 details={"changed": changed})
-    hooks.announce(hooks.DirectoryChange(
-        kind=hooks.GROUP_UPDATED, organization_id=group.organization_id, group_id=group.pk,
-        actor_id=getattr(actor, "pk", None), changed_fields=frozenset(changed),
-    ))
+    event_record(
+        organization=group.organization,
+        type="group_update",
+        actor=actor,
+        target=group,
+        details={"changed": changed},
+    )
+    hooks.announce(
+        hooks.DirectoryChange(
+            kind=hooks.GROUP_UPDATED,
+            organization_id=group.organization_id,
+            group_id=group.pk,
+            actor_id=getattr(actor, "pk", None),
+            changed_fields=frozenset(changed),
+        )
+    )
     return group
 
 
 @transaction.atomic
 def group_delete(*, actor: User, group: Group) -> None:
-    hooks.announce(hooks.DirectoryChange(
-        kind=hooks.GROUP_DELETING, organization_id=group.organization_id, group_id=group.pk,
-        actor_id=getattr(actor, "pk", None),
-    ))
+    hooks.announce(
+        hooks.DirectoryChange(
+            kind=hooks.GROUP_DELETING,
+            organization_id=group.organization_id,
+            group_id=group.pk,
+            actor_id=getattr(actor, "pk", None),
+        )
+    )
     event_record(organization=group.organization, type="group_delete", actor=actor, target=group)
     group.delete()
 
@@ -436,8 +569,13 @@ def group_member_add(*, actor: User, group: Group, user: User) -> bool:
         raise InvalidInput.for_field("user", "Only users of the same organization can be members.")
     _, created = Membership.objects.get_or_create(group=group, user=user)
     if created:
-        event_record(organization=group.organization, type="group_member_add", actor=actor,
-                     target=group, details={"user_id": user.pk, "user_email": user.email})
+        event_record(
+            organization=group.organization,
+            type="group_member_add",
+            actor=actor,
+            target=group,
+            details={"user_id": user.pk, "user_email": user.email},
+        )
         _announce_members(actor, group)
     return created
 
@@ -446,20 +584,30 @@ def group_member_add(*, actor: User, group: Group, user: User) -> bool:
 def group_member_remove(*, actor: User, group: Group, user: User) -> bool:
     deleted, _ = Membership.objects.filter(group=group, user=user).delete()
     if deleted:
-        event_record(organization=group.organization, type="group_member_remove", actor=actor,
-                     target=group, details={"user_id": user.pk, "user_email": user.email})
+        event_record(
+            organization=group.organization,
+            type="group_member_remove",
+            actor=actor,
+            target=group,
+            details={"user_id": user.pk, "user_email": user.email},
+        )
         _announce_members(actor, group)
     return bool(deleted)
 
 
 def _announce_members(actor, group) -> None:
-    hooks.announce(hooks.DirectoryChange(
-        kind=hooks.GROUP_MEMBERS_CHANGED, organization_id=group.organization_id,
-        group_id=group.pk, actor_id=getattr(actor, "pk", None),
-    ))
+    hooks.announce(
+        hooks.DirectoryChange(
+            kind=hooks.GROUP_MEMBERS_CHANGED,
+            organization_id=group.organization_id,
+            group_id=group.pk,
+            actor_id=getattr(actor, "pk", None),
+        )
+    )
 
 
 # --- API keys ------------------------------------------------------------------------
+
 
 @transaction.atomic
 def api_key_create(*, actor: User, organization: Organization, name: str) -> tuple[ApiKey, str]:
@@ -471,8 +619,13 @@ def api_key_create(*, actor: User, organization: Organization, name: str) -> tup
         raise InvalidInput.for_field("name", "At most 100 characters.")
     lookup = secrets.token_hex(8)
     secret = f"{ApiKey.PREFIX}{lookup}_{secrets.token_urlsafe(32)}"
-    key = ApiKey.objects.create(organization=organization, name=name, lookup=lookup,
-                                key_hash=ApiKey.hash_key(secret), created_by=actor)
+    key = ApiKey.objects.create(
+        organization=organization,
+        name=name,
+        lookup=lookup,
+        key_hash=ApiKey.hash_key(secret),
+        created_by=actor,
+    )
     event_record(organization=organization, type="api_key_create", actor=actor, target=key)
     return key, secret
 

@@ -12,9 +12,26 @@ ALLOWED = set(string.ascii_letters + string.digits + MICROSOFT_SYMBOLS)
 _SUBSTITUTIONS = str.maketrans({"0": "o", "1": "l", "$": "s", "@": "a"})
 # Microsoft's global list is not published; these are terms it is known to refuse.
 BANNED_TERMS = (
-    "password", "passw0rd", "welcome", "qwerty", "letmein", "admin", "login", "azure",
-    "microsoft", "office", "winter", "spring", "summer", "autumn", "iloveyou", "monkey",
-    "dragon", "abc123", "123456", "changeme",
+    "password",
+    "passw0rd",
+    "welcome",
+    "qwerty",
+    "letmein",
+    "admin",
+    "login",
+    "azure",
+    "microsoft",
+    "office",
+    "winter",
+    "spring",
+    "summer",
+    "autumn",
+    "iloveyou",
+    "monkey",
+    "dragon",
+    "abc123",
+    "123456",
+    "changeme",
 )
 
 
@@ -33,7 +50,8 @@ def microsoft_password_problems(
     ]
     if sum(classes) < 3:
         problems.append(
-            "Microsoft 365 requires three of: lowercase letters, uppercase letters, digits, symbols."
+            "Microsoft 365 requires three of: lowercase letters, uppercase letters, digits, "
+            "symbols."
         )
     refused = sorted({c for c in password if c not in ALLOWED})
     if refused:

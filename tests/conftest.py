@@ -17,8 +17,11 @@ def _quick_password_hashing(settings):
 @pytest.fixture
 def acme(db):
     organization, _ = services.organization_signup(
-        name="Acme", email="alice@acme.example", password=PASSWORD,
-        first_name="Alice", last_name="Anders",
+        name="Acme",
+        email="alice@acme.example",
+        password=PASSWORD,
+        first_name="Alice",
+        last_name="Anders",
     )
     return organization
 
@@ -31,15 +34,22 @@ def alice(acme):
 @pytest.fixture
 def bob(acme, alice):
     return services.user_create(
-        actor=alice, organization=acme, email="bob@acme.example", role=User.MEMBER,
-        password=PASSWORD, first_name="Bob", last_name="Brown",
+        actor=alice,
+        organization=acme,
+        email="bob@acme.example",
+        role=User.MEMBER,
+        password=PASSWORD,
+        first_name="Bob",
+        last_name="Brown",
     )
 
 
 @pytest.fixture
 def globex(db):
     organization, _ = services.organization_signup(
-        name="Globex", email="gina@globex.example", password=PASSWORD,
+        name="Globex",
+        email="gina@globex.example",
+        password=PASSWORD,
     )
     return organization
 
@@ -48,6 +58,11 @@ def globex(db):
 def charlie(globex):
     owner = User.objects.get(email="gina@globex.example")
     return services.user_create(
-        actor=owner, organization=globex, email="charlie@globex.example", role=User.ADMIN,
-        password=PASSWORD, first_name="Charlie", last_name="Chen",
+        actor=owner,
+        organization=globex,
+        email="charlie@globex.example",
+        role=User.ADMIN,
+        password=PASSWORD,
+        first_name="Charlie",
+        last_name="Chen",
     )

@@ -28,7 +28,11 @@ def production_env(**extra) -> dict:
 def test_production_settings_pass_the_deploy_check_with_no_warnings():
     result = subprocess.run(
         [sys.executable, "manage.py", "check", "--deploy", "--fail-level", "WARNING"],
-        cwd=ROOT, env=production_env(), capture_output=True, text=True, timeout=120,
+        cwd=ROOT,
+        env=production_env(),
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
     assert result.returncode == 0, result.stdout + result.stderr
     assert "no issues" in result.stdout
@@ -38,8 +42,12 @@ def test_production_refuses_to_start_without_its_secrets():
     env = production_env()
     del env["FIELD_ENCRYPTION_KEYS"]
     result = subprocess.run(
-        [sys.executable, "manage.py", "check"], cwd=ROOT, env=env, capture_output=True,
-        text=True, timeout=120,
+        [sys.executable, "manage.py", "check"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
     assert result.returncode != 0
     assert "FIELD_ENCRYPTION_KEYS" in result.stderr
@@ -68,10 +76,19 @@ def test_env_example_lists_every_variable_the_settings_read():
 
 
 def test_make_test_stops_at_once_with_a_way_out_when_a_service_is_down():
-    env = {**os.environ, "DATABASE_URL": "postgres://postgres@127.0.0.1:1/stratus",
-           "REDIS_URL": "redis://127.0.0.1:6379/0"}
-    result = subprocess.run([sys.executable, "-m", "config.preflight"], cwd=ROOT, env=env,
-                            capture_output=True, text=True, timeout=30)
+    env = {
+        **os.environ,
+        "DATABASE_URL": "postgres://postgres@127.0.0.1:1/stratus",
+        "REDIS_URL": "redis://127.0.0.1:6379/0",
+    }
+    result = subprocess.run(
+        [sys.executable, "-m", "config.preflight"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
     assert result.returncode == 1
     assert "PostgreSQL is not reachable at postgres://postgres@127.0.0.1:1/stratus" in result.stderr
     assert "docker compose up -d db redis" in result.stderr

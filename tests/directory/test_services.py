@@ -112,8 +112,9 @@ def test_an_admin_cannot_suspend_or_delete_themselves(alice):
 
 
 def test_the_last_owner_cannot_be_demoted(acme, alice):
-    admin = services.user_create(actor=alice, organization=acme, email="ann@acme.example",
-                                 role=User.OWNER, password=PASSWORD)
+    admin = services.user_create(
+        actor=alice, organization=acme, email="ann@acme.example", role=User.OWNER, password=PASSWORD
+    )
     services.user_update(actor=admin, user=alice, role=User.ADMIN)
     with pytest.raises(NotAllowed):
         services.user_update(actor=alice, user=admin, role=User.MEMBER)

@@ -19,5 +19,7 @@ def test_characters_microsoft_refuses_are_named():
 
 def test_a_password_built_on_a_banned_word_or_the_users_name_is_refused():
     assert any("too easy" in p for p in microsoft_password_problems("P@ssw0rd1!"))
-    assert any("too easy" in p for p in microsoft_password_problems("Brownie!1", last_name="Brownie"))
+    assert any(
+        "too easy" in p for p in microsoft_password_problems("Brownie!1", last_name="Brownie")
+    )
     assert microsoft_password_problems("ContoS0Bl@nkf9!", tenant_name="Contoso") == []

@@ -38,8 +38,21 @@ class Command(BaseCommand):
         graphsim_dir = settings.VAR_DIR / "graphsim"
         stack = Stack(env={**os.environ}, cwd=str(settings.BASE_DIR))
         graphsim = f"https://127.0.0.1:{GRAPHSIM_PORT}"
-        stack.start("graphsim", [python, "-m", "graphsim", "serve", "--host", "127.0.0.1",
-                                 "--port", str(GRAPHSIM_PORT), "--data", str(graphsim_dir)])
+        stack.start(
+            "graphsim",
+            [
+                python,
+                "-m",
+                "graphsim",
+                "serve",
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(GRAPHSIM_PORT),
+                "--data",
+                str(graphsim_dir),
+            ],
+        )
         ca = str(graphsim_dir / "ca.pem")
         try:
             _wait_for_graphsim(graphsim, ca)
@@ -50,19 +63,33 @@ class Command(BaseCommand):
         stack.env.update(demo.settings)
         processes = {
             "web": [python, "manage.py", "runserver", f"{host}:{port}", "--noreload"],
-            "worker": [python, "-m", "celery", "-A", "config", "worker", "-l", "INFO",
-                       "--concurrency", "2", "-n", "worker@%h"],
+            "worker": [
+                python,
+                "-m",
+                "celery",
+                "-A",
+                "config",
+                "worker",
+                "-l",
+                "INFO",
+                "--concurrency",
+                "2",
+                "-n",
+                "worker@%h",
+            ],
             "scheduler": [python, "-m", "celery", "-A", "config", "beat", "-l", "INFO"],
         }
         url = f"http://{host}:{port}"
-        self.stdout.write(self.style.SUCCESS(
-            f"\nStratus is starting at {url}/console/\n"
-            f"  Demo console sign-in:      {DEMO_OWNER} / {DEMO_PASSWORD}\n"
-            f"  Emulated Microsoft 365:    {graphsim} (graphsim, CA {ca})\n"
-            f"  Its administrator sign-in: {demo.admin_upn} / {demo.admin_password}\n"
-            f"    (console > Microsoft 365 > Connect, then sign in to Microsoft with it)\n"
-            f"  Emails: {settings.EMAIL_FILE_PATH}   Press Ctrl-C to stop everything.\n"
-        ))
+        self.stdout.write(
+            self.style.SUCCESS(
+                f"\nStratus is starting at {url}/console/\n"
+                f"  Demo console sign-in:      {DEMO_OWNER} / {DEMO_PASSWORD}\n"
+                f"  Emulated Microsoft 365:    {graphsim} (graphsim, CA {ca})\n"
+                f"  Its administrator sign-in: {demo.admin_upn} / {demo.admin_password}\n"
+                f"    (console > Microsoft 365 > Connect, then sign in to Microsoft with it)\n"
+                f"  Emails: {settings.EMAIL_FILE_PATH}   Press Ctrl-C to stop everything.\n"
+            )
+        )
         for name, argv in processes.items():
             stack.start(name, argv)
         stack.run()
@@ -105,8 +132,14 @@ class Stack:
 
     def start(self, name: str, argv: list[str]) -> None:
         child = subprocess.Popen(
-            argv, cwd=self.cwd, env=self.env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-            text=True, bufsize=1, start_new_session=True,
+            argv,
+            cwd=self.cwd,
+            env=self.env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            bufsize=1,
+            start_new_session=True,
         )
         self.children[name] = child
         threading.Thread(target=self._relay, args=(name, child), daemon=True).start()
