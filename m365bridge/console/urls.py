@@ -1,6 +1,6 @@
 from django.urls import path
 
-from . import bindings, sync, views
+from . import bindings, licences, sync, views
 
 app_name = "m365"
 
@@ -15,6 +15,7 @@ urlpatterns = [
     path("<int:pk>/sync/", sync.tenant_sync_now, name="sync"),
     path("<int:pk>/reconcile-interval/", sync.tenant_reconcile_interval,
          name="reconcile_interval"),
+    path("<int:pk>/licences/", licences.tenant_licences, name="licences"),
     # Binding users (provisioning)
     path("bind/", bindings.users_bind, name="users_bind"),
     path("users/<int:user_pk>/bind/", bindings.user_bind, name="user_bind"),
