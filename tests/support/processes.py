@@ -208,9 +208,9 @@ class RedisServer:
         shutil.rmtree(self.dir, ignore_errors=True)
 
 
-# Both are the project's own, plus knobs read from the environment (see their docstrings).
+# The project's Celery app, plus a time-scale knob read from the environment.
 WORKER_APP = "tests.support.worker_celery"
-WORKER_SETTINGS = "tests.support.worker_settings"
+WORKER_SETTINGS = "config.settings"
 
 
 def celery_argv(*args: str, app: str = WORKER_APP) -> list[str]:
