@@ -86,12 +86,16 @@ class ServiceStatus:
     state: str
     message: str
     updated_at: datetime | None = None
+    where: str = ""  # which instance of the service, e.g. the Microsoft 365 tenant
+    state_label: str = ""  # the bridge's own word for the state, e.g. "Provisioned"
 
     def as_json(self) -> dict:
         return {
             "service": self.service,
             "account": self.account,
+            "where": self.where,
             "state": self.state,
+            "state_label": self.state_label,
             "message": self.message,
             "updated_at": self.updated_at.isoformat() if self.updated_at else None,
         }

@@ -121,7 +121,12 @@ def binding_service_status(*, user) -> list[hooks.ServiceStatus]:
                .select_related("tenant").first())
     if binding is None:
         return []
-    row = {"service": "Microsoft 365", "account": user.email}
+    row = {
+        "service": "Microsoft 365",
+        "account": binding.known_properties.get("userPrincipalName") or user.email,
+        "where": binding.tenant.display_name or binding.tenant.microsoft_tenant_id,
+        "state_label": binding.get_state_display(),
+    }
     password_waiting = binding.password_version > binding.password_pushed_version
     if binding.state == UserBinding.ERROR:
         reason = binding.last_error_message or "Microsoft 365 refused the change."

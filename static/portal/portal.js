@@ -74,13 +74,24 @@
         li.className = "service state-" + row.state;
         var name = document.createElement("strong");
         name.textContent = row.service;
+        var parts = [name];
+        if (row.where) parts.push(document.createTextNode(" · " + row.where + " "));
         var account = document.createElement("span");
         account.className = "muted";
         account.textContent = " " + row.account;
+        parts.push(account);
+        if (row.state_label) {
+          var badge = document.createElement("span");
+          badge.className = "badge";
+          badge.setAttribute("data-service-state", "");
+          badge.textContent = row.state_label;
+          parts.push(document.createTextNode(" "), badge);
+        }
         var message = document.createElement("p");
         message.setAttribute("data-service-message", "");
         message.textContent = row.message;
-        li.append(name, account, message);
+        parts.push(message);
+        li.append.apply(li, parts);
         list.appendChild(li);
       });
     }

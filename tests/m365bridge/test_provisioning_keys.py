@@ -55,6 +55,8 @@ def test_rotation_names_values_no_configured_key_can_read(bound, settings):
 def test_the_portal_says_the_password_is_being_updated_then_when_it_was(bound):
     [row] = portal_services(user=bound)
     assert row.state == "pending" and "being updated" in row.message
+    binding = UserBinding.objects.select_related("tenant").get(user=bound)
+    assert row.where == binding.tenant.display_name and row.state_label == "Pending"
 
     binding = UserBinding.objects.get(user=bound)
     UserBinding.objects.filter(pk=binding.pk).update(
