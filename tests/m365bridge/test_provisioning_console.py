@@ -229,3 +229,14 @@ def test_another_organizations_group_cannot_be_bound(client, charlie, acme, alic
     response = client.post(reverse("m365:users_bind"), {"group_id": team.pk, "confirm": "1"})
     assert response.status_code == 404
     assert not UserBinding.objects.exists()
+
+
+def test_the_bind_dialog_names_the_default_licence_a_tenant_assigns(admin, acme, alice, contoso):
+    contoso.licence_sku_id = "6fd2c87f-b296-42f0-b197-1e91e994b900"
+    contoso.licence_sku_part_number = "ENTERPRISEPACK"
+    contoso.save(update_fields=["licence_sku_id", "licence_sku_part_number"])
+    dan = person(acme, alice, "dan@contoso.example")
+
+    page = admin.get(reverse("m365:user_bind", args=[dan.pk])).content.decode()
+
+    assert "New accounts in Contoso get its default licence, ENTERPRISEPACK." in page
