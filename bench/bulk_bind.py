@@ -16,8 +16,8 @@ the sustained rate it grants, divided by the time scale. graphsim's deterministi
 reading of that quota is fixed windows, which also let a client burst 3,000 writes at
 once; that reading's minimum is printed as a note.
 
-Both graphsim's windows and Stratus's write budget are scaled (see
-`tests/support/worker_celery.py`): the scaled run is the real run sped up.
+Both graphsim's windows and Stratus's write budget are scaled (M365_GRAPH_TIME_SCALE
+for the workers): the scaled run is the real run sped up.
 Targets: at least 90 % of the quota-bound speed, at most 1.05 writes per user, 429s
 under 1 % of Graph requests. DATABASE_URL defaults to .../stratus_bench_m365 (dropped
 and created afresh).
@@ -254,7 +254,7 @@ def main() -> int:
     parser.add_argument("--no-reference", action="store_true")
     parser.add_argument("--budget-share", type=float, default=None,
                         help="what-if: make Stratus's write budget refill at this share of the "
-                             "quota instead of its own (0.9)")
+                             "quota instead of its own (0.98)")
     args = parser.parse_args()
     budget_scale = args.time_scale
     if args.budget_share:
@@ -266,7 +266,7 @@ def main() -> int:
 
     with BenchStack(users=args.users, workers=args.workers, throttling=True,
                     time_scale=args.time_scale, latency_ms=args.latency_ms,
-                    worker_env={"STRATUS_GRAPH_TIME_SCALE": str(budget_scale)}) as stack:
+                    worker_env={"M365_GRAPH_TIME_SCALE": str(budget_scale)}) as stack:
         stack.procs.beat(stack.env)  # the sweep and reconcile run as deployed
         rows = [run_stratus(stack, timeout)]
         if not args.no_reference:

@@ -167,6 +167,9 @@ M365_CLIENT_SECRET = env.str("M365_CLIENT_SECRET", default="")
 M365_LOGIN_URL = env.str("M365_LOGIN_URL", default="https://login.microsoftonline.com")
 M365_GRAPH_URL = env.str("M365_GRAPH_URL", default="https://graph.microsoft.com")
 M365_CA_BUNDLE = env.str("M365_CA_BUNDLE", default="")
+# graphsim only: the time scale of its tenants, so the shared write budget refills as
+# much faster as graphsim's quota windows are shorter. Always 1 against Microsoft.
+M365_GRAPH_TIME_SCALE = env.float("M365_GRAPH_TIME_SCALE", default=1.0)
 # How long a worker's claim on Microsoft 365 sync work holds; a dead worker's work is
 # taken over after it (must outlast the slowest $batch, write-budget waits included).
 M365_SYNC_LEASE_SECONDS = env.int("M365_SYNC_LEASE_SECONDS", default=300)

@@ -89,8 +89,9 @@ def tenant_graph(*, tenant: Tenant, budget: bool = True) -> graph.GraphClient:
     session = tenant_session(config, tenant.microsoft_tenant_id)
     tokens = _tokens(config=config, mode=tenant.mode, tenant_id=tenant.microsoft_tenant_id,
                      store=_TenantTokenStore(tenant), session=session)
-    write_budget = (graph.WriteBudget(tenant_id=tenant.microsoft_tenant_id,
-                                      redis_url=settings.REDIS_URL) if budget else None)
+    write_budget = (graph.WriteBudget(
+        tenant_id=tenant.microsoft_tenant_id, redis_url=settings.REDIS_URL,
+        rate=graph.budget.DEFAULT_RATE * settings.M365_GRAPH_TIME_SCALE) if budget else None)
     return graph.GraphClient(config=config, tokens=tokens, budget=write_budget, session=session)
 
 

@@ -254,3 +254,14 @@ def test_clients_of_one_tenant_share_one_pooled_session_that_ignores_the_environ
     first, second = tenant_session(config, "t-1"), tenant_session(config, "t-1")
     assert first is second and tenant_session(config, "t-2") is not first
     assert first.trust_env is False and first.verify == config.ca_bundle
+
+
+def test_a_graphsim_time_scale_speeds_the_budget_up_by_the_same_factor(acme, settings):
+    from m365bridge import services
+
+    from .factories import tenant_row
+
+    tenant = tenant_row(acme, "scaled.example", name="Scaled")
+    assert services.tenant_graph(tenant=tenant).budget.rate == DEFAULT_RATE
+    settings.M365_GRAPH_TIME_SCALE = 4
+    assert services.tenant_graph(tenant=tenant).budget.rate == DEFAULT_RATE * 4

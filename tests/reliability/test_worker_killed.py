@@ -29,7 +29,7 @@ LEASE = 15       # seconds before a dead worker's claims come free (300 by defau
 
 def test_a_worker_killed_mid_bulk_bind_leaves_exactly_one_account_and_event_per_user(
         stack, acme, alice):
-    stack.env.update(M365_SYNC_LEASE_SECONDS=str(LEASE), STRATUS_GRAPH_TIME_SCALE=str(TIME_SCALE))
+    stack.env.update(M365_SYNC_LEASE_SECONDS=str(LEASE), M365_GRAPH_TIME_SCALE=str(TIME_SCALE))
     connected = connect_graphsim_tenant(sim=stack.sim, app=stack.app, organization=acme,
                                         actor=alice, throttling=True, time_scale=TIME_SCALE)
     tid, domain = connected.microsoft_id, connected.domain

@@ -6,6 +6,6 @@
   (the database, Redis, graphsim and keys a worker needs).
 - `broker`: point this process's Celery app at the private Redis for one test.
 - `tenants`: connect a graphsim tenant through real admin consent, seed users in bulk.
-- `worker_celery`: the workers' Celery app, with Stratus's write budget scaled like
-  graphsim's clock (`STRATUS_GRAPH_TIME_SCALE`).
+Workers run the project's own Celery app; `M365_GRAPH_TIME_SCALE` in their environment
+scales Stratus's write budget like graphsim's clock.
 """

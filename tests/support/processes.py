@@ -208,8 +208,8 @@ class RedisServer:
         shutil.rmtree(self.dir, ignore_errors=True)
 
 
-# The project's Celery app, plus a time-scale knob read from the environment.
-WORKER_APP = "tests.support.worker_celery"
+# The project's own Celery app, as deployed.
+WORKER_APP = "config"
 WORKER_SETTINGS = "config.settings"
 
 
@@ -288,7 +288,7 @@ def stratus_env(*, database_url: str, redis_url: str, sim=None, app: Mapping | N
                 **extra: str) -> dict[str, str]:
     """The environment of a Stratus worker: this database, this Redis (broker and write
     budget), Microsoft at graphsim, and the encryption keys of the caller. `extra` sets
-    further variables (M365_SYNC_LEASE_SECONDS, STRATUS_GRAPH_TIME_SCALE, ...)."""
+    further variables (M365_SYNC_LEASE_SECONDS, M365_GRAPH_TIME_SCALE, ...)."""
     env = dict(os.environ)
     env.pop("CELERY_TASK_ALWAYS_EAGER", None)
     env.update({
