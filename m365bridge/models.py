@@ -200,6 +200,9 @@ class UserBinding(models.Model):
     password_version = models.PositiveIntegerField(default=0)
     password_pushed_version = models.PositiveIntegerField(default=0)
     password_pushed_at = models.DateTimeField(null=True, blank=True)
+    # Creates sent for this binding since its account was last recorded: more than one
+    # means an earlier create may have reached Microsoft with its reply lost.
+    creates_sent = models.PositiveSmallIntegerField(default=0)
     synced_at = models.DateTimeField(null=True, blank=True)
     # What a reconcile found changed directly in Microsoft 365 and the next sync must
     # overwrite: {"properties": [...], "enabled": true, "password": true}. The engine

@@ -23,7 +23,7 @@ from urllib.parse import quote
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
-from django.db.models import Min, Q
+from django.db.models import F, Min, Q
 from django.utils import timezone
 
 from audit.services import event_record
@@ -173,6 +173,8 @@ def _apply_chunk(client, tenant, bindings, token, result) -> None:
         lifecycle.accounts_restore(client, restores, token, result)
     if not requests_:
         return
+    _note_creates_sent([int(i) for i, plan in sent.items() if plan.action == planning.CREATE],
+                       token)
     takeovers, revokes = [], []
     for request_id, outcome in _send(client, requests_).items():
         plan, binding = sent[request_id], by_pk[int(request_id)]
@@ -191,6 +193,15 @@ def _apply_chunk(client, tenant, bindings, token, result) -> None:
         _take_over(client, takeovers, token, result)
     if revokes:
         _revoke_sessions(client, revokes, token, result)
+
+
+def _note_creates_sent(pks: list[int], token: str) -> None:
+    """Committed before the creates leave, so that a worker dying after Microsoft's 201
+    leaves a trace: the retry then reports the account it links as its own earlier
+    create, not as someone else's account taken over."""
+    if pks:
+        UserBinding.objects.filter(pk__in=pks, claim_token=token).update(
+            creates_sent=F("creates_sent") + 1)
 
 
 def _revoke_sessions(client, revokes, token, result) -> None:
@@ -288,12 +299,14 @@ def _event(row: UserBinding, type_: str, *, outcome: str = "success", details=No
 def _events_for(row: UserBinding, plan: planning.Plan, *, created: bool, took_over: bool) -> None:
     base = {"microsoft_id": row.microsoft_id}
     if created:
-        details = {**base, "took_over_existing": took_over,
+        # An earlier create of ours whose reply was lost is linked, not "taken over".
+        own_earlier = took_over and row.creates_sent > 1
+        details = {**base, "took_over_existing": took_over and not own_earlier,
                    "password_set": "stratus" if plan.password_retained else (
                        "unchanged" if took_over else "random"),
                    "account_enabled": plan.enabled}
-        if took_over and row.attempts:
-            details["after_earlier_attempt"] = True  # perhaps our own create, unrecorded
+        if own_earlier:
+            details["linked_after_lost_reply"] = True
         details.update(lifecycle.create_details(plan))
         _event(row, "user_create_provision", details=details)
         if took_over and getattr(plan, "previously_enabled", None) is False and plan.enabled:
@@ -348,6 +361,8 @@ def _record_applied(binding, plan, result, *, created=None, took_over=False) -> 
                 row.password_pushed_at = now
             _events_for(row, plan, created=creating, took_over=took_over)
             lifecycle.on_applied(row, plan, creating=creating, took_over=took_over)
+            if creating:
+                row.creates_sent = 0
             result.applied += 1
             result.count(plan.action)
         if row.known_enabled is not None:

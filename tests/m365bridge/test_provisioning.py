@@ -122,7 +122,9 @@ def test_a_crash_after_microsoft_created_the_account_links_it_on_retry_instead_o
     binding.refresh_from_db()
     assert binding.microsoft_id == accounts[0]["id"] and binding.state == "provisioned"
     [event] = events("user_create_provision")
-    assert event.details["took_over_existing"] is True
+    # Stratus's own earlier create, linked: not reported as someone else's account.
+    assert event.details["took_over_existing"] is False
+    assert event.details["linked_after_lost_reply"] is True
 
 
 def test_an_existing_account_with_the_same_upn_is_taken_over_and_overwritten(
