@@ -19,29 +19,43 @@ _ERROR = {"$ref": "#/components/schemas/Error"}
 
 
 class EventFilterSerializer(serializers.Serializer):
-    type = serializers.CharField(required=False, allow_blank=True,
-                                 help_text="Exact event type, such as `user_create`.")
+    type = serializers.CharField(
+        required=False, allow_blank=True, help_text="Exact event type, such as `user_create`."
+    )
     outcome = serializers.ChoiceField(choices=Event.OUTCOMES, required=False)
     user = serializers.CharField(
-        required=False, allow_blank=True, max_length=254,
+        required=False,
+        allow_blank=True,
+        max_length=254,
         help_text="Events about one user: the user's id or email. By email it also finds "
-                  "the events of a deleted user.")
+        "the events of a deleted user.",
+    )
     tenant = serializers.CharField(
-        required=False, allow_blank=True, max_length=64,
-        help_text="Events for one Microsoft 365 tenant: its id (`tenant_ref` on events).")
+        required=False,
+        allow_blank=True,
+        max_length=64,
+        help_text="Events for one Microsoft 365 tenant: its id (`tenant_ref` on events).",
+    )
     actor = serializers.CharField(
-        required=False, allow_blank=True, max_length=254,
-        help_text="Events made by one actor: a user's id or email, or `system` for "
-                  "scheduled work.")
-    target_type = serializers.CharField(required=False, allow_blank=True,
-                                        help_text="`user`, `group`, `api_key`, ...")
+        required=False,
+        allow_blank=True,
+        max_length=254,
+        help_text="Events made by one actor: a user's id or email, or `system` for scheduled work.",
+    )
+    target_type = serializers.CharField(
+        required=False, allow_blank=True, help_text="`user`, `group`, `api_key`, ..."
+    )
     target_id = serializers.CharField(required=False, allow_blank=True)
     since = serializers.DateTimeField(
-        required=False, help_text="ISO 8601 date or date-time (UTC unless it has an "
-                                  "offset); events at or after this time.")
+        required=False,
+        help_text="ISO 8601 date or date-time (UTC unless it has an "
+        "offset); events at or after this time.",
+    )
     until = serializers.DateTimeField(
-        required=False, help_text="ISO 8601 date or date-time (UTC unless it has an "
-                                  "offset); events before this time.")
+        required=False,
+        help_text="ISO 8601 date or date-time (UTC unless it has an "
+        "offset); events before this time.",
+    )
 
     def validate(self, attrs):
         since, until = attrs.get("since"), attrs.get("until")
@@ -60,9 +74,11 @@ class EventFilterSerializer(serializers.Serializer):
 
 class EventExportFilterSerializer(EventFilterSerializer):
     format = serializers.ChoiceField(
-        choices=sorted(export.FORMATS), required=False,
+        choices=sorted(export.FORMATS),
+        required=False,
         help_text="`csv` or `json`. Without it, an `Accept: text/csv` header asks for CSV; "
-                  "anything else gets JSON.")
+        "anything else gets JSON.",
+    )
 
 
 @extend_schema_serializer(component_name="Event")
@@ -71,10 +87,12 @@ class EventOutputSerializer(serializers.Serializer):
     created_at = serializers.DateTimeField()
     type = serializers.CharField()
     outcome = serializers.ChoiceField(choices=Event.OUTCOMES)
-    actor_id = serializers.IntegerField(allow_null=True, help_text="Null for scheduled work "
-                                        "or when the actor was deleted.")
-    actor = serializers.CharField(source="actor_label",
-                                  help_text="The actor's email when it acted, or `system`.")
+    actor_id = serializers.IntegerField(
+        allow_null=True, help_text="Null for scheduled work or when the actor was deleted."
+    )
+    actor = serializers.CharField(
+        source="actor_label", help_text="The actor's email when it acted, or `system`."
+    )
     tenant_ref = serializers.CharField()
     tenant_label = serializers.CharField()
     target_type = serializers.CharField()
@@ -87,7 +105,9 @@ class EventListApi(APIView):
     pagination_class = api_settings.DEFAULT_PAGINATION_CLASS
 
     @extend_schema(
-        tags=["events"], summary="List events", parameters=[EventFilterSerializer],
+        tags=["events"],
+        summary="List events",
+        parameters=[EventFilterSerializer],
         description="Newest first. Events are append-only; there is no way to change one.",
         responses={
             200: EventOutputSerializer(many=True),
@@ -117,7 +137,9 @@ class EventExportApi(APIView):
         return renderer, renderer.media_type
 
     @extend_schema(
-        tags=["events"], summary="Export events", parameters=[EventExportFilterSerializer],
+        tags=["events"],
+        summary="Export events",
+        parameters=[EventExportFilterSerializer],
         description=(
             "Every event that matches the filters (the same as for listing), newest first, "
             "as a CSV or JSON download streamed as it is read, whatever its size. CSV has a "
@@ -129,7 +151,8 @@ class EventExportApi(APIView):
         responses={
             (200, "text/csv"): OpenApiResponse(OpenApiTypes.STR, description="The events."),
             (200, "application/json"): OpenApiResponse(
-                EventOutputSerializer(many=True), description="The events."),
+                EventOutputSerializer(many=True), description="The events."
+            ),
             400: OpenApiResponse(_ERROR, description="A filter is not valid; `fields` names it."),
             401: OpenApiResponse(_ERROR, description="No valid API key or session."),
             403: OpenApiResponse(_ERROR, description="Members may not use the API."),

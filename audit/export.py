@@ -22,12 +22,31 @@ ROWS_PER_WRITE = 500  # rows per piece of the response body
 FORMATS = {"csv": "text/csv; charset=utf-8", "json": "application/json"}
 
 COLUMNS = (
-    "id", "created_at", "type", "outcome", "actor_id", "actor_label", "tenant_ref",
-    "tenant_label", "target_type", "target_id", "target_label", "details",
+    "id",
+    "created_at",
+    "type",
+    "outcome",
+    "actor_id",
+    "actor_label",
+    "tenant_ref",
+    "tenant_label",
+    "target_type",
+    "target_id",
+    "target_label",
+    "details",
 )
 CSV_HEADER = (
-    "id", "time", "type", "outcome", "actor", "tenant_id", "tenant", "target_type",
-    "target_id", "target_label", "details",
+    "id",
+    "time",
+    "type",
+    "outcome",
+    "actor",
+    "tenant_id",
+    "tenant",
+    "target_type",
+    "target_id",
+    "target_label",
+    "details",
 )
 # A spreadsheet runs a cell that starts with one of these as a formula (CSV injection).
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
@@ -71,11 +90,30 @@ def _csv(rows: Iterable[tuple]) -> Iterator[str]:
 
 
 def _csv_row(row: tuple) -> list[str]:
-    pk, created_at, type, outcome, _actor_id, actor, tenant_ref, tenant_label, \
-        target_type, target_id, target_label, details = row
+    (
+        pk,
+        created_at,
+        type,
+        outcome,
+        _actor_id,
+        actor,
+        tenant_ref,
+        tenant_label,
+        target_type,
+        target_id,
+        target_label,
+        details,
+    ) = row
     cells = [
-        type, outcome, actor, tenant_ref, tenant_label, target_type, target_id,
-        target_label, json.dumps(details, sort_keys=True, ensure_ascii=False),
+        type,
+        outcome,
+        actor,
+        tenant_ref,
+        tenant_label,
+        target_type,
+        target_id,
+        target_label,
+        json.dumps(details, sort_keys=True, ensure_ascii=False),
     ]
     return [str(pk), iso_utc(created_at), *(csv_safe(cell) for cell in cells)]
 
@@ -95,13 +133,33 @@ def _json(rows: Iterable[tuple]) -> Iterator[str]:
 
 
 def _json_event(row: tuple) -> dict:
-    pk, created_at, type, outcome, actor_id, actor, tenant_ref, tenant_label, \
-        target_type, target_id, target_label, details = row
+    (
+        pk,
+        created_at,
+        type,
+        outcome,
+        actor_id,
+        actor,
+        tenant_ref,
+        tenant_label,
+        target_type,
+        target_id,
+        target_label,
+        details,
+    ) = row
     return {
-        "id": pk, "created_at": iso_utc(created_at), "type": type, "outcome": outcome,
-        "actor_id": actor_id, "actor": actor, "tenant_ref": tenant_ref,
-        "tenant_label": tenant_label, "target_type": target_type, "target_id": target_id,
-        "target_label": target_label, "details": details,
+        "id": pk,
+        "created_at": iso_utc(created_at),
+        "type": type,
+        "outcome": outcome,
+        "actor_id": actor_id,
+        "actor": actor,
+        "tenant_ref": tenant_ref,
+        "tenant_label": tenant_label,
+        "target_type": target_type,
+        "target_id": target_id,
+        "target_label": target_label,
+        "details": details,
     }
 
 

@@ -12,9 +12,17 @@ from .services import SYSTEM
 
 
 def event_list(
-    *, organization, type: str = "", outcome: str = "", target_type: str = "",
-    target_id: str = "", user: str = "", tenant_ref: str = "", actor: str = "",
-    since: datetime | None = None, until: datetime | None = None,
+    *,
+    organization,
+    type: str = "",
+    outcome: str = "",
+    target_type: str = "",
+    target_id: str = "",
+    user: str = "",
+    tenant_ref: str = "",
+    actor: str = "",
+    since: datetime | None = None,
+    until: datetime | None = None,
 ) -> QuerySet[Event]:
     """Newest first. Each filter narrows the list; empty ones are ignored.
 
@@ -52,8 +60,10 @@ def _target_user(*, organization, user: str) -> Q:
         return Q(target_type="user", target_id=user)
     email = user.lower()
     pk = (
-        get_user_model().objects.filter(organization=organization, email=email)
-        .values_list("pk", flat=True).first()
+        get_user_model()
+        .objects.filter(organization=organization, email=email)
+        .values_list("pk", flat=True)
+        .first()
     )
     match = Q(target_label=email)
     if pk is not None:
@@ -78,7 +88,7 @@ def event_get(*, organization, pk) -> Event:
 
 def event_types(*, organization) -> list[str]:
     """The event types the organization has, for a filter's choices."""
-    return [value for value, in _distinct(organization=organization, column="type")]
+    return [value for (value,) in _distinct(organization=organization, column="type")]
 
 
 def event_tenants(*, organization) -> list[tuple[str, str]]:

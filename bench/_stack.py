@@ -43,9 +43,13 @@ def recreate_database(url: str) -> None:
     name = parsed.path.lstrip("/")
     if "bench" not in name:
         sys.exit(f"Refusing to drop {name!r}: the benchmark database's name must contain 'bench'.")
-    admin = psycopg2.connect(host=parsed.hostname or "127.0.0.1", port=parsed.port or 5432,
-                             user=parsed.username or "postgres", password=parsed.password or None,
-                             dbname="postgres")
+    admin = psycopg2.connect(
+        host=parsed.hostname or "127.0.0.1",
+        port=parsed.port or 5432,
+        user=parsed.username or "postgres",
+        password=parsed.password or None,
+        dbname="postgres",
+    )
     admin.autocommit = True
     with admin.cursor() as cursor:
         cursor.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
@@ -54,9 +58,18 @@ def recreate_database(url: str) -> None:
 
 
 class BenchStack:
-    def __init__(self, *, users: int, workers: int = 2, throttling: bool = False,
-                 time_scale: float = 1.0, latency_ms: float = 0, jitter_ms: float = 0,
-                 worker_env: dict | None = None, quiet: bool = False):
+    def __init__(
+        self,
+        *,
+        users: int,
+        workers: int = 2,
+        throttling: bool = False,
+        time_scale: float = 1.0,
+        latency_ms: float = 0,
+        jitter_ms: float = 0,
+        worker_env: dict | None = None,
+        quiet: bool = False,
+    ):
         self.user_count = users
         self.worker_count = workers
         self.throttling = throttling
@@ -98,11 +111,24 @@ class BenchStack:
         # Emails (password changed, ...) stay in memory, not in the dev mail folder.
         os.environ["EMAIL_BACKEND"] = "django.core.mail.backends.locmem.EmailBackend"
         self.app = self._register_app()
-        self.env = stratus_env(database_url=self.database_url, redis_url=self.redis.url(),
-                               sim=self.sim, app=self.app, **self.worker_env)
-        for key in ("REDIS_URL", "CELERY_BROKER_URL", "M365_LOGIN_URL", "M365_GRAPH_URL",
-                    "M365_CA_BUNDLE", "M365_CLIENT_ID", "M365_CLIENT_SECRET",
-                    "FIELD_ENCRYPTION_KEYS", *self.worker_env):
+        self.env = stratus_env(
+            database_url=self.database_url,
+            redis_url=self.redis.url(),
+            sim=self.sim,
+            app=self.app,
+            **self.worker_env,
+        )
+        for key in (
+            "REDIS_URL",
+            "CELERY_BROKER_URL",
+            "M365_LOGIN_URL",
+            "M365_GRAPH_URL",
+            "M365_CA_BUNDLE",
+            "M365_CLIENT_ID",
+            "M365_CLIENT_SECRET",
+            "FIELD_ENCRYPTION_KEYS",
+            *self.worker_env,
+        ):
             if key in self.env:
                 os.environ[key] = self.env[key]
         os.environ.pop("CELERY_TASK_ALWAYS_EAGER", None)
@@ -116,8 +142,9 @@ class BenchStack:
         call_command("migrate", verbosity=0)
         self._seed()
         if self.latency_ms or self.jitter_ms:
-            self.sim.control.set_faults(self.ms_tenant_id, latency_ms=self.latency_ms,
-                                        jitter_ms=self.jitter_ms)
+            self.sim.control.set_faults(
+                self.ms_tenant_id, latency_ms=self.latency_ms, jitter_ms=self.jitter_ms
+            )
         self.say(f"starting {self.worker_count} worker(s)")
         for _ in range(self.worker_count):
             self.workers.append(self.procs.worker(self.env))
@@ -129,10 +156,12 @@ class BenchStack:
         from tests.m365bridge.conftest import REDIRECT_URI
 
         return self.sim.control.register_app(
-            display_name="Stratus", redirect_uris=[REDIRECT_URI],
+            display_name="Stratus",
+            redirect_uris=[REDIRECT_URI],
             secret=f"bench-secret-{os.urandom(8).hex()}",
             application_permissions=APPLICATION_PERMISSIONS,
-            delegated_permissions=DELEGATED_SCOPES)
+            delegated_permissions=DELEGATED_SCOPES,
+        )
 
     def _seed(self) -> None:
         from directory import services
@@ -140,18 +169,27 @@ class BenchStack:
         from tests.support.tenants import connect_graphsim_tenant, seed_users, unique_domain
 
         self.org, _ = services.organization_signup(
-            name="Bench Corp", email="owner@bench-corp.example", password="Bench-Passw0rd-42",
-            first_name="Owen", last_name="Owner")
+            name="Bench Corp",
+            email="owner@bench-corp.example",
+            password="Bench-Passw0rd-42",
+            first_name="Owen",
+            last_name="Owner",
+        )
         self.owner = User.objects.get(email="owner@bench-corp.example")
         self.domain = unique_domain("bench")
         self.say(f"connecting a graphsim tenant ({self.domain}), seeding {self.user_count} users")
         connected = connect_graphsim_tenant(
-            sim=self.sim, app=self.app, organization=self.org, actor=self.owner,
-            domain=self.domain, throttling=self.throttling, time_scale=self.time_scale,
-            display_name="Bench Tenant")
+            sim=self.sim,
+            app=self.app,
+            organization=self.org,
+            actor=self.owner,
+            domain=self.domain,
+            throttling=self.throttling,
+            time_scale=self.time_scale,
+            display_name="Bench Tenant",
+        )
         self.tenant, self.ms_tenant_id = connected.tenant, connected.microsoft_id
-        self.users = seed_users(organization=self.org, domain=self.domain,
-                                count=self.user_count)
+        self.users = seed_users(organization=self.org, domain=self.domain, count=self.user_count)
 
     # --- helpers for the benches ---------------------------------------------------------
     def celery(self):
@@ -173,8 +211,13 @@ class BenchStack:
             since = page[-1]["id"]
 
     def wait(self, condition, *, timeout: float, what: str, describe=None, interval=0.25):
-        return wait_for(condition, timeout=timeout, what=what, interval=interval,
-                        describe=describe or (lambda: self.procs.logs(15)))
+        return wait_for(
+            condition,
+            timeout=timeout,
+            what=what,
+            interval=interval,
+            describe=describe or (lambda: self.procs.logs(15)),
+        )
 
 
 def quota_bound_seconds(writes: int, time_scale: float) -> float:

@@ -53,10 +53,10 @@ class Row:
     name: str
     users: int
     wall: float
-    http_requests: int      # HTTP requests to Graph ($batch counts once)
-    graph_requests: int     # Graph operations: $batch items count one each
-    writes: int             # writes graphsim charged (429s are not charged)
-    throttled: int          # 429 answers, outer and inside $batch
+    http_requests: int  # HTTP requests to Graph ($batch counts once)
+    graph_requests: int  # Graph operations: $batch items count one each
+    writes: int  # writes graphsim charged (429s are not charged)
+    throttled: int  # 429 answers, outer and inside $batch
     created: int
 
 
@@ -64,14 +64,20 @@ def summarize(name: str, users: int, wall: float, rows: list[dict], created: int
     outer = [r for r in rows if r["note"] != "login" and not str(r["note"]).startswith("batch:")]
     items = [r for r in rows if str(r["note"]).startswith("batch:")]
     operations = [r for r in outer if r["note"] != "batch"] + items
-    return Row(name=name, users=users, wall=wall, http_requests=len(outer),
-               graph_requests=len(operations),
-               writes=sum(1 for r in operations if r["write"] and r["status"] != 429),
-               throttled=sum(1 for r in outer + items if r["status"] == 429),
-               created=created)
+    return Row(
+        name=name,
+        users=users,
+        wall=wall,
+        http_requests=len(outer),
+        graph_requests=len(operations),
+        writes=sum(1 for r in operations if r["write"] and r["status"] != 429),
+        throttled=sum(1 for r in outer + items if r["status"] == 429),
+        created=created,
+    )
 
 
 # --- Stratus ------------------------------------------------------------------------------
+
 
 def run_stratus(stack: BenchStack, timeout: float) -> Row:
     from audit.models import Event
@@ -95,8 +101,9 @@ def run_stratus(stack: BenchStack, timeout: float) -> Row:
         left = dirty.count()
         if time.monotonic() - last_report > 10:
             last_report = time.monotonic()
-            stack.say(f"{len(users) - left} of {len(users)} done after "
-                      f"{time.monotonic() - started:.0f} s")
+            stack.say(
+                f"{len(users) - left} of {len(users)} done after {time.monotonic() - started:.0f} s"
+            )
         return left == 0
 
     stack.wait(done, timeout=timeout, what="every binding applied", interval=0.1)
@@ -106,22 +113,33 @@ def run_stratus(stack: BenchStack, timeout: float) -> Row:
     if events != len(users) or failures:
         print(f"WARNING: {events} create events and {failures} failures for {len(users)} users")
     stack.say(f"bind call {bind_call:.2f} s of the {wall:.1f} s")
-    created = sum(1 for u in stack.sim.control.users(stack.ms_tenant_id)
-                  if u["userPrincipalName"].endswith("@" + stack.domain))
-    return summarize("Stratus (workers, $batch, shared budget)", len(users), wall,
-                     stack.graph_requests(since=mark), created)
+    created = sum(
+        1
+        for u in stack.sim.control.users(stack.ms_tenant_id)
+        if u["userPrincipalName"].endswith("@" + stack.domain)
+    )
+    return summarize(
+        "Stratus (workers, $batch, shared budget)",
+        len(users),
+        wall,
+        stack.graph_requests(since=mark),
+        created,
+    )
 
 
 # --- the reference client ---------------------------------------------------------------------
+
 
 def reference_tenant(stack: BenchStack, scale: float, latency_ms: float) -> tuple[str, str]:
     from tests.support.tenants import unique_domain
 
     domain = unique_domain("reference")
-    created = stack.sim.control.create_tenant(display_name="Reference", domains=[domain],
-                                              throttling=True, time_scale=scale)
-    stack.sim.control.grant(created["id"], stack.app["clientId"],
-                            application_permissions=["User.ReadWrite.All"])
+    created = stack.sim.control.create_tenant(
+        display_name="Reference", domains=[domain], throttling=True, time_scale=scale
+    )
+    stack.sim.control.grant(
+        created["id"], stack.app["clientId"], application_permissions=["User.ReadWrite.All"]
+    )
     stack.sim.control.set_faults(created["id"], latency_ms=latency_ms)
     return created["id"], domain
 
@@ -134,14 +152,20 @@ def reference_bodies(stack: BenchStack, domain: str) -> list[dict]:
         body = {k: v for k, v in desired_properties(user).items() if v not in (None, [])}
         for key in ("userPrincipalName", "mail"):
             body[key] = body[key].replace(stack.domain, domain)
-        body.update(accountEnabled=True, passwordProfile={
-            "password": REFERENCE_PASSWORD, "forceChangePasswordNextSignIn": False})
+        body.update(
+            accountEnabled=True,
+            passwordProfile={
+                "password": REFERENCE_PASSWORD,
+                "forceChangePasswordNextSignIn": False,
+            },
+        )
         bodies.append(body)
     return bodies
 
 
-def run_reference(stack: BenchStack, *, scale: float, latency_ms: float, threads: int,
-                  timeout: float) -> Row:
+def run_reference(
+    stack: BenchStack, *, scale: float, latency_ms: float, threads: int, timeout: float
+) -> Row:
     tenant_id, domain = reference_tenant(stack, scale, latency_ms)
     token = stack.sim.control.app_token(tenant_id, stack.app["clientId"], stack.app["secret"])
     bodies = reference_bodies(stack, domain)
@@ -164,13 +188,13 @@ def run_reference(stack: BenchStack, *, scale: float, latency_ms: float, threads
                     response = session.post(stack.sim.graph_url("users"), json=body, timeout=60)
                 except Exception as exc:  # noqa: BLE001 - a plain client retries
                     attempt += 1
-                    time.sleep(min(2 ** attempt, 30))
+                    time.sleep(min(2**attempt, 30))
                     errors.append(type(exc).__name__)
                     continue
                 if response.status_code in (429, 503, 504):
                     attempt += 1
                     retry_after = response.headers.get("Retry-After")
-                    time.sleep(float(retry_after) if retry_after else min(2 ** attempt, 30))
+                    time.sleep(float(retry_after) if retry_after else min(2**attempt, 30))
                     continue
                 if response.status_code >= 400:
                     errors.append(f"{response.status_code} {response.text[:200]}")
@@ -186,24 +210,33 @@ def run_reference(stack: BenchStack, *, scale: float, latency_ms: float, threads
     wall = time.monotonic() - started
     if errors:
         print(f"WARNING: the reference client saw {len(errors)} errors, e.g. {errors[0]}")
-    created = sum(1 for u in stack.sim.control.users(tenant_id)
-                  if u["userPrincipalName"].endswith("@" + domain))
+    created = sum(
+        1
+        for u in stack.sim.control.users(tenant_id)
+        if u["userPrincipalName"].endswith("@" + domain)
+    )
     rows = stack.graph_requests(tenant_id, since=mark)
-    return summarize(f"reference (1 POST per user, {threads} threads)", len(bodies), wall,
-                     rows, created)
+    return summarize(
+        f"reference (1 POST per user, {threads} threads)", len(bodies), wall, rows, created
+    )
 
 
 # --- report -------------------------------------------------------------------------------------
 
+
 def report(rows: list[Row], *, scale: float, latency_ms: float) -> bool:
     window = WRITE_QUOTA_WINDOW / scale
     print()
-    print(f"Bulk bind against graphsim: throttling on (Microsoft's documented limits), "
-          f"time scale {scale:g} (write quota {WRITE_QUOTA} per {window:.1f} s), "
-          f"latency {latency_ms:g} ms per request")
-    header = (f"{'':44} {'users':>6} {'wall s':>7} {'quota s':>8} {'speed':>6} "
-              f"{'HTTP req':>9} {'Graph req':>9} {'writes/user':>11} {'429s':>6} {'429 %':>6}"
-              f" {'created':>8}")
+    print(
+        f"Bulk bind against graphsim: throttling on (Microsoft's documented limits), "
+        f"time scale {scale:g} (write quota {WRITE_QUOTA} per {window:.1f} s), "
+        f"latency {latency_ms:g} ms per request"
+    )
+    header = (
+        f"{'':44} {'users':>6} {'wall s':>7} {'quota s':>8} {'speed':>6} "
+        f"{'HTTP req':>9} {'Graph req':>9} {'writes/user':>11} {'429s':>6} {'429 %':>6}"
+        f" {'created':>8}"
+    )
     print(header)
     print("-" * len(header))
     ok = True
@@ -212,12 +245,18 @@ def report(rows: list[Row], *, scale: float, latency_ms: float) -> bool:
         speed = bound / row.wall if row.wall else float("nan")
         per_user = row.writes / row.users
         share = row.throttled / row.graph_requests if row.graph_requests else 0.0
-        print(f"{row.name:44} {row.users:6d} {row.wall:7.1f} {bound:8.1f} {speed:6.0%} "
-              f"{row.http_requests:9d} {row.graph_requests:9d} {per_user:11.3f} "
-              f"{row.throttled:6d} {share:6.2%} {row.created:8d}")
+        print(
+            f"{row.name:44} {row.users:6d} {row.wall:7.1f} {bound:8.1f} {speed:6.0%} "
+            f"{row.http_requests:9d} {row.graph_requests:9d} {per_user:11.3f} "
+            f"{row.throttled:6d} {share:6.2%} {row.created:8d}"
+        )
         if index == 0:
-            ok = (speed >= TARGET_SPEED and per_user <= TARGET_WRITES_PER_USER
-                  and share < TARGET_429_SHARE and row.created == row.users)
+            ok = (
+                speed >= TARGET_SPEED
+                and per_user <= TARGET_WRITES_PER_USER
+                and share < TARGET_429_SHARE
+                and row.created == row.users
+            )
     print()
     stratus = rows[0]
     bound = quota_bound_seconds(stratus.users, scale)
@@ -225,22 +264,36 @@ def report(rows: list[Row], *, scale: float, latency_ms: float) -> bool:
     per_user = stratus.writes / stratus.users
     share = stratus.throttled / stratus.graph_requests if stratus.graph_requests else 0.0
     checks = [
-        (f"speed {speed:.0%} of the quota-bound speed", f">= {TARGET_SPEED:.0%}",
-         speed >= TARGET_SPEED),
-        (f"{per_user:.3f} writes per user", f"<= {TARGET_WRITES_PER_USER}",
-         per_user <= TARGET_WRITES_PER_USER),
-        (f"429s {share:.2%} of Graph requests", f"< {TARGET_429_SHARE:.0%}",
-         share < TARGET_429_SHARE),
-        (f"{stratus.created} of {stratus.users} accounts created", "all",
-         stratus.created == stratus.users),
+        (
+            f"speed {speed:.0%} of the quota-bound speed",
+            f">= {TARGET_SPEED:.0%}",
+            speed >= TARGET_SPEED,
+        ),
+        (
+            f"{per_user:.3f} writes per user",
+            f"<= {TARGET_WRITES_PER_USER}",
+            per_user <= TARGET_WRITES_PER_USER,
+        ),
+        (
+            f"429s {share:.2%} of Graph requests",
+            f"< {TARGET_429_SHARE:.0%}",
+            share < TARGET_429_SHARE,
+        ),
+        (
+            f"{stratus.created} of {stratus.users} accounts created",
+            "all",
+            stratus.created == stratus.users,
+        ),
     ]
     for text, target, passed in checks:
         print(f"  Stratus: {text:44} target {target:8}  {'OK' if passed else 'MISSED'}")
     windows = math.ceil(stratus.users / WRITE_QUOTA) - 1
-    print(f"  Note: quota-bound time = users x {WRITE_QUOTA_WINDOW:g} s / {WRITE_QUOTA} / scale "
-          f"(the sustained rate). Under graphsim's fixed windows a client may burst "
-          f"{WRITE_QUOTA} writes at once, so the floor there is {windows * window:.1f} s; "
-          "Stratus's budget deliberately never bursts beyond 60 writes.")
+    print(
+        f"  Note: quota-bound time = users x {WRITE_QUOTA_WINDOW:g} s / {WRITE_QUOTA} / scale "
+        f"(the sustained rate). Under graphsim's fixed windows a client may burst "
+        f"{WRITE_QUOTA} writes at once, so the floor there is {windows * window:.1f} s; "
+        "Stratus's budget deliberately never bursts beyond 60 writes."
+    )
     return ok
 
 
@@ -252,9 +305,13 @@ def main() -> int:
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--reference-threads", type=int, default=8)
     parser.add_argument("--no-reference", action="store_true")
-    parser.add_argument("--budget-share", type=float, default=None,
-                        help="what-if: make Stratus's write budget refill at this share of the "
-                             "quota instead of its own (0.98)")
+    parser.add_argument(
+        "--budget-share",
+        type=float,
+        default=None,
+        help="what-if: make Stratus's write budget refill at this share of the "
+        "quota instead of its own (0.98)",
+    )
     args = parser.parse_args()
     budget_scale = args.time_scale
     if args.budget_share:
@@ -264,15 +321,27 @@ def main() -> int:
         print(f"what-if: Stratus's write budget refills at {args.budget_share:.0%} of the quota")
     timeout = 4 * quota_bound_seconds(args.users, args.time_scale) + 60
 
-    with BenchStack(users=args.users, workers=args.workers, throttling=True,
-                    time_scale=args.time_scale, latency_ms=args.latency_ms,
-                    worker_env={"M365_GRAPH_TIME_SCALE": str(budget_scale)}) as stack:
+    with BenchStack(
+        users=args.users,
+        workers=args.workers,
+        throttling=True,
+        time_scale=args.time_scale,
+        latency_ms=args.latency_ms,
+        worker_env={"M365_GRAPH_TIME_SCALE": str(budget_scale)},
+    ) as stack:
         stack.procs.beat(stack.env)  # the sweep and reconcile run as deployed
         rows = [run_stratus(stack, timeout)]
         if not args.no_reference:
             stack.say("reference client: one POST per user")
-            rows.append(run_reference(stack, scale=args.time_scale, latency_ms=args.latency_ms,
-                                      threads=args.reference_threads, timeout=timeout))
+            rows.append(
+                run_reference(
+                    stack,
+                    scale=args.time_scale,
+                    latency_ms=args.latency_ms,
+                    threads=args.reference_threads,
+                    timeout=timeout,
+                )
+            )
     return 0 if report(rows, scale=args.time_scale, latency_ms=args.latency_ms) else 1
 
 

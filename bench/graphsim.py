@@ -60,8 +60,7 @@ def main() -> int:
     args = parser.parse_args()
     with running_graphsim() as sim:
         control = sim.control
-        tenant = control.create_tenant(display_name="Bench", domains=["bench.example"],
-                                       users=1000)
+        tenant = control.create_tenant(display_name="Bench", domains=["bench.example"], users=1000)
         app = control.register_app(display_name="bench")
         control.grant(tenant["id"], app["clientId"], application_permissions=PERMISSIONS)
         token = control.app_token(tenant["id"], app["clientId"], app["secret"])
@@ -73,13 +72,22 @@ def main() -> int:
 
         def create_user(session, n):
             alias = f"bench{n}"
-            return session.post(sim.graph_url("users"), timeout=30, json={
-                "accountEnabled": True, "displayName": f"Bench {n}", "mailNickname": alias,
-                "userPrincipalName": f"{alias}@{domain}",
-                "passwordProfile": {"password": "xWwvJ]6NMw+bWH-d"}})
+            return session.post(
+                sim.graph_url("users"),
+                timeout=30,
+                json={
+                    "accountEnabled": True,
+                    "displayName": f"Bench {n}",
+                    "mailNickname": alias,
+                    "userPrincipalName": f"{alias}@{domain}",
+                    "passwordProfile": {"password": "xWwvJ]6NMw+bWH-d"},
+                },
+            )
 
-        results = {"GET /users/{id}": hammer(sim, token, args.threads, args.seconds, get_user),
-                   "POST /users": hammer(sim, token, args.threads, args.seconds, create_user)}
+        results = {
+            "GET /users/{id}": hammer(sim, token, args.threads, args.seconds, get_user),
+            "POST /users": hammer(sim, token, args.threads, args.seconds, create_user),
+        }
     ok = True
     for name, rate in results.items():
         target = TARGETS[name]

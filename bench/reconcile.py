@@ -24,8 +24,9 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
-DATABASE_URL = os.environ.get("BENCH_DATABASE_URL",
-                              "postgres://postgres@127.0.0.1:5432/stratus_bench_reconcile")
+DATABASE_URL = os.environ.get(
+    "BENCH_DATABASE_URL", "postgres://postgres@127.0.0.1:5432/stratus_bench_reconcile"
+)
 
 
 def say(message: str) -> None:
@@ -36,11 +37,18 @@ def setup_django(sim, app) -> None:
     from bench._stack import recreate_database
 
     recreate_database(DATABASE_URL)
-    os.environ.update({
-        "DATABASE_URL": DATABASE_URL, "DJANGO_SETTINGS_MODULE": "config.settings",
-        "REDIS_URL": "", "M365_CLIENT_ID": app["clientId"], "M365_CLIENT_SECRET": app["secret"],
-        "M365_LOGIN_URL": sim.base_url, "M365_GRAPH_URL": sim.base_url,
-        "M365_CA_BUNDLE": sim.ca_path})
+    os.environ.update(
+        {
+            "DATABASE_URL": DATABASE_URL,
+            "DJANGO_SETTINGS_MODULE": "config.settings",
+            "REDIS_URL": "",
+            "M365_CLIENT_ID": app["clientId"],
+            "M365_CLIENT_SECRET": app["secret"],
+            "M365_LOGIN_URL": sim.base_url,
+            "M365_GRAPH_URL": sim.base_url,
+            "M365_CA_BUNDLE": sim.ca_path,
+        }
+    )
     import django
 
     django.setup()
@@ -62,36 +70,65 @@ def seed(sim, app, users: int) -> tuple:
 
     domain = f"bench-{secrets.token_hex(4)}.example"
     started = time.monotonic()
-    created = sim.control.create_tenant(display_name="Bench", domains=[domain], users=users,
-                                        seed=7, skus=[{"skuPartNumber": "SPE_E3",
-                                                       "seats": users}])
+    created = sim.control.create_tenant(
+        display_name="Bench",
+        domains=[domain],
+        users=users,
+        seed=7,
+        skus=[{"skuPartNumber": "SPE_E3", "seats": users}],
+    )
     tid = created["id"]
-    sim.control.grant(tid, app["clientId"], application_permissions=APPLICATION_PERMISSIONS,
-                      directory_roles=["User Administrator"])
+    sim.control.grant(
+        tid,
+        app["clientId"],
+        application_permissions=APPLICATION_PERMISSIONS,
+        directory_roles=["User Administrator"],
+    )
     graphsim_seconds = time.monotonic() - started
     accounts = [u for u in sim.control.users(tid) if u["userPrincipalName"].endswith(domain)]
     say(f"graphsim: {len(accounts):,} users generated in {graphsim_seconds:.1f} s")
 
     started = time.monotonic()
     org, owner = directory_services.organization_signup(
-        name="Bench", email=f"owner@{domain}", password="Bench-Owner-Passw0rd!",
-        first_name="Owner", last_name="Bench")
-    tenant = Tenant.objects.create(organization=org, microsoft_tenant_id=tid,
-                                   display_name="Bench", mode=Tenant.APPLICATION,
-                                   connected_by=owner)
+        name="Bench",
+        email=f"owner@{domain}",
+        password="Bench-Owner-Passw0rd!",
+        first_name="Owner",
+        last_name="Bench",
+    )
+    tenant = Tenant.objects.create(
+        organization=org,
+        microsoft_tenant_id=tid,
+        display_name="Bench",
+        mode=Tenant.APPLICATION,
+        connected_by=owner,
+    )
     TenantDomain.objects.create(tenant=tenant, name=domain, is_default=True)
-    rows = [User(organization=org, email=a["userPrincipalName"].lower(), status=User.ACTIVE,
-                 password="!", first_name=a.get("givenName") or "",
-                 last_name=a.get("surname") or "", display_name=a.get("displayName") or "",
-                 job_title=a.get("jobTitle") or "", department=a.get("department") or "",
-                 employee_id=a.get("employeeId") or "", company_name=a.get("companyName") or "",
-                 office_location=a.get("officeLocation") or "",
-                 mobile_phone=a.get("mobilePhone") or "",
-                 business_phones=a.get("businessPhones") or [],
-                 street_address=a.get("streetAddress") or "", city=a.get("city") or "",
-                 state=a.get("state") or "", postal_code=a.get("postalCode") or "",
-                 country=a.get("country") or "", usage_location=a.get("usageLocation") or "")
-            for a in accounts]
+    rows = [
+        User(
+            organization=org,
+            email=a["userPrincipalName"].lower(),
+            status=User.ACTIVE,
+            password="!",
+            first_name=a.get("givenName") or "",
+            last_name=a.get("surname") or "",
+            display_name=a.get("displayName") or "",
+            job_title=a.get("jobTitle") or "",
+            department=a.get("department") or "",
+            employee_id=a.get("employeeId") or "",
+            company_name=a.get("companyName") or "",
+            office_location=a.get("officeLocation") or "",
+            mobile_phone=a.get("mobilePhone") or "",
+            business_phones=a.get("businessPhones") or [],
+            street_address=a.get("streetAddress") or "",
+            city=a.get("city") or "",
+            state=a.get("state") or "",
+            postal_code=a.get("postalCode") or "",
+            country=a.get("country") or "",
+            usage_location=a.get("usageLocation") or "",
+        )
+        for a in accounts
+    ]
     with transaction.atomic():
         User.objects.bulk_create(rows, batch_size=5000)
     by_email = dict(User.objects.filter(organization=org).values_list("email", "pk"))
@@ -102,17 +139,31 @@ def seed(sim, app, users: int) -> tuple:
         enabled = bool(a.get("accountEnabled"))
         # As if Stratus had told Microsoft exactly what it holds.
         known = {name: a.get(name) for name in SYNCED_GRAPH_PROPERTIES}
-        bindings.append(UserBinding(
-            organization=org, tenant=tenant, user_id=by_email[email], user_ref=by_email[email],
-            user_label=email, microsoft_id=a["id"], needs_sync=False, dirty_since=None,
-            state=UserBinding.PROVISIONED if enabled else UserBinding.BLOCKED,
-            known_properties=known, known_enabled=enabled, synced_at=now))
+        bindings.append(
+            UserBinding(
+                organization=org,
+                tenant=tenant,
+                user_id=by_email[email],
+                user_ref=by_email[email],
+                user_label=email,
+                microsoft_id=a["id"],
+                needs_sync=False,
+                dirty_since=None,
+                state=UserBinding.PROVISIONED if enabled else UserBinding.BLOCKED,
+                known_properties=known,
+                known_enabled=enabled,
+                synced_at=now,
+            )
+        )
     with transaction.atomic():
         UserBinding.objects.bulk_create(bindings, batch_size=5000)
         User.objects.filter(pk__in=[b.user_id for b in bindings if not b.known_enabled]).update(
-            status=User.SUSPENDED)
-    say(f"Stratus: {len(bindings):,} users and bindings bulk-created in "
-        f"{time.monotonic() - started:.1f} s")
+            status=User.SUSPENDED
+        )
+    say(
+        f"Stratus: {len(bindings):,} users and bindings bulk-created in "
+        f"{time.monotonic() - started:.1f} s"
+    )
     return tenant, tid, accounts, graphsim_seconds
 
 
@@ -140,8 +191,10 @@ def main() -> int:
 
     with running_graphsim() as sim:
         app = sim.control.register_app(
-            display_name="Stratus bench", secret=f"bench-{secrets.token_urlsafe(16)}",
-            application_permissions=["User.ReadWrite.All"])
+            display_name="Stratus bench",
+            secret=f"bench-{secrets.token_urlsafe(16)}",
+            application_permissions=["User.ReadWrite.All"],
+        )
         setup_django(sim, app)
         from audit.models import Event
         from m365bridge import services
@@ -175,7 +228,7 @@ def main() -> int:
         # (b) drift made by an admin in Microsoft 365: jobs changed, some accounts blocked.
         enabled = [a for a in accounts if a.get("accountEnabled")]
         step = max(1, len(enabled) // args.drifted)
-        drifted = enabled[::step][:args.drifted]
+        drifted = enabled[::step][: args.drifted]
         blocked = {a["id"] for a in drifted[: args.drifted // 10]}
         started = time.monotonic()
         for a in drifted:
@@ -183,19 +236,24 @@ def main() -> int:
                 sim.control.admin_block(tid, a["id"])
             else:
                 sim.control.admin_update_user(tid, a["id"], jobTitle="Changed in Microsoft")
-        say(f"drifted {len(drifted)} accounts through graphsim's control API in "
-            f"{time.monotonic() - started:.1f} s")
+        say(
+            f"drifted {len(drifted)} accounts through graphsim's control API in "
+            f"{time.monotonic() - started:.1f} s"
+        )
         events_before = Event.objects.order_by("-pk").values_list("pk", flat=True).first() or 0
         run, drift_requests, drift_read_writes, drift_seconds = counted(sim, tid, run_reconcile)
         assert run.outcome == "succeeded", run.note
         sync_result, apply_requests, apply_writes, apply_seconds = counted(
-            sim, tid, lambda: apply.tenant_sync(tenant_id=tenant.pk, time_limit=300))
+            sim, tid, lambda: apply.tenant_sync(tenant_id=tenant.pk, time_limit=300)
+        )
         remote = {u["id"]: u for u in sim.control.users(tid)}
-        still_drifted = [a["id"] for a in drifted
-                         if remote[a["id"]]["jobTitle"] == "Changed in Microsoft"
-                         or remote[a["id"]]["accountEnabled"] is False]
-        new_events = Event.objects.filter(pk__gt=events_before,
-                                          details__reason="drift").count()
+        still_drifted = [
+            a["id"]
+            for a in drifted
+            if remote[a["id"]]["jobTitle"] == "Changed in Microsoft"
+            or remote[a["id"]]["accountEnabled"] is False
+        ]
+        new_events = Event.objects.filter(pk__gt=events_before, details__reason="drift").count()
         after, again_requests, _, again_seconds = counted(sim, tid, run_reconcile)
 
     rows = [
@@ -203,28 +261,39 @@ def main() -> int:
         ("(a) nothing changed: seconds per reconcile (median)", f"{quiet_seconds:.3f}", "< 1"),
         (f"(b) {len(drifted)} drifted: reconcile requests", drift_requests, "few"),
         (f"(b) {len(drifted)} drifted: reconcile seconds", f"{drift_seconds:.3f}", ""),
-        (f"(b) {len(drifted)} drifted: bindings marked for correction", run.corrected,
-         f"== {len(drifted)}"),
+        (
+            f"(b) {len(drifted)} drifted: bindings marked for correction",
+            run.corrected,
+            f"== {len(drifted)}",
+        ),
         ("(b) engine: Graph HTTP requests ($batch of 20)", apply_requests, ""),
         ("(b) engine: writes", apply_writes, f"== {len(drifted)}"),
         ("(b) engine: seconds (includes the write budget's pacing)", f"{apply_seconds:.2f}", ""),
         ('(b) correction events ("reason": "drift")', new_events, f"== {len(drifted)}"),
         ("(b) accounts still drifted afterwards", len(still_drifted), "== 0"),
-        ("(b) next reconcile (reads back Stratus's own writes): requests / seconds",
-         f"{again_requests} / {again_seconds:.3f}", f"corrected {after.corrected} (== 0)"),
+        (
+            "(b) next reconcile (reads back Stratus's own writes): requests / seconds",
+            f"{again_requests} / {again_seconds:.3f}",
+            f"corrected {after.corrected} (== 0)",
+        ),
         ("reference: reconcile listing every user: requests", full_requests, ""),
         ("reference: reconcile listing every user: seconds", f"{full_seconds:.2f}", ""),
-        (f"seed: graphsim generating {args.users:,} users, seconds", f"{graphsim_seconds:.1f}",
-         ""),
+        (f"seed: graphsim generating {args.users:,} users, seconds", f"{graphsim_seconds:.1f}", ""),
     ]
     width = max(len(r[0]) for r in rows)
     print(f"\nReconcile at {args.users:,} bound users (graphsim over HTTPS, PostgreSQL)\n")
     print(f"{'measure'.ljust(width)}  {'value':>14}  target")
     for label, value, target in rows:
         print(f"{label.ljust(width)}  {str(value):>14}  {target}")
-    ok = (quiet_requests <= 3 and quiet_seconds < 1 and run.corrected == len(drifted)
-          and apply_writes == len(drifted) and not still_drifted and after.corrected == 0
-          and new_events == len(drifted))
+    ok = (
+        quiet_requests <= 3
+        and quiet_seconds < 1
+        and run.corrected == len(drifted)
+        and apply_writes == len(drifted)
+        and not still_drifted
+        and after.corrected == 0
+        and new_events == len(drifted)
+    )
     print(f"\n{'all targets met' if ok else 'TARGETS MISSED'}")
     return 0 if ok else 1
 

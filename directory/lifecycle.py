@@ -37,6 +37,7 @@ RESET_EMAIL_MIN_INTERVAL = timedelta(seconds=60)
 
 # --- links (activation and reset) ----------------------------------------------------
 
+
 def _token_lifetime(purpose: str) -> timedelta:
     if purpose == AccountToken.RESET:
         return timedelta(seconds=settings.PASSWORD_RESET_TIMEOUT)
@@ -52,8 +53,12 @@ def _token_issue(*, user: User, purpose: str) -> tuple[str, AccountToken]:
     lookup = secrets.token_hex(8)
     token = f"{lookup}.{secrets.token_urlsafe(32)}"
     row = AccountToken.objects.create(
-        user=user, purpose=purpose, lookup=lookup, token_hash=AccountToken.hash_token(token),
-        created_at=now, expires_at=now + _token_lifetime(purpose),
+        user=user,
+        purpose=purpose,
+        lookup=lookup,
+        token_hash=AccountToken.hash_token(token),
+        created_at=now,
+        expires_at=now + _token_lifetime(purpose),
     )
     return token, row
 
@@ -64,8 +69,11 @@ def token_find(*, token: str, purpose: str) -> AccountToken | None:
     lookup, _, rest = (token or "").partition(".")
     if len(lookup) != 16 or not rest:
         return None
-    row = (AccountToken.objects.select_related("user", "user__organization")
-           .filter(lookup=lookup, purpose=purpose).first())
+    row = (
+        AccountToken.objects.select_related("user", "user__organization")
+        .filter(lookup=lookup, purpose=purpose)
+        .first()
+    )
     if row is None or not hmac.compare_digest(row.token_hash, AccountToken.hash_token(token)):
         return None
     if not row.is_usable() or row.user.organization_id is None:
@@ -85,8 +93,9 @@ def token_redeem(*, token: str, purpose: str, password: str) -> User:
     claimed = AccountToken.objects.filter(pk=row.pk, used_at__isnull=True).update(used_at=now)
     if claimed != 1:  # a concurrent request used it first
         raise InvalidInput(LINK_INVALID, code="link_invalid")
-    user = services.user_set_password(actor=row.user, user=row.user, password=password,
-                                      source=purpose)
+    user = services.user_set_password(
+        actor=row.user, user=row.user, password=password, source=purpose
+    )
     # Any other open link was sent for the old password; none may be used now.
     AccountToken.objects.filter(user=user, used_at__isnull=True).update(used_at=now)
     return user
@@ -98,18 +107,28 @@ def _link(name: str, token: str) -> str:
 
 # --- emails --------------------------------------------------------------------------
 
+
 def _email_queue(*, user: User, kind: str, context: dict, dedupe_key: str = "") -> SentEmail | None:
     """Log the email and send it after the current transaction commits. With a
     `dedupe_key` already used for this user, nothing is sent and None is returned."""
     context = {
-        "user": user, "organization": user.organization, "base_url": settings.BASE_URL,
-        "portal_url": settings.BASE_URL.rstrip("/") + reverse("portal:home"), **context,
+        "user": user,
+        "organization": user.organization,
+        "base_url": settings.BASE_URL,
+        "portal_url": settings.BASE_URL.rstrip("/") + reverse("portal:home"),
+        **context,
     }
     subject = " ".join(render_to_string(f"emails/{kind}_subject.txt", context).split())
     text = render_to_string(f"emails/{kind}.txt", context)
     html = render_to_string(f"emails/{kind}.html", context)
-    record = SentEmail(organization_id=user.organization_id, user=user, to=user.email,
-                       kind=kind, subject=subject[:255], dedupe_key=dedupe_key)
+    record = SentEmail(
+        organization_id=user.organization_id,
+        user=user,
+        to=user.email,
+        kind=kind,
+        subject=subject[:255],
+        dedupe_key=dedupe_key,
+    )
     try:
         with transaction.atomic():
             record.save()
@@ -126,8 +145,13 @@ def _email_deliver(record: SentEmail, text: str, html: str) -> None:
         message.send()
     except Exception as exc:  # noqa: BLE001 — a mail server's failure is shown, not raised
         record.error = f"{type(exc).__name__}: {exc}"[:500]
-        log.warning("email %s (%s) to user %s failed: %s", record.pk, record.kind,
-                    record.user_id, record.error)
+        log.warning(
+            "email %s (%s) to user %s failed: %s",
+            record.pk,
+            record.kind,
+            record.user_id,
+            record.error,
+        )
     else:
         record.sent_at = timezone.now()
     SentEmail.objects.filter(pk=record.pk).update(sent_at=record.sent_at, error=record.error)
@@ -138,15 +162,27 @@ def activation_send(*, actor: User | None, user: User) -> SentEmail:
     """Email a staged user the welcome message with a link to set their first password.
     Sending again makes the earlier link stop working."""
     if user.status != User.STAGED:
-        raise NotAllowed("This account is already activated (or suspended); "
-                         "send a password reset link instead.", code="not_staged")
+        raise NotAllowed(
+            "This account is already activated (or suspended); send a password reset link instead.",
+            code="not_staged",
+        )
     token, row = _token_issue(user=user, purpose=AccountToken.ACTIVATION)
-    record = _email_queue(user=user, kind=SentEmail.ACTIVATION, context={
-        "link": _link("portal:activate", token), "expires_at": row.expires_at,
-        "inviter": actor,
-    })
-    event_record(organization=user.organization, type="user_activation_send", actor=actor,
-                 target=user, details={"expires_at": row.expires_at.isoformat()})
+    record = _email_queue(
+        user=user,
+        kind=SentEmail.ACTIVATION,
+        context={
+            "link": _link("portal:activate", token),
+            "expires_at": row.expires_at,
+            "inviter": actor,
+        },
+    )
+    event_record(
+        organization=user.organization,
+        type="user_activation_send",
+        actor=actor,
+        target=user,
+        details={"expires_at": row.expires_at.isoformat()},
+    )
     return record
 
 
@@ -163,28 +199,45 @@ def activation_send_after_create(*, user_id: int, actor_id: int | None) -> None:
 def password_reset_send(*, actor: User | None, user: User) -> SentEmail:
     """Email an active user a single-use link to choose a new password."""
     if user.status != User.ACTIVE:
-        raise NotAllowed("Only an active account can reset its password; a staged one "
-                         "gets an activation email instead.", code="not_active")
+        raise NotAllowed(
+            "Only an active account can reset its password; a staged one "
+            "gets an activation email instead.",
+            code="not_active",
+        )
     token, row = _token_issue(user=user, purpose=AccountToken.RESET)
-    record = _email_queue(user=user, kind=SentEmail.RESET, context={
-        "link": _link("portal:reset", token), "expires_at": row.expires_at,
-        "minutes": max(1, round(_token_lifetime(AccountToken.RESET).total_seconds() / 60)),
-        "requested_by_admin": actor is not None and actor.pk != user.pk,
-    })
-    event_record(organization=user.organization, type="user_password_reset_send", actor=actor,
-                 target=user, details={"expires_at": row.expires_at.isoformat()})
+    record = _email_queue(
+        user=user,
+        kind=SentEmail.RESET,
+        context={
+            "link": _link("portal:reset", token),
+            "expires_at": row.expires_at,
+            "minutes": max(1, round(_token_lifetime(AccountToken.RESET).total_seconds() / 60)),
+            "requested_by_admin": actor is not None and actor.pk != user.pk,
+        },
+    )
+    event_record(
+        organization=user.organization,
+        type="user_password_reset_send",
+        actor=actor,
+        target=user,
+        details={"expires_at": row.expires_at.isoformat()},
+    )
     return record
 
 
 def password_reset_request(*, email: str) -> None:
-    """"Forgot password": send a link if the address belongs to someone who may have one.
+    """ "Forgot password": send a link if the address belongs to someone who may have one.
     Says nothing to the caller either way, so it cannot reveal who has an account."""
-    user = (User.objects.select_related("organization")
-            .filter(email__iexact=(email or "").strip(), organization__isnull=False).first())
+    user = (
+        User.objects.select_related("organization")
+        .filter(email__iexact=(email or "").strip(), organization__isnull=False)
+        .first()
+    )
     if user is None:
         return
     recent = SentEmail.objects.filter(
-        user=user, kind__in=[SentEmail.RESET, SentEmail.ACTIVATION],
+        user=user,
+        kind__in=[SentEmail.RESET, SentEmail.ACTIVATION],
         created_at__gt=timezone.now() - RESET_EMAIL_MIN_INTERVAL,
     ).exists()
     if recent:  # one link a minute is plenty, and keeps the form from flooding a mailbox
@@ -201,27 +254,33 @@ def password_changed_notify(*, user_id: int, source: str) -> None:
     user = User.objects.select_related("organization").filter(pk=user_id).first()
     if user is None or user.organization_id is None:
         return
-    _email_queue(user=user, kind=SentEmail.PASSWORD_CHANGED, context={
-        "source": source, "changed_at": user.password_changed_at,
-        "forgot_url": settings.BASE_URL.rstrip("/") + reverse("portal:forgot"),
-    })
+    _email_queue(
+        user=user,
+        kind=SentEmail.PASSWORD_CHANGED,
+        context={
+            "source": source,
+            "changed_at": user.password_changed_at,
+            "forgot_url": settings.BASE_URL.rstrip("/") + reverse("portal:forgot"),
+        },
+    )
 
 
 # --- passwords chosen in the portal or set by an admin -------------------------------
+
 
 def password_change(*, user: User, current_password: str, new_password: str) -> User:
     """The portal's change-password form: the current password proves it is them."""
     if not user.check_password(current_password or ""):
         raise InvalidInput.for_field("current_password", WRONG_CURRENT)
-    return services.user_set_password(actor=user, user=user, password=new_password,
-                                      source="portal")
+    return services.user_set_password(actor=user, user=user, password=new_password, source="portal")
 
 
 def password_set_temporary(*, actor: User, user: User, password: str) -> User:
     """An admin gives a temporary password; the portal then lets the user in only to
     choose their own."""
-    return services.user_set_password(actor=actor, user=user, password=password,
-                                      source="admin_temporary", must_change=True)
+    return services.user_set_password(
+        actor=actor, user=user, password=password, source="admin_temporary", must_change=True
+    )
 
 
 def password_expires_at(user: User) -> datetime | None:
@@ -245,6 +304,7 @@ def user_must_set_password(user: User) -> bool:
 
 # --- expiry (scheduled) ---------------------------------------------------------------
 
+
 def expiry_run(*, now: datetime | None = None) -> dict[str, int]:
     """The daily job: warn 14, 7 and 1 days ahead (each warning once per password, and
     only the nearest one if the job missed a day), and announce passwords that have
@@ -256,7 +316,8 @@ def expiry_run(*, now: datetime | None = None) -> dict[str, int]:
         first_warning = organization.password_max_age_days - max(EXPIRY_WARNING_DAYS)
         horizon = now - timedelta(days=first_warning)
         users = User.objects.for_organization(organization).filter(
-            status=User.ACTIVE, password_changed_at__isnull=False,
+            status=User.ACTIVE,
+            password_changed_at__isnull=False,
             password_changed_at__lte=horizon,
         )
         for user in users.iterator():
@@ -280,24 +341,40 @@ def _expiry_check(*, user: User, now: datetime) -> str | None:
         return None
     days = min(due)
     key = f"expiry:{int(user.password_changed_at.timestamp())}:{days}"
-    record = _email_queue(user=user, kind=SentEmail.EXPIRY_WARNING, dedupe_key=key, context={
-        "days": days, "days_left": max(1, math.ceil(left / timedelta(days=1))),
-        "expires_at": expires,
-        "change_url": settings.BASE_URL.rstrip("/") + reverse("portal:password_change"),
-    })
+    record = _email_queue(
+        user=user,
+        kind=SentEmail.EXPIRY_WARNING,
+        dedupe_key=key,
+        context={
+            "days": days,
+            "days_left": max(1, math.ceil(left / timedelta(days=1))),
+            "expires_at": expires,
+            "change_url": settings.BASE_URL.rstrip("/") + reverse("portal:password_change"),
+        },
+    )
     return "warned" if record else None
 
 
 def _expire(*, user: User, now: datetime) -> bool:
     changed = User.objects.filter(pk=user.pk, password_expired_at__isnull=True).update(
-        password_expired_at=now)
+        password_expired_at=now
+    )
     if not changed:
         return False
-    event_record(organization=user.organization, type="user_password_expire", actor=None,
-                 target=user, details={"expired_at": password_expires_at(user).isoformat()})
-    hooks.announce(hooks.DirectoryChange(
-        kind=hooks.USER_PASSWORD_EXPIRED, organization_id=user.organization_id, user_id=user.pk,
-    ))
+    event_record(
+        organization=user.organization,
+        type="user_password_expire",
+        actor=None,
+        target=user,
+        details={"expired_at": password_expires_at(user).isoformat()},
+    )
+    hooks.announce(
+        hooks.DirectoryChange(
+            kind=hooks.USER_PASSWORD_EXPIRED,
+            organization_id=user.organization_id,
+            user_id=user.pk,
+        )
+    )
     return True
 
 
@@ -315,6 +392,7 @@ def password_expiry_check(*, user: User, now: datetime | None = None) -> bool:
 
 
 # --- portal sign-in: slowdown and lock-out ---------------------------------------------
+
 
 @dataclass(frozen=True)
 class ThrottlePolicy:
@@ -346,8 +424,9 @@ def client_address(request) -> str:
     proxies, the address the outermost trusted proxy saw; never a header a client could
     forge on its own."""
     proxies = settings.TRUSTED_PROXY_COUNT
-    forwarded = [a.strip() for a in request.META.get("HTTP_X_FORWARDED_FOR", "").split(",")
-                 if a.strip()]
+    forwarded = [
+        a.strip() for a in request.META.get("HTTP_X_FORWARDED_FOR", "").split(",") if a.strip()
+    ]
     if proxies and len(forwarded) >= proxies:
         return forwarded[-proxies]
     return request.META.get("REMOTE_ADDR", "") or "unknown"
@@ -381,8 +460,11 @@ def sign_in_attempt(*, email: str, password: str, address: str, request=None) ->
 
 @transaction.atomic
 def _blocked_until(scope: str, value: str, email: str, now: datetime) -> datetime | None:
-    row = SignInThrottle.objects.select_for_update().filter(
-        key=SignInThrottle.key_for(scope, value)).first()
+    row = (
+        SignInThrottle.objects.select_for_update()
+        .filter(key=SignInThrottle.key_for(scope, value))
+        .first()
+    )
     if row is None or row.blocked_until is None:
         return None
     if row.blocked_until > now:
@@ -398,7 +480,8 @@ def _blocked_until(scope: str, value: str, email: str, now: datetime) -> datetim
 def _failure(scope: str, value: str, email: str, now: datetime) -> datetime | None:
     policy = _policy(scope)
     row, _ = SignInThrottle.objects.select_for_update().get_or_create(
-        key=SignInThrottle.key_for(scope, value))
+        key=SignInThrottle.key_for(scope, value)
+    )
     if row.last_failure_at and now - row.last_failure_at > timedelta(seconds=policy.lock_seconds):
         row.failures = 0  # old failures are forgiven
     row.failures += 1
@@ -407,11 +490,18 @@ def _failure(scope: str, value: str, email: str, now: datetime) -> datetime | No
     if row.failures >= policy.lock_after:
         row.locked = True
         row.blocked_until = now + timedelta(seconds=policy.lock_seconds)
-        _throttle_event("sign_in_lock", scope, value, email, {
-            "failures": row.failures, "until": row.blocked_until.isoformat()})
+        _throttle_event(
+            "sign_in_lock",
+            scope,
+            value,
+            email,
+            {"failures": row.failures, "until": row.blocked_until.isoformat()},
+        )
     elif row.failures > policy.free:
-        wait = min(policy.first_wait_seconds * 2 ** (row.failures - policy.free - 1),
-                   policy.max_wait_seconds)
+        wait = min(
+            policy.first_wait_seconds * 2 ** (row.failures - policy.free - 1),
+            policy.max_wait_seconds,
+        )
         row.blocked_until = now + timedelta(seconds=wait)
     row.save()
     return row.blocked_until
@@ -424,17 +514,35 @@ def _throttle_clear(scope: str, value: str) -> None:
 def _throttle_event(kind: str, scope: str, value: str, email: str, details: dict) -> None:
     details = {"scope": scope, **details}
     if scope == SignInThrottle.ACCOUNT:
-        user = User.objects.select_related("organization").filter(
-            email__iexact=email, organization__isnull=False).first()
+        user = (
+            User.objects.select_related("organization")
+            .filter(email__iexact=email, organization__isnull=False)
+            .first()
+        )
         if user is not None:
-            event_record(organization=user.organization, type=f"user_{kind}", actor=None,
-                         target=user, details=details)
+            event_record(
+                organization=user.organization,
+                type=f"user_{kind}",
+                actor=None,
+                target=user,
+                details=details,
+            )
             return
-        event_record(organization=None, type=kind, target_type="account",
-                     target_label=value[:255], details=details)
+        event_record(
+            organization=None,
+            type=kind,
+            target_type="account",
+            target_label=value[:255],
+            details=details,
+        )
         return
-    event_record(organization=None, type=kind, target_type="address",
-                 target_label=value[:255], details=details)
+    event_record(
+        organization=None,
+        type=kind,
+        target_type="address",
+        target_label=value[:255],
+        details=details,
+    )
 
 
 def sign_in_unlock(*, actor: User, user: User) -> bool:
@@ -443,15 +551,22 @@ def sign_in_unlock(*, actor: User, user: User) -> bool:
     with transaction.atomic():
         deleted, _ = SignInThrottle.objects.filter(key=key, locked=True).delete()
         if deleted:
-            event_record(organization=user.organization, type="user_sign_in_unlock", actor=actor,
-                         target=user, details={"scope": SignInThrottle.ACCOUNT, "reason": "admin"})
+            event_record(
+                organization=user.organization,
+                type="user_sign_in_unlock",
+                actor=actor,
+                target=user,
+                details={"scope": SignInThrottle.ACCOUNT, "reason": "admin"},
+            )
     return bool(deleted)
 
 
 def sign_in_locked_until(*, user: User) -> datetime | None:
     row = SignInThrottle.objects.filter(
-        key=SignInThrottle.key_for(SignInThrottle.ACCOUNT, user.email), locked=True,
-        blocked_until__gt=timezone.now()).first()
+        key=SignInThrottle.key_for(SignInThrottle.ACCOUNT, user.email),
+        locked=True,
+        blocked_until__gt=timezone.now(),
+    ).first()
     return row.blocked_until if row else None
 
 
@@ -464,8 +579,10 @@ def lifecycle_prune(*, now: datetime | None = None) -> dict[str, int]:
     """Housekeeping: forget sign-in failures nobody is serving time for any more, and
     links that stopped working a month ago."""
     now = now or timezone.now()
-    throttles, _ = SignInThrottle.objects.filter(
-            last_failure_at__lt=now - timedelta(days=1)).exclude(
-            blocked_until__gt=now).delete()
+    throttles, _ = (
+        SignInThrottle.objects.filter(last_failure_at__lt=now - timedelta(days=1))
+        .exclude(blocked_until__gt=now)
+        .delete()
+    )
     tokens, _ = AccountToken.objects.filter(expires_at__lt=now - timedelta(days=30)).delete()
     return {"throttles": throttles, "tokens": tokens}

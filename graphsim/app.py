@@ -23,8 +23,10 @@ from graphsim.store import State, Tenant
 from graphsim.tokens import Signer
 
 ALL_METHODS = ["GET", "POST", "PATCH", "PUT", "DELETE"]
-DIAGNOSTIC = ('{"ServerInfo":{"DataCenter":"graphsim","Slice":"E","Ring":"5","ScaleUnit":"000",'
-              '"RoleInstance":"GRAPHSIM"}}')
+DIAGNOSTIC = (
+    '{"ServerInfo":{"DataCenter":"graphsim","Slice":"E","Ring":"5","ScaleUnit":"000",'
+    '"RoleInstance":"GRAPHSIM"}}'
+)
 
 
 class Sim:
@@ -38,24 +40,60 @@ class Sim:
         self.login = Login(self)
 
     # -- logging -------------------------------------------------------------------
-    def log(self, tenant_id: str, method: str, path: str, status: int, ru: int, write: int,
-            app_id: str | None, started: float, note: str = "") -> None:
-        self.state.db.log((tenant_id, time.time(), method, path, status, ru, write, app_id,
-                           round((time.perf_counter() - started) * 1000, 2), note))
+    def log(
+        self,
+        tenant_id: str,
+        method: str,
+        path: str,
+        status: int,
+        ru: int,
+        write: int,
+        app_id: str | None,
+        started: float,
+        note: str = "",
+    ) -> None:
+        self.state.db.log(
+            (
+                tenant_id,
+                time.time(),
+                method,
+                path,
+                status,
+                ru,
+                write,
+                app_id,
+                round((time.perf_counter() - started) * 1000, 2),
+                note,
+            )
+        )
 
     def log_login(self, tenant_id: str, request: Request, status: int, app_id) -> None:
-        self.state.db.log((tenant_id, time.time(), request.method, request.url.path, status, 0, 0,
-                           app_id, 0.0, "login"))
+        self.state.db.log(
+            (
+                tenant_id,
+                time.time(),
+                request.method,
+                request.url.path,
+                status,
+                0,
+                0,
+                app_id,
+                0.0,
+                "login",
+            )
+        )
 
     def consent(self, tenant: Tenant, app: dict, scopes: list, admin: bool) -> None:
         grant = control.grant_record(tenant, app["clientId"])
         if admin:
             grant["applicationPermissions"] = sorted(
-                set(grant["applicationPermissions"]) | set(app.get("applicationPermissions") or []))
+                set(grant["applicationPermissions"]) | set(app.get("applicationPermissions") or [])
+            )
         grant["delegatedPermissions"] = sorted(
-            set(grant["delegatedPermissions"]) |
-            {s for s in scopes if s not in ("openid", "profile", "offline_access", "email")} |
-            (set(app.get("delegatedPermissions") or []) if admin else set()))
+            set(grant["delegatedPermissions"])
+            | {s for s in scopes if s not in ("openid", "profile", "offline_access", "email")}
+            | (set(app.get("delegatedPermissions") or []) if admin else set())
+        )
         self.state.save_tenant(tenant)
 
     # -- Graph front door ----------------------------------------------------------
@@ -64,13 +102,14 @@ class Sim:
         request_id = str(uuid.uuid4())
         client_request_id = request.headers.get("client-request-id") or request_id
         raw = await request.body()
-        path = request.url.path[len("/v1.0"):]
+        path = request.url.path[len("/v1.0") :]
         query = dict(request.query_params)
         headers = {k.lower(): v for k, v in request.headers.items()}
         ctx = None
         try:
-            ctx = self.graph.authenticate(headers.get("authorization"), str(request.base_url),
-                                          request_id, client_request_id)
+            ctx = self.graph.authenticate(
+                headers.get("authorization"), str(request.base_url), request_id, client_request_id
+            )
             body = self._parse_body(raw, headers)
             sub = SubRequest(request.method, path, query, headers, body, raw)
             fault = await self._apply_faults(ctx, request)
@@ -83,14 +122,31 @@ class Sim:
         except GraphError as err:
             resp = self.graph.error(ctx, err, request_id, client_request_id)
         if resp.note == "drop":
-            self.log(ctx.tenant.id, request.method, request.url.path, 0, 0, 0, ctx.app_id,
-                     started, "fault:drop")
+            self.log(
+                ctx.tenant.id,
+                request.method,
+                request.url.path,
+                0,
+                0,
+                0,
+                ctx.app_id,
+                started,
+                "fault:drop",
+            )
             self._drop(request)
             return _Dropped()
         if ctx is not None:
-            self.log(ctx.tenant.id, request.method, request.url.path +
-                     (f"?{request.url.query}" if request.url.query else ""), resp.status,
-                     resp.ru, resp.write, ctx.app_id, started, resp.note)
+            self.log(
+                ctx.tenant.id,
+                request.method,
+                request.url.path + (f"?{request.url.query}" if request.url.query else ""),
+                resp.status,
+                resp.ru,
+                resp.write,
+                ctx.app_id,
+                started,
+                resp.note,
+            )
         return self._to_response(resp, request_id, client_request_id)
 
     @staticmethod
@@ -102,15 +158,28 @@ class Sim:
         try:
             return json.loads(raw)
         except ValueError:
-            raise GraphError(400, "BadRequest", "Unable to read JSON request payload. Please "
-                             "ensure Content-Type header is set and payload is of valid JSON "
-                             "format.") from None
+            raise GraphError(
+                400,
+                "BadRequest",
+                "Unable to read JSON request payload. Please "
+                "ensure Content-Type header is set and payload is of valid JSON "
+                "format.",
+            ) from None
 
     def _batch(self, ctx, body, request_id: str, started: float) -> Resp:
         def log_item(item, resp):
-            self.log(ctx.tenant.id, str(item.get("method", "")).upper(),
-                     "/v1.0/" + str(item.get("url", "")).lstrip("/"), resp.status, resp.ru,
-                     resp.write, ctx.app_id, started, f"batch:{request_id}")
+            self.log(
+                ctx.tenant.id,
+                str(item.get("method", "")).upper(),
+                "/v1.0/" + str(item.get("url", "")).lstrip("/"),
+                resp.status,
+                resp.ru,
+                resp.write,
+                ctx.app_id,
+                started,
+                f"batch:{request_id}",
+            )
+
         resp = run_batch(self.graph, ctx, body, log_item)
         resp.note = "batch"
         return resp
@@ -120,14 +189,18 @@ class Sim:
         tenant = ctx.tenant
         faults = tenant.settings.get("faults") or {}
         latency = float(faults.get("latency_ms") or 0) + random.uniform(
-            0, float(faults.get("jitter_ms") or 0))
+            0, float(faults.get("jitter_ms") or 0)
+        )
         if latency:
             await asyncio.sleep(latency / 1000)
         if tenant.runtime.forced_429 > 0:
             tenant.runtime.forced_429 -= 1
             retry = float(faults.get("force_429_retry_after") or 1) / tenant.scale
-            err = too_many_requests(retry, "ResourceUnitLimitExceeded",
-                                    f"Tenant_Application/ReadWrite/{ctx.app_id}/{tenant.id}")
+            err = too_many_requests(
+                retry,
+                "ResourceUnitLimitExceeded",
+                f"Tenant_Application/ReadWrite/{ctx.app_id}/{tenant.id}",
+            )
             resp = self.graph.error(ctx, err)
             resp.note = "fault:429"
             return resp
@@ -154,10 +227,14 @@ class Sim:
 
     @staticmethod
     def _to_response(resp: Resp, request_id: str, client_request_id: str) -> Response:
-        headers = {"request-id": request_id, "client-request-id": client_request_id,
-                   "x-ms-ags-diagnostic": DIAGNOSTIC, "Cache-Control": "no-cache",
-                   "Strict-Transport-Security": "max-age=31536000",
-                   "x-ms-resource-unit": str(resp.ru or 1)}
+        headers = {
+            "request-id": request_id,
+            "client-request-id": client_request_id,
+            "x-ms-ags-diagnostic": DIAGNOSTIC,
+            "Cache-Control": "no-cache",
+            "Strict-Transport-Security": "max-age=31536000",
+            "x-ms-resource-unit": str(resp.ru or 1),
+        }
         if 200 <= resp.status < 300:
             headers["OData-Version"] = "4.0"
         headers.update(resp.headers)
@@ -170,16 +247,24 @@ class Sim:
             content = body.encode()
         else:
             content = body
-        return Response(content, status_code=resp.status, headers=headers,
-                        media_type=resp.content_type or "application/json")
+        return Response(
+            content,
+            status_code=resp.status,
+            headers=headers,
+            media_type=resp.content_type or "application/json",
+        )
 
 
 def server_error(status: int) -> GraphError:
     if status == 504:
-        return GraphError(504, "GatewayTimeout", "The gateway did not receive a timely response "
-                          "from the upstream service.")
-    return GraphError(503, "serviceNotAvailable", "The service is temporarily unavailable. "
-                      "Please retry later.")
+        return GraphError(
+            504,
+            "GatewayTimeout",
+            "The gateway did not receive a timely response from the upstream service.",
+        )
+    return GraphError(
+        503, "serviceNotAvailable", "The service is temporarily unavailable. Please retry later."
+    )
 
 
 class _Dropped(Response):
@@ -219,6 +304,7 @@ def build_app(data_dir: str) -> tuple[RawSendMiddleware, Sim]:
         Route("/{tenant}/adminconsent", login.admin_consent, methods=["GET", "POST"]),
         Route("/{tenant}/v2.0/adminconsent", login.admin_consent, methods=["GET", "POST"]),
     ]
+
     @contextlib.asynccontextmanager
     async def lifespan(app):
         yield

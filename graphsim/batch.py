@@ -27,12 +27,18 @@ def _validate(body) -> list[dict]:
     if not items:
         raise _batch_error("Invalid batch payload format.")
     if len(items) > MAX_REQUESTS:
-        raise _batch_error(f"The number of requests in the batch ({len(items)}) exceeds the "
-                           f"maximum of {MAX_REQUESTS}.")
+        raise _batch_error(
+            f"The number of requests in the batch ({len(items)}) exceeds the "
+            f"maximum of {MAX_REQUESTS}."
+        )
     seen = set()
     for item in items:
-        if not isinstance(item, dict) or not item.get("id") or not item.get("method") or \
-                not item.get("url"):
+        if (
+            not isinstance(item, dict)
+            or not item.get("id")
+            or not item.get("method")
+            or not item.get("url")
+        ):
             raise _batch_error("Invalid batch payload format.")
         key = str(item["id"]).lower()
         if key in seen:
@@ -41,8 +47,7 @@ def _validate(body) -> list[dict]:
     for item in items:
         for dep in item.get("dependsOn") or []:
             if str(dep).lower() not in seen:
-                raise _batch_error(f"Request '{item['id']}' depends on unknown request "
-                                   f"'{dep}'.")
+                raise _batch_error(f"Request '{item['id']}' depends on unknown request '{dep}'.")
     return items
 
 
@@ -56,9 +61,14 @@ def _sub_request(item: dict) -> SubRequest | GraphError:
     if body is not None and "content-type" not in headers:
         return _batch_error("Content-Type header must be specified when a body is present.")
     raw = json.dumps(body).encode() if body is not None else b""
-    return SubRequest(method=str(item["method"]).upper(), path=parts.path,
-                      query=dict(parse_qsl(parts.query, keep_blank_values=True)),
-                      headers=headers, body=body, raw=raw)
+    return SubRequest(
+        method=str(item["method"]).upper(),
+        path=parts.path,
+        query=dict(parse_qsl(parts.query, keep_blank_values=True)),
+        headers=headers,
+        body=body,
+        raw=raw,
+    )
 
 
 def run_batch(service: GraphService, ctx, body, log_item) -> Resp:
@@ -70,9 +80,12 @@ def run_batch(service: GraphService, ctx, body, log_item) -> Resp:
         deps = [str(d).lower() for d in item.get("dependsOn") or []]
         sub = _sub_request(item)
         if any(statuses.get(d, 424) >= 400 for d in deps):
-            resp = service.error(ctx, GraphError(424, "FailedDependency",
-                                                 "The request depends on a request that "
-                                                 "failed."))
+            resp = service.error(
+                ctx,
+                GraphError(
+                    424, "FailedDependency", "The request depends on a request that failed."
+                ),
+            )
         elif isinstance(sub, GraphError):
             resp = service.error(ctx, sub)
         else:
@@ -93,6 +106,7 @@ def _render(item: dict, resp: Resp, ctx) -> dict:
         body = resp.body
         if isinstance(body, bytes):
             import base64
+
             body = base64.b64encode(body).decode()
         out["body"] = body
     return out

@@ -20,9 +20,11 @@ class CertPaths:
 
 
 def ensure_certificates(data_dir: str) -> CertPaths:
-    paths = CertPaths(ca=os.path.join(data_dir, "ca.pem"),
-                      cert=os.path.join(data_dir, "server.pem"),
-                      key=os.path.join(data_dir, "server.key"))
+    paths = CertPaths(
+        ca=os.path.join(data_dir, "ca.pem"),
+        cert=os.path.join(data_dir, "server.pem"),
+        key=os.path.join(data_dir, "server.key"),
+    )
     if all(os.path.exists(p) for p in (paths.ca, paths.cert, paths.key)):
         return paths
     os.makedirs(data_dir, exist_ok=True)

@@ -20,12 +20,23 @@ def serve(args) -> int:
     paths = ensure_certificates(args.data)
     app, sim = build_app(args.data)
     print(f"graphsim: CA certificate: {os.path.abspath(paths.ca)}", flush=True)
-    print(f"graphsim: listening on https://{args.host}:{args.port} "
-          f"(data in {os.path.abspath(args.data)})", flush=True)
+    print(
+        f"graphsim: listening on https://{args.host}:{args.port} "
+        f"(data in {os.path.abspath(args.data)})",
+        flush=True,
+    )
     try:
-        uvicorn.run(app, host=args.host, port=args.port, ssl_keyfile=paths.key,
-                    ssl_certfile=paths.cert, log_level=args.log_level, access_log=False,
-                    timeout_keep_alive=30, timeout_graceful_shutdown=2)
+        uvicorn.run(
+            app,
+            host=args.host,
+            port=args.port,
+            ssl_keyfile=paths.key,
+            ssl_certfile=paths.cert,
+            log_level=args.log_level,
+            access_log=False,
+            timeout_keep_alive=30,
+            timeout_graceful_shutdown=2,
+        )
     finally:
         sim.state.db.flush_log()
     return 0
@@ -55,18 +66,31 @@ def run_control(args) -> object:
             for item in args.admin:
                 upn, _, rest = item.partition(":")
                 password, _, role_text = rest.partition(":")
-                admins.append({"userPrincipalName": upn, "password": password or None,
-                               "roles": role_text.split(",") if role_text else
-                               ["Global Administrator"]})
+                admins.append(
+                    {
+                        "userPrincipalName": upn,
+                        "password": password or None,
+                        "roles": role_text.split(",") if role_text else ["Global Administrator"],
+                    }
+                )
         skus = []
         for item in args.sku or []:
             part, _, seats = item.partition(":")
             skus.append({"skuPartNumber": part, "seats": int(seats or 25)})
-        return c.create_tenant(display_name=args.name, domains=_domains(args), users=args.users,
-                               groups=args.groups, admins=admins, skus=skus, size=args.size,
-                               throttling=args.throttling, time_scale=args.time_scale,
-                               seed=args.seed, user_password=args.user_password,
-                               tenant_id=args.id)
+        return c.create_tenant(
+            display_name=args.name,
+            domains=_domains(args),
+            users=args.users,
+            groups=args.groups,
+            admins=admins,
+            skus=skus,
+            size=args.size,
+            throttling=args.throttling,
+            time_scale=args.time_scale,
+            seed=args.seed,
+            user_password=args.user_password,
+            tenant_id=args.id,
+        )
     if command == ("tenant", "list"):
         return c.list_tenants()
     if command == ("tenant", "show"):
@@ -76,19 +100,27 @@ def run_control(args) -> object:
     if command == ("tenant", "delete"):
         return c.delete_tenant(args.tenant)
     if command == ("app", "register"):
-        return c.register_app(display_name=args.name, redirect_uris=args.redirect_uri or [],
-                              application_permissions=args.app_permission or [],
-                              delegated_permissions=args.delegated_permission or [],
-                              client_id=args.client_id, secret=args.secret)
+        return c.register_app(
+            display_name=args.name,
+            redirect_uris=args.redirect_uri or [],
+            application_permissions=args.app_permission or [],
+            delegated_permissions=args.delegated_permission or [],
+            client_id=args.client_id,
+            secret=args.secret,
+        )
     if command == ("app", "list"):
         return c.list_apps()
     if command == ("app", "delete"):
         return c.delete_app(args.client_id)
     if command == ("grant", None):
-        return c.grant(args.tenant, args.client_id,
-                       application_permissions=args.app_permission or [],
-                       delegated_permissions=args.delegated_permission or [],
-                       directory_roles=args.role or [], replace=args.replace)
+        return c.grant(
+            args.tenant,
+            args.client_id,
+            application_permissions=args.app_permission or [],
+            delegated_permissions=args.delegated_permission or [],
+            directory_roles=args.role or [],
+            replace=args.replace,
+        )
     if command == ("faults", None):
         faults = json.loads(args.json) if args.json else {}
         return c.set_faults(args.tenant, **faults)
@@ -121,12 +153,19 @@ def run_control(args) -> object:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m graphsim",
-                                     description="Local Entra ID + Microsoft Graph emulator")
-    parser.add_argument("--url", default=os.environ.get("GRAPHSIM_URL", DEFAULT_URL),
-                        help="control commands: server URL (env GRAPHSIM_URL)")
-    parser.add_argument("--ca", default=os.environ.get("GRAPHSIM_CA"),
-                        help="control commands: CA file (default DATA/ca.pem)")
+    parser = argparse.ArgumentParser(
+        prog="python -m graphsim", description="Local Entra ID + Microsoft Graph emulator"
+    )
+    parser.add_argument(
+        "--url",
+        default=os.environ.get("GRAPHSIM_URL", DEFAULT_URL),
+        help="control commands: server URL (env GRAPHSIM_URL)",
+    )
+    parser.add_argument(
+        "--ca",
+        default=os.environ.get("GRAPHSIM_CA"),
+        help="control commands: CA file (default DATA/ca.pem)",
+    )
     parser.add_argument("--data", default=".graphsim", help="data folder (default .graphsim)")
     groups = parser.add_subparsers(dest="group", required=True)
 
@@ -146,8 +185,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--users", type=int, default=0)
     p.add_argument("--groups", type=int, default=0)
     p.add_argument("--user-password", help="password for every generated user")
-    p.add_argument("--admin", action="append",
-                   help="UPN:PASSWORD[:Role,Role] (repeatable; default admin@initial domain)")
+    p.add_argument(
+        "--admin",
+        action="append",
+        help="UPN:PASSWORD[:Role,Role] (repeatable; default admin@initial domain)",
+    )
     p.add_argument("--sku", action="append", help="PARTNUMBER:SEATS, e.g. SPE_E3:100")
     p.add_argument("--size", choices=["small", "medium", "large"])
     p.add_argument("--throttling", action="store_true")

@@ -39,8 +39,13 @@ class GraphSimControl:
         self.session = make_session(ca_path)
 
     def _call(self, method: str, path: str, json=None, params=None):
-        response = self.session.request(method, f"{self.base_url}/_graphsim{path}", json=json,
-                                        params=params, timeout=self.timeout)
+        response = self.session.request(
+            method,
+            f"{self.base_url}/_graphsim{path}",
+            json=json,
+            params=params,
+            timeout=self.timeout,
+        )
         body = response.json() if response.content else None
         if response.status_code >= 400:
             raise GraphSimError(response.status_code, body)
@@ -56,9 +61,15 @@ class GraphSimControl:
     def app_token(self, tenant_id: str, client_id: str, secret: str) -> str:
         """A client-credentials access token, fetched with a plain POST (no MSAL)."""
         response = self.session.post(
-            f"{self.base_url}/{tenant_id}/oauth2/v2.0/token", timeout=self.timeout,
-            data={"grant_type": "client_credentials", "client_id": client_id,
-                  "client_secret": secret, "scope": "https://graph.microsoft.com/.default"})
+            f"{self.base_url}/{tenant_id}/oauth2/v2.0/token",
+            timeout=self.timeout,
+            data={
+                "grant_type": "client_credentials",
+                "client_id": client_id,
+                "client_secret": secret,
+                "scope": "https://graph.microsoft.com/.default",
+            },
+        )
         body = response.json()
         if "access_token" not in body:
             raise GraphSimError(response.status_code, body)
@@ -68,19 +79,43 @@ class GraphSimControl:
     def health(self) -> dict:
         return self._call("GET", "/health")
 
-    def create_tenant(self, *, display_name: str | None = None, domains: list | None = None,
-                      users: int = 0, groups: int = 0, admins: list | None = None,
-                      skus: list | None = None, size: str | None = None,
-                      throttling: bool = False, time_scale: float = 1.0,
-                      faults: dict | None = None, seed: int | None = None,
-                      user_password: str | None = None, tenant_id: str | None = None,
-                      initial_domain: str | None = None, default_domain: str | None = None,
-                      **extra) -> dict:
-        spec = {"displayName": display_name, "domains": domains or [], "users": users,
-                "groups": groups, "skus": skus or [], "size": size, "throttling": throttling,
-                "timeScale": time_scale, "faults": faults or {}, "seed": seed,
-                "userPassword": user_password, "id": tenant_id, "initialDomain": initial_domain,
-                "defaultDomain": default_domain, **extra}
+    def create_tenant(
+        self,
+        *,
+        display_name: str | None = None,
+        domains: list | None = None,
+        users: int = 0,
+        groups: int = 0,
+        admins: list | None = None,
+        skus: list | None = None,
+        size: str | None = None,
+        throttling: bool = False,
+        time_scale: float = 1.0,
+        faults: dict | None = None,
+        seed: int | None = None,
+        user_password: str | None = None,
+        tenant_id: str | None = None,
+        initial_domain: str | None = None,
+        default_domain: str | None = None,
+        **extra,
+    ) -> dict:
+        spec = {
+            "displayName": display_name,
+            "domains": domains or [],
+            "users": users,
+            "groups": groups,
+            "skus": skus or [],
+            "size": size,
+            "throttling": throttling,
+            "timeScale": time_scale,
+            "faults": faults or {},
+            "seed": seed,
+            "userPassword": user_password,
+            "id": tenant_id,
+            "initialDomain": initial_domain,
+            "defaultDomain": default_domain,
+            **extra,
+        }
         if admins is not None:
             spec["admins"] = admins
         return self._call("POST", "/tenants", {k: v for k, v in spec.items() if v is not None})
@@ -98,15 +133,30 @@ class GraphSimControl:
         return self._call("POST", f"/tenants/{tenant_id}/reset")
 
     # -- apps and grants --------------------------------------------------------------
-    def register_app(self, *, display_name: str = "graphsim app", redirect_uris=(),
-                     application_permissions=(), delegated_permissions=(),
-                     client_id: str | None = None, secret: str | None = None,
-                     home_tenant_id: str | None = None) -> dict:
-        return self._call("POST", "/apps", {
-            "displayName": display_name, "redirectUris": list(redirect_uris),
-            "applicationPermissions": list(application_permissions),
-            "delegatedPermissions": list(delegated_permissions), "clientId": client_id,
-            "secret": secret, "homeTenantId": home_tenant_id})
+    def register_app(
+        self,
+        *,
+        display_name: str = "graphsim app",
+        redirect_uris=(),
+        application_permissions=(),
+        delegated_permissions=(),
+        client_id: str | None = None,
+        secret: str | None = None,
+        home_tenant_id: str | None = None,
+    ) -> dict:
+        return self._call(
+            "POST",
+            "/apps",
+            {
+                "displayName": display_name,
+                "redirectUris": list(redirect_uris),
+                "applicationPermissions": list(application_permissions),
+                "delegatedPermissions": list(delegated_permissions),
+                "clientId": client_id,
+                "secret": secret,
+                "homeTenantId": home_tenant_id,
+            },
+        )
 
     def list_apps(self) -> list:
         return self._call("GET", "/apps")["value"]
@@ -120,13 +170,26 @@ class GraphSimControl:
     def delete_app(self, client_id: str) -> dict:
         return self._call("DELETE", f"/apps/{client_id}")
 
-    def grant(self, tenant_id: str, client_id: str, *, application_permissions=(),
-              delegated_permissions=(), directory_roles=(), replace: bool = False) -> dict:
+    def grant(
+        self,
+        tenant_id: str,
+        client_id: str,
+        *,
+        application_permissions=(),
+        delegated_permissions=(),
+        directory_roles=(),
+        replace: bool = False,
+    ) -> dict:
         """Consent permissions and assign directory roles to the app's service principal."""
-        return self._call("PUT" if replace else "POST", f"/tenants/{tenant_id}/grants/{client_id}",
-                          {"applicationPermissions": list(application_permissions),
-                           "delegatedPermissions": list(delegated_permissions),
-                           "directoryRoles": list(directory_roles)})
+        return self._call(
+            "PUT" if replace else "POST",
+            f"/tenants/{tenant_id}/grants/{client_id}",
+            {
+                "applicationPermissions": list(application_permissions),
+                "delegatedPermissions": list(delegated_permissions),
+                "directoryRoles": list(directory_roles),
+            },
+        )
 
     def revoke_grant(self, tenant_id: str, client_id: str) -> dict:
         return self._call("DELETE", f"/tenants/{tenant_id}/grants/{client_id}")
@@ -144,8 +207,7 @@ class GraphSimControl:
     def clear_faults(self, tenant_id: str) -> dict:
         return self.set_faults(tenant_id)
 
-    def set_throttling(self, tenant_id: str, enabled: bool = True,
-                       size: str | None = None) -> dict:
+    def set_throttling(self, tenant_id: str, enabled: bool = True, size: str | None = None) -> dict:
         body = {"enabled": enabled}
         if size is not None:
             body["size"] = size
@@ -155,22 +217,38 @@ class GraphSimControl:
         return self._call("PUT", f"/tenants/{tenant_id}/time-scale", {"scale": scale})
 
     def request_log(self, tenant_id: str, since: int = 0, limit: int = 1000) -> list:
-        return self._call("GET", f"/tenants/{tenant_id}/log",
-                          params={"since": since, "limit": limit})["value"]
+        return self._call(
+            "GET", f"/tenants/{tenant_id}/log", params={"since": since, "limit": limit}
+        )["value"]
 
     def counters(self, tenant_id: str) -> dict:
         return self._call("GET", f"/tenants/{tenant_id}/counters")
 
     # -- an admin in the Microsoft portal ------------------------------------------------
     def users(self, tenant_id: str, deleted: bool = False) -> list:
-        return self._call("GET", f"/tenants/{tenant_id}/users",
-                          params={"deleted": "true" if deleted else "false"})["value"]
+        return self._call(
+            "GET", f"/tenants/{tenant_id}/users", params={"deleted": "true" if deleted else "false"}
+        )["value"]
 
-    def admin_create_user(self, tenant_id: str, user_principal_name: str, *,
-                          password: str | None = None, roles=(), **attributes) -> dict:
-        return self._call("POST", f"/tenants/{tenant_id}/users",
-                          {"userPrincipalName": user_principal_name, "password": password,
-                           "roles": list(roles), **attributes})
+    def admin_create_user(
+        self,
+        tenant_id: str,
+        user_principal_name: str,
+        *,
+        password: str | None = None,
+        roles=(),
+        **attributes,
+    ) -> dict:
+        return self._call(
+            "POST",
+            f"/tenants/{tenant_id}/users",
+            {
+                "userPrincipalName": user_principal_name,
+                "password": password,
+                "roles": list(roles),
+                **attributes,
+            },
+        )
 
     def admin_get_user(self, tenant_id: str, user: str) -> dict:
         return self._call("GET", f"/tenants/{tenant_id}/users/{_q(user)}")
@@ -179,10 +257,14 @@ class GraphSimControl:
         """Change Graph properties (and `roles`, by name) as an admin in the portal."""
         return self._call("PATCH", f"/tenants/{tenant_id}/users/{_q(user)}", attributes)
 
-    def admin_set_password(self, tenant_id: str, user: str, password: str,
-                           force_change: bool = False) -> dict:
-        return self._call("POST", f"/tenants/{tenant_id}/users/{_q(user)}/password",
-                          {"password": password, "forceChangePasswordNextSignIn": force_change})
+    def admin_set_password(
+        self, tenant_id: str, user: str, password: str, force_change: bool = False
+    ) -> dict:
+        return self._call(
+            "POST",
+            f"/tenants/{tenant_id}/users/{_q(user)}/password",
+            {"password": password, "forceChangePasswordNextSignIn": force_change},
+        )
 
     def admin_block(self, tenant_id: str, user: str) -> dict:
         return self._call("POST", f"/tenants/{tenant_id}/users/{_q(user)}/block")
@@ -194,12 +276,16 @@ class GraphSimControl:
         return self._call("POST", f"/tenants/{tenant_id}/users/{_q(user)}/revoke")
 
     def admin_delete_user(self, tenant_id: str, user: str, permanent: bool = False) -> dict:
-        return self._call("DELETE", f"/tenants/{tenant_id}/users/{_q(user)}",
-                          params={"permanent": "true" if permanent else "false"})
+        return self._call(
+            "DELETE",
+            f"/tenants/{tenant_id}/users/{_q(user)}",
+            params={"permanent": "true" if permanent else "false"},
+        )
 
     def admin_restore_user(self, tenant_id: str, user: str) -> dict:
         return self._call("POST", f"/tenants/{tenant_id}/users/{_q(user)}/restore")
 
     def admin_create_group(self, tenant_id: str, display_name: str, **attributes) -> dict:
-        return self._call("POST", f"/tenants/{tenant_id}/groups",
-                          {"displayName": display_name, **attributes})
+        return self._call(
+            "POST", f"/tenants/{tenant_id}/groups", {"displayName": display_name, **attributes}
+        )

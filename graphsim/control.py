@@ -19,9 +19,17 @@ from graphsim.directory import USER_PROPERTIES
 from graphsim.errors import GraphError
 from graphsim.tenants import SpecError, add_user, tenant_create, tenant_reset, tenant_summary
 
-FAULT_KEYS = {"latency_ms", "jitter_ms", "error_rate", "error_statuses", "drop_rate",
-              "timeout_rate", "timeout_seconds", "replication_lag_reads",
-              "force_429_retry_after"}
+FAULT_KEYS = {
+    "latency_ms",
+    "jitter_ms",
+    "error_rate",
+    "error_statuses",
+    "drop_rate",
+    "timeout_rate",
+    "timeout_seconds",
+    "replication_lag_reads",
+    "force_429_retry_after",
+}
 
 
 class NotFound(Exception):
@@ -32,8 +40,12 @@ def grant_record(tenant, client_id: str) -> dict:
     """The app's service principal in a tenant, created on first grant."""
     grants = tenant.info["grants"]
     if client_id not in grants:
-        grants[client_id] = {"spId": str(uuid.uuid4()), "applicationPermissions": [],
-                             "delegatedPermissions": [], "directoryRoles": []}
+        grants[client_id] = {
+            "spId": str(uuid.uuid4()),
+            "applicationPermissions": [],
+            "delegatedPermissions": [],
+            "directoryRoles": [],
+        }
     return grants[client_id]
 
 
@@ -43,6 +55,7 @@ def _json(status: int, body) -> JSONResponse:
 
 def endpoint(func):
     """Map control-API failures to plain JSON errors."""
+
     async def wrapper(request: Request):
         try:
             body = {}
@@ -56,6 +69,7 @@ def endpoint(func):
             return _json(404, {"error": {"code": "notFound", "message": str(exc)}})
         except GraphError as exc:
             return _json(exc.status, {"error": {"code": exc.code, "message": exc.message}})
+
     return wrapper
 
 
@@ -154,9 +168,21 @@ def routes(sim) -> list[Route]:
         since = int(request.query_params.get("since", 0))
         rows = state.db.query(
             "SELECT id, ts, method, path, status, ru, write, app_id, ms, note FROM log "
-            "WHERE tenant_id = ? AND id > ? ORDER BY id LIMIT ?", (tenant.id, since, limit))
-        keys = ("id", "time", "method", "path", "status", "resourceUnits", "write", "appId",
-                "ms", "note")
+            "WHERE tenant_id = ? AND id > ? ORDER BY id LIMIT ?",
+            (tenant.id, since, limit),
+        )
+        keys = (
+            "id",
+            "time",
+            "method",
+            "path",
+            "status",
+            "resourceUnits",
+            "write",
+            "appId",
+            "ms",
+            "note",
+        )
         return _json(200, {"value": [dict(zip(keys, row, strict=True)) for row in rows]})
 
     @endpoint
@@ -173,9 +199,21 @@ def routes(sim) -> list[Route]:
             " SUM(note = 'login'),"
             " SUM(note LIKE 'batch:%'),"
             " SUM(CASE WHEN status = 429 THEN 0 ELSE ru END)"
-            " FROM log WHERE tenant_id = ?", (tenant.id,))[0]
-        keys = ("requests", "reads", "writes", "throttled", "clientErrors", "serverErrors",
-                "faults", "tokenRequests", "batchItems", "resourceUnits")
+            " FROM log WHERE tenant_id = ?",
+            (tenant.id,),
+        )[0]
+        keys = (
+            "requests",
+            "reads",
+            "writes",
+            "throttled",
+            "clientErrors",
+            "serverErrors",
+            "faults",
+            "tokenRequests",
+            "batchItems",
+            "resourceUnits",
+        )
         return _json(200, {k: int(v or 0) for k, v in zip(keys, row, strict=True)})
 
     # -- apps and grants -----------------------------------------------------------
@@ -183,7 +221,8 @@ def routes(sim) -> list[Route]:
     async def register_app(request, body):
         client_id = str(body.get("clientId") or uuid.uuid4())
         app = {
-            "clientId": client_id, "secret": body.get("secret") or uuid.uuid4().hex + "~Gs",
+            "clientId": client_id,
+            "secret": body.get("secret") or uuid.uuid4().hex + "~Gs",
             "displayName": body.get("displayName") or "graphsim app",
             "redirectUris": list(body.get("redirectUris") or []),
             "applicationPermissions": list(body.get("applicationPermissions") or []),
@@ -209,8 +248,14 @@ def routes(sim) -> list[Route]:
         app = state.apps.get(request.path_params["client_id"])
         if app is None:
             raise NotFound("no such app")
-        for key in ("secret", "displayName", "redirectUris", "applicationPermissions",
-                    "delegatedPermissions", "homeTenantId"):
+        for key in (
+            "secret",
+            "displayName",
+            "redirectUris",
+            "applicationPermissions",
+            "delegatedPermissions",
+            "homeTenantId",
+        ):
             if key in body:
                 app[key] = body[key]
         state.save_app(app)
@@ -233,8 +278,9 @@ def routes(sim) -> list[Route]:
             values = set(body.get(key) or [])
             record[key] = sorted(values if replace else set(record[key]) | values)
         role_ids = {roles.role_id(r) for r in body.get("directoryRoles") or []}
-        record["directoryRoles"] = sorted(role_ids if replace
-                                          else set(record["directoryRoles"]) | role_ids)
+        record["directoryRoles"] = sorted(
+            role_ids if replace else set(record["directoryRoles"]) | role_ids
+        )
         state.save_tenant(tenant)
         return _json(200, _grant_view(record))
 
@@ -270,8 +316,7 @@ def routes(sim) -> list[Route]:
         body.setdefault("displayName", upn.split("@")[0])
         body.setdefault("mailNickname", upn.split("@")[0])
         if password:
-            body["passwordProfile"] = {"password": password,
-                                       "forceChangePasswordNextSignIn": False}
+            body["passwordProfile"] = {"password": password, "forceChangePasswordNextSignIn": False}
         user = add_user(state, directory, tenant, body, role_names)
         return _json(201, user_info(user))
 
@@ -299,8 +344,9 @@ def routes(sim) -> list[Route]:
     async def set_password(request, body):
         tenant = tenant_of(request)
         user = user_of(request, tenant)
-        directory.user_set_password(tenant, user, body["password"],
-                                    bool(body.get("forceChangePasswordNextSignIn", False)))
+        directory.user_set_password(
+            tenant, user, body["password"], bool(body.get("forceChangePasswordNextSignIn", False))
+        )
         return _json(200, user_info(user))
 
     @endpoint
@@ -343,8 +389,10 @@ def routes(sim) -> list[Route]:
     async def create_group(request, body):
         tenant = tenant_of(request)
         body = {"mailEnabled": False, "securityEnabled": True, **body}
-        body.setdefault("mailNickname", "".join(c for c in body.get("displayName", "g")
-                                                if c.isalnum()) or "group")
+        body.setdefault(
+            "mailNickname",
+            "".join(c for c in body.get("displayName", "g") if c.isalnum()) or "group",
+        )
         group = directory.group_create(tenant, body)
         return _json(201, {k: v for k, v in group.items() if not k.startswith("_")})
 
@@ -385,5 +433,7 @@ def routes(sim) -> list[Route]:
 
 
 def _grant_view(record: dict) -> dict:
-    return {**record, "directoryRoles": [roles.ROLE_NAMES.get(r, r)
-                                         for r in record["directoryRoles"]]}
+    return {
+        **record,
+        "directoryRoles": [roles.ROLE_NAMES.get(r, r) for r in record["directoryRoles"]],
+    }

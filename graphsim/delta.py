@@ -21,8 +21,12 @@ PAGE_SIZE = 100
 
 
 def sync_state_not_found() -> GraphError:
-    return GraphError(400, "syncStateNotFound", "The sync state generation is not found. The "
-                      "delta token is expired and data must be synchronized again.")
+    return GraphError(
+        400,
+        "syncStateNotFound",
+        "The sync state generation is not found. The "
+        "delta token is expired and data must be synchronized again.",
+    )
 
 
 def _id_filter(text: str | None) -> list[str] | None:
@@ -39,6 +43,7 @@ def _id_filter(text: str | None) -> list[str] | None:
             ids.append(str(n[2]).lower())
         else:
             raise GraphError(400, "Request_UnsupportedQuery", "Unsupported query.")
+
     walk(node)
     if len(ids) > 50:
         raise GraphError(400, "Request_UnsupportedQuery", "Unsupported query.")
@@ -52,14 +57,23 @@ def _read_token(ctx, req, kind: str) -> dict:
     if raw is None:
         known = USER_PROPERTIES if kind == "user" else GROUP_PROPERTIES
         select = odata.parse_select(req.query.get("$select"), known, kind)
-        return {"k": kind, "s": select, "f": _id_filter(req.query.get("$filter")),
-                "from": None, "to": tenant.seq, "o": 0, "t": time.time(),
-                "e": tenant.info["epoch"]}
+        return {
+            "k": kind,
+            "s": select,
+            "f": _id_filter(req.query.get("$filter")),
+            "from": None,
+            "to": tenant.seq,
+            "o": 0,
+            "t": time.time(),
+            "e": tenant.info["epoch"],
+        }
     token = odata.decode_token(raw)
     if not token or token.get("k") != kind:
         raise bad_request("Invalid delta token.")
-    if token.get("e") != tenant.info["epoch"] or \
-            time.time() - token["t"] > DELTA_LIFETIME / tenant.scale:
+    if (
+        token.get("e") != tenant.info["epoch"]
+        or time.time() - token["t"] > DELTA_LIFETIME / tenant.scale
+    ):
         raise sync_state_not_found()
     if "$deltatoken" in req.query:
         token.update({"from": token["to"], "to": tenant.seq, "o": 0})
@@ -70,8 +84,7 @@ def _initial_entries(ctx, token: dict, kind: str) -> list:
     tenant = ctx.tenant
     objects = tenant.users if kind == "user" else tenant.groups
     ids = token["f"]
-    items = [objects[i] for i in ids if i in objects] if ids is not None else list(
-        objects.values())
+    items = [objects[i] for i in ids if i in objects] if ids is not None else list(objects.values())
     return [("full", obj, None) for obj in items]
 
 
@@ -142,18 +155,20 @@ def delta_response(service, ctx, req, kind: str):
     if "odata.maxpagesize=" in prefer:
         size = max(1, int(prefer.split("odata.maxpagesize=")[1].split(",")[0].strip() or 100))
     offset = token["o"]
-    page = entries[offset:offset + size]
+    page = entries[offset : offset + size]
     entity_set = "users" if kind == "user" else "groups"
     select = token["s"]
     body = {"@odata.context": service._context(entity_set, select)}
     base = f"{ctx.base_url}v1.0/{entity_set}/delta?"
     if offset + size < len(entries):
         next_token = {**token, "o": offset + size}
-        body["@odata.nextLink"] = base + urlencode({"$skiptoken": odata.encode_token(next_token)},
-                                                   safe="$", quote_via=quote)
+        body["@odata.nextLink"] = base + urlencode(
+            {"$skiptoken": odata.encode_token(next_token)}, safe="$", quote_via=quote
+        )
     else:
         link_token = {**token, "o": 0, "t": time.time()}
         body["@odata.deltaLink"] = base + urlencode(
-            {"$deltatoken": odata.encode_token(link_token)}, safe="$", quote_via=quote)
+            {"$deltatoken": odata.encode_token(link_token)}, safe="$", quote_via=quote
+        )
     body["value"] = [_render(service, ctx, e, select, kind) for e in page]
     return service.ok(body)

@@ -15,48 +15,130 @@ from graphsim import passwords
 from graphsim.errors import GraphError, bad_request, invalid_id, not_found
 from graphsim.store import State, Tenant
 
-GUID_RE = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-"
-                     r"[0-9a-fA-F]{12}$")
+GUID_RE = re.compile(
+    r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-"
+    r"[0-9a-fA-F]{12}$"
+)
 UPN_LOCAL_RE = re.compile(r"^[A-Za-z0-9'.\-_!#^~]+$")
 NICKNAME_BAD = set('@()\\[]";:<>, ')
 DELETED_RETENTION = 30 * 24 * 3600
 
-USER_DEFAULT = ("businessPhones", "displayName", "givenName", "jobTitle", "mail", "mobilePhone",
-                "officeLocation", "preferredLanguage", "surname", "userPrincipalName", "id")
+USER_DEFAULT = (
+    "businessPhones",
+    "displayName",
+    "givenName",
+    "jobTitle",
+    "mail",
+    "mobilePhone",
+    "officeLocation",
+    "preferredLanguage",
+    "surname",
+    "userPrincipalName",
+    "id",
+)
 USER_PROPERTIES = set(USER_DEFAULT) | {
-    "accountEnabled", "assignedLicenses", "city", "companyName", "country", "createdDateTime",
-    "creationType", "deletedDateTime", "department", "employeeId", "employeeType",
-    "lastPasswordChangeDateTime", "mailNickname", "onPremisesImmutableId",
-    "onPremisesSyncEnabled", "otherMails", "passwordPolicies", "passwordProfile", "postalCode",
-    "proxyAddresses", "signInSessionsValidFromDateTime", "state", "streetAddress",
-    "usageLocation", "userType", "ageGroup", "faxNumber", "externalUserState",
+    "accountEnabled",
+    "assignedLicenses",
+    "city",
+    "companyName",
+    "country",
+    "createdDateTime",
+    "creationType",
+    "deletedDateTime",
+    "department",
+    "employeeId",
+    "employeeType",
+    "lastPasswordChangeDateTime",
+    "mailNickname",
+    "onPremisesImmutableId",
+    "onPremisesSyncEnabled",
+    "otherMails",
+    "passwordPolicies",
+    "passwordProfile",
+    "postalCode",
+    "proxyAddresses",
+    "signInSessionsValidFromDateTime",
+    "state",
+    "streetAddress",
+    "usageLocation",
+    "userType",
+    "ageGroup",
+    "faxNumber",
+    "externalUserState",
 }
-USER_READ_ONLY = {"id", "createdDateTime", "deletedDateTime", "lastPasswordChangeDateTime",
-                  "assignedLicenses", "signInSessionsValidFromDateTime", "creationType",
-                  "externalUserState", "proxyAddresses", "onPremisesSyncEnabled"}
+USER_READ_ONLY = {
+    "id",
+    "createdDateTime",
+    "deletedDateTime",
+    "lastPasswordChangeDateTime",
+    "assignedLicenses",
+    "signInSessionsValidFromDateTime",
+    "creationType",
+    "externalUserState",
+    "proxyAddresses",
+    "onPremisesSyncEnabled",
+}
 USER_COLLECTIONS = {"businessPhones", "otherMails", "proxyAddresses", "assignedLicenses"}
-USER_STRINGS = USER_PROPERTIES - USER_COLLECTIONS - {"accountEnabled", "passwordProfile",
-                                                     "onPremisesSyncEnabled"}
+USER_STRINGS = (
+    USER_PROPERTIES
+    - USER_COLLECTIONS
+    - {"accountEnabled", "passwordProfile", "onPremisesSyncEnabled"}
+)
 
 GROUP_PROPERTIES = {
-    "id", "deletedDateTime", "classification", "createdDateTime", "description", "displayName",
-    "expirationDateTime", "groupTypes", "isAssignableToRole", "mail", "mailEnabled",
-    "mailNickname", "membershipRule", "membershipRuleProcessingState", "onPremisesDomainName",
-    "onPremisesLastSyncDateTime", "onPremisesNetBiosName", "onPremisesSamAccountName",
-    "onPremisesSecurityIdentifier", "onPremisesSyncEnabled", "preferredDataLocation",
-    "preferredLanguage", "proxyAddresses", "renewedDateTime", "resourceBehaviorOptions",
-    "resourceProvisioningOptions", "securityEnabled", "securityIdentifier", "theme",
-    "visibility", "onPremisesProvisioningErrors",
+    "id",
+    "deletedDateTime",
+    "classification",
+    "createdDateTime",
+    "description",
+    "displayName",
+    "expirationDateTime",
+    "groupTypes",
+    "isAssignableToRole",
+    "mail",
+    "mailEnabled",
+    "mailNickname",
+    "membershipRule",
+    "membershipRuleProcessingState",
+    "onPremisesDomainName",
+    "onPremisesLastSyncDateTime",
+    "onPremisesNetBiosName",
+    "onPremisesSamAccountName",
+    "onPremisesSecurityIdentifier",
+    "onPremisesSyncEnabled",
+    "preferredDataLocation",
+    "preferredLanguage",
+    "proxyAddresses",
+    "renewedDateTime",
+    "resourceBehaviorOptions",
+    "resourceProvisioningOptions",
+    "securityEnabled",
+    "securityIdentifier",
+    "theme",
+    "visibility",
+    "onPremisesProvisioningErrors",
 }
-GROUP_WRITABLE = {"description", "displayName", "groupTypes", "mailEnabled", "mailNickname",
-                  "securityEnabled", "isAssignableToRole", "visibility", "classification",
-                  "preferredLanguage", "theme", "membershipRule"}
+GROUP_WRITABLE = {
+    "description",
+    "displayName",
+    "groupTypes",
+    "mailEnabled",
+    "mailNickname",
+    "securityEnabled",
+    "isAssignableToRole",
+    "visibility",
+    "classification",
+    "preferredLanguage",
+    "theme",
+    "membershipRule",
+}
 MAX_BINDS = 20
 
 
 def iso(ts: float | None = None) -> str:
     return datetime.fromtimestamp(ts if ts is not None else time.time(), UTC).strftime(
-        "%Y-%m-%dT%H:%M:%SZ")
+        "%Y-%m-%dT%H:%M:%SZ"
+    )
 
 
 def invalid_value(prop: str, resource: str = "User") -> GraphError:
@@ -66,7 +148,8 @@ def invalid_value(prop: str, resource: str = "User") -> GraphError:
 def upn_conflict() -> GraphError:
     return bad_request(
         "Another object with the same value for property userPrincipalName already exists.",
-        details=[{"target": "userPrincipalName", "code": "ObjectConflict"}])
+        details=[{"target": "userPrincipalName", "code": "ObjectConflict"}],
+    )
 
 
 class Directory:
@@ -107,8 +190,9 @@ class Directory:
         return obj
 
     # -- users -------------------------------------------------------------------
-    def user_create(self, tenant: Tenant, body: dict, *, roles: list | None = None,
-                    lag_reads: int = 0) -> dict:
+    def user_create(
+        self, tenant: Tenant, body: dict, *, roles: list | None = None, lag_reads: int = 0
+    ) -> dict:
         self._check_user_body(body, creating=True)
         for prop in ("accountEnabled", "displayName", "mailNickname", "userPrincipalName"):
             if body.get(prop) in (None, ""):
@@ -118,8 +202,9 @@ class Directory:
         federated = domain["type"] == "Federated"
         immutable = body.get("onPremisesImmutableId")
         if federated and not immutable:
-            raise bad_request("SourceAnchor is a required property for creation of a "
-                              "federated user.")
+            raise bad_request(
+                "SourceAnchor is a required property for creation of a federated user."
+            )
         if immutable is not None:
             self._check_immutable_id(immutable)
         profile = body.get("passwordProfile")
@@ -136,20 +221,37 @@ class Directory:
             raise upn_conflict()
         now = time.time()
         user = {key: None for key in USER_PROPERTIES}
-        user.update({
-            "businessPhones": [], "otherMails": [], "proxyAddresses": [], "assignedLicenses": [],
-            "userType": "Member", "preferredLanguage": None, "mail": None,
-            "createdDateTime": iso(now), "lastPasswordChangeDateTime": iso(now),
-            "signInSessionsValidFromDateTime": iso(now), "creationType": None,
-        })
-        user.update({k: v for k, v in body.items()
-                     if k in USER_PROPERTIES and k != "passwordProfile"})
-        user.update({
-            "id": str(uuid.uuid4()), "_kind": "user", "_roles": list(roles or []),
-            "_password": passwords.hash_password(password) if password else None,
-            "_forceChange": bool(profile and profile.get("forceChangePasswordNextSignIn", True)),
-            "_tokensValidFrom": now, "_memberOf": [],
-        })
+        user.update(
+            {
+                "businessPhones": [],
+                "otherMails": [],
+                "proxyAddresses": [],
+                "assignedLicenses": [],
+                "userType": "Member",
+                "preferredLanguage": None,
+                "mail": None,
+                "createdDateTime": iso(now),
+                "lastPasswordChangeDateTime": iso(now),
+                "signInSessionsValidFromDateTime": iso(now),
+                "creationType": None,
+            }
+        )
+        user.update(
+            {k: v for k, v in body.items() if k in USER_PROPERTIES and k != "passwordProfile"}
+        )
+        user.update(
+            {
+                "id": str(uuid.uuid4()),
+                "_kind": "user",
+                "_roles": list(roles or []),
+                "_password": passwords.hash_password(password) if password else None,
+                "_forceChange": bool(
+                    profile and profile.get("forceChangePasswordNextSignIn", True)
+                ),
+                "_tokensValidFrom": now,
+                "_memberOf": [],
+            }
+        )
         self._sync_mail(user)
         tenant.users[user["id"]] = user
         tenant.upns[upn.lower()] = user["id"]
@@ -162,8 +264,10 @@ class Directory:
     def user_update(self, tenant: Tenant, user: dict, body: dict) -> None:
         self._check_user_body(body, creating=False)
         changes = {k: v for k, v in body.items() if k != "passwordProfile"}
-        if "userPrincipalName" in changes and changes["userPrincipalName"].lower() != \
-                user["userPrincipalName"].lower():
+        if (
+            "userPrincipalName" in changes
+            and changes["userPrincipalName"].lower() != user["userPrincipalName"].lower()
+        ):
             self._check_upn(tenant, changes["userPrincipalName"])
             if changes["userPrincipalName"].lower() in tenant.upns:
                 raise upn_conflict()
@@ -182,14 +286,16 @@ class Directory:
         user.update(changes)
         if "passwordProfile" in body:
             profile = body["passwordProfile"]
-            self._set_password(user, profile["password"],
-                               profile.get("forceChangePasswordNextSignIn", True))
+            self._set_password(
+                user, profile["password"], profile.get("forceChangePasswordNextSignIn", True)
+            )
         self._sync_mail(user)
         self.state.save_object(tenant, user)
         self.state.record_change(tenant, "user", user["id"], "upsert")
 
-    def user_set_password(self, tenant: Tenant, user: dict, password: str,
-                          force_change: bool = False) -> None:
+    def user_set_password(
+        self, tenant: Tenant, user: dict, password: str, force_change: bool = False
+    ) -> None:
         """An admin reset (portal or Graph): policy applies, sessions are revoked."""
         self._check_password(tenant, password, user)
         self._set_password(user, password, force_change)
@@ -218,8 +324,10 @@ class Directory:
         user = self.find_deleted(tenant, object_id)
         owner = tenant.upns.get(user["userPrincipalName"].lower())
         if owner and owner != user["id"]:
-            raise bad_request("A conflicting object with one or more of the specified property "
-                              "values is present in the directory.")
+            raise bad_request(
+                "A conflicting object with one or more of the specified property "
+                "values is present in the directory."
+            )
         del tenant.deleted[user["id"]]
         user.pop("_deletedAt", None)
         user["deletedDateTime"] = None
@@ -270,26 +378,34 @@ class Directory:
         for item in add:
             sku_id = str((item or {}).get("skuId", ""))
             if sku_id not in skus:
-                raise bad_request(f"License {sku_id} does not correspond to a valid company "
-                                  "License.")
+                raise bad_request(
+                    f"License {sku_id} does not correspond to a valid company License."
+                )
         for sku_id in remove:
             if str(sku_id) not in skus:
-                raise bad_request(f"License {sku_id} does not correspond to a valid company "
-                                  "License.")
+                raise bad_request(
+                    f"License {sku_id} does not correspond to a valid company License."
+                )
         if add and not user.get("usageLocation"):
-            raise bad_request("License assignment cannot be done for user with invalid usage "
-                              "location.")
+            raise bad_request(
+                "License assignment cannot be done for user with invalid usage location."
+            )
         held = {a["skuId"] for a in user["assignedLicenses"]}
         for item in add:
             sku = skus[item["skuId"]]
-            if item["skuId"] not in held and self.consumed_units(tenant, sku["skuId"]) >= \
-                    sku["prepaidUnits"]["enabled"]:
-                raise bad_request(f"Subscription {sku['subscriptionIds'][0]} does not have any "
-                                  "available licenses.")
+            if (
+                item["skuId"] not in held
+                and self.consumed_units(tenant, sku["skuId"]) >= sku["prepaidUnits"]["enabled"]
+            ):
+                raise bad_request(
+                    f"Subscription {sku['subscriptionIds'][0]} does not have any "
+                    "available licenses."
+                )
         kept = [a for a in user["assignedLicenses"] if a["skuId"] not in set(remove)]
         kept = [a for a in kept if a["skuId"] not in {i["skuId"] for i in add}]
-        kept += [{"disabledPlans": list(i.get("disabledPlans") or []), "skuId": i["skuId"]}
-                 for i in add]
+        kept += [
+            {"disabledPlans": list(i.get("disabledPlans") or []), "skuId": i["skuId"]} for i in add
+        ]
         user["assignedLicenses"] = kept
         self._sync_mail(user)
         self.state.save_object(tenant, user)
@@ -297,8 +413,11 @@ class Directory:
 
     @staticmethod
     def consumed_units(tenant: Tenant, sku_id: str) -> int:
-        return sum(1 for u in tenant.users.values()
-                   if any(a["skuId"] == sku_id for a in u["assignedLicenses"]))
+        return sum(
+            1
+            for u in tenant.users.values()
+            if any(a["skuId"] == sku_id for a in u["assignedLicenses"])
+        )
 
     # -- groups ------------------------------------------------------------------
     def group_create(self, tenant: Tenant, body: dict, *, lag_reads: int = 0) -> dict:
@@ -311,20 +430,36 @@ class Directory:
             raise invalid_value("securityEnabled", "Group")
         self._check_group_flags(body)
         self._check_group_nickname(body.get("mailNickname"))
-        members = self._resolve_binds(tenant, body.get("members@odata.bind"),
-                                      body.get("owners@odata.bind"))
+        members = self._resolve_binds(
+            tenant, body.get("members@odata.bind"), body.get("owners@odata.bind")
+        )
         owners = self._resolve_binds(tenant, body.get("owners@odata.bind"), None)
         now = iso()
         group = {key: None for key in GROUP_PROPERTIES}
-        group.update({"groupTypes": [], "proxyAddresses": [], "resourceBehaviorOptions": [],
-                      "resourceProvisioningOptions": [], "onPremisesProvisioningErrors": [],
-                      "createdDateTime": now, "renewedDateTime": now})
+        group.update(
+            {
+                "groupTypes": [],
+                "proxyAddresses": [],
+                "resourceBehaviorOptions": [],
+                "resourceProvisioningOptions": [],
+                "onPremisesProvisioningErrors": [],
+                "createdDateTime": now,
+                "renewedDateTime": now,
+            }
+        )
         group.update({k: v for k, v in body.items() if k in GROUP_WRITABLE})
         group_id = str(uuid.uuid4())
         hex_id = group_id.replace("-", "")
-        sid = "S-1-12-1-" + "-".join(str(int(hex_id[i:i + 8], 16)) for i in (0, 8, 16, 24))
-        group.update({"id": group_id, "_kind": "group", "_members": [], "_owners": owners,
-                      "securityIdentifier": sid})
+        sid = "S-1-12-1-" + "-".join(str(int(hex_id[i : i + 8], 16)) for i in (0, 8, 16, 24))
+        group.update(
+            {
+                "id": group_id,
+                "_kind": "group",
+                "_members": [],
+                "_owners": owners,
+                "securityIdentifier": sid,
+            }
+        )
         tenant.groups[group_id] = group
         self.state.save_object(tenant, group)
         self.state.record_change(tenant, "group", group_id, "upsert")
@@ -347,8 +482,10 @@ class Directory:
         new_members = self._resolve_binds(tenant, body.get("members@odata.bind"), None)
         duplicates = [m for m in new_members if m in group["_members"]]
         if duplicates:
-            raise bad_request("One or more added object references already exist for the "
-                              "following modified properties: 'members'.")
+            raise bad_request(
+                "One or more added object references already exist for the "
+                "following modified properties: 'members'."
+            )
         group.update({k: v for k, v in body.items() if k in GROUP_WRITABLE})
         self.state.record_change(tenant, "group", group["id"], "upsert")
         for member_id in new_members:
@@ -368,8 +505,10 @@ class Directory:
     def member_add(self, tenant: Tenant, group: dict, member_id: str) -> None:
         self.find_object(tenant, member_id)
         if member_id.lower() in group["_members"]:
-            raise bad_request("One or more added object references already exist for the "
-                              "following modified properties: 'members'.")
+            raise bad_request(
+                "One or more added object references already exist for the "
+                "following modified properties: 'members'."
+            )
         group["_members"].append(member_id.lower())
         self.state.save_object(tenant, group)
         self.state.record_change(tenant, "group", group["id"], "member_add", member_id.lower())
@@ -394,8 +533,10 @@ class Directory:
             raise bad_request("Invalid value specified for property 'members@odata.bind'.")
         total = len(members) + len(owners or [])
         if total > MAX_BINDS:
-            raise bad_request("The request exceeded the maximum of 20 members and owners that "
-                              "can be added in a single request.")
+            raise bad_request(
+                "The request exceeded the maximum of 20 members and owners that "
+                "can be added in a single request."
+            )
         resolved = []
         for url in members:
             object_id = str(url).rstrip("/").split("/")[-1]
@@ -403,8 +544,10 @@ class Directory:
                 raise invalid_id(str(url))
             resolved.append(self.find_object(tenant, object_id)["id"])
         if len(set(resolved)) != len(resolved):
-            raise bad_request("One or more added object references already exist for the "
-                              "following modified properties: 'members'.")
+            raise bad_request(
+                "One or more added object references already exist for the "
+                "following modified properties: 'members'."
+            )
         return resolved
 
     # -- validation helpers ------------------------------------------------------
@@ -421,10 +564,12 @@ class Directory:
                 raise bad_request(f"Property '{key}' is read-only and cannot be set.")
             if key in USER_COLLECTIONS and value is None:
                 raise GraphError(
-                    400, "BadRequest",
+                    400,
+                    "BadRequest",
                     f"A null value was found for the property named '{key}', which has the "
                     "expected type 'Collection(Edm.String)[Nullable=False]'. The expected type "
-                    "'Collection(Edm.String)[Nullable=False]' does not allow null values.")
+                    "'Collection(Edm.String)[Nullable=False]' does not allow null values.",
+                )
             if key == "accountEnabled" and not isinstance(value, bool):
                 raise invalid_value(key)
             if key in USER_STRINGS and value is not None and not isinstance(value, str):
@@ -446,23 +591,35 @@ class Directory:
     def _check_group_flags(body: dict) -> None:
         unified = "Unified" in (body.get("groupTypes") or [])
         if body.get("mailEnabled") and not unified:
-            raise bad_request("The service does not currently support writes of mail-enabled "
-                              "groups. Please ensure that the mail-enablement property is unset "
-                              "or is set to false.")
+            raise bad_request(
+                "The service does not currently support writes of mail-enabled "
+                "groups. Please ensure that the mail-enablement property is unset "
+                "or is set to false."
+            )
         if unified:
-            raise bad_request("graphsim emulates security groups only; Microsoft 365 "
-                              "(Unified) groups are not supported.")
+            raise bad_request(
+                "graphsim emulates security groups only; Microsoft 365 "
+                "(Unified) groups are not supported."
+            )
 
     @staticmethod
     def _check_group_nickname(nickname) -> None:
-        if not nickname or not isinstance(nickname, str) or len(nickname) > 64 or \
-                any(ord(c) > 127 or c in NICKNAME_BAD or c == "." for c in nickname):
+        if (
+            not nickname
+            or not isinstance(nickname, str)
+            or len(nickname) > 64
+            or any(ord(c) > 127 or c in NICKNAME_BAD or c == "." for c in nickname)
+        ):
             raise invalid_value("mailNickname", "Group")
 
     @staticmethod
     def _check_nickname(nickname) -> None:
-        if not isinstance(nickname, str) or not nickname or len(nickname) > 64 or \
-                any(ord(c) > 127 or c in NICKNAME_BAD for c in nickname):
+        if (
+            not isinstance(nickname, str)
+            or not nickname
+            or len(nickname) > 64
+            or any(ord(c) > 127 or c in NICKNAME_BAD for c in nickname)
+        ):
             raise invalid_value("mailNickname")
 
     @staticmethod
@@ -475,14 +632,22 @@ class Directory:
         if not isinstance(upn, str) or upn.count("@") != 1:
             raise bad_request("Property userPrincipalName is invalid.")
         local, domain_name = upn.split("@")
-        if (not local or len(upn) > 113 or len(local) > 64 or len(domain_name) > 48
-                or local.endswith(".") or not UPN_LOCAL_RE.match(local)):
+        if (
+            not local
+            or len(upn) > 113
+            or len(local) > 64
+            or len(domain_name) > 48
+            or local.endswith(".")
+            or not UPN_LOCAL_RE.match(local)
+        ):
             raise bad_request("Property userPrincipalName is invalid.")
         domain = tenant.domain(domain_name)
         if domain is None or not domain.get("isVerified", True):
-            raise bad_request("The domain portion of the userPrincipalName property is invalid. "
-                              "You must use one of the verified domain names in your "
-                              "organization.")
+            raise bad_request(
+                "The domain portion of the userPrincipalName property is invalid. "
+                "You must use one of the verified domain names in your "
+                "organization."
+            )
         return domain
 
     @staticmethod
@@ -492,8 +657,7 @@ class Directory:
 
     @staticmethod
     def _check_password(tenant: Tenant, password, user: dict) -> None:
-        names = (user.get("givenName") or "", user.get("surname") or "",
-                 tenant.info["displayName"])
+        names = (user.get("givenName") or "", user.get("surname") or "", tenant.info["displayName"])
         strong = "DisableStrongPassword" not in (user.get("passwordPolicies") or "")
         if not passwords.is_acceptable(password, names=names, strong=strong):
             raise bad_request(passwords.COMPLEXITY_MESSAGE)

@@ -35,16 +35,18 @@ JOBS = {
     "Legal": ("Legal Counsel", "Paralegal"),
     "Support": ("Support Engineer", "Customer Success Manager"),
 }
-PLACES = (("Amsterdam", "Netherlands", "NL", "nl-NL", "+31 20"),
-          ("Utrecht", "Netherlands", "NL", "nl-NL", "+31 30"),
-          ("Berlin", "Germany", "DE", "de-DE", "+49 30"),
-          ("Paris", "France", "FR", "fr-FR", "+33 1"),
-          ("Madrid", "Spain", "ES", "es-ES", "+34 91"),
-          ("London", "United Kingdom", "GB", "en-GB", "+44 20"),
-          ("Seattle", "United States", "US", "en-US", "+1 425"),
-          ("Warsaw", "Poland", "PL", "pl-PL", "+48 22"),
-          ("Stockholm", "Sweden", "SE", "sv-SE", "+46 8"),
-          ("Dublin", "Ireland", "IE", "en-IE", "+353 1"))
+PLACES = (
+    ("Amsterdam", "Netherlands", "NL", "nl-NL", "+31 20"),
+    ("Utrecht", "Netherlands", "NL", "nl-NL", "+31 30"),
+    ("Berlin", "Germany", "DE", "de-DE", "+49 30"),
+    ("Paris", "France", "FR", "fr-FR", "+33 1"),
+    ("Madrid", "Spain", "ES", "es-ES", "+34 91"),
+    ("London", "United Kingdom", "GB", "en-GB", "+44 20"),
+    ("Seattle", "United States", "US", "en-US", "+1 425"),
+    ("Warsaw", "Poland", "PL", "pl-PL", "+48 22"),
+    ("Stockholm", "Sweden", "SE", "sv-SE", "+46 8"),
+    ("Dublin", "Ireland", "IE", "en-IE", "+353 1"),
+)
 
 
 def ascii_alias(text: str) -> str:
@@ -68,24 +70,48 @@ def generated_users(count: int, domain: str, seed: int, company: str) -> list[di
             n += 1
             candidate = f"{alias}{n}"
         taken.add(candidate)
-        users.append({
-            "accountEnabled": rng.random() > 0.03,
-            "displayName": f"{first} {last}", "givenName": first, "surname": last,
-            "userPrincipalName": f"{candidate}@{domain}", "mailNickname": candidate,
-            "jobTitle": rng.choice(JOBS[department]), "department": department,
-            "companyName": company, "city": city, "country": country,
-            "usageLocation": usage if rng.random() > 0.1 else None,
-            "preferredLanguage": language,
-            "officeLocation": f"{rng.randint(1, 40)}/{rng.randint(1000, 3999)}",
-            "mobilePhone": f"{prefix} {rng.randint(100, 999)} {rng.randint(1000, 9999)}"
-            if rng.random() > 0.3 else None,
-            "businessPhones": [f"{prefix} {rng.randint(100, 999)} {rng.randint(1000, 9999)}"]
-            if rng.random() > 0.5 else [],
-            "employeeId": f"E{100000 + index}",
-        })
+        users.append(
+            {
+                "accountEnabled": rng.random() > 0.03,
+                "displayName": f"{first} {last}",
+                "givenName": first,
+                "surname": last,
+                "userPrincipalName": f"{candidate}@{domain}",
+                "mailNickname": candidate,
+                "jobTitle": rng.choice(JOBS[department]),
+                "department": department,
+                "companyName": company,
+                "city": city,
+                "country": country,
+                "usageLocation": usage if rng.random() > 0.1 else None,
+                "preferredLanguage": language,
+                "officeLocation": f"{rng.randint(1, 40)}/{rng.randint(1000, 3999)}",
+                "mobilePhone": f"{prefix} {rng.randint(100, 999)} {rng.randint(1000, 9999)}"
+                if rng.random() > 0.3
+                else None,
+                "businessPhones": [f"{prefix} {rng.randint(100, 999)} {rng.randint(1000, 9999)}"]
+                if rng.random() > 0.5
+                else [],
+                "employeeId": f"E{100000 + index}",
+            }
+        )
     return users
 
 
-GROUP_NAMES = ("Sales Team", "Marketing", "Engineering", "Finance", "All Staff", "Managers",
-               "VPN Users", "Project Phoenix", "Office Amsterdam", "Support Rota", "Interns",
-               "Security Champions", "Printer Admins", "Board", "Works Council")
+GROUP_NAMES = (
+    "Sales Team",
+    "Marketing",
+    "Engineering",
+    "Finance",
+    "All Staff",
+    "Managers",
+    "VPN Users",
+    "Project Phoenix",
+    "Office Amsterdam",
+    "Support Rota",
+    "Interns",
+    "Security Champions",
+    "Printer Admins",
+    "Board",
+    "Works Council",
+)

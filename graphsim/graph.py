@@ -29,21 +29,69 @@ from graphsim.errors import GraphError, bad_request, forbidden, not_found, unaut
 from graphsim.store import State, Tenant
 from graphsim.throttle import charge, format_seconds, request_cost
 
-JSON_TYPE = ("application/json;odata.metadata=minimal;odata.streaming=true;"
-             "IEEE754Compatible=false;charset=utf-8")
+JSON_TYPE = (
+    "application/json;odata.metadata=minimal;odata.streaming=true;"
+    "IEEE754Compatible=false;charset=utf-8"
+)
 CONTEXT = "https://graph.microsoft.com/v1.0/$metadata#"
-USER_FILTERABLE = {"id", "userPrincipalName", "mail", "displayName", "givenName", "surname",
-                   "accountEnabled", "jobTitle", "department", "employeeId", "usageLocation",
-                   "userType", "onPremisesImmutableId", "mailNickname", "companyName", "city",
-                   "country", "state", "officeLocation", "mobilePhone", "employeeType",
-                   "createdDateTime", "postalCode", "streetAddress", "preferredLanguage"}
-USER_FILTER_ADVANCED = {"createdDateTime", "officeLocation", "mobilePhone", "companyName",
-                        "postalCode", "streetAddress", "preferredLanguage"}
-GROUP_FILTERABLE = {"id", "displayName", "mailNickname", "securityEnabled", "mailEnabled",
-                    "description", "createdDateTime", "mail"}
+USER_FILTERABLE = {
+    "id",
+    "userPrincipalName",
+    "mail",
+    "displayName",
+    "givenName",
+    "surname",
+    "accountEnabled",
+    "jobTitle",
+    "department",
+    "employeeId",
+    "usageLocation",
+    "userType",
+    "onPremisesImmutableId",
+    "mailNickname",
+    "companyName",
+    "city",
+    "country",
+    "state",
+    "officeLocation",
+    "mobilePhone",
+    "employeeType",
+    "createdDateTime",
+    "postalCode",
+    "streetAddress",
+    "preferredLanguage",
+}
+USER_FILTER_ADVANCED = {
+    "createdDateTime",
+    "officeLocation",
+    "mobilePhone",
+    "companyName",
+    "postalCode",
+    "streetAddress",
+    "preferredLanguage",
+}
+GROUP_FILTERABLE = {
+    "id",
+    "displayName",
+    "mailNickname",
+    "securityEnabled",
+    "mailEnabled",
+    "description",
+    "createdDateTime",
+    "mail",
+}
 GROUP_FILTER_ADVANCED = {"description", "createdDateTime"}
-SEARCHABLE = {"displayName", "mail", "userPrincipalName", "givenName", "surname",
-              "mailNickname", "description", "jobTitle", "department"}
+SEARCHABLE = {
+    "displayName",
+    "mail",
+    "userPrincipalName",
+    "givenName",
+    "surname",
+    "mailNickname",
+    "description",
+    "jobTitle",
+    "department",
+}
 METHOD_NOT_ALLOWED = "Specified HTTP method is not allowed for the request target."
 
 
@@ -90,8 +138,12 @@ def graph_date() -> str:
 
 
 def error_body(err: GraphError, request_id: str, client_request_id: str) -> dict:
-    inner = {"date": graph_date(), "request-id": request_id,
-             "client-request-id": client_request_id, **err.inner}
+    inner = {
+        "date": graph_date(),
+        "request-id": request_id,
+        "client-request-id": client_request_id,
+        **err.inner,
+    }
     body = {"code": err.code, "message": err.message, "innerError": inner}
     if err.details:
         body["details"] = err.details
@@ -99,11 +151,17 @@ def error_body(err: GraphError, request_id: str, client_request_id: str) -> dict
 
 
 def too_many_requests(retry_after: float, information: str, scope: str) -> GraphError:
-    return GraphError(429, "TooManyRequests", "Please retry again later.",
-                      headers={"Retry-After": format_seconds(retry_after),
-                               "x-ms-throttle-scope": scope,
-                               "x-ms-throttle-information": information},
-                      inner={"code": "429", "message": "Please retry after", "status": "429"})
+    return GraphError(
+        429,
+        "TooManyRequests",
+        "Please retry again later.",
+        headers={
+            "Retry-After": format_seconds(retry_after),
+            "x-ms-throttle-scope": scope,
+            "x-ms-throttle-information": information,
+        },
+        inner={"code": "429", "message": "Please retry after", "status": "429"},
+    )
 
 
 # -- routing -----------------------------------------------------------------------
@@ -114,6 +172,7 @@ def route(method: str, pattern: str, name: str):
     def register(func):
         ROUTES.append((method, re.compile(f"^{pattern}$"), name, func.__name__))
         return func
+
     return register
 
 
@@ -128,8 +187,9 @@ class GraphService:
         self.directory = Directory(state)
 
     # -- authentication ------------------------------------------------------------
-    def authenticate(self, authorization: str | None, base_url: str, request_id: str,
-                     client_request_id: str) -> Ctx:
+    def authenticate(
+        self, authorization: str | None, base_url: str, request_id: str, client_request_id: str
+    ) -> Ctx:
         if not authorization or not authorization.lower().startswith("bearer "):
             raise unauthorized("Access token is empty.")
         token = authorization[7:].strip()
@@ -160,9 +220,17 @@ class GraphService:
         else:
             perms = set(claims.get("roles") or [])
             wids = set(claims.get("wids") or [])
-        return Ctx(tenant=tenant, claims=claims, app_id=claims["appid"], perms=perms, wids=wids,
-                   user=user, base_url=base_url, request_id=request_id,
-                   client_request_id=client_request_id)
+        return Ctx(
+            tenant=tenant,
+            claims=claims,
+            app_id=claims["appid"],
+            perms=perms,
+            wids=wids,
+            user=user,
+            base_url=base_url,
+            request_id=request_id,
+            client_request_id=client_request_id,
+        )
 
     # -- dispatch ------------------------------------------------------------------
     def dispatch(self, ctx: Ctx, req: SubRequest) -> Resp:
@@ -185,12 +253,18 @@ class GraphService:
             resp.ru, resp.write = ru, write
         return resp
 
-    def error(self, ctx: Ctx | None, err: GraphError, request_id: str = "",
-              client_request_id: str = "") -> Resp:
+    def error(
+        self, ctx: Ctx | None, err: GraphError, request_id: str = "", client_request_id: str = ""
+    ) -> Resp:
         rid = ctx.request_id if ctx else request_id
         crid = ctx.client_request_id if ctx else client_request_id
-        return Resp(err.status, error_body(err, rid, crid), dict(err.headers),
-                    content_type="application/json", note=err.code)
+        return Resp(
+            err.status,
+            error_body(err, rid, crid),
+            dict(err.headers),
+            content_type="application/json",
+            note=err.code,
+        )
 
     def _match(self, req: SubRequest):
         path = req.path.strip("/")
@@ -255,9 +329,11 @@ class GraphService:
         view = {}
         for name in fields:
             if name == "passwordProfile":
-                view[name] = {"password": None,
-                              "forceChangePasswordNextSignIn": user.get("_forceChange", False),
-                              "forceChangePasswordNextSignInWithMfa": False}
+                view[name] = {
+                    "password": None,
+                    "forceChangePasswordNextSignIn": user.get("_forceChange", False),
+                    "forceChangePasswordNextSignInWithMfa": False,
+                }
             else:
                 view[name] = user.get(name)
         return view
@@ -279,8 +355,16 @@ class GraphService:
         count = req.query.get("$count", "").lower() == "true"
         return eventual, count
 
-    def _page(self, ctx: Ctx, req: SubRequest, items: list, render, entity_set: str,
-              select: list | None, with_count: bool) -> Resp:
+    def _page(
+        self,
+        ctx: Ctx,
+        req: SubRequest,
+        items: list,
+        render,
+        entity_set: str,
+        select: list | None,
+        with_count: bool,
+    ) -> Resp:
         """Apply $top/$skiptoken and build @odata.nextLink with the other parameters."""
         top = self._top(req.query)
         offset = 0
@@ -289,15 +373,16 @@ class GraphService:
             if not token or not isinstance(token.get("o"), int):
                 raise bad_request("Invalid skip token.")
             offset = token["o"]
-        page = items[offset:offset + top]
+        page = items[offset : offset + top]
         body = {"@odata.context": self._context(entity_set, select)}
         if with_count:
             body["@odata.count"] = len(items)
         if offset + top < len(items):
             params = {k: v for k, v in req.query.items() if k != "$skiptoken"}
             params["$skiptoken"] = odata.encode_token({"o": offset + top})
-            body["@odata.nextLink"] = (f"{ctx.base_url}v1.0/{req.path.strip('/')}?"
-                                       + urlencode(params, safe="$'(),:", quote_via=quote))
+            body["@odata.nextLink"] = f"{ctx.base_url}v1.0/{req.path.strip('/')}?" + urlencode(
+                params, safe="$'(),:", quote_via=quote
+            )
         body["value"] = [render(item) for item in page]
         return self.ok(body)
 
@@ -307,35 +392,56 @@ class GraphService:
         if raw is None:
             return 100
         if not raw.isdigit() or not 1 <= int(raw) <= 999:
-            raise bad_request(f"Invalid page size specified: '{raw}'. Must be between 1 and 999 "
-                              "inclusive.")
+            raise bad_request(
+                f"Invalid page size specified: '{raw}'. Must be between 1 and 999 inclusive."
+            )
         return int(raw)
 
-    def _query(self, req: SubRequest, items: list, *, resource: str, filterable: set,
-               advanced_only: set, orderable: set) -> tuple[list, bool]:
+    def _query(
+        self,
+        req: SubRequest,
+        items: list,
+        *,
+        resource: str,
+        filterable: set,
+        advanced_only: set,
+        orderable: set,
+    ) -> tuple[list, bool]:
         eventual, count = self._advanced(req)
         advanced = eventual and count
         if "$search" in req.query:
             if not eventual:
-                raise GraphError(400, "Request_UnsupportedQuery",
-                                 "Request with $search query parameter only works through "
-                                 "MSGraph with a special request header: 'ConsistencyLevel: "
-                                 "eventual'")
-            clauses = odata.parse_search(req.query["$search"].strip('"') and
-                                         req.query["$search"], SEARCHABLE)
+                raise GraphError(
+                    400,
+                    "Request_UnsupportedQuery",
+                    "Request with $search query parameter only works through "
+                    "MSGraph with a special request header: 'ConsistencyLevel: "
+                    "eventual'",
+                )
+            clauses = odata.parse_search(
+                req.query["$search"].strip('"') and req.query["$search"], SEARCHABLE
+            )
             items = [i for i in items if odata.search_matches(clauses, i)]
         if "$filter" in req.query:
-            node = odata.parse_filter(req.query["$filter"], resource=resource,
-                                      allowed=filterable, advanced_only=advanced_only,
-                                      advanced=advanced)
+            node = odata.parse_filter(
+                req.query["$filter"],
+                resource=resource,
+                allowed=filterable,
+                advanced_only=advanced_only,
+                advanced=advanced,
+            )
             items = [i for i in items if odata.evaluate(node, i)]
         if "$orderby" in req.query:
             prop, _, direction = req.query["$orderby"].strip().partition(" ")
             if prop not in orderable or ("$filter" in req.query and not advanced):
-                raise GraphError(400, "Request_UnsupportedQuery",
-                                 "Sorting not supported for current query.")
-            items = sorted(items, key=lambda i: (i.get(prop) or "").lower(),
-                           reverse=direction.strip().lower() == "desc")
+                raise GraphError(
+                    400, "Request_UnsupportedQuery", "Sorting not supported for current query."
+                )
+            items = sorted(
+                items,
+                key=lambda i: (i.get(prop) or "").lower(),
+                reverse=direction.strip().lower() == "desc",
+            )
         return items, eventual and count
 
     # -- users ---------------------------------------------------------------------
@@ -343,28 +449,39 @@ class GraphService:
     def list_users(self, ctx: Ctx, req: SubRequest) -> Resp:
         self.require(ctx, P.READ_USERS)
         select = odata.parse_select(req.query.get("$select"), USER_PROPERTIES, "user")
-        items, with_count = self._query(req, list(ctx.tenant.users.values()), resource="User",
-                                        filterable=USER_FILTERABLE,
-                                        advanced_only=USER_FILTER_ADVANCED,
-                                        orderable={"displayName", "userPrincipalName"})
-        return self._page(ctx, req, items, lambda u: self.user_view(u, select), "users", select,
-                          with_count)
+        items, with_count = self._query(
+            req,
+            list(ctx.tenant.users.values()),
+            resource="User",
+            filterable=USER_FILTERABLE,
+            advanced_only=USER_FILTER_ADVANCED,
+            orderable={"displayName", "userPrincipalName"},
+        )
+        return self._page(
+            ctx, req, items, lambda u: self.user_view(u, select), "users", select, with_count
+        )
 
     @route("GET", r"users/\$count", "users.count")
     def count_users(self, ctx: Ctx, req: SubRequest) -> Resp:
         self.require(ctx, P.READ_USERS)
-        return self._count(req, list(ctx.tenant.users.values()), "User", USER_FILTERABLE,
-                           USER_FILTER_ADVANCED)
+        return self._count(
+            req, list(ctx.tenant.users.values()), "User", USER_FILTERABLE, USER_FILTER_ADVANCED
+        )
 
-    def _count(self, req: SubRequest, items: list, resource: str, filterable: set,
-               advanced_only: set) -> Resp:
+    def _count(
+        self, req: SubRequest, items: list, resource: str, filterable: set, advanced_only: set
+    ) -> Resp:
         eventual, _ = self._advanced(req)
         if not eventual:
             raise bad_request("$count is not currently supported.")
         if "$filter" in req.query:
-            node = odata.parse_filter(req.query["$filter"], resource=resource,
-                                      allowed=filterable, advanced_only=advanced_only,
-                                      advanced=True)
+            node = odata.parse_filter(
+                req.query["$filter"],
+                resource=resource,
+                allowed=filterable,
+                advanced_only=advanced_only,
+                advanced=True,
+            )
             items = [i for i in items if odata.evaluate(node, i)]
         return Resp(200, str(len(items)), {}, "text/plain;charset=utf-8")
 
@@ -373,30 +490,36 @@ class GraphService:
         self.require(ctx, P.CREATE_USERS)
         self.require_role(ctx, roles.USER_WRITERS)
         body = self._json(req)
-        if ctx.app_only and isinstance(body, dict) and "passwordProfile" in body and \
-                not ctx.perms & (P.CREATE_USERS | P.RESET_PASSWORD):
+        if (
+            ctx.app_only
+            and isinstance(body, dict)
+            and "passwordProfile" in body
+            and not ctx.perms & (P.CREATE_USERS | P.RESET_PASSWORD)
+        ):
             raise forbidden()
         lag = int(ctx.tenant.settings.get("faults", {}).get("replication_lag_reads") or 0)
         user = self.directory.user_create(ctx.tenant, body, lag_reads=lag)
-        view = {"@odata.context": self._context("users", None, entity=True),
-                "@odata.id": f"https://graph.microsoft.com/v2/{ctx.tenant.id}/directoryObjects/"
-                             f"{user['id']}/Microsoft.DirectoryServices.User"}
+        view = {
+            "@odata.context": self._context("users", None, entity=True),
+            "@odata.id": f"https://graph.microsoft.com/v2/{ctx.tenant.id}/directoryObjects/"
+            f"{user['id']}/Microsoft.DirectoryServices.User",
+        }
         view.update(self.user_view(user, None))
         return self.ok(view, 201)
 
     @route("GET", "me", "me")
     def get_me(self, ctx: Ctx, req: SubRequest) -> Resp:
         if ctx.user is None:
-            raise GraphError(400, "BadRequest", "/me request is only valid with delegated "
-                             "authentication flow.")
+            raise GraphError(
+                400, "BadRequest", "/me request is only valid with delegated authentication flow."
+            )
         self.require(ctx, P.READ_USERS | P.READ_SELF)
         return self._user_response(req, ctx.user)
 
     @route("GET", f"users/{SEG}", "user")
     def get_user(self, ctx: Ctx, req: SubRequest, key: str) -> Resp:
         user = self._user(ctx, key)
-        if not (ctx.user is not None and ctx.user["id"] == user["id"] and
-                ctx.perms & P.READ_SELF):
+        if not (ctx.user is not None and ctx.user["id"] == user["id"] and ctx.perms & P.READ_SELF):
             self.require(ctx, P.READ_USERS)
         return self._user_response(req, user)
 
@@ -431,11 +554,17 @@ class GraphService:
                 raise forbidden()
         is_self = ctx.user is not None and ctx.user["id"] == user["id"]
         if not is_self:
-            self.require_role(ctx, roles.USER_WRITERS | {roles.HELPDESK, roles.PASSWORD_ADMIN,
-                                                         roles.AUTH_ADMIN, roles.PAA})
+            self.require_role(
+                ctx,
+                roles.USER_WRITERS
+                | {roles.HELPDESK, roles.PASSWORD_ADMIN, roles.AUTH_ADMIN, roles.PAA},
+            )
         sensitive = props & P.SENSITIVE_PROPERTIES - {"passwordProfile"}
-        if sensitive and roles.is_admin(target_roles) and \
-                not roles.can_act_sensitively(ctx.wids, target_roles):
+        if (
+            sensitive
+            and roles.is_admin(target_roles)
+            and not roles.can_act_sensitively(ctx.wids, target_roles)
+        ):
             raise forbidden()
 
     @route("DELETE", f"users/{SEG}", "user")
@@ -472,8 +601,12 @@ class GraphService:
         user = self._user(ctx, key)
         self.require(ctx, P.READ_USERS)
         if not user.get("_photo"):
-            raise GraphError(404, "ImageNotFound", "Exception of type 'Microsoft.Fast.Profile."
-                             "Core.Exception.ImageNotFoundException' was thrown.")
+            raise GraphError(
+                404,
+                "ImageNotFound",
+                "Exception of type 'Microsoft.Fast.Profile."
+                "Core.Exception.ImageNotFoundException' was thrown.",
+            )
         return Resp(200, base64.b64decode(user["_photo"]), {}, user.get("_photoType"))
 
     @route("PUT", f"users/{SEG}/photo/\\$value", "user.photo")
@@ -490,11 +623,21 @@ class GraphService:
         user = self._user(ctx, key)
         self.require(ctx, P.READ_USERS)
         if not user.get("_photo"):
-            raise GraphError(404, "ImageNotFound", "Exception of type 'Microsoft.Fast.Profile."
-                             "Core.Exception.ImageNotFoundException' was thrown.")
-        return self.ok({"@odata.context": f"{CONTEXT}users('{user['id']}')/photo/$entity",
-                        "@odata.mediaContentType": user.get("_photoType"),
-                        "id": "default", "width": None, "height": None})
+            raise GraphError(
+                404,
+                "ImageNotFound",
+                "Exception of type 'Microsoft.Fast.Profile."
+                "Core.Exception.ImageNotFoundException' was thrown.",
+            )
+        return self.ok(
+            {
+                "@odata.context": f"{CONTEXT}users('{user['id']}')/photo/$entity",
+                "@odata.mediaContentType": user.get("_photoType"),
+                "id": "default",
+                "width": None,
+                "height": None,
+            }
+        )
 
     @route("GET", f"users/{SEG}/memberOf", "user.memberOf")
     def member_of(self, ctx: Ctx, req: SubRequest, key: str) -> Resp:
@@ -502,40 +645,53 @@ class GraphService:
         self.require(ctx, P.READ_USERS)
         self.require(ctx, P.READ_GROUPS)
         groups = [g for g in ctx.tenant.groups.values() if user["id"] in g["_members"]]
-        return self._page(ctx, req, groups, lambda g: {"@odata.type": "#microsoft.graph.group",
-                                                       **self.group_view(g, None)},
-                          "directoryObjects", None, False)
+        return self._page(
+            ctx,
+            req,
+            groups,
+            lambda g: {"@odata.type": "#microsoft.graph.group", **self.group_view(g, None)},
+            "directoryObjects",
+            None,
+            False,
+        )
 
     # -- groups --------------------------------------------------------------------
     @route("GET", "groups", "groups")
     def list_groups(self, ctx: Ctx, req: SubRequest) -> Resp:
         self.require(ctx, P.READ_GROUPS)
         select = odata.parse_select(req.query.get("$select"), GROUP_PROPERTIES, "group")
-        items, with_count = self._query(req, list(ctx.tenant.groups.values()), resource="Group",
-                                        filterable=GROUP_FILTERABLE,
-                                        advanced_only=GROUP_FILTER_ADVANCED,
-                                        orderable={"displayName"})
-        return self._page(ctx, req, items, lambda g: self.group_view(g, select), "groups",
-                          select, with_count)
+        items, with_count = self._query(
+            req,
+            list(ctx.tenant.groups.values()),
+            resource="Group",
+            filterable=GROUP_FILTERABLE,
+            advanced_only=GROUP_FILTER_ADVANCED,
+            orderable={"displayName"},
+        )
+        return self._page(
+            ctx, req, items, lambda g: self.group_view(g, select), "groups", select, with_count
+        )
 
     @route("GET", r"groups/\$count", "groups.count")
     def count_groups(self, ctx: Ctx, req: SubRequest) -> Resp:
         self.require(ctx, P.READ_GROUPS)
-        return self._count(req, list(ctx.tenant.groups.values()), "Group", GROUP_FILTERABLE,
-                           GROUP_FILTER_ADVANCED)
+        return self._count(
+            req, list(ctx.tenant.groups.values()), "Group", GROUP_FILTERABLE, GROUP_FILTER_ADVANCED
+        )
 
     @route("POST", "groups", "groups")
     def create_group(self, ctx: Ctx, req: SubRequest) -> Resp:
         self.require(ctx, P.CREATE_GROUPS)
         body = self._json(req)
-        if isinstance(body, dict) and ("members@odata.bind" in body or
-                                       "owners@odata.bind" in body):
+        if isinstance(body, dict) and ("members@odata.bind" in body or "owners@odata.bind" in body):
             self.require(ctx, P.CREATE_GROUPS | P.WRITE_MEMBERS)
         lag = int(ctx.tenant.settings.get("faults", {}).get("replication_lag_reads") or 0)
         group = self.directory.group_create(ctx.tenant, body, lag_reads=lag)
-        view = {"@odata.context": self._context("groups", None, entity=True),
-                "@odata.id": f"https://graph.microsoft.com/v2/{ctx.tenant.id}/directoryObjects/"
-                             f"{group['id']}/Microsoft.DirectoryServices.Group"}
+        view = {
+            "@odata.context": self._context("groups", None, entity=True),
+            "@odata.id": f"https://graph.microsoft.com/v2/{ctx.tenant.id}/directoryObjects/"
+            f"{group['id']}/Microsoft.DirectoryServices.Group",
+        }
         view.update(self.group_view(group, None))
         return self.ok(view, 201)
 
@@ -581,6 +737,7 @@ class GraphService:
             if obj["_kind"] == "user":
                 return {"@odata.type": "#microsoft.graph.user", **self.user_view(obj, None)}
             return {"@odata.type": "#microsoft.graph.group", **self.group_view(obj, None)}
+
         return self._page(ctx, req, members, render, entity_set, None, False)
 
     @route("GET", f"groups/{SEG}/members", "group.members")
@@ -639,16 +796,21 @@ class GraphService:
             view = {"@odata.type": "#microsoft.graph.user", **self.user_view(user, select)}
             view["deletedDateTime"] = user["deletedDateTime"]
             return view
-        return self._page(ctx, req, items, render, f"directory/deletedItems/microsoft.graph.{kind}",
-                          select, False)
+
+        return self._page(
+            ctx, req, items, render, f"directory/deletedItems/microsoft.graph.{kind}", select, False
+        )
 
     @route("GET", f"directory/deletedItems/{SEG}", "deleted.item")
     def get_deleted(self, ctx: Ctx, req: SubRequest, key: str) -> Resp:
         self.require(ctx, P.READ_DELETED)
         user = self.directory.find_deleted(ctx.tenant, key)
-        body = {"@odata.context": f"{CONTEXT}directoryObjects/$entity",
-                "@odata.type": "#microsoft.graph.user", **self.user_view(user, None),
-                "deletedDateTime": user["deletedDateTime"]}
+        body = {
+            "@odata.context": f"{CONTEXT}directoryObjects/$entity",
+            "@odata.type": "#microsoft.graph.user",
+            **self.user_view(user, None),
+            "deletedDateTime": user["deletedDateTime"],
+        }
         return self.ok(body)
 
     @route("POST", f"directory/deletedItems/{SEG}/restore", "deleted.restore")
@@ -660,8 +822,11 @@ class GraphService:
         if roles.is_admin(target_roles) and not roles.can_act_sensitively(ctx.wids, target_roles):
             raise forbidden()
         user = self.directory.deleted_restore(ctx.tenant, key)
-        body = {"@odata.context": f"{CONTEXT}directoryObjects/$entity",
-                "@odata.type": "#microsoft.graph.user", **self.user_view(user, None)}
+        body = {
+            "@odata.context": f"{CONTEXT}directoryObjects/$entity",
+            "@odata.type": "#microsoft.graph.user",
+            **self.user_view(user, None),
+        }
         return self.ok(body)
 
     @route("DELETE", f"directory/deletedItems/{SEG}", "deleted.item")
@@ -686,53 +851,90 @@ class GraphService:
     def organization_view(self, tenant: Tenant) -> dict:
         info = tenant.info
         return {
-            "id": tenant.id, "deletedDateTime": None, "businessPhones": [],
-            "city": info.get("city"), "country": info.get("country"),
+            "id": tenant.id,
+            "deletedDateTime": None,
+            "businessPhones": [],
+            "city": info.get("city"),
+            "country": info.get("country"),
             "countryLetterCode": info.get("countryLetterCode", "NL"),
-            "createdDateTime": info["createdDateTime"], "defaultUsageLocation": None,
-            "displayName": info["displayName"], "marketingNotificationEmails": [],
-            "onPremisesLastSyncDateTime": None, "onPremisesSyncEnabled": None,
-            "partnerTenantType": None, "postalCode": None, "preferredLanguage": "en",
-            "securityComplianceNotificationMails": [], "securityComplianceNotificationPhones": [],
-            "state": None, "street": None, "technicalNotificationMails": [], "tenantType": "AAD",
-            "directorySizeQuota": {"used": len(tenant.users) + len(tenant.groups),
-                                   "total": 50000},
-            "assignedPlans": [], "provisionedPlans": [],
+            "createdDateTime": info["createdDateTime"],
+            "defaultUsageLocation": None,
+            "displayName": info["displayName"],
+            "marketingNotificationEmails": [],
+            "onPremisesLastSyncDateTime": None,
+            "onPremisesSyncEnabled": None,
+            "partnerTenantType": None,
+            "postalCode": None,
+            "preferredLanguage": "en",
+            "securityComplianceNotificationMails": [],
+            "securityComplianceNotificationPhones": [],
+            "state": None,
+            "street": None,
+            "technicalNotificationMails": [],
+            "tenantType": "AAD",
+            "directorySizeQuota": {"used": len(tenant.users) + len(tenant.groups), "total": 50000},
+            "assignedPlans": [],
+            "provisionedPlans": [],
             "verifiedDomains": [
-                {"capabilities": "Email, OfficeCommunicationsOnline",
-                 "isDefault": bool(d.get("isDefault")), "isInitial": bool(d.get("isInitial")),
-                 "name": d["name"], "type": d["type"]} for d in tenant.info["domains"]],
+                {
+                    "capabilities": "Email, OfficeCommunicationsOnline",
+                    "isDefault": bool(d.get("isDefault")),
+                    "isInitial": bool(d.get("isInitial")),
+                    "name": d["name"],
+                    "type": d["type"],
+                }
+                for d in tenant.info["domains"]
+            ],
         }
 
     @route("GET", "organization", "organization")
     def list_organization(self, ctx: Ctx, req: SubRequest) -> Resp:
         self.require(ctx, P.READ_ORG)
-        return self.ok({"@odata.context": f"{CONTEXT}organization",
-                        "value": [self.organization_view(ctx.tenant)]})
+        return self.ok(
+            {
+                "@odata.context": f"{CONTEXT}organization",
+                "value": [self.organization_view(ctx.tenant)],
+            }
+        )
 
     @route("GET", f"organization/{SEG}", "organization")
     def get_organization(self, ctx: Ctx, req: SubRequest, key: str) -> Resp:
         self.require(ctx, P.READ_ORG)
         if key.lower() != ctx.tenant.id:
             raise not_found(key)
-        return self.ok({"@odata.context": f"{CONTEXT}organization/$entity",
-                        **self.organization_view(ctx.tenant)})
+        return self.ok(
+            {
+                "@odata.context": f"{CONTEXT}organization/$entity",
+                **self.organization_view(ctx.tenant),
+            }
+        )
 
     @staticmethod
     def domain_view(domain: dict) -> dict:
-        return {"id": domain["name"], "authenticationType": domain["type"],
-                "availabilityStatus": None, "isAdminManaged": True,
-                "isDefault": bool(domain.get("isDefault")),
-                "isInitial": bool(domain.get("isInitial")), "isRoot": True, "isVerified": True,
-                "passwordNotificationWindowInDays": 14,
-                "passwordValidityPeriodInDays": 2147483647, "state": None,
-                "supportedServices": ["Email", "OfficeCommunicationsOnline"]}
+        return {
+            "id": domain["name"],
+            "authenticationType": domain["type"],
+            "availabilityStatus": None,
+            "isAdminManaged": True,
+            "isDefault": bool(domain.get("isDefault")),
+            "isInitial": bool(domain.get("isInitial")),
+            "isRoot": True,
+            "isVerified": True,
+            "passwordNotificationWindowInDays": 14,
+            "passwordValidityPeriodInDays": 2147483647,
+            "state": None,
+            "supportedServices": ["Email", "OfficeCommunicationsOnline"],
+        }
 
     @route("GET", "domains", "domains")
     def list_domains(self, ctx: Ctx, req: SubRequest) -> Resp:
         self.require(ctx, P.READ_DOMAINS)
-        return self.ok({"@odata.context": f"{CONTEXT}domains",
-                        "value": [self.domain_view(d) for d in ctx.tenant.info["domains"]]})
+        return self.ok(
+            {
+                "@odata.context": f"{CONTEXT}domains",
+                "value": [self.domain_view(d) for d in ctx.tenant.info["domains"]],
+            }
+        )
 
     def _domain(self, ctx: Ctx, key: str) -> dict:
         domain = ctx.tenant.domain(key)
@@ -743,16 +945,24 @@ class GraphService:
     @route("GET", f"domains/{SEG}", "domain")
     def get_domain(self, ctx: Ctx, req: SubRequest, key: str) -> Resp:
         self.require(ctx, P.READ_DOMAINS)
-        return self.ok({"@odata.context": f"{CONTEXT}domains/$entity",
-                        **self.domain_view(self._domain(ctx, key))})
+        return self.ok(
+            {
+                "@odata.context": f"{CONTEXT}domains/$entity",
+                **self.domain_view(self._domain(ctx, key)),
+            }
+        )
 
     @route("GET", f"domains/{SEG}/federationConfiguration", "domain.federation")
     def get_federation(self, ctx: Ctx, req: SubRequest, key: str) -> Resp:
         self.require(ctx, P.READ_FEDERATION)
         domain = self._domain(ctx, key)
         value = [domain["federation"]] if domain["type"] == "Federated" else []
-        return self.ok({"@odata.context": f"{CONTEXT}domains('{domain['name']}')/"
-                                          "federationConfiguration", "value": value})
+        return self.ok(
+            {
+                "@odata.context": f"{CONTEXT}domains('{domain['name']}')/federationConfiguration",
+                "value": value,
+            }
+        )
 
     @route("GET", "subscribedSkus", "subscribedSkus")
     def list_skus(self, ctx: Ctx, req: SubRequest) -> Resp:
@@ -769,12 +979,14 @@ class GraphService:
     @route("GET", f"users/{DELTA}", "users.delta")
     def users_delta(self, ctx: Ctx, req: SubRequest) -> Resp:
         from graphsim.delta import delta_response
+
         self.require(ctx, P.READ_USERS)
         return delta_response(self, ctx, req, "user")
 
     @route("GET", f"groups/{DELTA}", "groups.delta")
     def groups_delta(self, ctx: Ctx, req: SubRequest) -> Resp:
         from graphsim.delta import delta_response
+
         self.require(ctx, P.READ_GROUPS)
         return delta_response(self, ctx, req, "group")
 
@@ -788,9 +1000,19 @@ class GraphService:
 # Literal paths (users/delta, users/$count) must win over users/{id}.
 ROUTES.sort(key=lambda r: r[1].pattern.count("(?P<"))
 
-SKU_PROPERTIES = {"accountName", "accountId", "appliesTo", "capabilityStatus", "consumedUnits",
-                  "id", "prepaidUnits", "servicePlans", "skuId", "skuPartNumber",
-                  "subscriptionIds"}
+SKU_PROPERTIES = {
+    "accountName",
+    "accountId",
+    "appliesTo",
+    "capabilityStatus",
+    "consumedUnits",
+    "id",
+    "prepaidUnits",
+    "servicePlans",
+    "skuId",
+    "skuPartNumber",
+    "subscriptionIds",
+}
 
 
 def new_request_id() -> str:

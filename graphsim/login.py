@@ -49,14 +49,23 @@ def auth_error_response(err: AuthError, correlation_id: str | None = None) -> JS
     body = {
         "error": err.error,
         "error_description": f"AADSTS{err.aadsts}: {err.description}\r\nTrace ID: {trace}\r\n"
-                             f"Correlation ID: {correlation}\r\nTimestamp: {stamp}",
-        "error_codes": [err.aadsts], "timestamp": stamp, "trace_id": trace,
+        f"Correlation ID: {correlation}\r\nTimestamp: {stamp}",
+        "error_codes": [err.aadsts],
+        "timestamp": stamp,
+        "trace_id": trace,
         "correlation_id": correlation,
         "error_uri": f"https://login.microsoftonline.com/error?code={err.aadsts}",
     }
-    return JSONResponse(body, status_code=err.status,
-                        headers={"Cache-Control": "no-store, no-cache", "Pragma": "no-cache",
-                                 "x-ms-request-id": trace, "client-request-id": correlation})
+    return JSONResponse(
+        body,
+        status_code=err.status,
+        headers={
+            "Cache-Control": "no-store, no-cache",
+            "Pragma": "no-cache",
+            "x-ms-request-id": trace,
+            "client-request-id": correlation,
+        },
+    )
 
 
 class Login:
@@ -98,43 +107,75 @@ class Login:
         issuer = f"{base}/{tenant.id}/v2.0" if tenant else f"{base}/{{tenantid}}/v2.0"
         doc = {
             "token_endpoint": f"{base}/{segment}/oauth2/v2.0/token",
-            "token_endpoint_auth_methods_supported": ["client_secret_post", "private_key_jwt",
-                                                      "client_secret_basic"],
+            "token_endpoint_auth_methods_supported": [
+                "client_secret_post",
+                "private_key_jwt",
+                "client_secret_basic",
+            ],
             "jwks_uri": f"{base}/{segment}/discovery/v2.0/keys",
             "response_modes_supported": ["query", "fragment", "form_post"],
             "subject_types_supported": ["pairwise"],
             "id_token_signing_alg_values_supported": ["RS256"],
             "response_types_supported": ["code", "id_token", "code id_token", "id_token token"],
             "scopes_supported": ["openid", "profile", "email", "offline_access"],
-            "issuer": issuer, "request_uri_parameter_supported": False,
+            "issuer": issuer,
+            "request_uri_parameter_supported": False,
             "userinfo_endpoint": "https://graph.microsoft.com/oidc/userinfo",
             "authorization_endpoint": f"{base}/{segment}/oauth2/v2.0/authorize",
             "device_authorization_endpoint": f"{base}/{segment}/oauth2/v2.0/devicecode",
-            "http_logout_supported": True, "frontchannel_logout_supported": True,
+            "http_logout_supported": True,
+            "frontchannel_logout_supported": True,
             "end_session_endpoint": f"{base}/{segment}/oauth2/v2.0/logout",
-            "claims_supported": ["sub", "iss", "cloud_instance_name", "cloud_instance_host_name",
-                                 "cloud_graph_host_name", "msgraph_host", "aud", "exp", "iat",
-                                 "auth_time", "acr", "nonce", "preferred_username", "name",
-                                 "tid", "ver", "at_hash", "c_hash", "email"],
+            "claims_supported": [
+                "sub",
+                "iss",
+                "cloud_instance_name",
+                "cloud_instance_host_name",
+                "cloud_graph_host_name",
+                "msgraph_host",
+                "aud",
+                "exp",
+                "iat",
+                "auth_time",
+                "acr",
+                "nonce",
+                "preferred_username",
+                "name",
+                "tid",
+                "ver",
+                "at_hash",
+                "c_hash",
+                "email",
+            ],
             "kerberos_endpoint": f"{base}/{segment}/kerberos",
-            "tenant_region_scope": "EU", "cloud_instance_name": "microsoftonline.com",
-            "cloud_graph_host_name": "graph.windows.net", "msgraph_host": "graph.microsoft.com",
+            "tenant_region_scope": "EU",
+            "cloud_instance_name": "microsoftonline.com",
+            "cloud_graph_host_name": "graph.windows.net",
+            "msgraph_host": "graph.microsoft.com",
             "rbac_url": "https://pas.windows.net",
         }
         return JSONResponse(doc, headers={"Cache-Control": "max-age=86400, private"})
 
     async def keys(self, request: Request) -> Response:
-        return JSONResponse(self.sim.signer.jwks(),
-                            headers={"Cache-Control": "max-age=86400, private"})
+        return JSONResponse(
+            self.sim.signer.jwks(), headers={"Cache-Control": "max-age=86400, private"}
+        )
 
     async def instance_discovery(self, request: Request) -> Response:
         base = origin(request)
-        return JSONResponse({
-            "tenant_discovery_endpoint": f"{base}/common/v2.0/.well-known/openid-configuration",
-            "api-version": "1.1",
-            "metadata": [{"preferred_network": request.url.hostname,
-                          "preferred_cache": request.url.hostname,
-                          "aliases": [request.url.hostname]}]})
+        return JSONResponse(
+            {
+                "tenant_discovery_endpoint": f"{base}/common/v2.0/.well-known/openid-configuration",
+                "api-version": "1.1",
+                "metadata": [
+                    {
+                        "preferred_network": request.url.hostname,
+                        "preferred_cache": request.url.hostname,
+                        "aliases": [request.url.hostname],
+                    }
+                ],
+            }
+        )
 
     # -- token endpoint ------------------------------------------------------------
     async def token(self, request: Request) -> Response:
@@ -159,8 +200,9 @@ class Login:
                 body, tenant = self._refresh_grant(tenant, app, form)
             else:
                 raise errors.unsupported_grant(grant_type)
-            response = JSONResponse(body, headers={"Cache-Control": "no-store, no-cache",
-                                                   "Pragma": "no-cache"})
+            response = JSONResponse(
+                body, headers={"Cache-Control": "no-store, no-cache", "Pragma": "no-cache"}
+            )
         except AuthError as err:
             response = auth_error_response(err, correlation)
         if tenant is not None:
@@ -181,24 +223,41 @@ class Login:
 
     def _client_credentials_grant(self, tenant, tenant_name: str, app: dict, form: dict) -> dict:
         if tenant is None:
-            raise AuthError("invalid_request", 50059,
-                            "No tenant-identifying information found in either the request or "
-                            "implied by any provided credentials.")
+            raise AuthError(
+                "invalid_request",
+                50059,
+                "No tenant-identifying information found in either the request or "
+                "implied by any provided credentials.",
+            )
         scope = form.get("scope", "")
-        if scope not in (f"{GRAPH_RESOURCE}/.default", f"{GRAPH_APP_ID}/.default",
-                         f"{GRAPH_RESOURCE}//.default"):
+        if scope not in (
+            f"{GRAPH_RESOURCE}/.default",
+            f"{GRAPH_APP_ID}/.default",
+            f"{GRAPH_RESOURCE}//.default",
+        ):
             raise errors.invalid_scope(scope)
         grant = self.grant_for(tenant, app["clientId"])
         if grant is None and app.get("homeTenantId") != tenant.id:
             raise errors.unknown_client(app["clientId"], tenant.id)
-        grant = grant or {"spId": app["clientId"], "applicationPermissions": [],
-                          "directoryRoles": []}
-        claims = graph_claims(tenant_id=tenant.id, app=app, oid=grant["spId"],
-                              roles=sorted(grant.get("applicationPermissions") or []),
-                              wids=[*grant.get("directoryRoles", []), roles.DEFAULT_APP_WID])
+        grant = grant or {
+            "spId": app["clientId"],
+            "applicationPermissions": [],
+            "directoryRoles": [],
+        }
+        claims = graph_claims(
+            tenant_id=tenant.id,
+            app=app,
+            oid=grant["spId"],
+            roles=sorted(grant.get("applicationPermissions") or []),
+            wids=[*grant.get("directoryRoles", []), roles.DEFAULT_APP_WID],
+        )
         # No `scope` key: MSAL would cache under it and miss later .default lookups.
-        return {"token_type": "Bearer", "expires_in": 3599, "ext_expires_in": 3599,
-                "access_token": self.sim.signer.sign(claims)}
+        return {
+            "token_type": "Bearer",
+            "expires_in": 3599,
+            "ext_expires_in": 3599,
+            "access_token": self.sim.signer.sign(claims),
+        }
 
     def _code_grant(self, tenant, app: dict, form: dict, base: str):
         code = self.state.tokens.get(f"code:{form.get('code', '')}")
@@ -207,15 +266,22 @@ class Login:
         if code["used"]:
             raise errors.code_redeemed()
         if time.time() - code["created"] > CODE_SECONDS:
-            raise AuthError("invalid_grant", 70008, "The provided authorization code or refresh "
-                            "token has expired due to inactivity. Send a new interactive "
-                            "authorization request for this user and resource.")
+            raise AuthError(
+                "invalid_grant",
+                70008,
+                "The provided authorization code or refresh "
+                "token has expired due to inactivity. Send a new interactive "
+                "authorization request for this user and resource.",
+            )
         if form.get("redirect_uri") != code["redirect_uri"]:
             raise errors.redirect_mismatch(form.get("redirect_uri", ""), app["clientId"])
         if code.get("challenge"):
             verifier = form.get("code_verifier", "")
-            digest = base64.urlsafe_b64encode(
-                hashlib.sha256(verifier.encode()).digest()).decode().rstrip("=")
+            digest = (
+                base64.urlsafe_b64encode(hashlib.sha256(verifier.encode()).digest())
+                .decode()
+                .rstrip("=")
+            )
             expected = verifier if code.get("method") == "plain" else digest
             if expected != code["challenge"]:
                 raise errors.pkce_mismatch()
@@ -227,12 +293,19 @@ class Login:
         user = owner.users.get(code["user_id"])
         if user is None:
             raise errors.user_missing(code["user_id"], owner.id)
-        body = self._delegated_tokens(owner, app, user, code["scopes"], code["auth_time"],
-                                      code.get("prefixed", False))
+        body = self._delegated_tokens(
+            owner, app, user, code["scopes"], code["auth_time"], code.get("prefixed", False)
+        )
         if "openid" in code["scopes"]:
-            body["id_token"] = self.sim.signer.sign(id_token_claims(
-                issuer=f"{base}/{owner.id}/v2.0", tenant_id=owner.id, client_id=app["clientId"],
-                user=user, nonce=code.get("nonce")))
+            body["id_token"] = self.sim.signer.sign(
+                id_token_claims(
+                    issuer=f"{base}/{owner.id}/v2.0",
+                    tenant_id=owner.id,
+                    client_id=app["clientId"],
+                    user=user,
+                    nonce=code.get("nonce"),
+                )
+            )
         return body, owner
 
     def _refresh_grant(self, tenant, app: dict, form: dict):
@@ -240,8 +313,9 @@ class Login:
         if record is None:
             raise errors.invalid_refresh_token()
         if record["client_id"] != app["clientId"]:
-            raise AuthError("invalid_grant", 70000, "The refresh token was issued to a "
-                            "different client.")
+            raise AuthError(
+                "invalid_grant", 70000, "The refresh token was issued to a different client."
+            )
         owner = self.state.tenants.get(record["tenant_id"])
         if owner is None or (tenant is not None and tenant.id != owner.id):
             raise errors.invalid_refresh_token()
@@ -251,34 +325,57 @@ class Login:
         if not user.get("accountEnabled"):
             raise errors.user_disabled()
         if record["auth_time"] < user.get("_tokensValidFrom", 0):
-            raise errors.revoked_grant(_entra_date(record["auth_time"]),
-                                       _entra_date(user["_tokensValidFrom"]))
+            raise errors.revoked_grant(
+                _entra_date(record["auth_time"]), _entra_date(user["_tokensValidFrom"])
+            )
         requested = self.split_scopes(form.get("scope", ""))
-        scopes = [s for s in record["scopes"] if s in requested or s in OIDC_SCOPES] \
-            if requested - OIDC_SCOPES else record["scopes"]
-        return self._delegated_tokens(owner, app, user, scopes, record["auth_time"],
-                                      record.get("prefixed", False)), owner
+        scopes = (
+            [s for s in record["scopes"] if s in requested or s in OIDC_SCOPES]
+            if requested - OIDC_SCOPES
+            else record["scopes"]
+        )
+        return self._delegated_tokens(
+            owner, app, user, scopes, record["auth_time"], record.get("prefixed", False)
+        ), owner
 
-    def _delegated_tokens(self, tenant, app: dict, user: dict, scopes: list,
-                          auth_time: float, prefixed: bool) -> dict:
+    def _delegated_tokens(
+        self, tenant, app: dict, user: dict, scopes: list, auth_time: float, prefixed: bool
+    ) -> dict:
         """Scopes are echoed in the style the client asked for, so MSAL's cache matches."""
         resource_scopes = [s for s in scopes if s not in OIDC_SCOPES]
         prefix = f"{GRAPH_RESOURCE}/" if prefixed else ""
-        claims = graph_claims(tenant_id=tenant.id, app=app, oid=user["id"],
-                              scp=" ".join(resource_scopes), user=user,
-                              wids=[*user.get("_roles", []), roles.DEFAULT_USER_WID])
-        body = {"token_type": "Bearer", "scope": " ".join(
-                    [f"{prefix}{s}" for s in resource_scopes] +
-                    [s for s in scopes if s in OIDC_SCOPES]),
-                "expires_in": 3599, "ext_expires_in": 3599,
-                "access_token": self.sim.signer.sign(claims),
-                "client_info": client_info(user["id"], tenant.id)}
+        claims = graph_claims(
+            tenant_id=tenant.id,
+            app=app,
+            oid=user["id"],
+            scp=" ".join(resource_scopes),
+            user=user,
+            wids=[*user.get("_roles", []), roles.DEFAULT_USER_WID],
+        )
+        body = {
+            "token_type": "Bearer",
+            "scope": " ".join(
+                [f"{prefix}{s}" for s in resource_scopes] + [s for s in scopes if s in OIDC_SCOPES]
+            ),
+            "expires_in": 3599,
+            "ext_expires_in": 3599,
+            "access_token": self.sim.signer.sign(claims),
+            "client_info": client_info(user["id"], tenant.id),
+        }
         if "offline_access" in scopes:
             refresh = secrets.token_urlsafe(48)
-            self.state.save_token(f"rt:{refresh}", {
-                "client_id": app["clientId"], "tenant_id": tenant.id, "user_id": user["id"],
-                "upn": user["userPrincipalName"], "scopes": scopes, "auth_time": auth_time,
-                "prefixed": prefixed})
+            self.state.save_token(
+                f"rt:{refresh}",
+                {
+                    "client_id": app["clientId"],
+                    "tenant_id": tenant.id,
+                    "user_id": user["id"],
+                    "upn": user["userPrincipalName"],
+                    "scopes": scopes,
+                    "auth_time": auth_time,
+                    "prefixed": prefixed,
+                },
+            )
             body["refresh_token"] = refresh
         return body
 
@@ -288,7 +385,7 @@ class Login:
         for scope in text.split():
             for prefix in (f"{GRAPH_RESOURCE}/", f"{GRAPH_APP_ID}/"):
                 if scope.startswith(prefix):
-                    scope = scope[len(prefix):]
+                    scope = scope[len(prefix) :]
             scopes.add(scope)
         return scopes
 
@@ -305,8 +402,7 @@ class Login:
             requested = self.split_scopes(params.get("scope", ""))
             bad = [s for s in requested if "/" in s or ":" in s]
             if bad:
-                return self._redirect_error(params, "invalid_scope",
-                                            errors.invalid_scope(bad[0]))
+                return self._redirect_error(params, "invalid_scope", errors.invalid_scope(bad[0]))
         except AuthError as err:
             return self._error_page(err)
         if "consent" in params:
@@ -318,14 +414,21 @@ class Login:
             return self._sign_in_page(request.url.path, params, failure)
         scopes = self._wanted_scopes(app, requested)
         grant = self.grant_for(owner, app["clientId"]) or {}
-        missing = [s for s in scopes if s not in OIDC_SCOPES and
-                   s not in (grant.get("delegatedPermissions") or [])]
+        missing = [
+            s
+            for s in scopes
+            if s not in OIDC_SCOPES and s not in (grant.get("delegatedPermissions") or [])
+        ]
         if missing or params.get("prompt") == "consent":
             if not set(user.get("_roles", [])) & roles.CONSENT_ROLES:
-                return self._redirect_error(params, "consent_required", errors.consent_missing(
-                    app["clientId"], app.get("displayName", "")))
-            return self._consent_page(request.url.path, params, app, owner, user, scopes,
-                                      "authorize")
+                return self._redirect_error(
+                    params,
+                    "consent_required",
+                    errors.consent_missing(app["clientId"], app.get("displayName", "")),
+                )
+            return self._consent_page(
+                request.url.path, params, app, owner, user, scopes, "authorize"
+            )
         return self._issue_code(params, app, owner, user, scopes)
 
     async def _params(self, request: Request) -> dict:
@@ -356,10 +459,19 @@ class Login:
         domain = owner.domain(login.partition("@")[2])
         if domain and domain["type"] == "Federated":
             federation = domain.get("federation") or {}
-            return None, None, AuthError(
-                "invalid_grant", 50126, "This user signs in at the federated identity provider "
-                f"{federation.get('displayName', '')} ({federation.get('passiveSignInUri', '')}),"
-                " which graphsim does not emulate.")
+            provider = federation.get("displayName", "")
+            sign_in_uri = federation.get("passiveSignInUri", "")
+            return (
+                None,
+                None,
+                AuthError(
+                    "invalid_grant",
+                    50126,
+                    "This user signs in at the federated identity provider "
+                    f"{provider} ({sign_in_uri}),"
+                    " which graphsim does not emulate.",
+                ),
+            )
         if not check_password(params.get("passwd") or "", user.get("_password")):
             return None, None, errors.bad_password()
         if not user.get("accountEnabled"):
@@ -368,14 +480,23 @@ class Login:
 
     def _issue_code(self, params: dict, app: dict, tenant, user: dict, scopes: list) -> Response:
         code = secrets.token_urlsafe(32)
-        self.state.save_token(f"code:{code}", {
-            "client_id": app["clientId"], "tenant_id": tenant.id, "user_id": user["id"],
-            "scopes": scopes, "redirect_uri": params["redirect_uri"],
-            "challenge": params.get("code_challenge"),
-            "method": params.get("code_challenge_method", "plain"),
-            "nonce": params.get("nonce"), "created": time.time(), "used": False,
-            "auth_time": time.time(),
-            "prefixed": GRAPH_RESOURCE in params.get("scope", "")})
+        self.state.save_token(
+            f"code:{code}",
+            {
+                "client_id": app["clientId"],
+                "tenant_id": tenant.id,
+                "user_id": user["id"],
+                "scopes": scopes,
+                "redirect_uri": params["redirect_uri"],
+                "challenge": params.get("code_challenge"),
+                "method": params.get("code_challenge_method", "plain"),
+                "nonce": params.get("nonce"),
+                "created": time.time(),
+                "used": False,
+                "auth_time": time.time(),
+                "prefixed": GRAPH_RESOURCE in params.get("scope", ""),
+            },
+        )
         result = {"code": code}
         if params.get("state") is not None:
             result["state"] = params["state"]
@@ -385,18 +506,21 @@ class Login:
     def _redirect(self, params: dict, result: dict) -> Response:
         target = params["redirect_uri"]
         if params.get("response_mode") == "form_post":
-            fields = "".join(f'<input type="hidden" name="{html.escape(k)}" '
-                             f'value="{html.escape(str(v))}">' for k, v in result.items())
-            return HTMLResponse(f'<html><body onload="document.forms[0].submit()"><form '
-                                f'method="post" action="{html.escape(target)}">{fields}'
-                                '<noscript><button>Continue</button></noscript></form></body>'
-                                '</html>')
+            fields = "".join(
+                f'<input type="hidden" name="{html.escape(k)}" value="{html.escape(str(v))}">'
+                for k, v in result.items()
+            )
+            return HTMLResponse(
+                f'<html><body onload="document.forms[0].submit()"><form '
+                f'method="post" action="{html.escape(target)}">{fields}'
+                "<noscript><button>Continue</button></noscript></form></body>"
+                "</html>"
+            )
         joiner = "&" if "?" in target else "?"
         return RedirectResponse(target + joiner + urlencode(result), status_code=302)
 
     def _redirect_error(self, params: dict, error: str, err: AuthError) -> Response:
-        result = {"error": error,
-                  "error_description": f"AADSTS{err.aadsts}: {err.description}"}
+        result = {"error": error, "error_description": f"AADSTS{err.aadsts}: {err.description}"}
         if params.get("state") is not None:
             result["state"] = params["state"]
         return self._redirect(params, result)
@@ -421,24 +545,29 @@ class Login:
         if failure:
             return self._sign_in_page(request.url.path, params, failure)
         if not set(user.get("_roles", [])) & roles.CONSENT_ROLES:
-            result = {"admin_consent": "True", "error": "consent_required",
-                      "error_description": "AADSTS65004: The resource owner or authorization "
-                      "server denied the request. Admin consent requires an administrator."}
+            result = {
+                "admin_consent": "True",
+                "error": "consent_required",
+                "error_description": "AADSTS65004: The resource owner or authorization "
+                "server denied the request. Admin consent requires an administrator.",
+            }
             if params.get("state") is not None:
                 result["state"] = params["state"]
             return self._redirect(params, result)
-        return self._consent_page(request.url.path, params, app, owner, user, None,
-                                  "adminconsent")
+        return self._consent_page(request.url.path, params, app, owner, user, None, "adminconsent")
 
     def _finish_consent(self, request: Request, params: dict, app: dict, kind: str) -> Response:
         pending = self.pending.pop(params.get("pending", ""), None)
         if pending is None or pending["kind"] != kind or pending["client_id"] != app["clientId"]:
-            return self._error_page(AuthError("invalid_request", 90015,
-                                              "Requested consent session was not found."))
+            return self._error_page(
+                AuthError("invalid_request", 90015, "Requested consent session was not found.")
+            )
         original = pending["params"]
         if params.get("consent") != "accept":
-            result = {"error": "access_denied" if kind == "authorize" else "permission_denied",
-                      "error_description": "The admin canceled the request"}
+            result = {
+                "error": "access_denied" if kind == "authorize" else "permission_denied",
+                "error_description": "The admin canceled the request",
+            }
             if kind == "adminconsent":
                 result["admin_consent"] = "True"
             if original.get("state") is not None:
@@ -459,52 +588,79 @@ class Login:
     # -- pages ---------------------------------------------------------------------
     @staticmethod
     def _hidden(params: dict, skip=("login", "passwd", "consent", "pending")) -> str:
-        return "".join(f'<input type="hidden" name="{html.escape(k)}" value="{html.escape(v)}">'
-                       for k, v in params.items() if k not in skip)
+        return "".join(
+            f'<input type="hidden" name="{html.escape(k)}" value="{html.escape(v)}">'
+            for k, v in params.items()
+            if k not in skip
+        )
 
     def _sign_in_page(self, action: str, params: dict, failure: AuthError | None = None):
         error = ""
         if failure:
-            error = (f'<p id="error" data-code="AADSTS{failure.aadsts}">AADSTS{failure.aadsts}: '
-                     f'{html.escape(failure.description)}</p>')
+            error = (
+                f'<p id="error" data-code="AADSTS{failure.aadsts}">AADSTS{failure.aadsts}: '
+                f"{html.escape(failure.description)}</p>"
+            )
         login = html.escape(params.get("login") or params.get("login_hint") or "")
         page = (
             "<!doctype html><html><head><title>Sign in to your account</title></head><body>"
-            "<h1>Sign in</h1><p>graphsim - emulated Microsoft Entra ID</p>" + error +
-            f'<form method="post" action="{html.escape(action)}">' + self._hidden(params) +
-            f'<label>Email <input name="login" type="email" value="{login}"></label>'
+            "<h1>Sign in</h1><p>graphsim - emulated Microsoft Entra ID</p>"
+            + error
+            + f'<form method="post" action="{html.escape(action)}">'
+            + self._hidden(params)
+            + f'<label>Email <input name="login" type="email" value="{login}"></label>'
             '<label>Password <input name="passwd" type="password"></label>'
-            '<button type="submit">Sign in</button></form></body></html>')
+            '<button type="submit">Sign in</button></form></body></html>'
+        )
         return HTMLResponse(page, status_code=200)
 
-    def _consent_page(self, action: str, params: dict, app: dict, tenant, user: dict,
-                      scopes: list | None, kind: str) -> Response:
+    def _consent_page(
+        self,
+        action: str,
+        params: dict,
+        app: dict,
+        tenant,
+        user: dict,
+        scopes: list | None,
+        kind: str,
+    ) -> Response:
         pending = secrets.token_urlsafe(16)
         if scopes is None:
-            scopes = sorted(set(app.get("delegatedPermissions") or []) |
-                            {s for s in (app.get("applicationPermissions") or [])})
-        self.pending[pending] = {"kind": kind, "client_id": app["clientId"],
-                                 "tenant_id": tenant.id, "user_id": user["id"],
-                                 "scopes": scopes, "params": params}
-        items = "".join(f"<li>{html.escape(s)}</li>" for s in
-                        (app.get("applicationPermissions") or [] if kind == "adminconsent"
-                         else scopes))
+            scopes = sorted(
+                set(app.get("delegatedPermissions") or [])
+                | {s for s in (app.get("applicationPermissions") or [])}
+            )
+        self.pending[pending] = {
+            "kind": kind,
+            "client_id": app["clientId"],
+            "tenant_id": tenant.id,
+            "user_id": user["id"],
+            "scopes": scopes,
+            "params": params,
+        }
+        items = "".join(
+            f"<li>{html.escape(s)}</li>"
+            for s in (app.get("applicationPermissions") or [] if kind == "adminconsent" else scopes)
+        )
         page = (
             "<!doctype html><html><head><title>Permissions requested</title></head><body>"
             f"<h1>Permissions requested</h1><p>{html.escape(app.get('displayName', ''))} "
             f"wants to access {html.escape(tenant.info['displayName'])} on behalf of your "
             f"organization:</p><ul>{items}</ul>"
             f'<form method="post" action="{html.escape(action)}">'
-            + self._hidden({"client_id": app["clientId"], "pending": pending}, skip=()) +
-            '<button type="submit" name="consent" value="accept">Accept</button>'
+            + self._hidden({"client_id": app["clientId"], "pending": pending}, skip=())
+            + '<button type="submit" name="consent" value="accept">Accept</button>'
             '<button type="submit" name="consent" value="cancel">Cancel</button>'
-            "</form></body></html>")
+            "</form></body></html>"
+        )
         return HTMLResponse(page)
 
     @staticmethod
     def _error_page(err: AuthError) -> Response:
-        page = ("<!doctype html><html><head><title>Sign in error</title></head><body>"
-                "<h1>Sorry, but we're having trouble signing you in.</h1>"
-                f'<p id="error" data-code="AADSTS{err.aadsts}">AADSTS{err.aadsts}: '
-                f"{html.escape(err.description)}</p></body></html>")
+        page = (
+            "<!doctype html><html><head><title>Sign in error</title></head><body>"
+            "<h1>Sorry, but we're having trouble signing you in.</h1>"
+            f'<p id="error" data-code="AADSTS{err.aadsts}">AADSTS{err.aadsts}: '
+            f"{html.escape(err.description)}</p></body></html>"
+        )
         return HTMLResponse(page, status_code=400)

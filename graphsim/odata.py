@@ -14,18 +14,23 @@ import re
 
 from graphsim.errors import GraphError, unsupported_query
 
-ADVANCED_HINT = ("is not supported because the required parameters might be missing. Try "
-                 "adding $count=true query parameter and ConsistencyLevel:eventual header. "
-                 "Refer to https://aka.ms/graph-docs/advanced-queries for more information")
+ADVANCED_HINT = (
+    "is not supported because the required parameters might be missing. Try "
+    "adding $count=true query parameter and ConsistencyLevel:eventual header. "
+    "Refer to https://aka.ms/graph-docs/advanced-queries for more information"
+)
 
-TOKEN_RE = re.compile(r"""
+TOKEN_RE = re.compile(
+    r"""
     \s*(?:
       (?P<str>'(?:[^']|'')*')
     | (?P<guid>[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12})
     | (?P<num>-?\d+(?:\.\d+)?)
     | (?P<punct>[(),])
     | (?P<word>[A-Za-z_][A-Za-z0-9_/.]*)
-    )""", re.VERBOSE)
+    )""",
+    re.VERBOSE,
+)
 COMPARISONS = {"eq", "ne", "gt", "ge", "lt", "le"}
 
 
@@ -192,12 +197,17 @@ def evaluate(node, obj: dict) -> bool:
         return value != target
     if value is None or target is None:
         return False
-    return {"gt": value > target, "ge": value >= target,
-            "lt": value < target, "le": value <= target}[op]
+    return {
+        "gt": value > target,
+        "ge": value >= target,
+        "lt": value < target,
+        "le": value <= target,
+    }[op]
 
 
-def parse_filter(text: str, *, resource: str, allowed: set[str], advanced_only: set[str],
-                 advanced: bool):
+def parse_filter(
+    text: str, *, resource: str, allowed: set[str], advanced_only: set[str], advanced: bool
+):
     """Parse a $filter and enforce Microsoft's advanced-query rules."""
     parser = FilterParser(text)
     node = parser.parse()
@@ -209,7 +219,8 @@ def parse_filter(text: str, *, resource: str, allowed: set[str], advanced_only: 
         if prop not in allowed or (prop in advanced_only and not advanced):
             raise unsupported_query(
                 "Unsupported or invalid query filter clause specified for property "
-                f"'{prop}' of resource '{resource}'.")
+                f"'{prop}' of resource '{resource}'."
+            )
     return node
 
 
@@ -226,12 +237,16 @@ def parse_search(text: str, searchable: set[str]):
             continue
         prop, words = match.group(1), match.group(2)
         if prop not in searchable:
-            raise GraphError(400, "Request_UnsupportedQuery",
-                             f"Unsupported property '{prop}' in $search.")
+            raise GraphError(
+                400, "Request_UnsupportedQuery", f"Unsupported property '{prop}' in $search."
+            )
         clauses.append((joiner, prop, words.lower().split()))
     if not clauses:
-        raise GraphError(400, "BadRequest", f"Syntax error: character '{text[:1]}' is not "
-                         "valid at position 0 in '$search'.")
+        raise GraphError(
+            400,
+            "BadRequest",
+            f"Syntax error: character '{text[:1]}' is not valid at position 0 in '$search'.",
+        )
     return clauses
 
 
@@ -270,6 +285,9 @@ def parse_select(text: str | None, known: set[str], resource: str) -> list[str] 
     fields = [f.strip() for f in text.split(",") if f.strip()]
     for name in fields:
         if name not in known:
-            raise GraphError(400, "BadRequest", f"Could not find a property named '{name}' "
-                             f"on type 'microsoft.graph.{resource}'.")
+            raise GraphError(
+                400,
+                "BadRequest",
+                f"Could not find a property named '{name}' on type 'microsoft.graph.{resource}'.",
+            )
     return fields

@@ -15,16 +15,42 @@ import os
 import re
 import string
 
-COMPLEXITY_MESSAGE = ("The specified password does not comply with password complexity "
-                      "requirements. Please provide a different password.")
+COMPLEXITY_MESSAGE = (
+    "The specified password does not comply with password complexity "
+    "requirements. Please provide a different password."
+)
 SYMBOLS = set("@#$%^&*-_!+=[]{}|\\:',.?/`~\"();<> ")
 ALLOWED = set(string.ascii_letters) | set(string.digits) | SYMBOLS
 SUBSTITUTIONS = str.maketrans({"0": "o", "1": "l", "$": "s", "@": "a"})
 # Microsoft's global list is not published; these are the classic offenders.
-BANNED_TERMS = ("password", "passw0rd", "welcome", "qwerty", "letmein", "admin", "microsoft",
-                "office", "summer", "winter", "spring", "autumn", "blank", "login", "iloveyou",
-                "monkey", "dragon", "football", "baseball", "sunshine", "princess", "abc123",
-                "changeme", "secret", "azure", "contoso")
+BANNED_TERMS = (
+    "password",
+    "passw0rd",
+    "welcome",
+    "qwerty",
+    "letmein",
+    "admin",
+    "microsoft",
+    "office",
+    "summer",
+    "winter",
+    "spring",
+    "autumn",
+    "blank",
+    "login",
+    "iloveyou",
+    "monkey",
+    "dragon",
+    "football",
+    "baseball",
+    "sunshine",
+    "princess",
+    "abc123",
+    "changeme",
+    "secret",
+    "azure",
+    "contoso",
+)
 
 
 def is_acceptable(password: str, *, names: tuple[str, ...] = (), strong: bool = True) -> bool:
@@ -34,8 +60,12 @@ def is_acceptable(password: str, *, names: tuple[str, ...] = (), strong: bool = 
         return False
     if not strong:
         return True
-    classes = [any(c.islower() for c in password), any(c.isupper() for c in password),
-               any(c.isdigit() for c in password), any(c in SYMBOLS for c in password)]
+    classes = [
+        any(c.islower() for c in password),
+        any(c.isupper() for c in password),
+        any(c.isdigit() for c in password),
+        any(c in SYMBOLS for c in password),
+    ]
     if sum(classes) < 3:
         return False
     return _ban_score(password, names) >= 5
@@ -74,9 +104,9 @@ def _fuzzy_pattern(term: str) -> re.Pattern:
     any_char = "[^\0]"
     variants = []
     for i in range(len(term)):
-        head, tail = re.escape(term[:i]), re.escape(term[i + 1:])
-        variants.append(head + any_char + tail)   # one substitution
-        variants.append(head + tail)              # one deletion
+        head, tail = re.escape(term[:i]), re.escape(term[i + 1 :])
+        variants.append(head + any_char + tail)  # one substitution
+        variants.append(head + tail)  # one deletion
     for i in range(len(term) + 1):
         variants.append(re.escape(term[:i]) + any_char + re.escape(term[i:]))  # insertion
     return re.compile("|".join(variants))

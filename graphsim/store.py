@@ -60,8 +60,10 @@ class Database:
 
     def put(self, scope: str, key: str, data: dict) -> None:
         with self.lock:
-            self.conn.execute("INSERT OR REPLACE INTO kv (scope, key, data) VALUES (?, ?, ?)",
-                              (scope, key, json.dumps(data, separators=(",", ":"))))
+            self.conn.execute(
+                "INSERT OR REPLACE INTO kv (scope, key, data) VALUES (?, ?, ?)",
+                (scope, key, json.dumps(data, separators=(",", ":"))),
+            )
 
     def delete(self, scope: str, key: str) -> None:
         with self.lock:
@@ -93,7 +95,9 @@ class Database:
             if rows:
                 self.conn.executemany(
                     "INSERT INTO log (tenant_id, ts, method, path, status, ru, write, app_id, "
-                    "ms, note) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", rows)
+                    "ms, note) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    rows,
+                )
 
     def query(self, sql: str, args: tuple = ()) -> list[tuple]:
         self.flush_log()
@@ -110,9 +114,9 @@ class Database:
 class Runtime:
     """Per-tenant state that deliberately does not survive a restart."""
 
-    ru_window: dict = field(default_factory=dict)      # app id -> [window start, used]
-    write_window: dict = field(default_factory=dict)   # app id -> [window start, used]
-    lag: dict = field(default_factory=dict)            # object id -> reads left that 404
+    ru_window: dict = field(default_factory=dict)  # app id -> [window start, used]
+    write_window: dict = field(default_factory=dict)  # app id -> [window start, used]
+    lag: dict = field(default_factory=dict)  # object id -> reads left that 404
     forced_429: int = 0
 
 
@@ -219,12 +223,19 @@ class State:
     def forget_object(self, tenant: Tenant, object_id: str) -> None:
         self.db.delete(f"obj:{tenant.id}", object_id)
 
-    def record_change(self, tenant: Tenant, kind: str, object_id: str, op: str,
-                      member: str | None = None) -> None:
+    def record_change(
+        self, tenant: Tenant, kind: str, object_id: str, op: str, member: str | None = None
+    ) -> None:
         """Append to the tenant's change feed, which is what delta queries read."""
         tenant.seq += 1
-        change = {"seq": tenant.seq, "kind": kind, "id": object_id, "op": op,
-                  "member": member, "at": time.time()}
+        change = {
+            "seq": tenant.seq,
+            "kind": kind,
+            "id": object_id,
+            "op": op,
+            "member": member,
+            "at": time.time(),
+        }
         tenant.changes.append(change)
         self.db.put(f"chg:{tenant.id}", f"{tenant.seq:012d}", change)
 

@@ -1,8 +1,8 @@
 """Run graphsim as a real HTTPS subprocess for tests and benchmarks.
 
-    with running_graphsim() as sim:
-        tenant = sim.control.create_tenant(domains=["contoso.example"], users=10)
-        session = sim.session()          # requests.Session trusting sim.ca_path
+with running_graphsim() as sim:
+    tenant = sim.control.create_tenant(domains=["contoso.example"], users=10)
+    session = sim.session()          # requests.Session trusting sim.ca_path
 """
 
 from __future__ import annotations
@@ -53,8 +53,13 @@ def free_port() -> int:
 
 
 @contextmanager
-def running_graphsim(data_dir: str | None = None, *, port: int | None = None,
-                     startup_timeout: float = 30.0, quiet: bool = True) -> Iterator[Sim]:
+def running_graphsim(
+    data_dir: str | None = None,
+    *,
+    port: int | None = None,
+    startup_timeout: float = 30.0,
+    quiet: bool = True,
+) -> Iterator[Sim]:
     """Start `python -m graphsim serve` on a free port; stop it on exit.
 
     Without `data_dir` a temporary folder is used and removed afterwards.
@@ -67,14 +72,34 @@ def running_graphsim(data_dir: str | None = None, *, port: int | None = None,
     env["PYTHONPATH"] = PACKAGE_PARENT + os.pathsep + env.get("PYTHONPATH", "")
     output = subprocess.DEVNULL if quiet else None
     process = subprocess.Popen(
-        [sys.executable, "-m", "graphsim", "serve", "--host", "127.0.0.1", "--port", str(port),
-         "--data", data_dir], env=env, stdout=output, stderr=output)
+        [
+            sys.executable,
+            "-m",
+            "graphsim",
+            "serve",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--data",
+            data_dir,
+        ],
+        env=env,
+        stdout=output,
+        stderr=output,
+    )
     base_url = f"https://127.0.0.1:{port}"
     control = GraphSimControl(base_url, paths.ca)
     try:
         _wait_until_up(control, process, startup_timeout)
-        yield Sim(base_url=base_url, ca_path=paths.ca, data_dir=data_dir, port=port,
-                  control=control, process=process)
+        yield Sim(
+            base_url=base_url,
+            ca_path=paths.ca,
+            data_dir=data_dir,
+            port=port,
+            control=control,
+            process=process,
+        )
     finally:
         process.terminate()
         try:

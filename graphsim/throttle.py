@@ -92,8 +92,7 @@ def charge(tenant: Tenant, app_id: str, ru: int, write: int) -> Verdict:
     if write and app_writes[1] + write > APP_WRITE_LIMIT:
         waits.append((app_writes[0] + APP_WRITE_WINDOW / scale - now, "WriteLimitExceeded"))
     if write and tenant_writes[1] + write > TENANT_WRITE_LIMIT:
-        waits.append((tenant_writes[0] + TENANT_WRITE_WINDOW / scale - now,
-                      "WriteLimitExceeded"))
+        waits.append((tenant_writes[0] + TENANT_WRITE_WINDOW / scale - now, "WriteLimitExceeded"))
     if waits:
         wait, information = max(waits)
         verdict.retry_after, verdict.information = max(wait, 0.001), information

@@ -13,13 +13,30 @@ class TenantDomainInline(admin.TabularInline):
 class TenantAdmin(admin.ModelAdmin):
     """For service operators. The token cache is never shown (`editable=False`)."""
 
-    list_display = ["display_name", "microsoft_tenant_id", "organization", "mode", "status",
-                    "connected_at"]
+    list_display = [
+        "display_name",
+        "microsoft_tenant_id",
+        "organization",
+        "mode",
+        "status",
+        "connected_at",
+    ]
     list_filter = ["status", "mode"]
     search_fields = ["display_name", "microsoft_tenant_id", "domains__name"]
-    readonly_fields = ["organization", "microsoft_tenant_id", "mode", "status", "connected_by",
-                       "authorized_by_upn", "authorized_by_oid", "granted_permissions",
-                       "directory_roles", "last_error", "connected_at", "deauthorized_at"]
+    readonly_fields = [
+        "organization",
+        "microsoft_tenant_id",
+        "mode",
+        "status",
+        "connected_by",
+        "authorized_by_upn",
+        "authorized_by_oid",
+        "granted_permissions",
+        "directory_roles",
+        "last_error",
+        "connected_at",
+        "deauthorized_at",
+    ]
     inlines = [TenantDomainInline]
 
 

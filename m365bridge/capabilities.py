@@ -29,36 +29,73 @@ ROLE_NAMES = {
 _ID = {name: role_id for role_id, name in ROLE_NAMES.items()}
 GA, PAA = _ID["Global Administrator"], _ID["Privileged Authentication Administrator"]
 USER_ADMIN = _ID["User Administrator"]
-PASSWORD_ROLES = (USER_ADMIN, PAA, GA, _ID["Authentication Administrator"],
-                  _ID["Helpdesk Administrator"], _ID["Password Administrator"])
+PASSWORD_ROLES = (
+    USER_ADMIN,
+    PAA,
+    GA,
+    _ID["Authentication Administrator"],
+    _ID["Helpdesk Administrator"],
+    _ID["Password Administrator"],
+)
 USER_WRITER_ROLES = (USER_ADMIN, PAA, GA)
 GROUP_WRITER_ROLES = (_ID["Groups Administrator"], USER_ADMIN, GA)
 LICENSE_ROLES = (_ID["License Administrator"], USER_ADMIN, GA)
 
 READ_ORG = ("Organization.Read.All", "Directory.Read.All", "Directory.ReadWrite.All", AS_USER)
 READ_DOMAINS = ("Domain.Read.All", "Directory.Read.All", "Directory.ReadWrite.All", AS_USER)
-READ_USERS = ("User.Read.All", "User.ReadWrite.All", "User.ReadUpdate.All", "Directory.Read.All",
-              "Directory.ReadWrite.All", AS_USER)
+READ_USERS = (
+    "User.Read.All",
+    "User.ReadWrite.All",
+    "User.ReadUpdate.All",
+    "Directory.Read.All",
+    "Directory.ReadWrite.All",
+    AS_USER,
+)
 CREATE_USERS = ("User.Create", "User.ReadWrite.All", "Directory.ReadWrite.All", AS_USER)
 UPDATE_USERS = ("User.ReadUpdate.All", "User.ReadWrite.All", "Directory.ReadWrite.All", AS_USER)
-ENABLE_USERS = ("User.EnableDisableAccount.All", "User.ReadWrite.All",
-                "Directory.ReadWrite.All", AS_USER)
+ENABLE_USERS = (
+    "User.EnableDisableAccount.All",
+    "User.ReadWrite.All",
+    "Directory.ReadWrite.All",
+    AS_USER,
+)
 RESET_PASSWORDS = ("User-PasswordProfile.ReadWrite.All", "User.ReadWrite.All", AS_USER)
 RESTORE_USERS = ("User.DeleteRestore.All", "User.ReadWrite.All", AS_USER)
-REVOKE_SESSIONS = ("User.RevokeSessions.All", "User.ReadWrite.All", "Directory.ReadWrite.All",
-                   AS_USER)
+REVOKE_SESSIONS = (
+    "User.RevokeSessions.All",
+    "User.ReadWrite.All",
+    "Directory.ReadWrite.All",
+    AS_USER,
+)
 CREATE_GROUPS = ("Group.Create", "Group.ReadWrite.All", "Directory.ReadWrite.All", AS_USER)
-WRITE_MEMBERS = ("GroupMember.ReadWrite.All", "Group.ReadWrite.All", "Directory.ReadWrite.All",
-                 AS_USER)
-ASSIGN_LICENSES = ("LicenseAssignment.ReadWrite.All", "User.ReadWrite.All",
-                   "Directory.ReadWrite.All", AS_USER)
+WRITE_MEMBERS = (
+    "GroupMember.ReadWrite.All",
+    "Group.ReadWrite.All",
+    "Directory.ReadWrite.All",
+    AS_USER,
+)
+ASSIGN_LICENSES = (
+    "LicenseAssignment.ReadWrite.All",
+    "User.ReadWrite.All",
+    "Directory.ReadWrite.All",
+    AS_USER,
+)
 
 # What to ask for in the app registration, least privileged first (graph-facts §10.4).
 APPLICATION_PERMISSIONS = [
-    "Organization.Read.All", "Domain.Read.All", "User.Read.All", "User.Create",
-    "User.ReadUpdate.All", "User.EnableDisableAccount.All", "User-PasswordProfile.ReadWrite.All",
-    "User.DeleteRestore.All", "User.RevokeSessions.All", "Group.Create", "Group.ReadWrite.All",
-    "GroupMember.ReadWrite.All", "LicenseAssignment.ReadWrite.All",
+    "Organization.Read.All",
+    "Domain.Read.All",
+    "User.Read.All",
+    "User.Create",
+    "User.ReadUpdate.All",
+    "User.EnableDisableAccount.All",
+    "User-PasswordProfile.ReadWrite.All",
+    "User.DeleteRestore.All",
+    "User.RevokeSessions.All",
+    "Group.Create",
+    "Group.ReadWrite.All",
+    "GroupMember.ReadWrite.All",
+    "LicenseAssignment.ReadWrite.All",
 ]
 
 
@@ -67,29 +104,56 @@ class Feature:
     key: str
     name: str
     permissions: tuple[tuple[str, ...], ...]  # each tuple: any one of these
-    app_roles: tuple[str, ...] = ()           # app-only: any one of these roles (if set)
-    delegated_roles: tuple[str, ...] = ()     # delegated: the admin's own roles
+    app_roles: tuple[str, ...] = ()  # app-only: any one of these roles (if set)
+    delegated_roles: tuple[str, ...] = ()  # delegated: the admin's own roles
 
 
 FEATURES = [
     Feature("tenant", "Read the tenant and its verified domains", (READ_ORG, READ_DOMAINS)),
     Feature("import", "Import Microsoft 365 users", (READ_USERS,)),
-    Feature("create_users", "Create users", (CREATE_USERS, READ_USERS),
-            delegated_roles=USER_WRITER_ROLES),
-    Feature("update_users", "Update user attributes", (UPDATE_USERS,),
-            delegated_roles=USER_WRITER_ROLES),
-    Feature("block_users", "Block and unblock sign-in", (ENABLE_USERS, READ_USERS),
-            delegated_roles=USER_WRITER_ROLES),
-    Feature("passwords", "Push passwords", (RESET_PASSWORDS,), app_roles=PASSWORD_ROLES,
-            delegated_roles=PASSWORD_ROLES),
-    Feature("revoke_sessions", "Sign users out after a password is overwritten",
-            (REVOKE_SESSIONS,), delegated_roles=USER_WRITER_ROLES),
-    Feature("restore_users", "Restore deleted users", (RESTORE_USERS,),
-            delegated_roles=USER_WRITER_ROLES),
-    Feature("groups", "Security groups and their members", (CREATE_GROUPS, WRITE_MEMBERS),
-            delegated_roles=GROUP_WRITER_ROLES),
-    Feature("licenses", "Assign a default license", (ASSIGN_LICENSES,),
-            delegated_roles=LICENSE_ROLES),
+    Feature(
+        "create_users",
+        "Create users",
+        (CREATE_USERS, READ_USERS),
+        delegated_roles=USER_WRITER_ROLES,
+    ),
+    Feature(
+        "update_users", "Update user attributes", (UPDATE_USERS,), delegated_roles=USER_WRITER_ROLES
+    ),
+    Feature(
+        "block_users",
+        "Block and unblock sign-in",
+        (ENABLE_USERS, READ_USERS),
+        delegated_roles=USER_WRITER_ROLES,
+    ),
+    Feature(
+        "passwords",
+        "Push passwords",
+        (RESET_PASSWORDS,),
+        app_roles=PASSWORD_ROLES,
+        delegated_roles=PASSWORD_ROLES,
+    ),
+    Feature(
+        "revoke_sessions",
+        "Sign users out after a password is overwritten",
+        (REVOKE_SESSIONS,),
+        delegated_roles=USER_WRITER_ROLES,
+    ),
+    Feature(
+        "restore_users",
+        "Restore deleted users",
+        (RESTORE_USERS,),
+        delegated_roles=USER_WRITER_ROLES,
+    ),
+    Feature(
+        "groups",
+        "Security groups and their members",
+        (CREATE_GROUPS, WRITE_MEMBERS),
+        delegated_roles=GROUP_WRITER_ROLES,
+    ),
+    Feature(
+        "licenses", "Assign a default license", (ASSIGN_LICENSES,), delegated_roles=LICENSE_ROLES
+    ),
 ]
 
 
@@ -118,10 +182,14 @@ class PermissionCheck:
 
     def as_dict(self) -> dict:
         return {
-            "mode": self.mode, "permissions": self.permissions, "directory_roles": self.roles,
+            "mode": self.mode,
+            "permissions": self.permissions,
+            "directory_roles": self.roles,
             "complete": self.complete,
-            "features": [{"key": f.key, "name": f.name, "allowed": f.allowed,
-                          "missing": f.missing} for f in self.features],
+            "features": [
+                {"key": f.key, "name": f.name, "allowed": f.allowed, "missing": f.missing}
+                for f in self.features
+            ],
         }
 
 
@@ -135,17 +203,27 @@ def permission_check(*, mode: str, permissions: list[str], roles: list[str]) -> 
     granted, held = set(permissions), set(roles)
     checks = []
     for feature in FEATURES:
-        missing = [_one_of("permission", group) for group in feature.permissions
-                   if not granted & set(group)]
+        missing = [
+            _one_of("permission", group)
+            for group in feature.permissions
+            if not granted & set(group)
+        ]
         needed_roles = feature.delegated_roles if mode == "delegated" else feature.app_roles
         if needed_roles and not held & set(needed_roles):
-            whose = ("the signed-in Microsoft 365 account" if mode == "delegated"
-                     else "Stratus's app (service principal)")
+            whose = (
+                "the signed-in Microsoft 365 account"
+                if mode == "delegated"
+                else "Stratus's app (service principal)"
+            )
             names = [ROLE_NAMES[r] for r in needed_roles]
             missing.append(f"{_one_of('directory role', names)} assigned to {whose}")
         checks.append(FeatureCheck(feature.key, feature.name, not missing, missing))
-    return PermissionCheck(mode=mode, permissions=sorted(granted),
-                           roles=[ROLE_NAMES.get(r, r) for r in sorted(held)], features=checks)
+    return PermissionCheck(
+        mode=mode,
+        permissions=sorted(granted),
+        roles=[ROLE_NAMES.get(r, r) for r in sorted(held)],
+        features=checks,
+    )
 
 
 def _one_of(kind: str, names) -> str:

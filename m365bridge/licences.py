@@ -40,8 +40,8 @@ _COUNTRY = re.compile(r"^[A-Z]{2}$")
 class Sku:
     sku_id: str
     part_number: str
-    seats: int      # enabled prepaid units
-    in_use: int     # consumed units
+    seats: int  # enabled prepaid units
+    in_use: int  # consumed units
 
     @property
     def free(self) -> int:
@@ -53,15 +53,24 @@ class Sku:
 
 
 def _skus(data: dict) -> list[Sku]:
-    return [Sku(sku_id=str(item.get("skuId", "")), part_number=item.get("skuPartNumber", ""),
-                seats=int((item.get("prepaidUnits") or {}).get("enabled") or 0),
-                in_use=int(item.get("consumedUnits") or 0))
-            for item in (data or {}).get("value", []) if item.get("skuId")]
+    return [
+        Sku(
+            sku_id=str(item.get("skuId", "")),
+            part_number=item.get("skuPartNumber", ""),
+            seats=int((item.get("prepaidUnits") or {}).get("enabled") or 0),
+            in_use=int(item.get("consumedUnits") or 0),
+        )
+        for item in (data or {}).get("value", [])
+        if item.get("skuId")
+    ]
 
 
 def _read_skus(client) -> list[Sku]:
-    return _skus(client.get("subscribedSkus", params={
-        "$select": "skuId,skuPartNumber,prepaidUnits,consumedUnits"}))
+    return _skus(
+        client.get(
+            "subscribedSkus", params={"$select": "skuId,skuPartNumber,prepaidUnits,consumedUnits"}
+        )
+    )
 
 
 def tenant_skus(*, tenant: Tenant) -> list[Sku]:
@@ -74,8 +83,10 @@ def tenant_skus(*, tenant: Tenant) -> list[Sku]:
 
 # --- settings ------------------------------------------------------------------------------
 
-def tenant_licence_update(*, actor: User, tenant: Tenant, sku_id: str, usage_location: str,
-                          skus: list[Sku]) -> Tenant:
+
+def tenant_licence_update(
+    *, actor: User, tenant: Tenant, sku_id: str, usage_location: str, skus: list[Sku]
+) -> Tenant:
     """Set (or, with empty values, turn off) the tenant's default licence and usage
     location. `skus` are the licences Microsoft listed for the form."""
     sku_id = (sku_id or "").strip().lower()
@@ -86,21 +97,31 @@ def tenant_licence_update(*, actor: User, tenant: Tenant, sku_id: str, usage_loc
         errors["licence"] = ["Choose one of the tenant's licences, or no licence."]
     if usage_location and not _COUNTRY.match(usage_location):
         errors["usage_location"] = [
-            "Enter a two-letter country code (ISO 3166-1 alpha-2), such as DE or US."]
+            "Enter a two-letter country code (ISO 3166-1 alpha-2), such as DE or US."
+        ]
     if errors:
         raise InvalidInput(next(iter(errors.values()))[0], fields=errors)
-    fields = {"licence_sku_id": chosen.sku_id if chosen else "",
-              "licence_sku_part_number": chosen.part_number if chosen else "",
-              "default_usage_location": usage_location}
+    fields = {
+        "licence_sku_id": chosen.sku_id if chosen else "",
+        "licence_sku_part_number": chosen.part_number if chosen else "",
+        "default_usage_location": usage_location,
+    }
     with transaction.atomic():
         Tenant.objects.filter(pk=tenant.pk).update(**fields)
         for name, value in fields.items():
             setattr(tenant, name, value)
-        event_record(organization=tenant.organization, type="m365_tenant_update", actor=actor,
-                     target=tenant, tenant_ref=tenant.microsoft_tenant_id,
-                     tenant_label=tenant.display_name,
-                     details={"licence": fields["licence_sku_part_number"] or None,
-                              "default_usage_location": usage_location or None})
+        event_record(
+            organization=tenant.organization,
+            type="m365_tenant_update",
+            actor=actor,
+            target=tenant,
+            tenant_ref=tenant.microsoft_tenant_id,
+            tenant_label=tenant.display_name,
+            details={
+                "licence": fields["licence_sku_part_number"] or None,
+                "default_usage_location": usage_location or None,
+            },
+        )
     return tenant
 
 
@@ -112,20 +133,35 @@ def usage_location_default(desired: dict[str, Any], tenant: Tenant | None) -> No
 
 # --- assigning (called by the sync worker after each chunk) -------------------------------------
 
+
 def bindings_licence_assign(*, client, tenant: Tenant, binding_ids: list[int], result) -> None:
     """Assign the licence still pending on these bindings (accounts just created, or a
     retry after running out of seats), one `$batch`; record each outcome."""
     from .sync.apply import _send
 
-    rows = list(UserBinding.objects.filter(pk__in=binding_ids, bound=True)
-                .exclude(licence_pending="").exclude(microsoft_id="")
-                .select_related("tenant__organization", "intent_actor"))
+    rows = list(
+        UserBinding.objects.filter(pk__in=binding_ids, bound=True)
+        .exclude(licence_pending="")
+        .exclude(microsoft_id="")
+        .select_related("tenant__organization", "intent_actor")
+    )
     if not rows:
         return
-    outcomes = _send(client, [BatchRequest(
-        id=str(row.pk), method="POST", url=f"/users/{row.microsoft_id}/assignLicense",
-        body={"addLicenses": [{"skuId": row.licence_pending, "disabledPlans": []}],
-              "removeLicenses": []}) for row in rows])
+    outcomes = _send(
+        client,
+        [
+            BatchRequest(
+                id=str(row.pk),
+                method="POST",
+                url=f"/users/{row.microsoft_id}/assignLicense",
+                body={
+                    "addLicenses": [{"skuId": row.licence_pending, "disabledPlans": []}],
+                    "removeLicenses": [],
+                },
+            )
+            for row in rows
+        ],
+    )
     skus: list[Sku] | None = None
     for row in rows:
         outcome = outcomes[str(row.pk)]
@@ -152,16 +188,23 @@ def _part_number(row: UserBinding) -> str:
 
 
 def _event(row: UserBinding, *, outcome: str, details: dict) -> None:
-    event_record(organization=row.tenant.organization, type="user_update_provision",
-                 actor=row.intent_actor, target=row, outcome=outcome,
-                 details={"microsoft_id": row.microsoft_id, **details},
-                 tenant_ref=row.tenant.microsoft_tenant_id, tenant_label=row.tenant.display_name)
+    event_record(
+        organization=row.tenant.organization,
+        type="user_update_provision",
+        actor=row.intent_actor,
+        target=row,
+        outcome=outcome,
+        details={"microsoft_id": row.microsoft_id, **details},
+        tenant_ref=row.tenant.microsoft_tenant_id,
+        tenant_label=row.tenant.display_name,
+    )
 
 
 def _record_assigned(row: UserBinding) -> None:
     with transaction.atomic():
         if UserBinding.objects.filter(pk=row.pk, licence_pending=row.licence_pending).update(
-                licence_pending="", updated_at=timezone.now()):
+            licence_pending="", updated_at=timezone.now()
+        ):
             _event(row, outcome="success", details={"licence": _part_number(row)})
 
 
@@ -169,8 +212,11 @@ def _record_later(row: UserBinding, error: graph.GraphError) -> None:
     """Microsoft is busy: the next round (in a minute) assigns it."""
     from .sync.intent import binding_mark_dirty
 
-    binding_mark_dirty(bindings=UserBinding.objects.filter(pk=row.pk), actor_id=row.intent_actor_id,
-                       next_attempt_at=timezone.now() + timedelta(seconds=60))
+    binding_mark_dirty(
+        bindings=UserBinding.objects.filter(pk=row.pk),
+        actor_id=row.intent_actor_id,
+        next_attempt_at=timezone.now() + timedelta(seconds=60),
+    )
     log.info("licence of binding %s not assigned yet (%s)", row.pk, error.code)
 
 
@@ -193,8 +239,24 @@ def _record_refused(row: UserBinding, error: graph.GraphError, skus: list[Sku]) 
         locked.last_error_code, locked.last_error_message = code, message
         locked.last_error_request_id = (error.request_id or error.client_request_id or "")[:64]
         locked.last_error_at = timezone.now()
-        locked.save(update_fields=["state", "last_error_code", "last_error_message",
-                                   "last_error_request_id", "last_error_at", "updated_at"])
-        _event(row, outcome="failure", details={
-            "licence": _part_number(row), "code": code, "message": message,
-            "graph_code": error.code, "request_id": locked.last_error_request_id})
+        locked.save(
+            update_fields=[
+                "state",
+                "last_error_code",
+                "last_error_message",
+                "last_error_request_id",
+                "last_error_at",
+                "updated_at",
+            ]
+        )
+        _event(
+            row,
+            outcome="failure",
+            details={
+                "licence": _part_number(row),
+                "code": code,
+                "message": message,
+                "graph_code": error.code,
+                "request_id": locked.last_error_request_id,
+            },
+        )

@@ -16,16 +16,25 @@ class Tenant(models.Model):
     (`directory.encryption`) and never leaves the server."""
 
     DELEGATED, APPLICATION = "delegated", "application"
-    MODES = [(DELEGATED, "Delegated (acts as the admin who signed in)"),
-             (APPLICATION, "Application (app-only, after admin consent)")]
+    MODES = [
+        (DELEGATED, "Delegated (acts as the admin who signed in)"),
+        (APPLICATION, "Application (app-only, after admin consent)"),
+    ]
     CONNECTED, NEEDS_REAUTHORIZATION, DEAUTHORIZED = (
-        "connected", "needs_reauthorization", "deauthorized")
-    STATUSES = [(CONNECTED, "Connected"), (NEEDS_REAUTHORIZATION, "Needs re-authorization"),
-                (DEAUTHORIZED, "Deauthorized")]
+        "connected",
+        "needs_reauthorization",
+        "deauthorized",
+    )
+    STATUSES = [
+        (CONNECTED, "Connected"),
+        (NEEDS_REAUTHORIZATION, "Needs re-authorization"),
+        (DEAUTHORIZED, "Deauthorized"),
+    ]
     ACTIVE_STATUSES = (CONNECTED, NEEDS_REAUTHORIZATION)
 
     organization = models.ForeignKey(
-        "directory.Organization", on_delete=models.CASCADE, related_name="m365_tenants")
+        "directory.Organization", on_delete=models.CASCADE, related_name="m365_tenants"
+    )
     microsoft_tenant_id = models.CharField(max_length=36, help_text="The Entra tenant id (a GUID).")
     display_name = models.CharField(max_length=256, blank=True)
     initial_domain = models.CharField(max_length=255, blank=True)
@@ -33,10 +42,16 @@ class Tenant(models.Model):
     status = models.CharField(max_length=24, choices=STATUSES, default=CONNECTED)
 
     connected_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True,
-        related_name="+", help_text="The Stratus admin who connected it.")
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+        help_text="The Stratus admin who connected it.",
+    )
     authorized_by_upn = models.CharField(
-        max_length=255, blank=True, help_text="The Microsoft 365 account that authorized it.")
+        max_length=255, blank=True, help_text="The Microsoft 365 account that authorized it."
+    )
     authorized_by_oid = models.CharField(max_length=36, blank=True)
 
     # What the last token carried: delegated scopes (`scp`), application roles
@@ -59,7 +74,8 @@ class Tenant(models.Model):
     # (an opaque Graph URL, not a secret), and a lease so only one reconcile of the
     # tenant runs at a time; a dead worker's lease simply expires.
     reconcile_interval_minutes = models.PositiveIntegerField(
-        default=10, help_text="Minutes between scheduled reconciles with Microsoft 365.")
+        default=10, help_text="Minutes between scheduled reconciles with Microsoft 365."
+    )
     delta_link = models.TextField(blank=True, editable=False)
     last_reconcile_at = models.DateTimeField(null=True, blank=True)
     reconcile_token = models.CharField(max_length=32, blank=True, editable=False)
@@ -71,8 +87,10 @@ class Tenant(models.Model):
     licence_sku_id = models.CharField(max_length=36, blank=True)
     licence_sku_part_number = models.CharField(max_length=128, blank=True)
     default_usage_location = models.CharField(
-        max_length=2, blank=True,
-        help_text="ISO 3166 alpha-2 country code for users who have no usage location.")
+        max_length=2,
+        blank=True,
+        help_text="ISO 3166 alpha-2 country code for users who have no usage location.",
+    )
 
     objects = OrganizationScopedQuerySet.as_manager()
 
@@ -80,8 +98,10 @@ class Tenant(models.Model):
         constraints = [
             # Two owners of one tenant would fight over its users.
             models.UniqueConstraint(
-                "microsoft_tenant_id", condition=~Q(status="deauthorized"),
-                name="m365_tenant_connected_once"),
+                "microsoft_tenant_id",
+                condition=~Q(status="deauthorized"),
+                name="m365_tenant_connected_once",
+            ),
         ]
         indexes = [models.Index(fields=["organization", "status"])]
         ordering = ["display_name", "pk"]
@@ -119,8 +139,9 @@ class TenantDomain(models.Model):
 
     class Meta:
         constraints = [
-            models.UniqueConstraint(Lower("name"), condition=Q(active=True),
-                                    name="m365_domain_connected_once"),
+            models.UniqueConstraint(
+                Lower("name"), condition=Q(active=True), name="m365_domain_connected_once"
+            ),
             models.UniqueConstraint("tenant", "name", name="m365_domain_unique_per_tenant"),
         ]
         ordering = ["-is_default", "name"]
@@ -133,11 +154,13 @@ class BindRun(models.Model):
     """One bulk "bind to Microsoft 365" by an admin: how many users it bound, so the
     console can show its progress (done of total) while workers create the accounts."""
 
-    organization = models.ForeignKey("directory.Organization", on_delete=models.CASCADE,
-                                     related_name="+")
+    organization = models.ForeignKey(
+        "directory.Organization", on_delete=models.CASCADE, related_name="+"
+    )
     tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="bind_runs")
-    actor = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True,
-                              blank=True, related_name="+")
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
     total = models.PositiveIntegerField(default=0)
     created_at = models.DateTimeField(auto_now_add=True)
 
@@ -163,30 +186,49 @@ class UserBinding(models.Model):
     Deauthorizing a tenant deletes its bindings without touching Microsoft."""
 
     PENDING, PROVISIONED, BLOCKED, ERROR, WAITING = (
-        "pending", "provisioned", "blocked", "error", "waiting")
-    STATES = [(PENDING, "Pending"), (PROVISIONED, "Provisioned"), (BLOCKED, "Blocked"),
-              (ERROR, "Error"), (WAITING, "Waiting")]
+        "pending",
+        "provisioned",
+        "blocked",
+        "error",
+        "waiting",
+    )
+    STATES = [
+        (PENDING, "Pending"),
+        (PROVISIONED, "Provisioned"),
+        (BLOCKED, "Blocked"),
+        (ERROR, "Error"),
+        (WAITING, "Waiting"),
+    ]
 
-    organization = models.ForeignKey("directory.Organization", on_delete=models.CASCADE,
-                                     related_name="+")
+    organization = models.ForeignKey(
+        "directory.Organization", on_delete=models.CASCADE, related_name="+"
+    )
     tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="user_bindings")
-    user = models.OneToOneField(settings.AUTH_USER_MODEL, on_delete=models.SET_NULL,
-                                null=True, blank=True, related_name="m365_binding")
-    user_ref = models.BigIntegerField(null=True, blank=True,
-                                      help_text="The Stratus user's id, kept after deletion.")
+    user = models.OneToOneField(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="m365_binding",
+    )
+    user_ref = models.BigIntegerField(
+        null=True, blank=True, help_text="The Stratus user's id, kept after deletion."
+    )
     user_label = models.CharField(max_length=254, blank=True)
     microsoft_id = models.CharField(max_length=36, blank=True)
     state = models.CharField(max_length=16, choices=STATES, default=PENDING)
     bound = models.BooleanField(default=True)
-    bind_run = models.ForeignKey(BindRun, on_delete=models.SET_NULL, null=True, blank=True,
-                                 related_name="bindings")
+    bind_run = models.ForeignKey(
+        BindRun, on_delete=models.SET_NULL, null=True, blank=True, related_name="bindings"
+    )
 
     # Intent: what Microsoft must converge to is "the current user row", whenever dirty.
     needs_sync = models.BooleanField(default=True)
     generation = models.PositiveIntegerField(default=1)
     dirty_since = models.DateTimeField(null=True, blank=True, default=timezone.now)
-    intent_actor = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.SET_NULL,
-                                     null=True, blank=True, related_name="+")
+    intent_actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
     # A worker's claim (lease) on the row, and when to try again after a failure.
     claim_token = models.CharField(max_length=32, blank=True)
     claimed_until = models.DateTimeField(null=True, blank=True)
@@ -228,12 +270,19 @@ class UserBinding(models.Model):
 
     class Meta:
         constraints = [
-            models.UniqueConstraint("tenant", "microsoft_id", condition=~Q(microsoft_id=""),
-                                    name="m365_user_binding_remote_unique"),
+            models.UniqueConstraint(
+                "tenant",
+                "microsoft_id",
+                condition=~Q(microsoft_id=""),
+                name="m365_user_binding_remote_unique",
+            ),
         ]
         indexes = [
-            models.Index(fields=["tenant", "next_attempt_at"], condition=Q(needs_sync=True),
-                         name="m365_binding_dirty"),
+            models.Index(
+                fields=["tenant", "next_attempt_at"],
+                condition=Q(needs_sync=True),
+                name="m365_binding_dirty",
+            ),
             models.Index(fields=["tenant", "state"], name="m365_binding_state"),
         ]
 
@@ -270,11 +319,13 @@ class UserBinding(models.Model):
 class GroupBinding(models.Model):
     """A directory group provisioned into one tenant as a security group."""
 
-    organization = models.ForeignKey("directory.Organization", on_delete=models.CASCADE,
-                                     related_name="+")
+    organization = models.ForeignKey(
+        "directory.Organization", on_delete=models.CASCADE, related_name="+"
+    )
     tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="group_bindings")
-    group = models.ForeignKey("directory.Group", on_delete=models.CASCADE,
-                              related_name="m365_bindings")
+    group = models.ForeignKey(
+        "directory.Group", on_delete=models.CASCADE, related_name="m365_bindings"
+    )
     microsoft_id = models.CharField(max_length=36, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
 
@@ -283,8 +334,12 @@ class GroupBinding(models.Model):
     class Meta:
         constraints = [
             models.UniqueConstraint("tenant", "group", name="m365_group_binding_unique"),
-            models.UniqueConstraint("tenant", "microsoft_id", condition=~Q(microsoft_id=""),
-                                    name="m365_group_binding_remote_unique"),
+            models.UniqueConstraint(
+                "tenant",
+                "microsoft_id",
+                condition=~Q(microsoft_id=""),
+                name="m365_group_binding_remote_unique",
+            ),
         ]
 
     def __str__(self):
@@ -299,15 +354,25 @@ class SyncRun(models.Model):
     DELTA, FULL = "delta", "full"
     KINDS = [(DELTA, "Changes since the last run"), (FULL, "Every user")]
     RUNNING, SUCCEEDED, FAILED, SKIPPED = "running", "succeeded", "failed", "skipped"
-    OUTCOMES = [(RUNNING, "Running"), (SUCCEEDED, "Succeeded"), (FAILED, "Failed"),
-                (SKIPPED, "Skipped")]
+    OUTCOMES = [
+        (RUNNING, "Running"),
+        (SUCCEEDED, "Succeeded"),
+        (FAILED, "Failed"),
+        (SKIPPED, "Skipped"),
+    ]
 
-    organization = models.ForeignKey("directory.Organization", on_delete=models.CASCADE,
-                                     related_name="+")
+    organization = models.ForeignKey(
+        "directory.Organization", on_delete=models.CASCADE, related_name="+"
+    )
     tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="sync_runs")
-    actor = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True,
-                              blank=True, related_name="+",
-                              help_text="Who pressed \"Sync now\"; empty for scheduled runs.")
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+        help_text='Who pressed "Sync now"; empty for scheduled runs.',
+    )
     kind = models.CharField(max_length=8, choices=KINDS, default=DELTA)
     outcome = models.CharField(max_length=12, choices=OUTCOMES, default=RUNNING)
     started_at = models.DateTimeField(default=timezone.now)

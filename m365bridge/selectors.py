@@ -15,8 +15,9 @@ from .capabilities import PermissionCheck, permission_check
 from .models import BindRun, SyncRun, Tenant, TenantDomain, UserBinding
 
 
-def tenant_list(*, organization: Organization, include_deauthorized: bool = True
-                ) -> QuerySet[Tenant]:
+def tenant_list(
+    *, organization: Organization, include_deauthorized: bool = True
+) -> QuerySet[Tenant]:
     tenants = Tenant.objects.for_organization(organization).prefetch_related("domains")
     if not include_deauthorized:
         tenants = tenants.filter(status__in=Tenant.ACTIVE_STATUSES)
@@ -38,37 +39,51 @@ def tenant_for_email(*, organization: Organization, email: str) -> Tenant:
     if not domain or "@" not in (email or ""):
         raise InvalidInput.for_field("email", "Enter a valid email address.")
     tenant_ids = list(
-        TenantDomain.objects.filter(active=True, name=domain,
-                                    tenant__organization=organization)
-        .values_list("tenant_id", flat=True).distinct())
+        TenantDomain.objects.filter(active=True, name=domain, tenant__organization=organization)
+        .values_list("tenant_id", flat=True)
+        .distinct()
+    )
     if not tenant_ids:
-        message = (f"No connected Microsoft 365 tenant of your organization has {domain} as a "
-                   "verified domain, so this user cannot be bound. Verify the domain in "
-                   "Microsoft 365, or give the user an address on a verified domain.")
+        message = (
+            f"No connected Microsoft 365 tenant of your organization has {domain} as a "
+            "verified domain, so this user cannot be bound. Verify the domain in "
+            "Microsoft 365, or give the user an address on a verified domain."
+        )
         raise InvalidInput(message, fields={"email": [message]}, code="no_tenant_for_domain")
     if len(tenant_ids) > 1:
-        message = (f"The domain {domain} is verified in more than one connected tenant; "
-                   "Stratus cannot tell which one owns this user.")
+        message = (
+            f"The domain {domain} is verified in more than one connected tenant; "
+            "Stratus cannot tell which one owns this user."
+        )
         raise Conflict(message, fields={"email": [message]}, code="ambiguous_tenant")
     return Tenant.objects.get(pk=tenant_ids[0])
 
 
 def tenant_permission_check(*, tenant: Tenant) -> PermissionCheck:
-    return permission_check(mode=tenant.mode, permissions=tenant.granted_permissions,
-                            roles=tenant.directory_roles)
+    return permission_check(
+        mode=tenant.mode, permissions=tenant.granted_permissions, roles=tenant.directory_roles
+    )
 
 
 # --- bindings ------------------------------------------------------------------------------------
 
+
 def binding_for_user(*, organization: Organization, user) -> UserBinding | None:
-    return (UserBinding.objects.for_organization(organization).select_related("tenant")
-            .filter(user=user).first())
+    return (
+        UserBinding.objects.for_organization(organization)
+        .select_related("tenant")
+        .filter(user=user)
+        .first()
+    )
 
 
 def binding_get(*, organization: Organization, pk) -> UserBinding:
     try:
-        return (UserBinding.objects.for_organization(organization)
-                .select_related("tenant", "user").get(pk=int(pk)))
+        return (
+            UserBinding.objects.for_organization(organization)
+            .select_related("tenant", "user")
+            .get(pk=int(pk))
+        )
     except (UserBinding.DoesNotExist, ValueError, TypeError):
         raise Http404("No such binding.") from None
 
@@ -77,8 +92,9 @@ def binding_state_counts(*, tenant: Tenant) -> dict[str, int]:
     """How many bindings of the tenant are in each state, plus how many have changes
     waiting to be sent (`queued`)."""
     counts = {state: 0 for state, _ in UserBinding.STATES}
-    rows = (UserBinding.objects.filter(tenant=tenant).values("state")
-            .annotate(n=Count("pk")).order_by())
+    rows = (
+        UserBinding.objects.filter(tenant=tenant).values("state").annotate(n=Count("pk")).order_by()
+    )
     for row in rows:
         counts[row["state"]] = row["n"]
     counts["queued"] = UserBinding.objects.filter(tenant=tenant, needs_sync=True).count()
@@ -87,9 +103,13 @@ def binding_state_counts(*, tenant: Tenant) -> dict[str, int]:
 
 def binding_problems(*, tenant: Tenant, limit: int = 200) -> QuerySet[UserBinding]:
     """Bindings an admin must look at: in error or waiting, with Microsoft's reason."""
-    return (UserBinding.objects.filter(tenant=tenant, state__in=[UserBinding.ERROR,
-                                                                 UserBinding.WAITING])
-            .select_related("user").order_by("-last_error_at", "pk")[:limit])
+    return (
+        UserBinding.objects.filter(
+            tenant=tenant, state__in=[UserBinding.ERROR, UserBinding.WAITING]
+        )
+        .select_related("user")
+        .order_by("-last_error_at", "pk")[:limit]
+    )
 
 
 def bind_run_progress(*, tenant: Tenant) -> dict | None:
@@ -99,10 +119,19 @@ def bind_run_progress(*, tenant: Tenant) -> dict | None:
         return None
     bindings = UserBinding.objects.filter(bind_run=run)
     failed = bindings.filter(state__in=[UserBinding.ERROR, UserBinding.WAITING]).count()
-    done = bindings.filter(needs_sync=False).exclude(
-        state__in=[UserBinding.ERROR, UserBinding.WAITING]).count()
-    return {"run": run.pk, "total": run.total, "done": done, "failed": failed,
-            "finished": done + failed >= run.total, "started_at": run.created_at.isoformat()}
+    done = (
+        bindings.filter(needs_sync=False)
+        .exclude(state__in=[UserBinding.ERROR, UserBinding.WAITING])
+        .count()
+    )
+    return {
+        "run": run.pk,
+        "total": run.total,
+        "done": done,
+        "failed": failed,
+        "finished": done + failed >= run.total,
+        "started_at": run.created_at.isoformat(),
+    }
 
 
 def _ago(moment) -> str:
@@ -117,8 +146,11 @@ def _ago(moment) -> str:
 def binding_service_status(*, user) -> list[hooks.ServiceStatus]:
     """The user's Microsoft 365 row on the portal home (registered as a service-status
     provider): whether their password reached Microsoft 365, in plain words."""
-    binding = (UserBinding.objects.filter(user_id=getattr(user, "pk", None), bound=True)
-               .select_related("tenant").first())
+    binding = (
+        UserBinding.objects.filter(user_id=getattr(user, "pk", None), bound=True)
+        .select_related("tenant")
+        .first()
+    )
     if binding is None:
         return []
     row = {
@@ -131,37 +163,74 @@ def binding_service_status(*, user) -> list[hooks.ServiceStatus]:
     if binding.state == UserBinding.ERROR:
         reason = binding.last_error_message or "Microsoft 365 refused the change."
         what = "password" if password_waiting else "account"
-        return [hooks.ServiceStatus(**row, state="error", updated_at=binding.last_error_at,
-                                    message=f"Your Microsoft 365 {what} could not be updated: "
-                                            f"{reason}")]
+        return [
+            hooks.ServiceStatus(
+                **row,
+                state="error",
+                updated_at=binding.last_error_at,
+                message=f"Your Microsoft 365 {what} could not be updated: {reason}",
+            )
+        ]
     if binding.state == UserBinding.WAITING:
-        return [hooks.ServiceStatus(**row, state="pending", updated_at=binding.last_error_at,
-                                    message="Your Microsoft 365 account is waiting: "
-                                            f"{binding.last_error_message}")]
+        return [
+            hooks.ServiceStatus(
+                **row,
+                state="pending",
+                updated_at=binding.last_error_at,
+                message=f"Your Microsoft 365 account is waiting: {binding.last_error_message}",
+            )
+        ]
     if password_waiting:
-        return [hooks.ServiceStatus(**row, state="pending",
-                                    message="Your Microsoft 365 password is being updated.")]
+        return [
+            hooks.ServiceStatus(
+                **row, state="pending", message="Your Microsoft 365 password is being updated."
+            )
+        ]
     if not binding.microsoft_id:
-        return [hooks.ServiceStatus(**row, state="pending",
-                                    message="Your Microsoft 365 account is being created.")]
+        return [
+            hooks.ServiceStatus(
+                **row, state="pending", message="Your Microsoft 365 account is being created."
+            )
+        ]
     if binding.known_enabled is False:
-        return [hooks.ServiceStatus(**row, state="blocked", updated_at=binding.synced_at,
-                                    message="Sign-in to your Microsoft 365 account is blocked.")]
+        return [
+            hooks.ServiceStatus(
+                **row,
+                state="blocked",
+                updated_at=binding.synced_at,
+                message="Sign-in to your Microsoft 365 account is blocked.",
+            )
+        ]
     if binding.password_pushed_at:
-        return [hooks.ServiceStatus(**row, state="ok", updated_at=binding.password_pushed_at,
-                                    message="Your Microsoft 365 password was updated "
-                                            f"{_ago(binding.password_pushed_at)}.")]
-    return [hooks.ServiceStatus(**row, state="ok", updated_at=binding.synced_at,
-                                message="Your Microsoft 365 account is ready; set a password "
-                                        "here to use it.")]
+        return [
+            hooks.ServiceStatus(
+                **row,
+                state="ok",
+                updated_at=binding.password_pushed_at,
+                message="Your Microsoft 365 password was updated "
+                f"{_ago(binding.password_pushed_at)}.",
+            )
+        ]
+    return [
+        hooks.ServiceStatus(
+            **row,
+            state="ok",
+            updated_at=binding.synced_at,
+            message="Your Microsoft 365 account is ready; set a password here to use it.",
+        )
+    ]
 
 
 # --- reconcile (P5) ------------------------------------------------------------------------------
 
+
 def sync_run_list(*, tenant: Tenant, limit: int = 20) -> QuerySet[SyncRun]:
     """The tenant's latest reconciles, newest first (its sync history)."""
-    return (SyncRun.objects.filter(organization_id=tenant.organization_id, tenant=tenant)
-            .select_related("actor").order_by("-started_at", "-pk")[:limit])
+    return (
+        SyncRun.objects.filter(organization_id=tenant.organization_id, tenant=tenant)
+        .select_related("actor")
+        .order_by("-started_at", "-pk")[:limit]
+    )
 
 
 def tenant_reconcile_running(*, tenant: Tenant) -> bool:
@@ -188,19 +257,35 @@ def tenants_for_users(*, organization: Organization, users) -> dict[int, list]:
 def binding_password_rules(*, user) -> list[dict]:
     """Microsoft's password rules as data for the portal's live checklist, for users
     bound to a tenant (the server applies them all through `add_password_check`)."""
-    bound = UserBinding.objects.filter(user_id=getattr(user, "pk", None), bound=True,
-                                       tenant__status__in=Tenant.ACTIVE_STATUSES).exists()
+    bound = UserBinding.objects.filter(
+        user_id=getattr(user, "pk", None), bound=True, tenant__status__in=Tenant.ACTIVE_STATUSES
+    ).exists()
     if not bound:
         return []
     return [
-        {"code": "m365_length", "label": "Microsoft 365: 8 to 256 characters",
-         "kind": "min_length", "value": 8},
-        {"code": "m365_max_length", "label": "Microsoft 365: at most 256 characters",
-         "kind": "max_length", "value": 256},
-        {"code": "m365_classes", "label": "Microsoft 365: three of lowercase letters, uppercase "
-                                          "letters, digits and symbols",
-         "kind": "min_classes", "value": 3},
-        {"code": "m365_common", "label": "Microsoft 365: not built on a common word or your "
-                                         "name (checked when you save)",
-         "kind": "m365_banned"},
+        {
+            "code": "m365_length",
+            "label": "Microsoft 365: 8 to 256 characters",
+            "kind": "min_length",
+            "value": 8,
+        },
+        {
+            "code": "m365_max_length",
+            "label": "Microsoft 365: at most 256 characters",
+            "kind": "max_length",
+            "value": 256,
+        },
+        {
+            "code": "m365_classes",
+            "label": "Microsoft 365: three of lowercase letters, uppercase "
+            "letters, digits and symbols",
+            "kind": "min_classes",
+            "value": 3,
+        },
+        {
+            "code": "m365_common",
+            "label": "Microsoft 365: not built on a common word or your "
+            "name (checked when you save)",
+            "kind": "m365_banned",
+        },
     ]

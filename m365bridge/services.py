@@ -38,16 +38,21 @@ from .models import GroupBinding, Tenant, TenantDomain, UserBinding
 
 log = logging.getLogger(__name__)
 
-TENANT_TAKEN = ("This Microsoft 365 tenant is already connected to Stratus. Two owners of one "
-                "tenant would fight over its users, so it can be connected only once.")
-TENANT_TAKEN_HERE = ("This Microsoft 365 tenant is already connected to your organization. "
-                     "Open it to re-authorize it instead.")
+TENANT_TAKEN = (
+    "This Microsoft 365 tenant is already connected to Stratus. Two owners of one "
+    "tenant would fight over its users, so it can be connected only once."
+)
+TENANT_TAKEN_HERE = (
+    "This Microsoft 365 tenant is already connected to your organization. "
+    "Open it to re-authorize it instead."
+)
 PARTNER_FEDERATED = (
     "Stratus cannot manage this tenant: its domain {domain} signs users in through "
     "{partner}, the partner that sold the Microsoft 365 subscription (its identities are "
     "federated to the partner). Microsoft does not let Stratus set passwords for such "
     "users. Ask the partner to defederate the domain (switch it to Managed), then connect "
-    "again.")
+    "again."
+)
 
 
 class ConnectRefused(ServiceError):
@@ -56,6 +61,7 @@ class ConnectRefused(ServiceError):
 
 
 # --- Graph access for one tenant ------------------------------------------------------------
+
 
 def graph_config() -> graph.GraphConfig:
     return graph.GraphConfig.from_settings()
@@ -77,8 +83,9 @@ class _TenantTokenStore:
         Tenant.objects.filter(pk=self.tenant.pk).update(token_cache_encrypted=value)
 
 
-def _tokens(*, config: graph.GraphConfig, mode: str, tenant_id: str,
-            store: graph.TokenStore, session=None) -> graph.TokenSource:
+def _tokens(
+    *, config: graph.GraphConfig, mode: str, tenant_id: str, store: graph.TokenStore, session=None
+) -> graph.TokenSource:
     source = graph.DelegatedTokens if mode == Tenant.DELEGATED else graph.AppOnlyTokens
     return source(config=config, tenant_id=tenant_id, store=store, session=session)
 
@@ -87,11 +94,22 @@ def tenant_graph(*, tenant: Tenant, budget: bool = True) -> graph.GraphClient:
     """The Graph client of one tenant: its own tokens and the shared write budget."""
     config = graph_config()
     session = tenant_session(config, tenant.microsoft_tenant_id)
-    tokens = _tokens(config=config, mode=tenant.mode, tenant_id=tenant.microsoft_tenant_id,
-                     store=_TenantTokenStore(tenant), session=session)
-    write_budget = (graph.WriteBudget(
-        tenant_id=tenant.microsoft_tenant_id, redis_url=settings.REDIS_URL,
-        rate=graph.budget.DEFAULT_RATE * settings.M365_GRAPH_TIME_SCALE) if budget else None)
+    tokens = _tokens(
+        config=config,
+        mode=tenant.mode,
+        tenant_id=tenant.microsoft_tenant_id,
+        store=_TenantTokenStore(tenant),
+        session=session,
+    )
+    write_budget = (
+        graph.WriteBudget(
+            tenant_id=tenant.microsoft_tenant_id,
+            redis_url=settings.REDIS_URL,
+            rate=graph.budget.DEFAULT_RATE * settings.M365_GRAPH_TIME_SCALE,
+        )
+        if budget
+        else None
+    )
     return graph.GraphClient(config=config, tokens=tokens, budget=write_budget, session=session)
 
 
@@ -110,6 +128,7 @@ def tenant_graph_session(*, tenant: Tenant, budget: bool = True):
 
 # --- connecting ------------------------------------------------------------------------------
 
+
 @dataclass
 class ConnectStart:
     """Where to send the admin, and what to keep in their session until they return."""
@@ -119,8 +138,14 @@ class ConnectStart:
     pending: dict[str, Any]
 
 
-def tenant_connect_begin(*, actor: User, organization: Organization, mode: str,
-                         redirect_uri: str, tenant: Tenant | None = None) -> ConnectStart:
+def tenant_connect_begin(
+    *,
+    actor: User,
+    organization: Organization,
+    mode: str,
+    redirect_uri: str,
+    tenant: Tenant | None = None,
+) -> ConnectStart:
     """Start connecting a tenant (or re-authorizing `tenant`). The caller keeps
     `pending` server-side, bound to the admin's session, under `state`."""
     if mode not in (Tenant.DELEGATED, Tenant.APPLICATION):
@@ -129,9 +154,14 @@ def tenant_connect_begin(*, actor: User, organization: Organization, mode: str,
         raise NotAllowed("This tenant belongs to another organization.")
     config = graph_config()
     authority = tenant.microsoft_tenant_id if tenant else "organizations"
-    pending = {"organization_id": organization.pk, "user_id": actor.pk, "mode": mode,
-               "tenant_pk": tenant.pk if tenant else None, "authority": authority,
-               "started_at": timezone.now().isoformat()}
+    pending = {
+        "organization_id": organization.pk,
+        "user_id": actor.pk,
+        "mode": mode,
+        "tenant_pk": tenant.pk if tenant else None,
+        "authority": authority,
+        "started_at": timezone.now().isoformat(),
+    }
     if mode == Tenant.DELEGATED:
         try:
             flow = auth_code_flow_start(config, redirect_uri=redirect_uri, tenant=authority)
@@ -144,17 +174,21 @@ def tenant_connect_begin(*, actor: User, organization: Organization, mode: str,
     return ConnectStart(url=url, state=state, pending=pending)
 
 
-def tenant_connect_complete(*, actor: User, organization: Organization,
-                            pending: dict[str, Any], params: dict[str, str]) -> Tenant:
+def tenant_connect_complete(
+    *, actor: User, organization: Organization, pending: dict[str, Any], params: dict[str, str]
+) -> Tenant:
     """Finish the flow from Microsoft's redirect: confirm the tenant with Graph, refuse
     what Stratus cannot or must not manage, then store the tenant and its tokens."""
     if pending.get("organization_id") != organization.pk or pending.get("user_id") != actor.pk:
-        raise ConnectRefused("This sign-in was started by another account. Please start again.",
-                             code="state_mismatch")
+        raise ConnectRefused(
+            "This sign-in was started by another account. Please start again.",
+            code="state_mismatch",
+        )
     reauthorize = None
     if pending.get("tenant_pk"):
-        reauthorize = Tenant.objects.for_organization(organization).filter(
-            pk=pending["tenant_pk"]).first()
+        reauthorize = (
+            Tenant.objects.for_organization(organization).filter(pk=pending["tenant_pk"]).first()
+        )
         if reauthorize is None:
             raise ConnectRefused("The tenant to re-authorize no longer exists.")
     mode = pending["mode"]
@@ -164,7 +198,8 @@ def tenant_connect_complete(*, actor: User, organization: Organization,
     try:
         if mode == Tenant.DELEGATED:
             claims, serialized = auth_code_flow_finish(
-                config, flow=pending["flow"], params=params, tenant=pending["authority"])
+                config, flow=pending["flow"], params=params, tenant=pending["authority"]
+            )
             store.save(serialized)
             tenant_id = str(claims.get("tid") or "")
             authorized_upn = str(claims.get("preferred_username") or "")
@@ -175,9 +210,11 @@ def tenant_connect_complete(*, actor: User, organization: Organization,
         _connect_failed(actor, organization, exc.code or "sign_in_failed", exc.message)
         raise ConnectRefused(exc.message, code=exc.code or "sign_in_failed") from None
     if reauthorize is not None and tenant_id.lower() != reauthorize.microsoft_tenant_id.lower():
-        message = (f"You signed in to another Microsoft 365 tenant ({tenant_id}) than the one "
-                   f"being re-authorized ({reauthorize.microsoft_tenant_id}). Sign in with an "
-                   "admin account of that tenant.")
+        message = (
+            f"You signed in to another Microsoft 365 tenant ({tenant_id}) than the one "
+            f"being re-authorized ({reauthorize.microsoft_tenant_id}). Sign in with an "
+            "admin account of that tenant."
+        )
         raise ConnectRefused(message, code="wrong_tenant")
 
     tokens = _tokens(config=config, mode=mode, tenant_id=tenant_id, store=store)
@@ -190,23 +227,46 @@ def tenant_connect_complete(*, actor: User, organization: Organization,
         _connect_failed(actor, organization, exc.code or "graph_error", message)
         raise ConnectRefused(message, code="graph_error") from None
     if info["id"].lower() != tenant_id.lower():
-        raise ConnectRefused("Microsoft returned a different tenant than the one that "
-                             "consented. Nothing was connected.", code="tenant_mismatch")
+        raise ConnectRefused(
+            "Microsoft returned a different tenant than the one that "
+            "consented. Nothing was connected.",
+            code="tenant_mismatch",
+        )
     partner = info["partner_federation"]
     if partner:
         message = PARTNER_FEDERATED.format(domain=partner[0], partner=partner[1])
-        _connect_failed(actor, organization, "partner_federated", message,
-                        tenant_id=tenant_id, tenant_label=info["display_name"])
+        _connect_failed(
+            actor,
+            organization,
+            "partner_federated",
+            message,
+            tenant_id=tenant_id,
+            tenant_label=info["display_name"],
+        )
         raise ConnectRefused(message, code="partner_federated")
     permissions, roles = claims_permissions(tokens.last_claims)
     try:
         return _tenant_store(
-            actor=actor, organization=organization, reauthorize=reauthorize, mode=mode,
-            info=info, serialized=store.load(), permissions=permissions, roles=roles,
-            authorized_upn=authorized_upn, authorized_oid=authorized_oid)
+            actor=actor,
+            organization=organization,
+            reauthorize=reauthorize,
+            mode=mode,
+            info=info,
+            serialized=store.load(),
+            permissions=permissions,
+            roles=roles,
+            authorized_upn=authorized_upn,
+            authorized_oid=authorized_oid,
+        )
     except Conflict as exc:
-        _connect_failed(actor, organization, exc.code, exc.message, tenant_id=tenant_id,
-                        tenant_label=info["display_name"])
+        _connect_failed(
+            actor,
+            organization,
+            exc.code,
+            exc.message,
+            tenant_id=tenant_id,
+            tenant_label=info["display_name"],
+        )
         raise
 
 
@@ -214,11 +274,14 @@ def _consented_tenant(params: dict[str, str]) -> str:
     from .graph.auth import plain_words
 
     if params.get("error"):
-        raise ConnectError(plain_words(params["error"], params.get("error_description", "")),
-                           code=params["error"])
+        raise ConnectError(
+            plain_words(params["error"], params.get("error_description", "")), code=params["error"]
+        )
     if str(params.get("admin_consent", "")).lower() != "true" or not params.get("tenant"):
-        raise ConnectError("Microsoft 365 did not confirm the admin consent. Nothing was "
-                           "connected.", code="no_consent")
+        raise ConnectError(
+            "Microsoft 365 did not confirm the admin consent. Nothing was connected.",
+            code="no_consent",
+        )
     return params["tenant"]
 
 
@@ -228,14 +291,20 @@ def _tenant_info(client: graph.GraphClient) -> dict[str, Any]:
     organization = (client.get("organization") or {}).get("value", [{}])[0]
     domains = []
     for domain in organization.get("verifiedDomains", []):
-        domains.append({"name": str(domain["name"]).lower(),
-                        "is_initial": bool(domain.get("isInitial")),
-                        "is_default": bool(domain.get("isDefault")),
-                        "authentication_type": str(domain.get("type") or "Managed")})
-    return {"id": str(organization.get("id") or ""),
-            "display_name": str(organization.get("displayName") or ""),
-            "domains": domains,
-            "partner_federation": _partner_federation(client, domains)}
+        domains.append(
+            {
+                "name": str(domain["name"]).lower(),
+                "is_initial": bool(domain.get("isInitial")),
+                "is_default": bool(domain.get("isDefault")),
+                "authentication_type": str(domain.get("type") or "Managed"),
+            }
+        )
+    return {
+        "id": str(organization.get("id") or ""),
+        "display_name": str(organization.get("displayName") or ""),
+        "domains": domains,
+        "partner_federation": _partner_federation(client, domains),
+    }
 
 
 GODADDY_HOSTS = ("godaddy.com", "secureserver.net")
@@ -263,19 +332,31 @@ def _partner_federation(client: graph.GraphClient, domains: list[dict]) -> tuple
 
 
 @transaction.atomic
-def _tenant_store(*, actor, organization, reauthorize, mode, info, serialized, permissions,
-                  roles, authorized_upn, authorized_oid) -> Tenant:
+def _tenant_store(
+    *,
+    actor,
+    organization,
+    reauthorize,
+    mode,
+    info,
+    serialized,
+    permissions,
+    roles,
+    authorized_upn,
+    authorized_oid,
+) -> Tenant:
     tenant_id = info["id"].lower()
     live = Tenant.objects.select_for_update().filter(
-        microsoft_tenant_id=tenant_id, status__in=Tenant.ACTIVE_STATUSES)
+        microsoft_tenant_id=tenant_id, status__in=Tenant.ACTIVE_STATUSES
+    )
     if reauthorize is None:
         existing = live.first()
         if existing is not None:
             same_org = existing.organization_id == organization.pk
             raise Conflict(TENANT_TAKEN_HERE if same_org else TENANT_TAKEN, code="tenant_taken")
         tenant = Tenant.objects.for_organization(organization).filter(
-            microsoft_tenant_id=tenant_id).first() or Tenant(organization=organization,
-                                                             microsoft_tenant_id=tenant_id)
+            microsoft_tenant_id=tenant_id
+        ).first() or Tenant(organization=organization, microsoft_tenant_id=tenant_id)
     else:
         tenant = Tenant.objects.select_for_update().get(pk=reauthorize.pk)
     names = [d["name"] for d in info["domains"]]
@@ -287,7 +368,9 @@ def _tenant_store(*, actor, organization, reauthorize, mode, info, serialized, p
         raise Conflict(
             f"The domain {', '.join(taken_names)} is already connected to Stratus through "
             "another Microsoft 365 tenant. One domain can have only one owner, so this "
-            "tenant cannot be connected.", code="domain_taken")
+            "tenant cannot be connected.",
+            code="domain_taken",
+        )
     now = timezone.now()
     reconnect = bool(tenant.pk) and tenant.status == Tenant.DEAUTHORIZED
     tenant.mode = mode
@@ -314,12 +397,20 @@ def _tenant_store(*, actor, organization, reauthorize, mode, info, serialized, p
 
         sync_after_commit(tenant_id=tenant.pk)
     event_record(
-        organization=organization, type="tenant_reauthorize" if reauthorize else "tenant_connect",
-        actor=actor, target=tenant, tenant_ref=tenant.microsoft_tenant_id,
+        organization=organization,
+        type="tenant_reauthorize" if reauthorize else "tenant_connect",
+        actor=actor,
+        target=tenant,
+        tenant_ref=tenant.microsoft_tenant_id,
         tenant_label=tenant.display_name,
-        details={"mode": mode, "microsoft_tenant_id": tenant.microsoft_tenant_id,
-                 "domains": [d["name"] for d in info["domains"]],
-                 "authorized_by": authorized_upn, "reconnected": reconnect})
+        details={
+            "mode": mode,
+            "microsoft_tenant_id": tenant.microsoft_tenant_id,
+            "domains": [d["name"] for d in info["domains"]],
+            "authorized_by": authorized_upn,
+            "reconnected": reconnect,
+        },
+    )
     return tenant
 
 
@@ -327,22 +418,37 @@ def _domains_replace(tenant: Tenant, domains: list[dict]) -> None:
     tenant.domains.exclude(name__in=[d["name"] for d in domains]).delete()
     for domain in domains:
         TenantDomain.objects.update_or_create(
-            tenant=tenant, name=domain["name"],
-            defaults={"is_initial": domain["is_initial"], "is_default": domain["is_default"],
-                      "authentication_type": domain["authentication_type"],
-                      "active": tenant.is_active})
+            tenant=tenant,
+            name=domain["name"],
+            defaults={
+                "is_initial": domain["is_initial"],
+                "is_default": domain["is_default"],
+                "authentication_type": domain["authentication_type"],
+                "active": tenant.is_active,
+            },
+        )
 
 
-def _connect_failed(actor, organization, code: str, message: str, *, tenant_id: str = "",
-                    tenant_label: str = "") -> None:
+def _connect_failed(
+    actor, organization, code: str, message: str, *, tenant_id: str = "", tenant_label: str = ""
+) -> None:
     with transaction.atomic():
-        event_record(organization=organization, type="tenant_connect", actor=actor,
-                     outcome="failure", tenant_ref=tenant_id, tenant_label=tenant_label,
-                     target_type="m365_tenant", target_id=tenant_id, target_label=tenant_label,
-                     details={"code": code, "reason": message})
+        event_record(
+            organization=organization,
+            type="tenant_connect",
+            actor=actor,
+            outcome="failure",
+            tenant_ref=tenant_id,
+            tenant_label=tenant_label,
+            target_type="m365_tenant",
+            target_id=tenant_id,
+            target_label=tenant_label,
+            details={"code": code, "reason": message},
+        )
 
 
 # --- keeping a tenant current ----------------------------------------------------------------
+
 
 def tenant_refresh(*, tenant: Tenant) -> Tenant:
     """Re-read the tenant's verified domains and what its token carries (on demand and
@@ -365,22 +471,36 @@ def tenant_refresh(*, tenant: Tenant) -> Tenant:
         tenant.granted_permissions, tenant.directory_roles = permissions, roles
         tenant.permissions_checked_at = tenant.domains_refreshed_at = now
         tenant.last_error, tenant.last_error_at = "", None
-        tenant.save(update_fields=["display_name", "granted_permissions", "directory_roles",
-                                   "permissions_checked_at", "domains_refreshed_at",
-                                   "last_error", "last_error_at", "updated_at"])
+        tenant.save(
+            update_fields=[
+                "display_name",
+                "granted_permissions",
+                "directory_roles",
+                "permissions_checked_at",
+                "domains_refreshed_at",
+                "last_error",
+                "last_error_at",
+                "updated_at",
+            ]
+        )
         try:
             with transaction.atomic():
                 _domains_replace(tenant, info["domains"])
         except IntegrityError:
-            return tenant_record_error(tenant=tenant, message=(
-                "A domain newly verified in this tenant is already connected to Stratus "
-                "through another tenant; it is ignored here."))
+            return tenant_record_error(
+                tenant=tenant,
+                message=(
+                    "A domain newly verified in this tenant is already connected to Stratus "
+                    "through another tenant; it is ignored here."
+                ),
+            )
     return tenant
 
 
 def tenant_record_error(*, tenant: Tenant, message: str) -> Tenant:
-    Tenant.objects.filter(pk=tenant.pk).update(last_error=message[:2000],
-                                               last_error_at=timezone.now())
+    Tenant.objects.filter(pk=tenant.pk).update(
+        last_error=message[:2000], last_error_at=timezone.now()
+    )
     tenant.refresh_from_db()
     return tenant
 
@@ -391,22 +511,34 @@ def tenant_mark_needs_reauthorization(*, tenant: Tenant, reason: str) -> Tenant:
     on the transition only."""
     with transaction.atomic():
         changed = Tenant.objects.filter(pk=tenant.pk, status=Tenant.CONNECTED).update(
-            status=Tenant.NEEDS_REAUTHORIZATION, last_error=reason[:2000],
-            last_error_at=timezone.now(), updated_at=timezone.now())
+            status=Tenant.NEEDS_REAUTHORIZATION,
+            last_error=reason[:2000],
+            last_error_at=timezone.now(),
+            updated_at=timezone.now(),
+        )
         tenant.refresh_from_db()
         if changed:
-            event_record(organization=tenant.organization, type="tenant_needs_reauthorization",
-                         actor=None, target=tenant, outcome="failure",
-                         tenant_ref=tenant.microsoft_tenant_id, tenant_label=tenant.display_name,
-                         details={"reason": reason[:500]})
+            event_record(
+                organization=tenant.organization,
+                type="tenant_needs_reauthorization",
+                actor=None,
+                target=tenant,
+                outcome="failure",
+                tenant_ref=tenant.microsoft_tenant_id,
+                tenant_label=tenant.display_name,
+                details={"reason": reason[:500]},
+            )
             transaction.on_commit(lambda: _email_admins_reauthorize(tenant.pk))
     return tenant
 
 
 def _email_admins_reauthorize(tenant_pk: int) -> None:
     tenant = Tenant.objects.select_related("organization").get(pk=tenant_pk)
-    admins = User.objects.for_organization(tenant.organization).filter(
-        role__in=[User.ADMIN, User.OWNER], status=User.ACTIVE).values_list("email", flat=True)
+    admins = (
+        User.objects.for_organization(tenant.organization)
+        .filter(role__in=[User.ADMIN, User.OWNER], status=User.ACTIVE)
+        .values_list("email", flat=True)
+    )
     if not admins:
         return
     url = settings.BASE_URL.rstrip("/") + reverse("m365:tenant", args=[tenant.pk])
@@ -414,8 +546,10 @@ def _email_admins_reauthorize(tenant_pk: int) -> None:
     send_mail(
         subject=f"Microsoft 365 tenant {tenant} needs to be re-authorized",
         message=render_to_string("m365/emails/needs_reauthorization.txt", context),
-        from_email=settings.DEFAULT_FROM_EMAIL, recipient_list=list(admins),
-        fail_silently=True)
+        from_email=settings.DEFAULT_FROM_EMAIL,
+        recipient_list=list(admins),
+        fail_silently=True,
+    )
 
 
 # --- deauthorizing -------------------------------------------------------------------------------
@@ -443,15 +577,25 @@ def tenant_deauthorize(*, actor: User, tenant: Tenant) -> Tenant:
     tenant.granted_permissions, tenant.directory_roles = [], []
     tenant.save()
     tenant.domains.update(active=False)
-    event_record(organization=tenant.organization, type="tenant_deauthorize", actor=actor,
-                 target=tenant, tenant_ref=tenant.microsoft_tenant_id,
-                 tenant_label=tenant.display_name,
-                 details={"bindings_removed": users + groups, "user_bindings_removed": users,
-                          "group_bindings_removed": groups, "other_removed": other})
+    event_record(
+        organization=tenant.organization,
+        type="tenant_deauthorize",
+        actor=actor,
+        target=tenant,
+        tenant_ref=tenant.microsoft_tenant_id,
+        tenant_label=tenant.display_name,
+        details={
+            "bindings_removed": users + groups,
+            "user_bindings_removed": users,
+            "group_bindings_removed": groups,
+            "other_removed": other,
+        },
+    )
     return tenant
 
 
 # --- binding users (provisioning, DESIGN P1-P4) ----------------------------------------------
+
 
 @dataclass
 class BindResult:
@@ -465,8 +609,10 @@ class BindResult:
     binding: UserBinding | None = None
 
 
-BOUND_ELSEWHERE = ("{email} is already bound to the Microsoft 365 tenant {tenant}. A user is "
-                   "bound to at most one tenant; unbind it there first.")
+BOUND_ELSEWHERE = (
+    "{email} is already bound to the Microsoft 365 tenant {tenant}. A user is "
+    "bound to at most one tenant; unbind it there first."
+)
 
 
 def _tenant_resolver(organization: Organization):
@@ -486,6 +632,7 @@ def _tenant_resolver(organization: Organization):
         if isinstance(answer, ServiceError):
             raise answer
         return answer
+
     return resolve
 
 
@@ -503,8 +650,10 @@ def _bind_check(user: User, tenant: Tenant, existing: UserBinding | None, resolv
         return result
     if owner.pk != tenant.pk:
         result.code = "other_tenant"
-        result.message = (f"{user.email} belongs to the Microsoft 365 tenant {owner}, whose "
-                          "verified domains contain its domain; bind it there.")
+        result.message = (
+            f"{user.email} belongs to the Microsoft 365 tenant {owner}, whose "
+            "verified domains contain its domain; bind it there."
+        )
         return result
     result.ok = True
     if existing is None:
@@ -526,11 +675,17 @@ def users_bind(*, actor: User | None, tenant: Tenant, users: list[User]) -> list
     from .sync.intent import binding_mark_dirty, sync_after_commit
 
     if not tenant.is_active:
-        raise InvalidInput("This tenant is not connected; connect it again before binding "
-                           "users.", code="tenant_not_connected")
+        raise InvalidInput(
+            "This tenant is not connected; connect it again before binding users.",
+            code="tenant_not_connected",
+        )
     organization = tenant.organization
-    existing = {b.user_id: b for b in UserBinding.objects.for_organization(organization)
-                .filter(user__in=[u.pk for u in users]).select_related("tenant")}
+    existing = {
+        b.user_id: b
+        for b in UserBinding.objects.for_organization(organization)
+        .filter(user__in=[u.pk for u in users])
+        .select_related("tenant")
+    }
     resolve = _tenant_resolver(organization)
     results, new, rebind = [], [], []
     seen = set()
@@ -539,8 +694,11 @@ def users_bind(*, actor: User | None, tenant: Tenant, users: list[User]) -> list
             continue
         seen.add(user.pk)
         if user.organization_id != organization.pk:
-            results.append(BindResult(user_id=user.pk, email="", ok=False, code="not_found",
-                                      message="No such user."))
+            results.append(
+                BindResult(
+                    user_id=user.pk, email="", ok=False, code="not_found", message="No such user."
+                )
+            )
             continue
         result = _bind_check(user, tenant, existing.get(user.pk), resolve)
         results.append(result)
@@ -550,31 +708,61 @@ def users_bind(*, actor: User | None, tenant: Tenant, users: list[User]) -> list
             rebind.append(result.binding.pk)
     if not new and not rebind:
         return results
-    run = BindRun.objects.create(organization=organization, tenant=tenant, actor=actor,
-                                 total=len(new) + len(rebind))
+    run = BindRun.objects.create(
+        organization=organization, tenant=tenant, actor=actor, total=len(new) + len(rebind)
+    )
     actor_id = getattr(actor, "pk", None)
-    created = UserBinding.objects.bulk_create([
-        UserBinding(organization=organization, tenant=tenant, user=user, user_ref=user.pk,
-                    user_label=user.email, bind_run=run, intent_actor_id=actor_id)
-        for user in new])
+    created = UserBinding.objects.bulk_create(
+        [
+            UserBinding(
+                organization=organization,
+                tenant=tenant,
+                user=user,
+                user_ref=user.pk,
+                user_label=user.email,
+                bind_run=run,
+                intent_actor_id=actor_id,
+            )
+            for user in new
+        ]
+    )
     by_user = {b.user_id: b for b in created}
     if rebind:
-        binding_mark_dirty(bindings=UserBinding.objects.filter(pk__in=rebind), actor_id=actor_id,
-                           bound=True, bind_run=run, next_attempt_at=None)
+        binding_mark_dirty(
+            bindings=UserBinding.objects.filter(pk__in=rebind),
+            actor_id=actor_id,
+            bound=True,
+            bind_run=run,
+            next_attempt_at=None,
+        )
     for result in results:
         if result.code == "bound":
             result.binding = by_user[result.user_id]
     if len(users) == 1 and results[0].ok:
-        event_record(organization=organization, type="m365_user_bind", actor=actor,
-                     target=users[0], tenant_ref=tenant.microsoft_tenant_id,
-                     tenant_label=tenant.display_name, details={"rebound": bool(rebind)})
+        event_record(
+            organization=organization,
+            type="m365_user_bind",
+            actor=actor,
+            target=users[0],
+            tenant_ref=tenant.microsoft_tenant_id,
+            tenant_label=tenant.display_name,
+            details={"rebound": bool(rebind)},
+        )
     else:
-        event_record(organization=organization, type="m365_users_bind", actor=actor,
-                     target=tenant, tenant_ref=tenant.microsoft_tenant_id,
-                     tenant_label=tenant.display_name,
-                     details={"bound": len(new), "rebound": len(rebind),
-                              "refused": sum(1 for r in results if not r.ok),
-                              "run": run.pk})
+        event_record(
+            organization=organization,
+            type="m365_users_bind",
+            actor=actor,
+            target=tenant,
+            tenant_ref=tenant.microsoft_tenant_id,
+            tenant_label=tenant.display_name,
+            details={
+                "bound": len(new),
+                "rebound": len(rebind),
+                "refused": sum(1 for r in results if not r.ok),
+                "run": run.pk,
+            },
+        )
     sync_after_commit(tenant_id=tenant.pk)
     return results
 
@@ -593,24 +781,33 @@ def user_unbind(*, actor: User | None, user: User) -> UserBinding | None:
     deleted), then forgets the binding. The retained password is deleted now."""
     from .sync.intent import binding_mark_dirty, sync_after_commit
 
-    binding = UserBinding.objects.select_for_update().select_related("tenant").filter(
-        user=user).first()
+    binding = (
+        UserBinding.objects.select_for_update().select_related("tenant").filter(user=user).first()
+    )
     if binding is None or not binding.bound:
         return binding
-    binding_mark_dirty(bindings=UserBinding.objects.filter(pk=binding.pk),
-                       actor_id=getattr(actor, "pk", None), bound=False, password_encrypted="",
-                       next_attempt_at=None)
-    event_record(organization=binding.tenant.organization, type="m365_user_unbind", actor=actor,
-                 target=user, tenant_ref=binding.tenant.microsoft_tenant_id,
-                 tenant_label=binding.tenant.display_name)
+    binding_mark_dirty(
+        bindings=UserBinding.objects.filter(pk=binding.pk),
+        actor_id=getattr(actor, "pk", None),
+        bound=False,
+        password_encrypted="",
+        next_attempt_at=None,
+    )
+    event_record(
+        organization=binding.tenant.organization,
+        type="m365_user_unbind",
+        actor=actor,
+        target=user,
+        tenant_ref=binding.tenant.microsoft_tenant_id,
+        tenant_label=binding.tenant.display_name,
+    )
     sync_after_commit(tenant_id=binding.tenant_id)
     binding.refresh_from_db()
     return binding
 
 
 @transaction.atomic
-def binding_retry(*, actor: User | None, binding: UserBinding, resend: bool = False
-                  ) -> UserBinding:
+def binding_retry(*, actor: User | None, binding: UserBinding, resend: bool = False) -> UserBinding:
     """Try a binding again now (after an error, while waiting, or "sync now"). With
     `resend`, every synced attribute is sent again, overwriting changes made in
     Microsoft 365."""
@@ -619,8 +816,11 @@ def binding_retry(*, actor: User | None, binding: UserBinding, resend: bool = Fa
     fields = {"next_attempt_at": None}
     if resend:
         fields["known_properties"] = {}
-    binding_mark_dirty(bindings=UserBinding.objects.filter(pk=binding.pk),
-                       actor_id=getattr(actor, "pk", None), **fields)
+    binding_mark_dirty(
+        bindings=UserBinding.objects.filter(pk=binding.pk),
+        actor_id=getattr(actor, "pk", None),
+        **fields,
+    )
     sync_after_commit(tenant_id=binding.tenant_id)
     binding.refresh_from_db()
     return binding
@@ -628,13 +828,15 @@ def binding_retry(*, actor: User | None, binding: UserBinding, resend: bool = Fa
 
 @transaction.atomic
 def bindings_retry_failed(*, actor: User | None, tenant: Tenant) -> int:
-    """"Retry all failed": every binding of the tenant in error or waiting, now."""
+    """ "Retry all failed": every binding of the tenant in error or waiting, now."""
     from .sync.intent import binding_mark_dirty, sync_after_commit
 
-    failed = UserBinding.objects.filter(tenant=tenant, state__in=[UserBinding.ERROR,
-                                                                  UserBinding.WAITING])
-    count = binding_mark_dirty(bindings=failed, actor_id=getattr(actor, "pk", None),
-                               next_attempt_at=None)
+    failed = UserBinding.objects.filter(
+        tenant=tenant, state__in=[UserBinding.ERROR, UserBinding.WAITING]
+    )
+    count = binding_mark_dirty(
+        bindings=failed, actor_id=getattr(actor, "pk", None), next_attempt_at=None
+    )
     if count:
         sync_after_commit(tenant_id=tenant.pk)
     return count
@@ -648,25 +850,32 @@ def binding_password_problems(*, user, password: str) -> list[str]:
 
     if user is None or user.pk is None:
         return []
-    binding = UserBinding.objects.filter(user_id=user.pk, bound=True).select_related(
-        "tenant").first()
+    binding = (
+        UserBinding.objects.filter(user_id=user.pk, bound=True).select_related("tenant").first()
+    )
     if binding is None or not binding.tenant.is_active:
         return []
-    return microsoft_password_problems(password, first_name=user.first_name,
-                                       last_name=user.last_name,
-                                       tenant_name=binding.tenant.display_name)
+    return microsoft_password_problems(
+        password,
+        first_name=user.first_name,
+        last_name=user.last_name,
+        tenant_name=binding.tenant.display_name,
+    )
 
 
 # --- reconcile (P5) -------------------------------------------------------------------------
 
+
 def tenant_sync_now(*, actor: User, tenant: Tenant) -> None:
-    """"Sync now": queue a reconcile of the tenant (after commit). A run already going
+    """ "Sync now": queue a reconcile of the tenant (after commit). A run already going
     on makes the queued one stop at once, with a note in the sync history."""
     from .sync.reconcile import reconcile_send
 
     if not tenant.can_sync:
-        raise Conflict(f"{tenant} is {tenant.get_status_display().lower()}: re-authorize it "
-                       "before syncing.", code="tenant_not_connected")
+        raise Conflict(
+            f"{tenant} is {tenant.get_status_display().lower()}: re-authorize it before syncing.",
+            code="tenant_not_connected",
+        )
     actor_id = getattr(actor, "pk", None)
     transaction.on_commit(lambda: reconcile_send(tenant_id=tenant.pk, actor_id=actor_id))
 
@@ -686,20 +895,27 @@ def tenant_set_reconcile_interval(*, actor: User, tenant: Tenant, minutes) -> Te
     except (TypeError, ValueError):
         value = 0
     if not 1 <= value <= 1440:
-        raise InvalidInput.for_field("reconcile_interval_minutes",
-                                     "Enter a whole number of minutes from 1 to 1440.")
+        raise InvalidInput.for_field(
+            "reconcile_interval_minutes", "Enter a whole number of minutes from 1 to 1440."
+        )
     with transaction.atomic():
         Tenant.objects.filter(pk=tenant.pk).update(reconcile_interval_minutes=value)
         tenant.reconcile_interval_minutes = value
-        event_record(organization=tenant.organization, type="m365_tenant_update", actor=actor,
-                     target=tenant, tenant_ref=tenant.microsoft_tenant_id,
-                     tenant_label=tenant.display_name,
-                     details={"reconcile_interval_minutes": value})
+        event_record(
+            organization=tenant.organization,
+            type="m365_tenant_update",
+            actor=actor,
+            target=tenant,
+            tenant_ref=tenant.microsoft_tenant_id,
+            tenant_label=tenant.display_name,
+            details={"reconcile_interval_minutes": value},
+        )
     return tenant
 
 
-def users_bind_to_their_tenants(*, actor: User | None, organization: Organization,
-                                users: list[User]) -> list[BindResult]:
+def users_bind_to_their_tenants(
+    *, actor: User | None, organization: Organization, users: list[User]
+) -> list[BindResult]:
     """The console's bulk "Bind to Microsoft 365": each user goes to the tenant that owns
     its email domain (C3); users no tenant owns get their reason. One `users_bind` per
     tenant, so each tenant's accounts are created in batches."""
@@ -710,8 +926,11 @@ def users_bind_to_their_tenants(*, actor: User | None, organization: Organizatio
         try:
             tenant = resolve(user.email)
         except ServiceError as exc:
-            results.append(BindResult(user_id=user.pk, email=user.email, ok=False,
-                                      code=exc.code, message=exc.message))
+            results.append(
+                BindResult(
+                    user_id=user.pk, email=user.email, ok=False, code=exc.code, message=exc.message
+                )
+            )
             continue
         by_tenant.setdefault(tenant.pk, (tenant, []))[1].append(user)
     for tenant, members in by_tenant.values():
@@ -721,6 +940,7 @@ def users_bind_to_their_tenants(*, actor: User | None, organization: Organizatio
 
 # --- key rotation (K1) ----------------------------------------------------------------------
 
+
 @dataclass
 class RotationResult:
     passwords: int = 0
@@ -728,12 +948,17 @@ class RotationResult:
     unreadable: int = 0
 
 
-def _rotate_column(model, column: str, result: RotationResult, counter: str,
-                   batch: int = 500) -> None:
+def _rotate_column(
+    model, column: str, result: RotationResult, counter: str, batch: int = 500
+) -> None:
     last = 0
     while True:
-        rows = list(model.objects.filter(pk__gt=last).exclude(**{column: ""})
-                    .order_by("pk").values_list("pk", column)[:batch])
+        rows = list(
+            model.objects.filter(pk__gt=last)
+            .exclude(**{column: ""})
+            .order_by("pk")
+            .values_list("pk", column)[:batch]
+        )
         if not rows:
             return
         for pk, value in rows:

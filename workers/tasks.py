@@ -26,8 +26,12 @@ def m365_sync_tenant(tenant_id: int) -> dict:
     from m365bridge.sync import apply
 
     result = apply.tenant_sync(tenant_id=tenant_id)
-    return {"applied": result.applied, "failed": result.failed, "retrying": result.retrying,
-            "held": result.held}
+    return {
+        "applied": result.applied,
+        "failed": result.failed,
+        "retrying": result.retrying,
+        "held": result.held,
+    }
 
 
 @shared_task(ignore_result=True)
@@ -47,8 +51,13 @@ def m365_reconcile_tenant(tenant_id: int, actor_id: int | None = None) -> dict:
     run = reconcile.tenant_reconcile(tenant_id=tenant_id, actor_id=actor_id)
     if run is None:
         return {"outcome": "missing"}
-    return {"run": run.pk, "outcome": run.outcome, "read": run.read,
-            "corrected": run.corrected, "requests": run.requests}
+    return {
+        "run": run.pk,
+        "outcome": run.outcome,
+        "read": run.read,
+        "corrected": run.corrected,
+        "requests": run.requests,
+    }
 
 
 @shared_task(ignore_result=True)

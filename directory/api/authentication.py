@@ -77,7 +77,9 @@ class ApiKeyScheme(OpenApiAuthenticationExtension):
 
     def get_security_definition(self, auto_schema):
         return {
-            "type": "http", "scheme": "bearer", "bearerFormat": "stk_...",
+            "type": "http",
+            "scheme": "bearer",
+            "bearerFormat": "stk_...",
             "description": "An organization API key, created in the console (Settings → API "
-                           "keys): `Authorization: Bearer stk_...`.",
+            "keys): `Authorization: Bearer stk_...`.",
         }

@@ -51,7 +51,9 @@ def _operation(path: str, method: str, op: dict, components: dict) -> dict:
         "description": op.get("description", ""),
         "parameters": [
             {
-                "name": p["name"], "in": p["in"], "required": p.get("required", False),
+                "name": p["name"],
+                "in": p["in"],
+                "required": p.get("required", False),
                 "type": _type(p.get("schema", {}), components),
                 "description": p.get("description", ""),
             }
@@ -60,8 +62,11 @@ def _operation(path: str, method: str, op: dict, components: dict) -> dict:
         "path_parameters": [p["name"] for p in op.get("parameters", []) if p["in"] == "path"],
         "body": _fields(body.get("schema"), components) if body else [],
         "responses": [
-            {"status": code, "description": r.get("description", ""),
-             "schema": _ref_name(r.get("content", {}).get("application/json", {}).get("schema"))}
+            {
+                "status": code,
+                "description": r.get("description", ""),
+                "schema": _ref_name(r.get("content", {}).get("application/json", {}).get("schema")),
+            }
             for code, r in op.get("responses", {}).items()
         ],
     }
@@ -81,8 +86,12 @@ def _fields(schema: dict | None, components: dict) -> list[dict]:
     schema = _resolve(schema, components)
     required = set(schema.get("required", []))
     return [
-        {"name": name, "type": _type(prop, components), "required": name in required,
-         "description": prop.get("description", "")}
+        {
+            "name": name,
+            "type": _type(prop, components),
+            "required": name in required,
+            "description": prop.get("description", ""),
+        }
         for name, prop in schema.get("properties", {}).items()
     ]
 

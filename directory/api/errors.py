@@ -20,8 +20,13 @@ from directory.errors import ServiceError
 logger = logging.getLogger(__name__)
 
 CODES = {
-    400: "bad_request", 401: "not_authenticated", 403: "permission_denied", 404: "not_found",
-    405: "method_not_allowed", 406: "not_acceptable", 415: "unsupported_media_type",
+    400: "bad_request",
+    401: "not_authenticated",
+    403: "permission_denied",
+    404: "not_found",
+    405: "method_not_allowed",
+    406: "not_acceptable",
+    415: "unsupported_media_type",
     429: "throttled",
 }
 
@@ -39,8 +44,10 @@ def exception_handler(exc, context):
     if response is None:
         # Not ours to explain: log it with its traceback, answer in the same shape.
         logger.exception("Unhandled error in the API", exc_info=exc)
-        return Response(error_body("server_error", "Something went wrong on our side."),
-                        status=status.HTTP_500_INTERNAL_SERVER_ERROR)
+        return Response(
+            error_body("server_error", "Something went wrong on our side."),
+            status=status.HTTP_500_INTERNAL_SERVER_ERROR,
+        )
     if isinstance(exc, exceptions.ValidationError):
         fields = exc.detail if isinstance(exc.detail, dict) else {"non_field_errors": exc.detail}
         flat = _flatten(fields)
@@ -81,9 +88,11 @@ def _flatten(fields) -> dict[str, list[str]]:
 
 # --- the shape, for the OpenAPI schema -----------------------------------------------
 
+
 class ErrorDetailSerializer(serializers.Serializer):
-    code = serializers.CharField(help_text="Stable, machine-readable: invalid, not_found, "
-                                           "email_taken, group_name_taken, ...")
+    code = serializers.CharField(
+        help_text="Stable, machine-readable: invalid, not_found, email_taken, group_name_taken, ..."
+    )
     message = serializers.CharField(help_text="For people to read.")
     fields = serializers.DictField(
         child=serializers.ListField(child=serializers.CharField()),

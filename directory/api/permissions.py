@@ -8,5 +8,8 @@ class IsOrganizationAdmin(BasePermission):
 
     def has_permission(self, request, view):
         user = request.user
-        return bool(user and getattr(user, "is_authenticated", False)
-                    and getattr(user, "is_org_admin", False))
+        return bool(
+            user
+            and getattr(user, "is_authenticated", False)
+            and getattr(user, "is_org_admin", False)
+        )

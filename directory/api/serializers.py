@@ -13,8 +13,11 @@ class InputSerializer(serializers.Serializer):
     """Refuses unknown fields, so a typo (`firstname`) is an error instead of a no-op."""
 
     def validate(self, attrs):
-        unknown = sorted(set(self.initial_data) - set(self.fields)) \
-            if isinstance(self.initial_data, dict) else []
+        unknown = (
+            sorted(set(self.initial_data) - set(self.fields))
+            if isinstance(self.initial_data, dict)
+            else []
+        )
         if unknown:
             raise serializers.ValidationError({name: ["Unknown field."] for name in unknown})
         return attrs
@@ -27,13 +30,16 @@ def profile_fields(*, required: bool = False) -> dict[str, serializers.Field]:
         if name == "business_phones":
             fields[name] = serializers.ListField(
                 child=serializers.CharField(max_length=64, allow_blank=True),
-                max_length=1, required=required,
+                max_length=1,
+                required=required,
                 help_text="At most one number; Microsoft 365 keeps one business phone.",
             )
         else:
             fields[name] = serializers.CharField(
-                max_length=User._meta.get_field(name).max_length, allow_blank=True,
-                required=required, trim_whitespace=True,
+                max_length=User._meta.get_field(name).max_length,
+                allow_blank=True,
+                required=required,
+                trim_whitespace=True,
                 help_text="ISO 3166 alpha-2 country code." if name == "usage_location" else "",
             )
     return fields

@@ -21,21 +21,26 @@ def add_service_error(form: forms.Form, error: ServiceError) -> None:
 
 
 class SignInForm(forms.Form):
-    email = forms.EmailField(widget=forms.EmailInput(attrs={"autofocus": True,
-                                                             "autocomplete": "email"}))
-    password = forms.CharField(strip=False, widget=forms.PasswordInput(
-        attrs={"autocomplete": "current-password"}))
+    email = forms.EmailField(
+        widget=forms.EmailInput(attrs={"autofocus": True, "autocomplete": "email"})
+    )
+    password = forms.CharField(
+        strip=False, widget=forms.PasswordInput(attrs={"autocomplete": "current-password"})
+    )
 
 
 class SignUpForm(forms.Form):
-    name = forms.CharField(label="Organization name", max_length=200,
-                           widget=forms.TextInput(attrs={"autofocus": True}))
+    name = forms.CharField(
+        label="Organization name", max_length=200, widget=forms.TextInput(attrs={"autofocus": True})
+    )
     first_name = forms.CharField(max_length=64, required=False)
     last_name = forms.CharField(max_length=64, required=False)
-    email = forms.EmailField(label="Work email", widget=forms.EmailInput(
-        attrs={"autocomplete": "email"}))
-    password = forms.CharField(strip=False, widget=forms.PasswordInput(
-        attrs={"autocomplete": "new-password"}))
+    email = forms.EmailField(
+        label="Work email", widget=forms.EmailInput(attrs={"autocomplete": "email"})
+    )
+    password = forms.CharField(
+        strip=False, widget=forms.PasswordInput(attrs={"autocomplete": "new-password"})
+    )
 
 
 class UserFilterForm(forms.Form):
@@ -51,8 +56,9 @@ class UserForm(forms.Form):
     role = forms.ChoiceField(choices=User.ROLES, initial=User.MEMBER)
     first_name = forms.CharField(max_length=64, required=False)
     last_name = forms.CharField(max_length=64, required=False)
-    display_name = forms.CharField(max_length=256, required=False,
-                                   help_text="Defaults to first and last name.")
+    display_name = forms.CharField(
+        max_length=256, required=False, help_text="Defaults to first and last name."
+    )
     job_title = forms.CharField(max_length=128, required=False)
     department = forms.CharField(max_length=64, required=False)
     employee_id = forms.CharField(max_length=16, required=False, label="Employee ID")
@@ -66,15 +72,18 @@ class UserForm(forms.Form):
     postal_code = forms.CharField(max_length=40, required=False)
     country = forms.CharField(max_length=128, required=False)
     usage_location = forms.CharField(
-        max_length=2, required=False, help_text="Two-letter country code, such as US or DE.")
+        max_length=2, required=False, help_text="Two-letter country code, such as US or DE."
+    )
 
     SECTIONS = (
         ("Account", ("email", "role")),
         ("Name", ("first_name", "last_name", "display_name")),
         ("Work", ("job_title", "department", "employee_id", "company_name", "office_location")),
         ("Contact", ("mobile_phone", "business_phones")),
-        ("Address", ("street_address", "city", "state", "postal_code", "country",
-                     "usage_location")),
+        (
+            "Address",
+            ("street_address", "city", "state", "postal_code", "country", "usage_location"),
+        ),
     )
 
     @classmethod
@@ -94,20 +103,30 @@ class UserCreateForm(UserForm):
     """Adding a user: the same fields, and whether to email them an activation link."""
 
     send_activation = forms.BooleanField(
-        required=False, initial=True, label="Send an activation email",
+        required=False,
+        initial=True,
+        label="Send an activation email",
         help_text="A welcome email with a link to choose their password. Turn it off to "
-                  "set a password yourself.")
+        "set a password yourself.",
+    )
 
     SECTIONS = (("Account", ("email", "role", "send_activation")), *UserForm.SECTIONS[1:])
 
 
 class PasswordForm(forms.Form):
-    password = forms.CharField(label="New password", strip=False, widget=forms.PasswordInput(
-        attrs={"autocomplete": "new-password", "autofocus": True}))
-    confirm = forms.CharField(label="Repeat the password", strip=False,
-                              widget=forms.PasswordInput(attrs={"autocomplete": "new-password"}))
+    password = forms.CharField(
+        label="New password",
+        strip=False,
+        widget=forms.PasswordInput(attrs={"autocomplete": "new-password", "autofocus": True}),
+    )
+    confirm = forms.CharField(
+        label="Repeat the password",
+        strip=False,
+        widget=forms.PasswordInput(attrs={"autocomplete": "new-password"}),
+    )
     temporary = forms.BooleanField(
-        required=False, label="Temporary: the user must choose their own at the next sign-in")
+        required=False, label="Temporary: the user must choose their own at the next sign-in"
+    )
 
     def clean(self):
         data = super().clean()
@@ -122,8 +141,9 @@ class SearchForm(forms.Form):
 
 class GroupForm(forms.Form):
     name = forms.CharField(max_length=256, widget=forms.TextInput(attrs={"autofocus": True}))
-    description = forms.CharField(max_length=1024, required=False,
-                                  widget=forms.Textarea(attrs={"rows": 3}))
+    description = forms.CharField(
+        max_length=1024, required=False, widget=forms.Textarea(attrs={"rows": 3})
+    )
 
 
 class MemberAddForm(forms.Form):
@@ -131,18 +151,24 @@ class MemberAddForm(forms.Form):
 
 
 class PolicyForm(forms.Form):
-    password_min_length = forms.IntegerField(label="Minimum length", min_value=8,
-                                             max_value=256)
+    password_min_length = forms.IntegerField(label="Minimum length", min_value=8, max_value=256)
     password_require_lowercase = forms.BooleanField(label="A lowercase letter", required=False)
     password_require_uppercase = forms.BooleanField(label="An uppercase letter", required=False)
     password_require_digit = forms.BooleanField(label="A digit", required=False)
     password_require_symbol = forms.BooleanField(label="A symbol", required=False)
     password_max_age_days = forms.IntegerField(
-        label="Maximum age (days)", required=False, min_value=1, max_value=3650,
-        help_text="Leave empty for passwords that never expire.")
+        label="Maximum age (days)",
+        required=False,
+        min_value=1,
+        max_value=3650,
+        help_text="Leave empty for passwords that never expire.",
+    )
     password_history = forms.IntegerField(
-        label="Remembered passwords", min_value=0, max_value=24,
-        help_text="How many previous passwords a user may not reuse (0 to 24).")
+        label="Remembered passwords",
+        min_value=0,
+        max_value=24,
+        help_text="How many previous passwords a user may not reuse (0 to 24).",
+    )
 
 
 class ApiKeyForm(forms.Form):

@@ -2,28 +2,42 @@ from django import forms
 
 
 class SignInForm(forms.Form):
-    email = forms.CharField(max_length=254, widget=forms.EmailInput(attrs={
-        "autocomplete": "username", "autofocus": True}))
-    password = forms.CharField(max_length=1024, strip=False, widget=forms.PasswordInput(
-        attrs={"autocomplete": "current-password"}))
+    email = forms.CharField(
+        max_length=254,
+        widget=forms.EmailInput(attrs={"autocomplete": "username", "autofocus": True}),
+    )
+    password = forms.CharField(
+        max_length=1024,
+        strip=False,
+        widget=forms.PasswordInput(attrs={"autocomplete": "current-password"}),
+    )
 
 
 class ForgotForm(forms.Form):
-    email = forms.EmailField(max_length=254, widget=forms.EmailInput(attrs={
-        "autocomplete": "email", "autofocus": True}))
+    email = forms.EmailField(
+        max_length=254, widget=forms.EmailInput(attrs={"autocomplete": "email", "autofocus": True})
+    )
 
 
 class NewPasswordForm(forms.Form):
     """A new password typed twice. Widgets never render a value back into the page."""
 
     new_password = forms.CharField(
-        label="New password", max_length=1024, strip=False,
-        widget=forms.PasswordInput(attrs={"autocomplete": "new-password",
-                                          "data-password-new": True}))
+        label="New password",
+        max_length=1024,
+        strip=False,
+        widget=forms.PasswordInput(
+            attrs={"autocomplete": "new-password", "data-password-new": True}
+        ),
+    )
     confirm_password = forms.CharField(
-        label="Type it again", max_length=1024, strip=False,
-        widget=forms.PasswordInput(attrs={"autocomplete": "new-password",
-                                          "data-password-confirm": True}))
+        label="Type it again",
+        max_length=1024,
+        strip=False,
+        widget=forms.PasswordInput(
+            attrs={"autocomplete": "new-password", "data-password-confirm": True}
+        ),
+    )
 
     def clean(self):
         cleaned = super().clean()
@@ -45,7 +59,10 @@ class NewPasswordForm(forms.Form):
 
 class ChangePasswordForm(NewPasswordForm):
     current_password = forms.CharField(
-        label="Current password", max_length=1024, strip=False,
-        widget=forms.PasswordInput(attrs={"autocomplete": "current-password"}))
+        label="Current password",
+        max_length=1024,
+        strip=False,
+        widget=forms.PasswordInput(attrs={"autocomplete": "current-password"}),
+    )
 
     field_order = ["current_password", "new_password", "confirm_password"]

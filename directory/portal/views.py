@@ -27,8 +27,10 @@ from . import selectors
 from .forms import ChangePasswordForm, ForgotForm, NewPasswordForm, SignInForm
 
 SIGN_IN_FAILED = "The email or password is not correct."
-FORGOT_SENT = ("If that address belongs to an account, we have sent it a link to choose a "
-               "new password. The link works once and expires in {minutes} minutes.")
+FORGOT_SENT = (
+    "If that address belongs to an account, we have sent it a link to choose a "
+    "new password. The link works once and expires in {minutes} minutes."
+)
 
 
 def portal_user_required(view=None, *, password_change_allowed: bool = False):
@@ -68,8 +70,10 @@ def sign_in(request):
     next_url = _safe_next(request, reverse("portal:home"))
     if request.method == "POST" and form.is_valid():
         result = lifecycle.sign_in_attempt(
-            email=form.cleaned_data["email"], password=form.cleaned_data["password"],
-            address=lifecycle.client_address(request), request=request,
+            email=form.cleaned_data["email"],
+            password=form.cleaned_data["password"],
+            address=lifecycle.client_address(request),
+            request=request,
         )
         if result.user is not None:
             login(request, result.user)
@@ -95,14 +99,18 @@ def sign_out(request):
 @require_GET
 def home(request):
     user = request.user
-    return render(request, "portal/home.html", {
-        "profile": selectors.portal_profile(user=user),
-        "groups": selectors.portal_groups(user=user),
-        "services": selectors.portal_services(user=user),
-        "expires_at": selectors.portal_password_expiry(user=user),
-        "changed_just_now": user.password_changed_at is not None
-        and (timezone.now() - user.password_changed_at).total_seconds() < 60,
-    })
+    return render(
+        request,
+        "portal/home.html",
+        {
+            "profile": selectors.portal_profile(user=user),
+            "groups": selectors.portal_groups(user=user),
+            "services": selectors.portal_services(user=user),
+            "expires_at": selectors.portal_password_expiry(user=user),
+            "changed_just_now": user.password_changed_at is not None
+            and (timezone.now() - user.password_changed_at).total_seconds() < 60,
+        },
+    )
 
 
 @portal_user_required
@@ -121,7 +129,8 @@ def password_change(request):
     if request.method == "POST" and form.is_valid():
         try:
             lifecycle.password_change(
-                user=user, current_password=form.cleaned_data["current_password"],
+                user=user,
+                current_password=form.cleaned_data["current_password"],
                 new_password=form.cleaned_data["new_password"],
             )
         except InvalidInput as error:
@@ -130,11 +139,16 @@ def password_change(request):
             update_session_auth_hash(request, user)
             messages.success(request, "Your password was changed.")
             return redirect("portal:home")
-    return render(request, "portal/password_change.html", {
-        "form": form, "rules": selectors.portal_password_rules(user=user),
-        "forced": lifecycle.user_must_set_password(user),
-        "expired": lifecycle.password_is_expired(user),
-    })
+    return render(
+        request,
+        "portal/password_change.html",
+        {
+            "form": form,
+            "rules": selectors.portal_password_rules(user=user),
+            "forced": lifecycle.user_must_set_password(user),
+            "expired": lifecycle.password_is_expired(user),
+        },
+    )
 
 
 @never_cache
@@ -150,30 +164,38 @@ def forgot(request):
 @require_GET
 def forgot_sent(request):
     minutes = max(1, round(settings.PASSWORD_RESET_TIMEOUT / 60))
-    return render(request, "portal/forgot_sent.html",
-                  {"message": FORGOT_SENT.format(minutes=minutes)})
+    return render(
+        request, "portal/forgot_sent.html", {"message": FORGOT_SENT.format(minutes=minutes)}
+    )
 
 
 def _token_page(request, token: str, purpose: str, template: str):
     row = lifecycle.token_find(token=token, purpose=purpose)
     if row is None:
-        response = render(request, "portal/link_invalid.html",
-                          {"message": lifecycle.LINK_INVALID}, status=404)
+        response = render(
+            request, "portal/link_invalid.html", {"message": lifecycle.LINK_INVALID}, status=404
+        )
     else:
         form = NewPasswordForm(request.POST or None)
         if request.method == "POST" and form.is_valid():
             try:
-                lifecycle.token_redeem(token=token, purpose=purpose,
-                                       password=form.cleaned_data["new_password"])
+                lifecycle.token_redeem(
+                    token=token, purpose=purpose, password=form.cleaned_data["new_password"]
+                )
             except InvalidInput as error:
                 form.add_service_error(error)
             else:
                 messages.success(request, "Your password is set. Sign in with it now.")
                 return redirect(f"{reverse('portal:sign_in')}?email={row.user.email}")
-        response = render(request, template, {
-            "form": form, "account": row.user,
-            "rules": selectors.portal_password_rules(user=row.user),
-        })
+        response = render(
+            request,
+            template,
+            {
+                "form": form,
+                "account": row.user,
+                "rules": selectors.portal_password_rules(user=row.user),
+            },
+        )
     # The token is in the address: never let it leak to another site through Referer.
     response["Referrer-Policy"] = "no-referrer"
     return response
@@ -215,8 +237,13 @@ def _read_mail_file(path: Path) -> list[dict]:
             continue
         message = email.message_from_string(chunk, policy=email.policy.default)
         body = message.get_body(preferencelist=("plain",))
-        mails.append({
-            "subject": message["subject"], "to": message["to"], "date": message["date"],
-            "text": body.get_content() if body else "", "file": path.name,
-        })
+        mails.append(
+            {
+                "subject": message["subject"],
+                "to": message["to"],
+                "date": message["date"],
+                "text": body.get_content() if body else "",
+                "file": path.name,
+            }
+        )
     return mails

@@ -35,17 +35,31 @@ class BindingOutputSerializer(serializers.ModelSerializer):
 
     class Meta:
         model = UserBinding
-        fields = ["id", "tenant_id", "user_id", "email", "state", "bound", "microsoft_id",
-                  "account_enabled", "changes_pending", "password_pushed_at", "synced_at",
-                  "attempts", "next_attempt_at", "last_error"]
+        fields = [
+            "id",
+            "tenant_id",
+            "user_id",
+            "email",
+            "state",
+            "bound",
+            "microsoft_id",
+            "account_enabled",
+            "changes_pending",
+            "password_pushed_at",
+            "synced_at",
+            "attempts",
+            "next_attempt_at",
+            "last_error",
+        ]
 
     def get_last_error(self, binding) -> BindingErrorSerializer(allow_null=True):
         return BindingErrorSerializer(binding).data if binding.last_error_message else None
 
 
 class BindInputSerializer(serializers.Serializer):
-    user_ids = serializers.ListField(child=serializers.IntegerField(), allow_empty=False,
-                                     max_length=MAX_USERS)
+    user_ids = serializers.ListField(
+        child=serializers.IntegerField(), allow_empty=False, max_length=MAX_USERS
+    )
 
 
 class BindResultSerializer(serializers.Serializer):
@@ -66,45 +80,65 @@ class BindOutputSerializer(serializers.Serializer):
 def _input(serializer_class, data):
     serializer = serializer_class(data=data)
     if not serializer.is_valid():
-        fields = {name: [str(m) for m in (msgs if isinstance(msgs, list) else [msgs])]
-                  for name, msgs in serializer.errors.items()}
+        fields = {
+            name: [str(m) for m in (msgs if isinstance(msgs, list) else [msgs])]
+            for name, msgs in serializer.errors.items()
+        }
         raise InvalidInput("The request is not valid.", fields=fields)
     return serializer.validated_data
 
 
 class TenantUsersApi(APIView):
-    @extend_schema(tags=TAGS, responses=BindingOutputSerializer(many=True),
-                   summary="List the tenant's user bindings (filter with ?state=)")
+    @extend_schema(
+        tags=TAGS,
+        responses=BindingOutputSerializer(many=True),
+        summary="List the tenant's user bindings (filter with ?state=)",
+    )
     def get(self, request, tenant_id: int):
         tenant = selectors.tenant_get(organization=request_organization(request), pk=tenant_id)
         bindings = UserBinding.objects.filter(tenant=tenant).order_by("user_label", "pk")
         state = request.query_params.get("state")
         if state:
             if state not in dict(UserBinding.STATES):
-                raise InvalidInput.for_field("state", "Must be one of: " + ", ".join(
-                    dict(UserBinding.STATES)) + ".")
+                raise InvalidInput.for_field(
+                    "state", "Must be one of: " + ", ".join(dict(UserBinding.STATES)) + "."
+                )
             bindings = bindings.filter(state=state)
         paginator = Pagination()
         page = paginator.paginate_queryset(bindings, request, view=self)
         return paginator.get_paginated_response(BindingOutputSerializer(page, many=True).data)
 
-    @extend_schema(tags=TAGS, request=BindInputSerializer, responses=BindOutputSerializer,
-                   summary="Bind users to the tenant: each gets a result; their Microsoft 365 "
-                           "accounts are created by workers")
+    @extend_schema(
+        tags=TAGS,
+        request=BindInputSerializer,
+        responses=BindOutputSerializer,
+        summary="Bind users to the tenant: each gets a result; their Microsoft 365 "
+        "accounts are created by workers",
+    )
     def post(self, request, tenant_id: int):
         organization = request_organization(request)
         tenant = selectors.tenant_get(organization=organization, pk=tenant_id)
         ids = list(dict.fromkeys(_input(BindInputSerializer, request.data)["user_ids"]))
         users = {u.pk: u for u in User.objects.for_organization(organization).filter(pk__in=ids)}
-        results = services.users_bind(actor=request_actor(request), tenant=tenant,
-                                      users=[users[i] for i in ids if i in users])
+        results = services.users_bind(
+            actor=request_actor(request), tenant=tenant, users=[users[i] for i in ids if i in users]
+        )
         by_id = {r.user_id: r for r in results}
-        missing = services.BindResult(user_id=0, email="", ok=False, code="not_found",
-                                      message="No such user in your organization.")
-        ordered = [by_id.get(i) or services.BindResult(**{**missing.__dict__, "user_id": i})
-                   for i in ids]
-        data = {"bound": sum(1 for r in ordered if r.ok),
-                "refused": sum(1 for r in ordered if not r.ok), "results": ordered}
+        missing = services.BindResult(
+            user_id=0,
+            email="",
+            ok=False,
+            code="not_found",
+            message="No such user in your organization.",
+        )
+        ordered = [
+            by_id.get(i) or services.BindResult(**{**missing.__dict__, "user_id": i}) for i in ids
+        ]
+        data = {
+            "bound": sum(1 for r in ordered if r.ok),
+            "refused": sum(1 for r in ordered if not r.ok),
+            "results": ordered,
+        }
         return Response(BindOutputSerializer(data).data)
 
 
@@ -119,14 +153,18 @@ def _binding(request, tenant_id, user_id) -> UserBinding:
 
 
 class TenantUserApi(APIView):
-    @extend_schema(tags=TAGS, responses=BindingOutputSerializer,
-                   summary="Get one user's binding to the tenant")
+    @extend_schema(
+        tags=TAGS, responses=BindingOutputSerializer, summary="Get one user's binding to the tenant"
+    )
     def get(self, request, tenant_id: int, user_id: int):
         return Response(BindingOutputSerializer(_binding(request, tenant_id, user_id)).data)
 
-    @extend_schema(tags=TAGS, responses={202: BindingOutputSerializer},
-                   summary="Unbind a user: sign-in to the Microsoft 365 account is blocked "
-                           "(never deleted), then the binding is removed")
+    @extend_schema(
+        tags=TAGS,
+        responses={202: BindingOutputSerializer},
+        summary="Unbind a user: sign-in to the Microsoft 365 account is blocked "
+        "(never deleted), then the binding is removed",
+    )
     def delete(self, request, tenant_id: int, user_id: int):
         binding = _binding(request, tenant_id, user_id)
         binding = services.user_unbind(actor=request_actor(request), user=binding.user)
@@ -134,11 +172,14 @@ class TenantUserApi(APIView):
 
 
 class TenantUserRetryApi(APIView):
-    @extend_schema(tags=TAGS, request=None, responses={202: BindingOutputSerializer},
-                   summary="Sync one binding now (after an error, or to overwrite changes "
-                           "made in Microsoft 365)")
+    @extend_schema(
+        tags=TAGS,
+        request=None,
+        responses={202: BindingOutputSerializer},
+        summary="Sync one binding now (after an error, or to overwrite changes "
+        "made in Microsoft 365)",
+    )
     def post(self, request, tenant_id: int, user_id: int):
         binding = _binding(request, tenant_id, user_id)
-        binding = services.binding_retry(actor=request_actor(request), binding=binding,
-                                         resend=True)
+        binding = services.binding_retry(actor=request_actor(request), binding=binding, resend=True)
         return Response(BindingOutputSerializer(binding).data, status=status.HTTP_202_ACCEPTED)

@@ -17,8 +17,20 @@ class SyncRunOutputSerializer(serializers.ModelSerializer):
 
     class Meta:
         model = SyncRun
-        fields = ["id", "kind", "outcome", "started_at", "ended_at", "seconds", "read",
-                  "corrected", "failed", "requests", "note", "actor"]
+        fields = [
+            "id",
+            "kind",
+            "outcome",
+            "started_at",
+            "ended_at",
+            "seconds",
+            "read",
+            "corrected",
+            "failed",
+            "requests",
+            "note",
+            "actor",
+        ]
 
 
 class TenantSyncOutputSerializer(serializers.Serializer):
@@ -29,22 +41,31 @@ class TenantSyncOutputSerializer(serializers.Serializer):
 
 
 def _sync_state(tenant, *, queued: bool) -> dict:
-    return {"queued": queued, "reconcile_interval_minutes": tenant.reconcile_interval_minutes,
-            "last_reconcile_at": tenant.last_reconcile_at,
-            "runs": SyncRunOutputSerializer(selectors.sync_run_list(tenant=tenant),
-                                            many=True).data}
+    return {
+        "queued": queued,
+        "reconcile_interval_minutes": tenant.reconcile_interval_minutes,
+        "last_reconcile_at": tenant.last_reconcile_at,
+        "runs": SyncRunOutputSerializer(selectors.sync_run_list(tenant=tenant), many=True).data,
+    }
 
 
 class TenantSyncApi(APIView):
-    @extend_schema(tags=TAGS, responses=TenantSyncOutputSerializer,
-                   summary="A tenant's sync history with Microsoft 365 (latest runs first)")
+    @extend_schema(
+        tags=TAGS,
+        responses=TenantSyncOutputSerializer,
+        summary="A tenant's sync history with Microsoft 365 (latest runs first)",
+    )
     def get(self, request, tenant_id: int):
         tenant = selectors.tenant_get(organization=request_organization(request), pk=tenant_id)
         return Response(_sync_state(tenant, queued=False))
 
-    @extend_schema(tags=TAGS, request=None, responses={202: TenantSyncOutputSerializer},
-                   summary="Sync a tenant with Microsoft 365 now: read back what changed "
-                           "there and overwrite the drift")
+    @extend_schema(
+        tags=TAGS,
+        request=None,
+        responses={202: TenantSyncOutputSerializer},
+        summary="Sync a tenant with Microsoft 365 now: read back what changed "
+        "there and overwrite the drift",
+    )
     def post(self, request, tenant_id: int):
         tenant = selectors.tenant_get(organization=request_organization(request), pk=tenant_id)
         services.tenant_sync_now(actor=request_actor(request), tenant=tenant)

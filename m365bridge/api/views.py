@@ -59,10 +59,23 @@ class TenantOutputSerializer(serializers.ModelSerializer):
 
     class Meta:
         model = Tenant
-        fields = ["id", "microsoft_tenant_id", "display_name", "initial_domain", "mode",
-                  "status", "domains", "connected_by", "authorized_by", "permission_check",
-                  "last_error", "last_error_at", "connected_at", "deauthorized_at",
-                  "permissions_checked_at"]
+        fields = [
+            "id",
+            "microsoft_tenant_id",
+            "display_name",
+            "initial_domain",
+            "mode",
+            "status",
+            "domains",
+            "connected_by",
+            "authorized_by",
+            "permission_check",
+            "last_error",
+            "last_error_at",
+            "connected_at",
+            "deauthorized_at",
+            "permissions_checked_at",
+        ]
 
     def get_permission_check(self, tenant) -> PermissionCheckSerializer:
         return selectors.tenant_permission_check(tenant=tenant).as_dict()
@@ -71,13 +84,17 @@ class TenantOutputSerializer(serializers.ModelSerializer):
 class ReauthorizeOutputSerializer(serializers.Serializer):
     reauthorize_url = serializers.URLField(
         help_text="Open this console page in a browser, signed in as an admin, to sign in "
-                  "to Microsoft 365 again.")
+        "to Microsoft 365 again."
+    )
     tenant = TenantOutputSerializer()
 
 
 class TenantListApi(APIView):
-    @extend_schema(tags=TAGS, responses=TenantOutputSerializer(many=True),
-                   summary="List the organization's Microsoft 365 tenants")
+    @extend_schema(
+        tags=TAGS,
+        responses=TenantOutputSerializer(many=True),
+        summary="List the organization's Microsoft 365 tenants",
+    )
     def get(self, request):
         paginator = Pagination()
         tenants = selectors.tenant_list(organization=request_organization(request))
@@ -86,32 +103,50 @@ class TenantListApi(APIView):
 
 
 class TenantDetailApi(APIView):
-    @extend_schema(tags=TAGS, responses=TenantOutputSerializer,
-                   summary="Get a tenant with its domains and permission check")
+    @extend_schema(
+        tags=TAGS,
+        responses=TenantOutputSerializer,
+        summary="Get a tenant with its domains and permission check",
+    )
     def get(self, request, tenant_id: int):
         tenant = selectors.tenant_get(organization=request_organization(request), pk=tenant_id)
         return Response(TenantOutputSerializer(tenant).data)
 
 
 class TenantDeauthorizeApi(APIView):
-    @extend_schema(tags=TAGS, request=None, responses=TenantOutputSerializer,
-                   summary="Deauthorize a tenant: delete its tokens and unbind its users "
-                           "and groups (nothing is written to Microsoft 365)")
+    @extend_schema(
+        tags=TAGS,
+        request=None,
+        responses=TenantOutputSerializer,
+        summary="Deauthorize a tenant: delete its tokens and unbind its users "
+        "and groups (nothing is written to Microsoft 365)",
+    )
     def post(self, request, tenant_id: int):
         tenant = selectors.tenant_get(organization=request_organization(request), pk=tenant_id)
         tenant = services.tenant_deauthorize(actor=request_actor(request), tenant=tenant)
-        return Response(TenantOutputSerializer(selectors.tenant_get(
-            organization=tenant.organization, pk=tenant.pk)).data)
+        return Response(
+            TenantOutputSerializer(
+                selectors.tenant_get(organization=tenant.organization, pk=tenant.pk)
+            ).data
+        )
 
 
 class TenantReauthorizeApi(APIView):
-    @extend_schema(tags=TAGS, request=None, responses={202: ReauthorizeOutputSerializer},
-                   summary="Start re-authorizing a tenant (a browser sign-in to Microsoft)")
+    @extend_schema(
+        tags=TAGS,
+        request=None,
+        responses={202: ReauthorizeOutputSerializer},
+        summary="Start re-authorizing a tenant (a browser sign-in to Microsoft)",
+    )
     def post(self, request, tenant_id: int):
         tenant = selectors.tenant_get(organization=request_organization(request), pk=tenant_id)
         if tenant.status == Tenant.DEAUTHORIZED:
-            raise InvalidInput("This tenant is deauthorized; connect it again from the "
-                               "console instead.", code="deauthorized")
+            raise InvalidInput(
+                "This tenant is deauthorized; connect it again from the console instead.",
+                code="deauthorized",
+            )
         url = settings.BASE_URL.rstrip("/") + reverse("m365:reauthorize", args=[tenant.pk])
-        return Response({"reauthorize_url": url, "tenant": TenantOutputSerializer(tenant).data},
-                        status=status.HTTP_202_ACCEPTED)
+        return Response(
+            {"reauthorize_url": url, "tenant": TenantOutputSerializer(tenant).data},
+            status=status.HTTP_202_ACCEPTED,
+        )

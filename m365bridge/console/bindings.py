@@ -47,18 +47,29 @@ def users_bind(request):
         return redirect("console:users")
     if request.POST.get("confirm") != "1":
         grouped = selectors.tenants_for_users(organization=request.organization, users=users)
-        return render(request, "m365/bind_confirm.html", {
-            "users": users, "groups": [(t, members) for t, members in grouped.items()],
-            "group_id": request.POST.get("group_id", ""),
-        })
+        return render(
+            request,
+            "m365/bind_confirm.html",
+            {
+                "users": users,
+                "groups": [(t, members) for t, members in grouped.items()],
+                "group_id": request.POST.get("group_id", ""),
+            },
+        )
     results = services.users_bind_to_their_tenants(
-        actor=request.user, organization=request.organization, users=users)
+        actor=request.user, organization=request.organization, users=users
+    )
     tenants = {r.binding.tenant for r in results if r.ok and r.binding is not None}
-    return render(request, "m365/bind_results.html", {
-        "results": results, "tenants": sorted(tenants, key=str),
-        "bound": sum(1 for r in results if r.ok),
-        "refused": [r for r in results if not r.ok],
-    })
+    return render(
+        request,
+        "m365/bind_results.html",
+        {
+            "results": results,
+            "tenants": sorted(tenants, key=str),
+            "bound": sum(1 for r in results if r.ok),
+            "refused": [r for r in results if not r.ok],
+        },
+    )
 
 
 @console_view("users")
@@ -68,19 +79,26 @@ def user_bind(request, user_pk):
     grouped = selectors.tenants_for_users(organization=request.organization, users=[user])
     tenant = next(iter(grouped))
     if request.method == "GET":
-        return render(request, "m365/bind_confirm.html", {
-            "users": [user], "groups": list(grouped.items()), "single": user})
+        return render(
+            request,
+            "m365/bind_confirm.html",
+            {"users": [user], "groups": list(grouped.items()), "single": user},
+        )
     if tenant is None:
-        messages.error(request, "No connected Microsoft 365 tenant has this user's email "
-                                "domain as a verified domain.")
+        messages.error(
+            request,
+            "No connected Microsoft 365 tenant has this user's email domain as a verified domain.",
+        )
         return redirect("console:user_detail", pk=user.pk)
     try:
         services.user_bind(actor=request.user, tenant=tenant, user=user)
     except ServiceError as exc:
         messages.error(request, exc.message)
     else:
-        messages.success(request, f"{user.email} is bound to {tenant}; the Microsoft 365 "
-                                  "account is being created.")
+        messages.success(
+            request,
+            f"{user.email} is bound to {tenant}; the Microsoft 365 account is being created.",
+        )
     return redirect("console:user_detail", pk=user.pk)
 
 
@@ -95,22 +113,28 @@ def user_unbind(request, user_pk):
         return redirect(cancel)
     if request.method == "GET":
         return confirm(
-            request, title=f"Unbind {user.email} from {binding.tenant}",
-            message=("Stratus blocks sign-in to this person's Microsoft 365 account "
-                     "(accountEnabled = false) and stops managing it. The account and its "
-                     "mailbox are not deleted; binding the user again unblocks it. The "
-                     "password Stratus keeps for Microsoft 365 is deleted now."),
-            action="Unbind and block sign-in", cancel_url=cancel)
+            request,
+            title=f"Unbind {user.email} from {binding.tenant}",
+            message=(
+                "Stratus blocks sign-in to this person's Microsoft 365 account "
+                "(accountEnabled = false) and stops managing it. The account and its "
+                "mailbox are not deleted; binding the user again unblocks it. The "
+                "password Stratus keeps for Microsoft 365 is deleted now."
+            ),
+            action="Unbind and block sign-in",
+            cancel_url=cancel,
+        )
     services.user_unbind(actor=request.user, user=user)
-    messages.success(request, f"{user.email} is being unbound; sign-in to Microsoft 365 is "
-                              "being blocked.")
+    messages.success(
+        request, f"{user.email} is being unbound; sign-in to Microsoft 365 is being blocked."
+    )
     return redirect(cancel)
 
 
 @console_view("users")
 @require_POST
 def user_sync(request, user_pk):
-    """"Sync now": send every synced attribute again (overwriting edits made in
+    """ "Sync now": send every synced attribute again (overwriting edits made in
     Microsoft 365) and retry whatever failed."""
     user = directory_selectors.user_get(organization=request.organization, pk=user_pk)
     binding = selectors.binding_for_user(organization=request.organization, user=user)
@@ -138,8 +162,12 @@ def binding_retry(request, binding_pk):
 def tenant_retry_failed(request, pk):
     tenant = selectors.tenant_get(organization=request.organization, pk=pk)
     count = services.bindings_retry_failed(actor=request.user, tenant=tenant)
-    messages.success(request, f"{count} failed binding{'' if count == 1 else 's'} will be "
-                              "tried again now." if count else "No binding has failed.")
+    messages.success(
+        request,
+        f"{count} failed binding{'' if count == 1 else 's'} will be tried again now."
+        if count
+        else "No binding has failed.",
+    )
     return redirect("m365:tenant", pk=tenant.pk)
 
 
@@ -149,5 +177,9 @@ def tenant_status(request, pk):
     """What the tenant page polls while a bulk bind runs: counts per state and the
     latest bulk bind's progress."""
     tenant = selectors.tenant_get(organization=request.organization, pk=pk)
-    return JsonResponse({"counts": selectors.binding_state_counts(tenant=tenant),
-                         "progress": selectors.bind_run_progress(tenant=tenant)})
+    return JsonResponse(
+        {
+            "counts": selectors.binding_state_counts(tenant=tenant),
+            "progress": selectors.bind_run_progress(tenant=tenant),
+        }
+    )

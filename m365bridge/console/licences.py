@@ -27,19 +27,36 @@ def tenant_licences(request, pk):
     values = {"licence": tenant.licence_sku_id, "usage_location": tenant.default_usage_location}
     errors: dict[str, list[str]] = {}
     if request.method == "POST":
-        values = {"licence": request.POST.get("licence", ""),
-                  "usage_location": request.POST.get("usage_location", "")}
+        values = {
+            "licence": request.POST.get("licence", ""),
+            "usage_location": request.POST.get("usage_location", ""),
+        }
         try:
-            licences.tenant_licence_update(actor=request.user, tenant=tenant,
-                                           sku_id=values["licence"],
-                                           usage_location=values["usage_location"], skus=skus)
+            licences.tenant_licence_update(
+                actor=request.user,
+                tenant=tenant,
+                sku_id=values["licence"],
+                usage_location=values["usage_location"],
+                skus=skus,
+            )
         except InvalidInput as exc:
             errors = exc.fields
         else:
             chosen = tenant.licence_sku_part_number
-            messages.success(request, f"Accounts Stratus creates in {tenant} now get "
-                                      f"{'the licence ' + chosen if chosen else 'no licence'}.")
+            messages.success(
+                request,
+                f"Accounts Stratus creates in {tenant} now get "
+                f"{'the licence ' + chosen if chosen else 'no licence'}.",
+            )
             return redirect("m365:tenant", pk=tenant.pk)
-    return render(request, "m365/licences.html", {
-        "tenant": tenant, "skus": skus, "values": values, "errors": errors,
-    }, status=400 if errors else 200)
+    return render(
+        request,
+        "m365/licences.html",
+        {
+            "tenant": tenant,
+            "skus": skus,
+            "values": values,
+            "errors": errors,
+        },
+        status=400 if errors else 200,
+    )

@@ -20,8 +20,10 @@ def tenant_sync_now(request, pk):
     except ServiceError as exc:
         messages.error(request, exc.message)
     else:
-        messages.success(request, "A sync with Microsoft 365 was started. Its result appears "
-                                  "in the sync history below.")
+        messages.success(
+            request,
+            "A sync with Microsoft 365 was started. Its result appears in the sync history below.",
+        )
     return redirect("m365:tenant", pk=tenant.pk)
 
 
@@ -31,10 +33,14 @@ def tenant_reconcile_interval(request, pk):
     tenant = selectors.tenant_get(organization=request.organization, pk=pk)
     try:
         services.tenant_set_reconcile_interval(
-            actor=request.user, tenant=tenant, minutes=request.POST.get("minutes"))
+            actor=request.user, tenant=tenant, minutes=request.POST.get("minutes")
+        )
     except ServiceError as exc:
         messages.error(request, exc.message)
     else:
-        messages.success(request, f"{tenant} is now read back from Microsoft 365 every "
-                                  f"{tenant.reconcile_interval_minutes} minutes.")
+        messages.success(
+            request,
+            f"{tenant} is now read back from Microsoft 365 every "
+            f"{tenant.reconcile_interval_minutes} minutes.",
+        )
     return redirect("m365:tenant", pk=tenant.pk)

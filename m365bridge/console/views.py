@@ -29,8 +29,12 @@ def _redirect_uri() -> str:
 
 def _begin(request, *, mode: str, tenant: Tenant | None = None):
     start = services.tenant_connect_begin(
-        actor=request.user, organization=request.organization, mode=mode,
-        redirect_uri=_redirect_uri(), tenant=tenant)
+        actor=request.user,
+        organization=request.organization,
+        mode=mode,
+        redirect_uri=_redirect_uri(),
+        tenant=tenant,
+    )
     pending = dict(request.session.get(SESSION_KEY, {}))
     while len(pending) >= MAX_PENDING:
         pending.pop(next(iter(pending)))
@@ -41,9 +45,13 @@ def _begin(request, *, mode: str, tenant: Tenant | None = None):
 
 @console_view("m365")
 def tenant_list(request):
-    return render(request, "m365/tenant_list.html", {
-        "tenants": selectors.tenant_list(organization=request.organization),
-    })
+    return render(
+        request,
+        "m365/tenant_list.html",
+        {
+            "tenants": selectors.tenant_list(organization=request.organization),
+        },
+    )
 
 
 @console_view("m365")
@@ -59,9 +67,16 @@ def tenant_connect(request):
                 return _begin(request, mode=mode)
             except ServiceError as exc:
                 error = exc.message
-    return render(request, "m365/connect.html", {
-        "error": error, "mode": mode, "redirect_uri": _redirect_uri(),
-    }, status=400 if error else 200)
+    return render(
+        request,
+        "m365/connect.html",
+        {
+            "error": error,
+            "mode": mode,
+            "redirect_uri": _redirect_uri(),
+        },
+        status=400 if error else 200,
+    )
 
 
 @console_view("m365")
@@ -71,19 +86,32 @@ def tenant_callback(request):
     flow = pending.pop(params.get("state", ""), None)
     request.session[SESSION_KEY] = pending
     if flow is None:
-        return render(request, "m365/connect.html", {
-            "error": "This sign-in does not belong to your session (it expired, was already "
-                     "used, or was started in another browser). Please start again.",
-            "mode": Tenant.DELEGATED, "redirect_uri": _redirect_uri(),
-        }, status=400)
+        return render(
+            request,
+            "m365/connect.html",
+            {
+                "error": "This sign-in does not belong to your session (it expired, was already "
+                "used, or was started in another browser). Please start again.",
+                "mode": Tenant.DELEGATED,
+                "redirect_uri": _redirect_uri(),
+            },
+            status=400,
+        )
     try:
         tenant = services.tenant_connect_complete(
-            actor=request.user, organization=request.organization, pending=flow, params=params)
+            actor=request.user, organization=request.organization, pending=flow, params=params
+        )
     except ServiceError as exc:
-        return render(request, "m365/connect.html", {
-            "error": exc.message, "mode": flow.get("mode", Tenant.DELEGATED),
-            "redirect_uri": _redirect_uri(),
-        }, status=400)
+        return render(
+            request,
+            "m365/connect.html",
+            {
+                "error": exc.message,
+                "mode": flow.get("mode", Tenant.DELEGATED),
+                "redirect_uri": _redirect_uri(),
+            },
+            status=400,
+        )
     verb = "re-authorized" if flow.get("tenant_pk") else "connected"
     messages.success(request, f"Microsoft 365 tenant {tenant} is {verb}.")
     return redirect("m365:tenant", pk=tenant.pk)
@@ -92,11 +120,16 @@ def tenant_callback(request):
 @console_view("m365")
 def tenant_detail(request, pk):
     tenant = selectors.tenant_get(organization=request.organization, pk=pk)
-    return render(request, "m365/tenant_detail.html", {
-        "tenant": tenant, "check": selectors.tenant_permission_check(tenant=tenant),
-        "domains": tenant.domains.all(),
-        "sync_runs": selectors.sync_run_list(tenant=tenant),
-    })
+    return render(
+        request,
+        "m365/tenant_detail.html",
+        {
+            "tenant": tenant,
+            "check": selectors.tenant_permission_check(tenant=tenant),
+            "domains": tenant.domains.all(),
+            "sync_runs": selectors.sync_run_list(tenant=tenant),
+        },
+    )
 
 
 @console_view("m365")
@@ -118,11 +151,16 @@ def tenant_reauthorize(request, pk):
     tenant = selectors.tenant_get(organization=request.organization, pk=pk)
     if request.method == "GET":
         return confirm(
-            request, title=f"Re-authorize {tenant}",
-            message=("You will sign in to Microsoft 365 again (with an admin account of this "
-                     "tenant). Every binding is kept and sync resumes afterwards."),
-            action="Continue to Microsoft", cancel_url=reverse("m365:tenant", args=[pk]),
-            danger=False)
+            request,
+            title=f"Re-authorize {tenant}",
+            message=(
+                "You will sign in to Microsoft 365 again (with an admin account of this "
+                "tenant). Every binding is kept and sync resumes afterwards."
+            ),
+            action="Continue to Microsoft",
+            cancel_url=reverse("m365:tenant", args=[pk]),
+            danger=False,
+        )
     try:
         return _begin(request, mode=tenant.mode, tenant=tenant)
     except ServiceError as exc:
@@ -136,12 +174,17 @@ def tenant_deauthorize(request, pk):
     tenant = selectors.tenant_get(organization=request.organization, pk=pk)
     if request.method == "GET":
         return confirm(
-            request, title=f"Deauthorize {tenant}",
-            message=("Stratus deletes this tenant's tokens and unselects every user and group "
-                     "bound to it. Nothing changes in Microsoft 365: accounts stay enabled "
-                     "there and active in Stratus. To manage them again you must connect the "
-                     "tenant and bind the users again."),
-            action="Deauthorize", cancel_url=reverse("m365:tenant", args=[pk]))
+            request,
+            title=f"Deauthorize {tenant}",
+            message=(
+                "Stratus deletes this tenant's tokens and unselects every user and group "
+                "bound to it. Nothing changes in Microsoft 365: accounts stay enabled "
+                "there and active in Stratus. To manage them again you must connect the "
+                "tenant and bind the users again."
+            ),
+            action="Deauthorize",
+            cancel_url=reverse("m365:tenant", args=[pk]),
+        )
     tenant = services.tenant_deauthorize(actor=request.user, tenant=tenant)
     messages.success(request, f"Microsoft 365 tenant {tenant} is deauthorized.")
     return redirect("m365:tenant", pk=pk)

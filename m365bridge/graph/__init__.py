@@ -22,8 +22,23 @@ from .errors import (
 )
 
 __all__ = [
-    "AppOnlyTokens", "AuthorizationError", "BadRequest", "BatchRequest", "BatchResult",
-    "Conflict", "DelegatedTokens", "DeltaPage", "GraphClient", "GraphConfig", "GraphError",
-    "MemoryTokenStore", "NeedsReauthorization", "NotFound", "Throttled", "TokenSource",
-    "TokenStore", "Transient", "WriteBudget",
+    "AppOnlyTokens",
+    "AuthorizationError",
+    "BadRequest",
+    "BatchRequest",
+    "BatchResult",
+    "Conflict",
+    "DelegatedTokens",
+    "DeltaPage",
+    "GraphClient",
+    "GraphConfig",
+    "GraphError",
+    "MemoryTokenStore",
+    "NeedsReauthorization",
+    "NotFound",
+    "Throttled",
+    "TokenSource",
+    "TokenStore",
+    "Transient",
+    "WriteBudget",
 ]

@@ -33,6 +33,7 @@ DELEGATED_SCOPES = [
     "LicenseAssignment.ReadWrite.All",
 ]
 
+
 class _NoCacheEvents(logging.Filter):
     """MSAL logs each token response at DEBUG with the authorization code and PKCE
     verifier of the request left in; drop those records so no secret reaches a log."""
@@ -44,8 +45,14 @@ class _NoCacheEvents(logging.Filter):
 logging.getLogger("msal.token_cache").addFilter(_NoCacheEvents())
 
 # OAuth errors that mean "an admin must sign in again", not "try later".
-_REAUTHORIZE = {"invalid_grant", "interaction_required", "consent_required",
-                "unauthorized_client", "login_required", "invalid_request"}
+_REAUTHORIZE = {
+    "invalid_grant",
+    "interaction_required",
+    "consent_required",
+    "unauthorized_client",
+    "login_required",
+    "invalid_request",
+}
 
 
 class TokenStore(Protocol):
@@ -71,8 +78,9 @@ class MemoryTokenStore:
 _HTTP_CACHE: dict = {}
 
 
-def _confidential_app(config: GraphConfig, authority_tenant: str, *, session,
-                      cache: msal.TokenCache | None = None) -> msal.ConfidentialClientApplication:
+def _confidential_app(
+    config: GraphConfig, authority_tenant: str, *, session, cache: msal.TokenCache | None = None
+) -> msal.ConfidentialClientApplication:
     try:
         return msal.ConfidentialClientApplication(
             config.client_id,
@@ -88,7 +96,8 @@ def _confidential_app(config: GraphConfig, authority_tenant: str, *, session,
     except ValueError as exc:  # discovery refused: the tenant does not exist (any more)
         raise NeedsReauthorization(
             f"Microsoft sign-in does not know the tenant {authority_tenant}: {exc}",
-            code="tenant_not_found") from None
+            code="tenant_not_found",
+        ) from None
 
 
 def oauth_error(result: dict[str, Any], *, default=GraphError) -> GraphError:
@@ -101,10 +110,13 @@ def oauth_error(result: dict[str, Any], *, default=GraphError) -> GraphError:
     if error == "invalid_client":
         return AuthorizationError(
             "Microsoft refused Stratus's app credentials (check M365_CLIENT_ID and "
-            f"M365_CLIENT_SECRET): {reason}", **kwargs)
+            f"M365_CLIENT_SECRET): {reason}",
+            **kwargs,
+        )
     if error in _REAUTHORIZE:
-        return NeedsReauthorization(f"Microsoft no longer accepts the connection: {reason}",
-                                    **kwargs)
+        return NeedsReauthorization(
+            f"Microsoft no longer accepts the connection: {reason}", **kwargs
+        )
     if error in {"temporarily_unavailable", "server_error"}:
         return Transient(f"Microsoft sign-in is unavailable: {reason}", **kwargs)
     return default(f"Microsoft sign-in failed: {reason}", **kwargs)
@@ -124,8 +136,14 @@ def token_claims(access_token: str) -> dict[str, Any]:
 class TokenSource:
     """Access tokens for one tenant. Subclasses decide how MSAL gets them."""
 
-    def __init__(self, *, config: GraphConfig, tenant_id: str, store: TokenStore,
-                 session: requests.Session | None = None):
+    def __init__(
+        self,
+        *,
+        config: GraphConfig,
+        tenant_id: str,
+        store: TokenStore,
+        session: requests.Session | None = None,
+    ):
         self.config = config
         self.tenant_id = tenant_id
         self.store = store
@@ -144,8 +162,9 @@ class TokenSource:
             serialized = self.store.load()
             if serialized:
                 self._cache.deserialize(serialized)
-            self._app = _confidential_app(self.config, self.tenant_id, session=self.session,
-                                          cache=self._cache)
+            self._app = _confidential_app(
+                self.config, self.tenant_id, session=self.session, cache=self._cache
+            )
         return self._app
 
     def token(self, *, force_refresh: bool = False) -> str:
@@ -156,9 +175,11 @@ class TokenSource:
         finally:
             self._persist()
         if not result or "access_token" not in result:
-            raise oauth_error(result or {"error": "invalid_grant",
-                                         "error_description": "No usable token is cached."},
-                              default=NeedsReauthorization)
+            raise oauth_error(
+                result
+                or {"error": "invalid_grant", "error_description": "No usable token is cached."},
+                default=NeedsReauthorization,
+            )
         self.last_claims = token_claims(result["access_token"])
         return result["access_token"]
 
@@ -193,13 +214,16 @@ class DelegatedTokens(TokenSource):
         app = self.app
         accounts = app.get_accounts()
         if not accounts:
-            raise NeedsReauthorization("No signed-in Microsoft 365 account is stored for "
-                                       "this tenant.", code="no_account")
+            raise NeedsReauthorization(
+                "No signed-in Microsoft 365 account is stored for this tenant.", code="no_account"
+            )
         return app.acquire_token_silent_with_error(
-            DELEGATED_SCOPES, account=accounts[0], force_refresh=force_refresh)
+            DELEGATED_SCOPES, account=accounts[0], force_refresh=force_refresh
+        )
 
 
 # --- connecting a tenant ---------------------------------------------------------------
+
 
 class ConnectError(Exception):
     """The connect flow failed; `message` is plain words for the admin."""
@@ -212,15 +236,15 @@ class ConnectError(Exception):
 
 _PLAIN_WORDS = {
     "access_denied": "The sign-in was cancelled, or the permissions were declined, in "
-                     "Microsoft 365. Nothing was connected.",
+    "Microsoft 365. Nothing was connected.",
     "permission_denied": "The admin consent was cancelled, or declined, in Microsoft 365. "
-                         "Nothing was connected.",
+    "Nothing was connected.",
     "consent_required": "An administrator of that Microsoft 365 tenant must grant consent "
-                        "to Stratus. Sign in with a Global Administrator account.",
+    "to Stratus. Sign in with a Global Administrator account.",
     "invalid_client": "Microsoft refused Stratus's app credentials. The Stratus operator must "
-                      "check M365_CLIENT_ID and M365_CLIENT_SECRET.",
+    "check M365_CLIENT_ID and M365_CLIENT_SECRET.",
     "unauthorized_client": "Stratus's app is not registered for this kind of sign-in. The "
-                           "Stratus operator must check the app registration.",
+    "Stratus operator must check the app registration.",
     "invalid_grant": "The sign-in expired or was already used. Please start again.",
 }
 
@@ -234,42 +258,66 @@ def plain_words(error: str, description: str = "") -> str:
     return text
 
 
-def auth_code_flow_start(config: GraphConfig, *, redirect_uri: str,
-                         tenant: str = "organizations", login_hint: str | None = None,
-                         session: requests.Session | None = None) -> dict[str, Any]:
+def auth_code_flow_start(
+    config: GraphConfig,
+    *,
+    redirect_uri: str,
+    tenant: str = "organizations",
+    login_hint: str | None = None,
+    session: requests.Session | None = None,
+) -> dict[str, Any]:
     """Begin the authorization code flow with PKCE. Returns MSAL's flow (state, nonce,
     code verifier and `auth_uri`); keep it server-side until the callback."""
     app = _confidential_app(config, tenant, session=session or session_for(config))
-    return app.initiate_auth_code_flow(DELEGATED_SCOPES, redirect_uri=redirect_uri,
-                                       prompt="select_account", login_hint=login_hint)
+    return app.initiate_auth_code_flow(
+        DELEGATED_SCOPES, redirect_uri=redirect_uri, prompt="select_account", login_hint=login_hint
+    )
 
 
-def auth_code_flow_finish(config: GraphConfig, *, flow: dict[str, Any], params: dict[str, str],
-                          tenant: str = "organizations",
-                          session: requests.Session | None = None) -> tuple[dict, str]:
+def auth_code_flow_finish(
+    config: GraphConfig,
+    *,
+    flow: dict[str, Any],
+    params: dict[str, str],
+    tenant: str = "organizations",
+    session: requests.Session | None = None,
+) -> tuple[dict, str]:
     """Redeem the code. Returns (id token claims, serialized token cache)."""
     if params.get("error"):
-        raise ConnectError(plain_words(params["error"], params.get("error_description", "")),
-                           code=params["error"])
+        raise ConnectError(
+            plain_words(params["error"], params.get("error_description", "")), code=params["error"]
+        )
     cache = msal.SerializableTokenCache()
     app = _confidential_app(config, tenant, session=session or session_for(config), cache=cache)
     try:
         result = app.acquire_token_by_auth_code_flow(flow, params, scopes=DELEGATED_SCOPES)
     except ValueError:  # state mismatch or a tampered flow
-        raise ConnectError("This sign-in does not belong to your session. Please start "
-                           "again.", code="state_mismatch") from None
+        raise ConnectError(
+            "This sign-in does not belong to your session. Please start again.",
+            code="state_mismatch",
+        ) from None
     except requests.RequestException as exc:
-        raise ConnectError(f"Could not reach Microsoft sign-in ({type(exc).__name__}). "
-                           "Please try again.", code="unreachable") from None
+        raise ConnectError(
+            f"Could not reach Microsoft sign-in ({type(exc).__name__}). Please try again.",
+            code="unreachable",
+        ) from None
     if "error" in result:
-        raise ConnectError(plain_words(result["error"], result.get("error_description", "")),
-                           code=result["error"])
+        raise ConnectError(
+            plain_words(result["error"], result.get("error_description", "")), code=result["error"]
+        )
     return result.get("id_token_claims") or {}, cache.serialize()
 
 
-def admin_consent_url(config: GraphConfig, *, redirect_uri: str, state: str,
-                      tenant: str = "organizations") -> str:
+def admin_consent_url(
+    config: GraphConfig, *, redirect_uri: str, state: str, tenant: str = "organizations"
+) -> str:
     """The v2 admin-consent URL that grants Stratus's application permissions."""
-    query = urlencode({"client_id": config.client_id, "scope": GRAPH_SCOPE,
-                       "redirect_uri": redirect_uri, "state": state})
+    query = urlencode(
+        {
+            "client_id": config.client_id,
+            "scope": GRAPH_SCOPE,
+            "redirect_uri": redirect_uri,
+            "state": state,
+        }
+    )
     return f"{config.login_url}/{tenant}/v2.0/adminconsent?{query}"

@@ -27,7 +27,7 @@ from .errors import Throttled
 
 log = logging.getLogger(__name__)
 
-WRITE_QUOTA = 3000          # writes per application+tenant ...
+WRITE_QUOTA = 3000  # writes per application+tenant ...
 WRITE_QUOTA_WINDOW = 150.0  # ... per 2 min 30 s
 DEFAULT_CAPACITY = 60
 DEFAULT_RATE = (WRITE_QUOTA - DEFAULT_CAPACITY) / WRITE_QUOTA_WINDOW
@@ -69,8 +69,16 @@ def slowdown_factor(percentage: float) -> float:
 class WriteBudget:
     """`take(n)` blocks until n writes may be sent to the tenant, or raises `Throttled`."""
 
-    def __init__(self, *, tenant_id: str, redis_url: str = "", rate: float = DEFAULT_RATE,
-                 capacity: int = DEFAULT_CAPACITY, max_wait: float = 120.0, sleep=time.sleep):
+    def __init__(
+        self,
+        *,
+        tenant_id: str,
+        redis_url: str = "",
+        rate: float = DEFAULT_RATE,
+        capacity: int = DEFAULT_CAPACITY,
+        max_wait: float = 120.0,
+        sleep=time.sleep,
+    ):
         self.tenant_id = tenant_id
         self.rate = rate
         self.capacity = capacity
@@ -92,13 +100,20 @@ class WriteBudget:
         if n <= 0:
             return 0.0
         if self._script is not None:
-            wait = float(self._script(keys=[self.key, self.slow_key],
-                                      args=[self.rate, self.capacity, n, self.max_wait]))
+            wait = float(
+                self._script(
+                    keys=[self.key, self.slow_key],
+                    args=[self.rate, self.capacity, n, self.max_wait],
+                )
+            )
         else:
             wait = self._local.take(n, self.max_wait)
         if wait > self.max_wait:
-            raise Throttled(f"The write budget of tenant {self.tenant_id} is exhausted; "
-                            f"retry in {wait:.1f} s.", retry_after=wait, code="write_budget")
+            raise Throttled(
+                f"The write budget of tenant {self.tenant_id} is exhausted; retry in {wait:.1f} s.",
+                retry_after=wait,
+                code="write_budget",
+            )
         if wait > 0:
             self.sleep(wait)
         return wait

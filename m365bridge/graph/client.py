@@ -78,9 +78,15 @@ class DeltaPage:
 
 
 class GraphClient:
-    def __init__(self, *, config: GraphConfig, tokens: TokenSource,
-                 budget: WriteBudget | None = None, session: requests.Session | None = None,
-                 sleep=time.sleep):
+    def __init__(
+        self,
+        *,
+        config: GraphConfig,
+        tokens: TokenSource,
+        budget: WriteBudget | None = None,
+        session: requests.Session | None = None,
+        sleep=time.sleep,
+    ):
         self.config = config
         self.tokens = tokens
         self.budget = budget
@@ -91,9 +97,16 @@ class GraphClient:
         return f"GraphClient(tenant_id={self.tokens.tenant_id!r})"
 
     # --- one request -------------------------------------------------------------------
-    def request(self, method: str, path: str, *, params: dict | None = None,
-                json: Any = None, headers: dict | None = None,
-                write_cost: int | None = None) -> requests.Response:
+    def request(
+        self,
+        method: str,
+        path: str,
+        *,
+        params: dict | None = None,
+        json: Any = None,
+        headers: dict | None = None,
+        write_cost: int | None = None,
+    ) -> requests.Response:
         """Send one request and return the successful response, or raise GraphError."""
         method = method.upper()
         url = self._url(path)
@@ -104,8 +117,15 @@ class GraphClient:
             if cost and self.budget is not None:
                 self.budget.take(cost)
             client_request_id = str(uuid.uuid4())
-            response = self._send(method, url, params=params, json=json, headers=headers,
-                                  client_request_id=client_request_id, attempt=attempt)
+            response = self._send(
+                method,
+                url,
+                params=params,
+                json=json,
+                headers=headers,
+                client_request_id=client_request_id,
+                attempt=attempt,
+            )
             if response is None:  # a network failure of a read, worth another try
                 attempt += 1
                 self._pause(None, attempt)
@@ -117,9 +137,12 @@ class GraphClient:
                 refreshed = True
                 self.tokens.token(force_refresh=True)
                 continue
-            error = error_from_response(response.status_code, response.headers,
-                                        _json_or_none(response),
-                                        client_request_id=client_request_id)
+            error = error_from_response(
+                response.status_code,
+                response.headers,
+                _json_or_none(response),
+                client_request_id=client_request_id,
+            )
             if response.status_code in RETRY_STATUSES and attempt < self.config.max_retries:
                 wait = getattr(error, "retry_after", None)
                 if wait is not None and wait > self.config.max_retry_wait:
@@ -130,23 +153,39 @@ class GraphClient:
             raise error
 
     def _send(self, method, url, *, params, json, headers, client_request_id, attempt):
-        all_headers = {"Accept": "application/json", "client-request-id": client_request_id,
-                       **(headers or {})}
+        all_headers = {
+            "Accept": "application/json",
+            "client-request-id": client_request_id,
+            **(headers or {}),
+        }
         all_headers["Authorization"] = f"Bearer {self.tokens.token()}"
         started = time.monotonic()
         try:
-            response = self.session.request(method, url, params=params, json=json,
-                                            headers=all_headers)
+            response = self.session.request(
+                method, url, params=params, json=json, headers=all_headers
+            )
         except requests.RequestException as exc:
-            log.warning("graph %s %s failed: %s (client-request-id %s)", method,
-                        _loggable(url), type(exc).__name__, client_request_id)
+            log.warning(
+                "graph %s %s failed: %s (client-request-id %s)",
+                method,
+                _loggable(url),
+                type(exc).__name__,
+                client_request_id,
+            )
             if method in READ_METHODS and attempt < self.config.max_retries:
                 return None
-            raise Transient(f"Could not reach Microsoft Graph: {type(exc).__name__}.",
-                            client_request_id=client_request_id) from None
-        log.debug("graph %s %s -> %s in %.0f ms (request-id %s)", method, _loggable(url),
-                  response.status_code, (time.monotonic() - started) * 1000,
-                  response.headers.get("request-id", ""))
+            raise Transient(
+                f"Could not reach Microsoft Graph: {type(exc).__name__}.",
+                client_request_id=client_request_id,
+            ) from None
+        log.debug(
+            "graph %s %s -> %s in %.0f ms (request-id %s)",
+            method,
+            _loggable(url),
+            response.status_code,
+            (time.monotonic() - started) * 1000,
+            response.headers.get("request-id", ""),
+        )
         return response
 
     def _pause(self, retry_after: float | None, attempt: int) -> None:
@@ -186,8 +225,9 @@ class GraphClient:
     def delete(self, path: str) -> None:
         self.request("DELETE", path)
 
-    def pages(self, path: str, *, params: dict | None = None,
-              headers: dict | None = None) -> Iterator[dict[str, Any]]:
+    def pages(
+        self, path: str, *, params: dict | None = None, headers: dict | None = None
+    ) -> Iterator[dict[str, Any]]:
         """Every item of a collection, following `@odata.nextLink` (the whole URL)."""
         data = self.get(path, params=params, headers=headers)
         while True:
@@ -197,8 +237,9 @@ class GraphClient:
                 return
             data = self.get(next_link, headers=headers)
 
-    def delta_pages(self, path_or_link: str, *,
-                    params: dict | None = None) -> Iterator[tuple[list[dict], str]]:
+    def delta_pages(
+        self, path_or_link: str, *, params: dict | None = None
+    ) -> Iterator[tuple[list[dict], str]]:
         """Pages of a delta query as (items, delta link); the link is "" until the last
         page. Start from `users/delta` or from a saved delta link; a stale link raises
         `DeltaExpired`."""
@@ -227,16 +268,19 @@ class GraphClient:
             raise ValueError("batch request ids must be unique")
         results: dict[str, BatchResult] = {}
         for start in range(0, len(requests_), BATCH_SIZE):
-            results.update(self._batch_chunk(requests_[start:start + BATCH_SIZE]))
+            results.update(self._batch_chunk(requests_[start : start + BATCH_SIZE]))
         return [results[r.id] for r in requests_]
 
     def _batch_chunk(self, chunk: list[BatchRequest]) -> dict[str, BatchResult]:
         results: dict[str, BatchResult] = {}
         pending = chunk
         for round_ in range(self.config.max_retries + 1):
-            body = self.request("POST", "$batch",
-                                json={"requests": [r.as_json() for r in pending]},
-                                write_cost=sum(1 for r in pending if r.is_write)).json()
+            body = self.request(
+                "POST",
+                "$batch",
+                json={"requests": [r.as_json() for r in pending]},
+                write_cost=sum(1 for r in pending if r.is_write),
+            ).json()
             responses = {str(item.get("id")): item for item in body.get("responses", [])}
             failed: dict[str, BatchResult] = {}
             for request_ in pending:
@@ -244,8 +288,11 @@ class GraphClient:
                 result = _batch_result(request_.id, item)
                 (failed if result.error else results)[request_.id] = result
             retry = {i for i, r in failed.items() if r.status in RETRY_STATUSES}
-            retry |= {r.id for r in pending if r.id in failed and failed[r.id].status == 424
-                      and set(r.depends_on) & retry}
+            retry |= {
+                r.id
+                for r in pending
+                if r.id in failed and failed[r.id].status == 424 and set(r.depends_on) & retry
+            }
             for request_id, result in failed.items():
                 if request_id not in retry or round_ == self.config.max_retries:
                     results[request_id] = result

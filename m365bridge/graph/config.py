@@ -32,7 +32,8 @@ class GraphConfig:
             if urlsplit(url).scheme != "https" and not self.points_at_graphsim():
                 raise InsecureEndpoint(
                     f"{url} is not HTTPS. Microsoft is reached over HTTPS only; plain http is "
-                    "allowed only when M365_CA_BUNDLE is graphsim's local CA.")
+                    "allowed only when M365_CA_BUNDLE is graphsim's local CA."
+                )
 
     @property
     def graph_base(self) -> str:
@@ -70,5 +71,7 @@ class GraphConfig:
         )
 
     def __repr__(self) -> str:  # never print the secret
-        return (f"GraphConfig(client_id={self.client_id!r}, login_url={self.login_url!r}, "
-                f"graph_url={self.graph_url!r}, ca_bundle={self.ca_bundle!r})")
+        return (
+            f"GraphConfig(client_id={self.client_id!r}, login_url={self.login_url!r}, "
+            f"graph_url={self.graph_url!r}, ca_bundle={self.ca_bundle!r})"
+        )

@@ -14,9 +14,16 @@ class GraphError(Exception):
 
     retryable = False
 
-    def __init__(self, message: str, *, code: str = "", status: int | None = None,
-                 request_id: str = "", client_request_id: str = "",
-                 details: list | None = None):
+    def __init__(
+        self,
+        message: str,
+        *,
+        code: str = "",
+        status: int | None = None,
+        request_id: str = "",
+        client_request_id: str = "",
+        details: list | None = None,
+    ):
         super().__init__(message)
         self.message = message
         self.code = code
@@ -84,8 +91,9 @@ def parse_retry_after(value: str | None) -> float | None:
 _CONFLICT_MESSAGES = ("already exist",)
 
 
-def error_from_response(status: int, headers: Any, body: Any, *,
-                        client_request_id: str = "") -> GraphError:
+def error_from_response(
+    status: int, headers: Any, body: Any, *, client_request_id: str = ""
+) -> GraphError:
     """Map one Graph response (a whole response or one `$batch` item) to an exception."""
     headers = {str(k).lower(): v for k, v in (headers or {}).items()}
     error = body.get("error") if isinstance(body, dict) else None
@@ -94,12 +102,17 @@ def error_from_response(status: int, headers: Any, body: Any, *,
     code = str(error.get("code") or "")
     message = str(error.get("message") or f"Microsoft Graph answered HTTP {status}.")
     request_id = str(headers.get("request-id") or inner.get("request-id") or "")
-    kwargs = dict(code=code, status=status, request_id=request_id,
-                  client_request_id=client_request_id or str(inner.get("client-request-id") or ""),
-                  details=error.get("details") if isinstance(error.get("details"), list) else [])
+    kwargs = dict(
+        code=code,
+        status=status,
+        request_id=request_id,
+        client_request_id=client_request_id or str(inner.get("client-request-id") or ""),
+        details=error.get("details") if isinstance(error.get("details"), list) else [],
+    )
     if status == 429 or (status in (503, 504) and "retry-after" in headers):
-        return Throttled(message, retry_after=parse_retry_after(headers.get("retry-after")),
-                         **kwargs)
+        return Throttled(
+            message, retry_after=parse_retry_after(headers.get("retry-after")), **kwargs
+        )
     if status >= 500:
         return Transient(message, **kwargs)
     if _is_delta_expired(status, code):
@@ -108,9 +121,11 @@ def error_from_response(status: int, headers: Any, body: Any, *,
         return AuthorizationError(message, **kwargs)
     if status == 404:
         return NotFound(message, **kwargs)
-    if status == 409 or any(d.get("code") == "ObjectConflict" for d in kwargs["details"]
-                            if isinstance(d, dict)) or (
-            status == 400 and any(text in message for text in _CONFLICT_MESSAGES)):
+    if (
+        status == 409
+        or any(d.get("code") == "ObjectConflict" for d in kwargs["details"] if isinstance(d, dict))
+        or (status == 400 and any(text in message for text in _CONFLICT_MESSAGES))
+    ):
         return Conflict(message, **kwargs)
     return BadRequest(message, **kwargs)
 

@@ -47,8 +47,14 @@ _shared_lock = threading.Lock()
 def tenant_session(config: GraphConfig, tenant_id: str) -> requests.Session:
     """The one pooled session of this process for a tenant (Graph and sign-in alike), so
     workers reuse TLS connections across tasks."""
-    key = (tenant_id, config.login_url, config.graph_url, str(config.verify),
-           config.connect_timeout, config.read_timeout)
+    key = (
+        tenant_id,
+        config.login_url,
+        config.graph_url,
+        str(config.verify),
+        config.connect_timeout,
+        config.read_timeout,
+    )
     with _shared_lock:
         session = _shared.get(key)
         if session is None:

@@ -39,9 +39,9 @@ from .intent import sync_send
 log = logging.getLogger(__name__)
 
 CHUNK = graph.client.BATCH_SIZE  # bindings claimed at once: one $batch
-MAX_RETRY_WAIT = 30.0   # a longer Retry-After is scheduled on the binding, not slept on
-BACKOFF_CAP = 900       # seconds between attempts after repeated transient failures
-SWEEP_GRACE = 20        # seconds an intent may wait for its own task before the sweep resends
+MAX_RETRY_WAIT = 30.0  # a longer Retry-After is scheduled on the binding, not slept on
+BACKOFF_CAP = 900  # seconds between attempts after repeated transient failures
+SWEEP_GRACE = 20  # seconds an intent may wait for its own task before the sweep resends
 
 
 def _lease() -> timedelta:
@@ -54,7 +54,7 @@ def _lease() -> timedelta:
 @dataclass
 class SyncResult:
     tenant_id: int
-    held: str = ""          # why nothing was done ("needs_reauthorization", ...)
+    held: str = ""  # why nothing was done ("needs_reauthorization", ...)
     applied: int = 0
     failed: int = 0
     retrying: int = 0
@@ -66,23 +66,34 @@ class SyncResult:
 
 # --- claiming ----------------------------------------------------------------------------
 
+
 def _due(tenant_id: int, now):
-    return UserBinding.objects.filter(tenant_id=tenant_id, needs_sync=True).filter(
-        Q(claimed_until__isnull=True) | Q(claimed_until__lt=now)).filter(
-        Q(next_attempt_at__isnull=True) | Q(next_attempt_at__lte=now))
+    return (
+        UserBinding.objects.filter(tenant_id=tenant_id, needs_sync=True)
+        .filter(Q(claimed_until__isnull=True) | Q(claimed_until__lt=now))
+        .filter(Q(next_attempt_at__isnull=True) | Q(next_attempt_at__lte=now))
+    )
 
 
 def bindings_claim(*, tenant_id: int, token: str, limit: int = CHUNK) -> list[UserBinding]:
     now = timezone.now()
     with transaction.atomic():
-        ids = list(_due(tenant_id, now).order_by("pk").select_for_update(skip_locked=True)
-                   .values_list("pk", flat=True)[:limit])
+        ids = list(
+            _due(tenant_id, now)
+            .order_by("pk")
+            .select_for_update(skip_locked=True)
+            .values_list("pk", flat=True)[:limit]
+        )
         if not ids:
             return []
-        UserBinding.objects.filter(pk__in=ids).update(claim_token=token,
-                                                      claimed_until=now + _lease())
-    return list(UserBinding.objects.filter(pk__in=ids, claim_token=token)
-                .select_related("user", "tenant").order_by("pk"))
+        UserBinding.objects.filter(pk__in=ids).update(
+            claim_token=token, claimed_until=now + _lease()
+        )
+    return list(
+        UserBinding.objects.filter(pk__in=ids, claim_token=token)
+        .select_related("user", "tenant")
+        .order_by("pk")
+    )
 
 
 def _claims_release(token: str) -> None:
@@ -90,6 +101,7 @@ def _claims_release(token: str) -> None:
 
 
 # --- one tenant ---------------------------------------------------------------------------
+
 
 def tenant_sync(*, tenant_id: int, time_limit: float = 50.0) -> SyncResult:
     """Apply every due change of one tenant (until `time_limit`; the caller re-queues)."""
@@ -117,8 +129,9 @@ def tenant_sync(*, tenant_id: int, time_limit: float = 50.0) -> SyncResult:
                     sync_send(tenant_id=tenant_id)
                     helper_asked = True
                 _apply_chunk(client, tenant, claimed, token, result)
-                bindings_licence_assign(client=client, tenant=tenant,
-                                        binding_ids=[b.pk for b in claimed], result=result)
+                bindings_licence_assign(
+                    client=client, tenant=tenant, binding_ids=[b.pk for b in claimed], result=result
+                )
     except graph.NeedsReauthorization:
         result.held = Tenant.NEEDS_REAUTHORIZATION  # work stays dirty for after re-authorizing
     finally:
@@ -133,9 +146,9 @@ def _schedule_next(tenant_id: int, *, deadline_passed: bool) -> None:
     if deadline_passed:
         sync_send(tenant_id=tenant_id)
         return
-    soonest = UserBinding.objects.filter(tenant_id=tenant_id, needs_sync=True,
-                                         next_attempt_at__isnull=False).aggregate(
-        soonest=Min("next_attempt_at"))["soonest"]
+    soonest = UserBinding.objects.filter(
+        tenant_id=tenant_id, needs_sync=True, next_attempt_at__isnull=False
+    ).aggregate(soonest=Min("next_attempt_at"))["soonest"]
     if soonest is not None:
         wait = (soonest - timezone.now()).total_seconds()
         if 0 < wait <= 60:
@@ -161,20 +174,27 @@ def _apply_chunk(client, tenant, bindings, token, result) -> None:
         elif plan.action == planning.RESTORE:
             restores.append((binding, plan))
         elif plan.action == planning.CREATE:
-            requests_.append(BatchRequest(id=str(pk), method="POST", url="/users",
-                                          body=plan.graph_body()))
+            requests_.append(
+                BatchRequest(id=str(pk), method="POST", url="/users", body=plan.graph_body())
+            )
             sent[str(pk)] = plan
         else:
-            requests_.append(BatchRequest(id=str(pk), method="PATCH",
-                                          url=f"/users/{binding.microsoft_id}",
-                                          body=plan.graph_body()))
+            requests_.append(
+                BatchRequest(
+                    id=str(pk),
+                    method="PATCH",
+                    url=f"/users/{binding.microsoft_id}",
+                    body=plan.graph_body(),
+                )
+            )
             sent[str(pk)] = plan
     if restores:  # accounts deleted in Microsoft 365 (P7)
         lifecycle.accounts_restore(client, restores, token, result)
     if not requests_:
         return
-    _note_creates_sent([int(i) for i, plan in sent.items() if plan.action == planning.CREATE],
-                       token)
+    _note_creates_sent(
+        [int(i) for i, plan in sent.items() if plan.action == planning.CREATE], token
+    )
     takeovers, revokes = [], []
     for request_id, outcome in _send(client, requests_).items():
         plan, binding = sent[request_id], by_pk[int(request_id)]
@@ -201,16 +221,20 @@ def _note_creates_sent(pks: list[int], token: str) -> None:
     create, not as someone else's account taken over."""
     if pks:
         UserBinding.objects.filter(pk__in=pks, claim_token=token).update(
-            creates_sent=F("creates_sent") + 1)
+            creates_sent=F("creates_sent") + 1
+        )
 
 
 def _revoke_sessions(client, revokes, token, result) -> None:
     """A password changed in Microsoft 365 was overwritten (P5): end the sessions signed
     in with it. If that fails the push counts as not done, so it is sent again with its
     revoke (pushing the same password twice changes nothing)."""
-    requests_ = [BatchRequest(id=str(b.pk), method="POST",
-                              url=f"/users/{b.microsoft_id}/revokeSignInSessions")
-                 for b, _ in revokes]
+    requests_ = [
+        BatchRequest(
+            id=str(b.pk), method="POST", url=f"/users/{b.microsoft_id}/revokeSignInSessions"
+        )
+        for b, _ in revokes
+    ]
     outcomes = _send(client, requests_)
     for binding, plan in revokes:
         outcome = outcomes[str(binding.pk)]
@@ -229,15 +253,25 @@ def _send(client, requests_: list[BatchRequest]) -> dict[str, object]:
         raise
     except graph.GraphError as exc:
         return {r.id: exc for r in requests_}
-    return {r.id: (r.error if r.error else (r.body if isinstance(r.body, dict) else True))
-            for r in results}
+    return {
+        r.id: (r.error if r.error else (r.body if isinstance(r.body, dict) else True))
+        for r in results
+    }
 
 
 def _take_over(client, takeovers, token, result) -> None:
     """Microsoft already has an account with this UPN: find it, link it, overwrite it."""
-    lookups = [BatchRequest(id=str(b.pk), method="GET", url=(
-        f"/users/{quote(p.desired['userPrincipalName'], safe='@')}"
-        "?$select=id,accountEnabled,userPrincipalName")) for b, p in takeovers]
+    lookups = [
+        BatchRequest(
+            id=str(b.pk),
+            method="GET",
+            url=(
+                f"/users/{quote(p.desired['userPrincipalName'], safe='@')}"
+                "?$select=id,accountEnabled,userPrincipalName"
+            ),
+        )
+        for b, p in takeovers
+    ]
     found = _send(client, lookups)
     patches, plans = [], {}
     for binding, plan in takeovers:
@@ -247,22 +281,43 @@ def _take_over(client, takeovers, token, result) -> None:
             _record_waiting(binding, plan, account, token, result)
             continue
         if isinstance(account, graph.GraphError) or not isinstance(account, dict):
-            _record_error(binding, plan, account if isinstance(account, graph.GraphError)
-                          else graph.GraphError("Microsoft 365 returned no account."),
-                          token, result)
+            _record_error(
+                binding,
+                plan,
+                account
+                if isinstance(account, graph.GraphError)
+                else graph.GraphError("Microsoft 365 returned no account."),
+                token,
+                result,
+            )
             continue
-        other = UserBinding.objects.filter(tenant_id=binding.tenant_id,
-                                           microsoft_id=account["id"]).exclude(pk=binding.pk)
+        other = UserBinding.objects.filter(
+            tenant_id=binding.tenant_id, microsoft_id=account["id"]
+        ).exclude(pk=binding.pk)
         if other.exists():
-            _record_failure(binding, plan, graph.Conflict(
-                "The Microsoft 365 account with this address is already bound to another "
-                "Stratus user.", code="already_linked"), token, result)
+            _record_failure(
+                binding,
+                plan,
+                graph.Conflict(
+                    "The Microsoft 365 account with this address is already bound to another "
+                    "Stratus user.",
+                    code="already_linked",
+                ),
+                token,
+                result,
+            )
             continue
         takeover = planning.takeover_plan(plan)
         takeover.previously_enabled = account.get("accountEnabled")
         plans[str(binding.pk)] = (binding, takeover, account["id"])
-        patches.append(BatchRequest(id=str(binding.pk), method="PATCH",
-                                    url=f"/users/{account['id']}", body=takeover.graph_body()))
+        patches.append(
+            BatchRequest(
+                id=str(binding.pk),
+                method="PATCH",
+                url=f"/users/{account['id']}",
+                body=takeover.graph_body(),
+            )
+        )
     if not patches:
         return
     for request_id, outcome in _send(client, patches).items():
@@ -270,17 +325,22 @@ def _take_over(client, takeovers, token, result) -> None:
         if isinstance(outcome, graph.GraphError):
             _record_error(binding, takeover, outcome, token, result)
         else:
-            _record_success(binding, takeover, token, result,
-                            created={"id": microsoft_id}, took_over=True)
+            _record_success(
+                binding, takeover, token, result, created={"id": microsoft_id}, took_over=True
+            )
 
 
 # --- recording outcomes (one transaction per binding, with its event) ------------------------
 
+
 def _locked(binding: UserBinding) -> UserBinding | None:
     """The binding's current row, locked; None if it is gone (tenant deauthorized)."""
-    return (UserBinding.objects.select_for_update(of=("self",))
-            .select_related("tenant__organization", "user", "intent_actor")
-            .filter(pk=binding.pk).first())
+    return (
+        UserBinding.objects.select_for_update(of=("self",))
+        .select_related("tenant__organization", "user", "intent_actor")
+        .filter(pk=binding.pk)
+        .first()
+    )
 
 
 def _release(row: UserBinding, plan: planning.Plan | None, *, clean: bool) -> None:
@@ -291,9 +351,16 @@ def _release(row: UserBinding, plan: planning.Plan | None, *, clean: bool) -> No
 
 
 def _event(row: UserBinding, type_: str, *, outcome: str = "success", details=None) -> None:
-    event_record(organization=row.tenant.organization, type=type_, actor=row.intent_actor,
-                 target=row, outcome=outcome, details=details or {},
-                 tenant_ref=row.tenant.microsoft_tenant_id, tenant_label=row.tenant.display_name)
+    event_record(
+        organization=row.tenant.organization,
+        type=type_,
+        actor=row.intent_actor,
+        target=row,
+        outcome=outcome,
+        details=details or {},
+        tenant_ref=row.tenant.microsoft_tenant_id,
+        tenant_label=row.tenant.display_name,
+    )
 
 
 def _events_for(row: UserBinding, plan: planning.Plan, *, created: bool, took_over: bool) -> None:
@@ -301,10 +368,14 @@ def _events_for(row: UserBinding, plan: planning.Plan, *, created: bool, took_ov
     if created:
         # An earlier create of ours whose reply was lost is linked, not "taken over".
         own_earlier = took_over and row.creates_sent > 1
-        details = {**base, "took_over_existing": took_over and not own_earlier,
-                   "password_set": "stratus" if plan.password_retained else (
-                       "unchanged" if took_over else "random"),
-                   "account_enabled": plan.enabled}
+        details = {
+            **base,
+            "took_over_existing": took_over and not own_earlier,
+            "password_set": "stratus"
+            if plan.password_retained
+            else ("unchanged" if took_over else "random"),
+            "account_enabled": plan.enabled,
+        }
         if own_earlier:
             details["linked_after_lost_reply"] = True
         details.update(lifecycle.create_details(plan))
@@ -324,21 +395,30 @@ def _events_for(row: UserBinding, plan: planning.Plan, *, created: bool, took_ov
             details.update(reason="drift", sessions_revoked=plan.revoke_sessions)
         _event(row, "user_password_update_provision", details=details)
     if "accountEnabled" in plan.body:
-        details = {**base, "account_enabled": plan.enabled,
-                   **lifecycle.enabled_details(row, plan)}
+        details = {**base, "account_enabled": plan.enabled, **lifecycle.enabled_details(row, plan)}
         if drift.get("enabled"):
             details["reason"] = "drift"
-        _event(row, "user_reactivate_provision" if plan.enabled else "user_deprovision",
-               details=details)
+        _event(
+            row,
+            "user_reactivate_provision" if plan.enabled else "user_deprovision",
+            details=details,
+        )
 
 
 def _record_success(binding, plan, token, result, *, created=None, took_over=False) -> None:
     try:
         _record_applied(binding, plan, result, created=created, took_over=took_over)
     except IntegrityError:  # the Microsoft account is already linked to another binding
-        _record_failure(binding, plan, graph.Conflict(
-            "This Microsoft 365 account is already bound to another Stratus user.",
-            code="already_linked"), token, result)
+        _record_failure(
+            binding,
+            plan,
+            graph.Conflict(
+                "This Microsoft 365 account is already bound to another Stratus user.",
+                code="already_linked",
+            ),
+            token,
+            result,
+        )
 
 
 def _record_applied(binding, plan, result, *, created=None, took_over=False) -> None:
@@ -356,8 +436,9 @@ def _record_applied(binding, plan, result, *, created=None, took_over=False) -> 
             if plan.drift and row.drift == plan.drift:
                 row.drift = {}  # overwritten; a newer reconcile's finding stays
             if plan.password is not None and plan.password_retained:
-                row.password_pushed_version = max(row.password_pushed_version,
-                                                  plan.password_version)
+                row.password_pushed_version = max(
+                    row.password_pushed_version, plan.password_version
+                )
                 row.password_pushed_at = now
             _events_for(row, plan, created=creating, took_over=took_over)
             lifecycle.on_applied(row, plan, creating=creating, took_over=took_over)
@@ -384,8 +465,15 @@ def _record_removed(binding, plan, token, result, *, blocked: bool = False) -> N
         if blocked:
             row.known_enabled = False
             row.state = UserBinding.BLOCKED
-            _event(row, "user_deprovision", details={"microsoft_id": row.microsoft_id,
-                                                     "account_enabled": False, "unbound": True})
+            _event(
+                row,
+                "user_deprovision",
+                details={
+                    "microsoft_id": row.microsoft_id,
+                    "account_enabled": False,
+                    "unbound": True,
+                },
+            )
             result.applied += 1
             result.count("block")
         if not row.bound and row.generation == plan.generation:
@@ -414,8 +502,11 @@ def _record_error(binding, plan, error: graph.GraphError, token, result) -> None
         _record_transient(binding, plan, error, token, result)
     elif isinstance(error, graph.NotFound) and plan is not None and plan.action == planning.UPDATE:
         _record_account_gone(binding, plan, token, result)
-    elif isinstance(error, graph.NotFound) and plan is not None and \
-            plan.action == planning.BLOCK_AND_REMOVE:
+    elif (
+        isinstance(error, graph.NotFound)
+        and plan is not None
+        and plan.action == planning.BLOCK_AND_REMOVE
+    ):
         _record_removed(binding, plan, token, result)
     else:
         _record_failure(binding, plan, error, token, result)
@@ -449,8 +540,12 @@ def _record_waiting(binding, plan, error, token, result) -> None:
         # Growing intervals for up to 30 days, then an error (sync.lifecycle).
         waiting = lifecycle.binding_wait(row, plan)
         if not waiting:
-            _event(row, "user_create_provision", outcome="failure", details={
-                "code": row.last_error_code, "message": row.last_error_message})
+            _event(
+                row,
+                "user_create_provision",
+                outcome="failure",
+                details={"code": row.last_error_code, "message": row.last_error_message},
+            )
         _release(row, plan, clean=not waiting)
         row.save()
     if waiting:
@@ -472,8 +567,10 @@ def _record_account_gone(binding, plan, token, result) -> None:
     result.retrying += 1
 
 
-_EVENT_FOR_ACTION = {planning.CREATE: "user_create_provision",
-                     planning.BLOCK_AND_REMOVE: "user_deprovision"}
+_EVENT_FOR_ACTION = {
+    planning.CREATE: "user_create_provision",
+    planning.BLOCK_AND_REMOVE: "user_deprovision",
+}
 
 
 def _failed_event_type(row, plan) -> str:
@@ -499,8 +596,11 @@ def _record_failure(binding, plan, error: graph.GraphError, token, result) -> No
         row.state = UserBinding.ERROR
         row.next_attempt_at = None
         _store_error(row, error)
-        details = {"code": row.last_error_code, "message": row.last_error_message,
-                   "request_id": row.last_error_request_id}
+        details = {
+            "code": row.last_error_code,
+            "message": row.last_error_message,
+            "request_id": row.last_error_request_id,
+        }
         if plan is not None and plan.properties:
             details["properties"] = plan.properties
         _event(row, _failed_event_type(row, plan), outcome="failure", details=details)
@@ -511,23 +611,30 @@ def _record_failure(binding, plan, error: graph.GraphError, token, result) -> No
 
 
 def _internal_error(exc: Exception) -> graph.GraphError:
-    return graph.GraphError(f"Stratus could not prepare this change ({type(exc).__name__}).",
-                            code="internal_error")
+    return graph.GraphError(
+        f"Stratus could not prepare this change ({type(exc).__name__}).", code="internal_error"
+    )
 
 
 # --- the sweep ----------------------------------------------------------------------------------
+
 
 def sweep_due_tenants() -> list[int]:
     """Tenants with intent that no task is working on (lost message, dead worker, Redis
     flushed): send their sync again. Returns the tenant ids sent."""
     now = timezone.now()
     stale = now - timedelta(seconds=SWEEP_GRACE)
-    due = (UserBinding.objects.filter(needs_sync=True, tenant__status=Tenant.CONNECTED)
-           .filter(Q(claimed_until__isnull=True) | Q(claimed_until__lt=now))
-           .filter(Q(next_attempt_at__lte=now) |
-                   Q(next_attempt_at__isnull=True, dirty_since__lte=stale) |
-                   Q(next_attempt_at__isnull=True, dirty_since__isnull=True))
-           .values_list("tenant_id", flat=True).distinct())
+    due = (
+        UserBinding.objects.filter(needs_sync=True, tenant__status=Tenant.CONNECTED)
+        .filter(Q(claimed_until__isnull=True) | Q(claimed_until__lt=now))
+        .filter(
+            Q(next_attempt_at__lte=now)
+            | Q(next_attempt_at__isnull=True, dirty_since__lte=stale)
+            | Q(next_attempt_at__isnull=True, dirty_since__isnull=True)
+        )
+        .values_list("tenant_id", flat=True)
+        .distinct()
+    )
     tenant_ids = sorted(set(due))
     for tenant_id in tenant_ids:
         sync_send(tenant_id=tenant_id)

@@ -29,9 +29,13 @@ def binding_mark_dirty(*, bindings, actor_id: int | None, **fields) -> int:
     are further updates made in the same statement. Returns how many rows changed."""
     now = timezone.now()
     return bindings.update(
-        needs_sync=True, generation=F("generation") + 1, intent_actor_id=actor_id,
+        needs_sync=True,
+        generation=F("generation") + 1,
+        intent_actor_id=actor_id,
         dirty_since=Case(When(needs_sync=True, then=F("dirty_since")), default=Value(now)),
-        updated_at=now, **fields)
+        updated_at=now,
+        **fields,
+    )
 
 
 def sync_after_commit(*, tenant_id: int, countdown: float | None = None) -> None:
@@ -55,8 +59,11 @@ def sync_send(*, tenant_id: int, countdown: float | None = None) -> None:
         else:  # by name: m365bridge does not import workers
             app.send_task(SYNC_TASK, args=[tenant_id], **options)
     except Exception as exc:  # broker down: the intent is in the database, the sweep resends
-        log.warning("could not queue the sync of tenant %s (%s); the sweep will retry",
-                    tenant_id, type(exc).__name__)
+        log.warning(
+            "could not queue the sync of tenant %s (%s); the sweep will retry",
+            tenant_id,
+            type(exc).__name__,
+        )
 
 
 def on_directory_change(change: hooks.DirectoryChange) -> None:
@@ -73,8 +80,10 @@ def on_directory_change(change: hooks.DirectoryChange) -> None:
     if change.kind == hooks.USER_PASSWORD_SET:
         if not change.password:
             return
-        fields = {"password_encrypted": encryption.encrypt(change.password),
-                  "password_version": F("password_version") + 1}
+        fields = {
+            "password_encrypted": encryption.encrypt(change.password),
+            "password_version": F("password_version") + 1,
+        }
         bindings = bindings.filter(bound=True)
     elif change.kind == hooks.USER_DELETING:
         # Keep the binding without its user so a worker can still block the account.

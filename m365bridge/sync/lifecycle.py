@@ -39,12 +39,17 @@ WAIT_CODE = "upn_held_by_deleted_account"
 
 # --- marking ---------------------------------------------------------------------------
 
+
 def bindings_mark_missing(*, bindings, actor_id: int | None) -> int:
     """Bound accounts Microsoft 365 no longer has (a queryset of bindings): keep their
     ids and mark them for a restore attempt. Returns how many were marked."""
     return intent.binding_mark_dirty(
-        bindings=bindings.filter(bound=True).exclude(microsoft_id=""), actor_id=actor_id,
-        drift={MISSING: True}, state=UserBinding.PENDING, next_attempt_at=None)
+        bindings=bindings.filter(bound=True).exclude(microsoft_id=""),
+        actor_id=actor_id,
+        drift={MISSING: True},
+        state=UserBinding.PENDING,
+        next_attempt_at=None,
+    )
 
 
 def binding_missing(row: UserBinding) -> None:
@@ -63,20 +68,27 @@ def _gone_for_good(row: UserBinding) -> None:
     row.next_attempt_at = None
     row.lifecycle_note = (
         f"The account was deleted in Microsoft 365 and is no longer in its deleted items "
-        f"(object {old_id}); Stratus is creating it again.")
+        f"(object {old_id}); Stratus is creating it again."
+    )
 
 
 # --- restoring (called by apply for plans with action RESTORE) --------------------------------
+
 
 def accounts_restore(client, restores, token, result) -> None:
     """Restore each missing account from Microsoft's deleted items, then PATCH it up to
     date; an account Microsoft no longer has is created again by the next round."""
     from . import apply
 
-    outcomes = apply._send(client, [
-        BatchRequest(id=str(b.pk), method="POST",
-                     url=f"/directory/deletedItems/{b.microsoft_id}/restore")
-        for b, _ in restores])
+    outcomes = apply._send(
+        client,
+        [
+            BatchRequest(
+                id=str(b.pk), method="POST", url=f"/directory/deletedItems/{b.microsoft_id}/restore"
+            )
+            for b, _ in restores
+        ],
+    )
     patches, updates = [], {}
     for binding, plan in restores:
         outcome = outcomes[str(binding.pk)]
@@ -88,9 +100,14 @@ def accounts_restore(client, restores, token, result) -> None:
             update = planning.takeover_plan(plan)
             update.restored, update.drift = True, dict(plan.drift)
             updates[str(binding.pk)] = (binding, update)
-            patches.append(BatchRequest(id=str(binding.pk), method="PATCH",
-                                        url=f"/users/{binding.microsoft_id}",
-                                        body=update.graph_body()))
+            patches.append(
+                BatchRequest(
+                    id=str(binding.pk),
+                    method="PATCH",
+                    url=f"/users/{binding.microsoft_id}",
+                    body=update.graph_body(),
+                )
+            )
     if not patches:
         return
     for request_id, outcome in apply._send(client, patches).items():
@@ -98,8 +115,9 @@ def accounts_restore(client, restores, token, result) -> None:
         if isinstance(outcome, graph.GraphError):
             apply._record_error(binding, update, outcome, token, result)
         else:
-            apply._record_success(binding, update, token, result,
-                                  created={"id": binding.microsoft_id})
+            apply._record_success(
+                binding, update, token, result, created={"id": binding.microsoft_id}
+            )
 
 
 def _record_gone_for_good(binding, plan, result) -> None:
@@ -118,6 +136,7 @@ def _record_gone_for_good(binding, plan, result) -> None:
 
 
 # --- waiting while a deleted account holds the address ------------------------------------
+
 
 def wait_seconds(attempts: int) -> float:
     wait = min(WAIT_FIRST * 2 ** max(min(attempts, 20) - 1, 0), WAIT_CAP)
@@ -138,18 +157,21 @@ def binding_wait(row: UserBinding, plan) -> bool:
         row.last_error_message = (
             f"Microsoft 365 has held {upn or 'this address'} for a deleted account for 30 "
             "days; Stratus stopped retrying. Restore or permanently delete that account in "
-            "Microsoft 365, then retry.")
+            "Microsoft 365, then retry."
+        )
         return False
     row.state = UserBinding.WAITING
     row.next_attempt_at = now + timedelta(seconds=wait_seconds(row.attempts))
     row.last_error_message = (
         f"{WAIT_REASON} (next try {row.next_attempt_at:%Y-%m-%d %H:%M} UTC; Stratus gives up "
         f"after {row.waiting_since + WAIT_LIMIT:%Y-%m-%d}). Restore or permanently delete "
-        f"the deleted account holding {upn or 'it'} in Microsoft 365 to continue now.")
+        f"the deleted account holding {upn or 'it'} in Microsoft 365 to continue now."
+    )
     return True
 
 
 # --- after a successful write ---------------------------------------------------------------
+
 
 def on_applied(row: UserBinding, plan, *, creating: bool, took_over: bool) -> None:
     """Bookkeeping on a locked row whose write Microsoft accepted."""
@@ -158,14 +180,20 @@ def on_applied(row: UserBinding, plan, *, creating: bool, took_over: bool) -> No
         row.lifecycle_note = (
             f"The account was deleted in Microsoft 365; Stratus restored it from the deleted "
             f"items (same object {row.microsoft_id}) on {timezone.now():%Y-%m-%d %H:%M} UTC "
-            "and brought it up to date.")
+            "and brought it up to date."
+        )
     elif creating and plan.drift.get(REPLACES):
         row.lifecycle_note = (
             f"The account was deleted in Microsoft 365 and could not be restored; Stratus "
             f"created it again on {timezone.now():%Y-%m-%d %H:%M} UTC (new object "
-            f"{row.microsoft_id}, replacing {plan.drift[REPLACES]}).")
-    if creating and not took_over and not getattr(plan, "restored", False) \
-            and row.tenant.licence_sku_id:
+            f"{row.microsoft_id}, replacing {plan.drift[REPLACES]})."
+        )
+    if (
+        creating
+        and not took_over
+        and not getattr(plan, "restored", False)
+        and row.tenant.licence_sku_id
+    ):
         row.licence_pending = row.tenant.licence_sku_id
 
 
@@ -173,8 +201,13 @@ def enabled_details(row: UserBinding, plan) -> dict:
     """Why sign-in is blocked, for the `user_deprovision` event: a Stratus password past
     the organization's maximum age (P6) blocks until the user sets a new one."""
     user = row.user
-    if plan.enabled is False and user is not None and row.bound \
-            and user.password_expired_at is not None and user.status != user.SUSPENDED:
+    if (
+        plan.enabled is False
+        and user is not None
+        and row.bound
+        and user.password_expired_at is not None
+        and user.status != user.SUSPENDED
+    ):
         return {"reason": "password_expired", "password_expired": True}
     return {}
 
@@ -182,8 +215,10 @@ def enabled_details(row: UserBinding, plan) -> dict:
 def create_details(plan) -> dict:
     """What `user_create_provision` adds for an account that was deleted in Microsoft."""
     if getattr(plan, "restored", False):
-        return {"restored": True,
-                "password_set": "stratus" if plan.password_retained else "unchanged"}
+        return {
+            "restored": True,
+            "password_set": "stratus" if plan.password_retained else "unchanged",
+        }
     if plan.drift.get(REPLACES):
         return {"recreated": True, "replaces_microsoft_id": plan.drift[REPLACES]}
     return {}

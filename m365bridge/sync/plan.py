@@ -15,7 +15,12 @@ from ..licences import usage_location_default
 from ..models import UserBinding
 
 CREATE, UPDATE, BLOCK_AND_REMOVE, REMOVE, NOTHING = (
-    "create", "update", "block_and_remove", "remove", "nothing")
+    "create",
+    "update",
+    "block_and_remove",
+    "remove",
+    "nothing",
+)
 RESTORE = "restore"  # the linked account was deleted in Microsoft 365 (P7, sync.lifecycle)
 
 
@@ -50,8 +55,10 @@ class Plan:
     def graph_body(self) -> dict[str, Any]:
         body = dict(self.body)
         if self.password is not None:
-            body["passwordProfile"] = {"password": self.password,
-                                       "forceChangePasswordNextSignIn": False}
+            body["passwordProfile"] = {
+                "password": self.password,
+                "forceChangePasswordNextSignIn": False,
+            }
         return body
 
 
@@ -79,8 +86,12 @@ def _create_body(desired: dict[str, Any]) -> dict[str, Any]:
 
 
 def binding_plan(binding: UserBinding) -> Plan:
-    plan = Plan(binding_id=binding.pk, generation=binding.generation, action=NOTHING,
-                password_version=binding.password_version)
+    plan = Plan(
+        binding_id=binding.pk,
+        generation=binding.generation,
+        action=NOTHING,
+        password_version=binding.password_version,
+    )
     user = binding.user
     if not binding.bound or user is None:
         if binding.microsoft_id and binding.known_enabled is not False:
@@ -134,10 +145,19 @@ def takeover_plan(plan: Plan) -> Plan:
     """The PATCH that makes an existing account (same UPN) ours: every synced attribute,
     sign-in as desired, and the Stratus password if one is retained. Without a retained
     password the account keeps its own: a random one would lock its owner out."""
-    body = {**{k: v for k, v in plan.desired.items() if k != "userPrincipalName"},
-            "accountEnabled": plan.enabled}
-    return Plan(binding_id=plan.binding_id, generation=plan.generation, action=CREATE,
-                body=body, desired=plan.desired, enabled=plan.enabled,
-                password=plan.password if plan.password_retained else None,
-                password_version=plan.password_version,
-                password_retained=plan.password_retained, drift=plan.drift)
+    body = {
+        **{k: v for k, v in plan.desired.items() if k != "userPrincipalName"},
+        "accountEnabled": plan.enabled,
+    }
+    return Plan(
+        binding_id=plan.binding_id,
+        generation=plan.generation,
+        action=CREATE,
+        body=body,
+        desired=plan.desired,
+        enabled=plan.enabled,
+        password=plan.password if plan.password_retained else None,
+        password_version=plan.password_version,
+        password_retained=plan.password_retained,
+        drift=plan.drift,
+    )

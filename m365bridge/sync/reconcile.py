@@ -50,11 +50,12 @@ CHECKED_STATES = (UserBinding.PROVISIONED, UserBinding.BLOCKED)
 _CASELESS = frozenset({"userPrincipalName", "mail"})
 
 FIRST_READ = "First reconcile of this tenant: every user was read."
-LINK_EXPIRED = ("The saved delta link had expired (syncStateNotFound): every user was read "
-                "instead.")
+LINK_EXPIRED = "The saved delta link had expired (syncStateNotFound): every user was read instead."
 ALREADY_RUNNING = "Another reconcile of this tenant was running; this one stopped at once."
-WORKER_STOPPED = ("The worker running this reconcile stopped before it finished; its lease "
-                  "expired and a later run took over.")
+WORKER_STOPPED = (
+    "The worker running this reconcile stopped before it finished; its lease "
+    "expired and a later run took over."
+)
 
 
 def _lease() -> timedelta:
@@ -84,26 +85,32 @@ class _Round:
 
 # --- the lease ---------------------------------------------------------------------------
 
+
 def reconcile_lease_claim(*, tenant_id: int, token: str) -> bool:
     """Claim the tenant's reconcile lease; False while another run holds it."""
     now = timezone.now()
-    return bool(Tenant.objects.filter(pk=tenant_id).filter(
-        Q(reconcile_until__isnull=True) | Q(reconcile_until__lt=now)).update(
-        reconcile_token=token, reconcile_until=now + _lease(), last_reconcile_at=now))
+    return bool(
+        Tenant.objects.filter(pk=tenant_id)
+        .filter(Q(reconcile_until__isnull=True) | Q(reconcile_until__lt=now))
+        .update(reconcile_token=token, reconcile_until=now + _lease(), last_reconcile_at=now)
+    )
 
 
 def _lease_renew(tenant_id: int, token: str) -> None:
     if not Tenant.objects.filter(pk=tenant_id, reconcile_token=token).update(
-            reconcile_until=timezone.now() + _lease()):
+        reconcile_until=timezone.now() + _lease()
+    ):
         raise LeaseLost
 
 
 def _lease_release(tenant_id: int, token: str) -> None:
     Tenant.objects.filter(pk=tenant_id, reconcile_token=token).update(
-        reconcile_token="", reconcile_until=None)
+        reconcile_token="", reconcile_until=None
+    )
 
 
 # --- one run -----------------------------------------------------------------------------
+
 
 def tenant_reconcile(*, tenant_id: int, actor_id: int | None = None) -> SyncRun | None:
     """Read the tenant's users back from Microsoft 365 and send their drift for
@@ -125,9 +132,15 @@ def tenant_reconcile(*, tenant_id: int, actor_id: int | None = None) -> SyncRun 
 
 def _run_skipped(tenant: Tenant, actor_id: int | None, note: str) -> SyncRun:
     now = timezone.now()
-    return SyncRun.objects.create(organization_id=tenant.organization_id, tenant=tenant,
-                                  actor_id=actor_id, outcome=SyncRun.SKIPPED, started_at=now,
-                                  ended_at=now, note=note)
+    return SyncRun.objects.create(
+        organization_id=tenant.organization_id,
+        tenant=tenant,
+        actor_id=actor_id,
+        outcome=SyncRun.SKIPPED,
+        started_at=now,
+        ended_at=now,
+        note=note,
+    )
 
 
 def _run(tenant: Tenant, token: str, actor_id: int | None) -> SyncRun:
@@ -136,13 +149,16 @@ def _run(tenant: Tenant, token: str, actor_id: int | None) -> SyncRun:
     tenant.refresh_from_db(fields=["delta_link"])
     # Holding the lease, any run still marked running lost its worker.
     SyncRun.objects.filter(tenant=tenant, outcome=SyncRun.RUNNING).update(
-        outcome=SyncRun.FAILED, ended_at=timezone.now(), note=WORKER_STOPPED)
-    run = SyncRun.objects.create(organization_id=tenant.organization_id, tenant=tenant,
-                                 actor_id=actor_id,
-                                 kind=SyncRun.DELTA if tenant.delta_link else SyncRun.FULL,
-                                 note="" if tenant.delta_link else FIRST_READ)
-    round_ = _Round(tenant=tenant, run=run, token=token, actor_id=actor_id,
-                    started=run.started_at)
+        outcome=SyncRun.FAILED, ended_at=timezone.now(), note=WORKER_STOPPED
+    )
+    run = SyncRun.objects.create(
+        organization_id=tenant.organization_id,
+        tenant=tenant,
+        actor_id=actor_id,
+        kind=SyncRun.DELTA if tenant.delta_link else SyncRun.FULL,
+        note="" if tenant.delta_link else FIRST_READ,
+    )
+    round_ = _Round(tenant=tenant, run=run, token=token, actor_id=actor_id, started=run.started_at)
     try:
         with tenant_graph_session(tenant=tenant, budget=False) as client:
             delta_link = _read(client, round_)
@@ -171,6 +187,7 @@ def _note(run: SyncRun, text: str) -> None:
 
 
 # --- reading -----------------------------------------------------------------------------
+
 
 def _read(client: graph.GraphClient, round_: _Round) -> str:
     """Process every page of one delta round; return the new delta link. A link that
@@ -211,9 +228,12 @@ def _recheck(client: graph.GraphClient, round_: _Round) -> None:
     if not round_.recheck:
         return
     bindings = list(UserBinding.objects.filter(pk__in=round_.recheck).exclude(microsoft_id=""))
-    requests_ = [BatchRequest(id=str(i), method="GET",
-                              url=f"/users/{b.microsoft_id}?$select={','.join(SELECT)}")
-                 for i, b in enumerate(bindings)]
+    requests_ = [
+        BatchRequest(
+            id=str(i), method="GET", url=f"/users/{b.microsoft_id}?$select={','.join(SELECT)}"
+        )
+        for i, b in enumerate(bindings)
+    ]
     round_.recheck.clear()
     round_.started = timezone.now()
     results = client.batch(requests_)
@@ -230,10 +250,12 @@ def _recheck(client: graph.GraphClient, round_: _Round) -> None:
     _page_check(round_, items, last_chance=True)
     if missing:
         round_.run.corrected += bindings_account_missing(
-            tenant=round_.tenant, binding_ids=missing, actor_id=round_.actor_id)
+            tenant=round_.tenant, binding_ids=missing, actor_id=round_.actor_id
+        )
 
 
 # --- comparing ---------------------------------------------------------------------------
+
 
 def _page_check(round_: _Round, items: list[dict], *, last_chance: bool = False) -> None:
     removed = {i["id"] for i in items if "@removed" in i}
@@ -241,11 +263,21 @@ def _page_check(round_: _Round, items: list[dict], *, last_chance: bool = False)
     round_.seen.update(present)
     if not items:
         return
-    bindings = (UserBinding.objects.filter(tenant_id=round_.tenant.pk, bound=True,
-                                           microsoft_id__in=[*present, *removed])
-                .only("pk", "microsoft_id", "state", "known_properties", "known_enabled",
-                      "password_encrypted", "password_pushed_at", "synced_at",
-                      "claim_token", "claimed_until", "user_label"))
+    bindings = UserBinding.objects.filter(
+        tenant_id=round_.tenant.pk, bound=True, microsoft_id__in=[*present, *removed]
+    ).only(
+        "pk",
+        "microsoft_id",
+        "state",
+        "known_properties",
+        "known_enabled",
+        "password_encrypted",
+        "password_pushed_at",
+        "synced_at",
+        "claim_token",
+        "claimed_until",
+        "user_label",
+    )
     now = timezone.now()
     findings, missing = {}, []
     for binding in bindings:
@@ -255,19 +287,20 @@ def _page_check(round_: _Round, items: list[dict], *, last_chance: bool = False)
             missing.append(binding.pk)
             continue
         in_flight = binding.claim_token and binding.claimed_until and binding.claimed_until > now
-        if not last_chance and (in_flight or (binding.synced_at and
-                                              binding.synced_at > round_.started)):
+        if not last_chance and (
+            in_flight or (binding.synced_at and binding.synced_at > round_.started)
+        ):
             round_.recheck.add(binding.pk)
             continue
         found = binding_drift(binding, present[binding.microsoft_id])
         if found:
             findings[binding.pk] = found
     if findings:
-        round_.run.corrected += bindings_drift_record(findings=findings,
-                                                      actor_id=round_.actor_id)
+        round_.run.corrected += bindings_drift_record(findings=findings, actor_id=round_.actor_id)
     if missing:
         round_.run.corrected += bindings_account_missing(
-            tenant=round_.tenant, binding_ids=missing, actor_id=round_.actor_id)
+            tenant=round_.tenant, binding_ids=missing, actor_id=round_.actor_id
+        )
 
 
 def _same(name: str, remote, known) -> bool:
@@ -291,17 +324,26 @@ def binding_drift(binding: UserBinding, account: dict) -> dict:
     Only properties Microsoft returned are compared (delta may leave unchanged ones out)."""
     known = binding.known_properties or {}
     found: dict = {}
-    properties = sorted(name for name in SYNCED_GRAPH_PROPERTIES
-                        if name in account and name in known
-                        and not _same(name, account[name], known[name]))
+    properties = sorted(
+        name
+        for name in SYNCED_GRAPH_PROPERTIES
+        if name in account and name in known and not _same(name, account[name], known[name])
+    )
     if properties:
         found["properties"] = properties
-    if ("accountEnabled" in account and binding.known_enabled is not None
-            and account["accountEnabled"] is not binding.known_enabled):
+    if (
+        "accountEnabled" in account
+        and binding.known_enabled is not None
+        and account["accountEnabled"] is not binding.known_enabled
+    ):
         found["enabled"] = True
     changed_at = _changed_at(account.get("lastPasswordChangeDateTime"))
-    if (changed_at and binding.password_encrypted and binding.password_pushed_at
-            and changed_at > binding.password_pushed_at + _password_grace()):
+    if (
+        changed_at
+        and binding.password_encrypted
+        and binding.password_pushed_at
+        and changed_at > binding.password_pushed_at + _password_grace()
+    ):
         found["password"] = True
     return found
 
@@ -319,17 +361,24 @@ def bindings_drift_record(*, findings: dict[int, dict], actor_id: int | None) ->
     transaction; the engine sends the corrections). Returns how many were marked."""
     marked = 0
     with transaction.atomic():
-        rows = (UserBinding.objects.select_for_update(of=("self",))
-                .filter(pk__in=list(findings), bound=True).only("pk", "drift"))
+        rows = (
+            UserBinding.objects.select_for_update(of=("self",))
+            .filter(pk__in=list(findings), bound=True)
+            .only("pk", "drift")
+        )
         for row in rows:
             marked += intent.binding_mark_dirty(
-                bindings=UserBinding.objects.filter(pk=row.pk), actor_id=actor_id,
-                drift=_merged(row.drift or {}, findings[row.pk]), next_attempt_at=None)
+                bindings=UserBinding.objects.filter(pk=row.pk),
+                actor_id=actor_id,
+                drift=_merged(row.drift or {}, findings[row.pk]),
+                next_attempt_at=None,
+            )
     return marked
 
 
-def bindings_account_missing(*, tenant: Tenant, binding_ids: list[int],
-                             actor_id: int | None) -> int:
+def bindings_account_missing(
+    *, tenant: Tenant, binding_ids: list[int], actor_id: int | None
+) -> int:
     """Bound accounts that Microsoft 365 no longer has (deleted there): the restore rule
     (P7, `sync.lifecycle`) — the next sync restores each from Microsoft's deleted items
     (same object), or creates it again, or waits while another deleted account holds its
@@ -337,35 +386,51 @@ def bindings_account_missing(*, tenant: Tenant, binding_ids: list[int],
     from .lifecycle import bindings_mark_missing
 
     return bindings_mark_missing(
-        bindings=UserBinding.objects.filter(tenant=tenant, pk__in=binding_ids),
-        actor_id=actor_id)
+        bindings=UserBinding.objects.filter(tenant=tenant, pk__in=binding_ids), actor_id=actor_id
+    )
 
 
 def _missing_after_full_read(round_: _Round) -> None:
     """A full read lists every account: a bound one it did not list is gone. Bindings
     synced after the read began may be newer than the listing, so they are left out."""
-    candidates = (UserBinding.objects.filter(tenant_id=round_.tenant.pk, bound=True,
-                                             state__in=CHECKED_STATES,
-                                             synced_at__lt=round_.started)
-                  .exclude(microsoft_id="").values_list("pk", "microsoft_id"))
-    missing = [pk for pk, microsoft_id in candidates.iterator(chunk_size=5000)
-               if microsoft_id not in round_.seen]
+    candidates = (
+        UserBinding.objects.filter(
+            tenant_id=round_.tenant.pk,
+            bound=True,
+            state__in=CHECKED_STATES,
+            synced_at__lt=round_.started,
+        )
+        .exclude(microsoft_id="")
+        .values_list("pk", "microsoft_id")
+    )
+    missing = [
+        pk
+        for pk, microsoft_id in candidates.iterator(chunk_size=5000)
+        if microsoft_id not in round_.seen
+    ]
     if missing:
         round_.run.corrected += bindings_account_missing(
-            tenant=round_.tenant, binding_ids=missing, actor_id=round_.actor_id)
+            tenant=round_.tenant, binding_ids=missing, actor_id=round_.actor_id
+        )
 
 
 # --- scheduling --------------------------------------------------------------------------
+
 
 def tenants_due(*, now: datetime | None = None) -> list[int]:
     """Connected tenants whose interval has passed since their last reconcile and
     whose lease is free."""
     now = now or timezone.now()
-    rows = (Tenant.objects.filter(status=Tenant.CONNECTED)
-            .filter(Q(reconcile_until__isnull=True) | Q(reconcile_until__lt=now))
-            .values_list("pk", "last_reconcile_at", "reconcile_interval_minutes"))
-    return [pk for pk, last, minutes in rows
-            if last is None or last + timedelta(minutes=max(minutes, 1)) <= now]
+    rows = (
+        Tenant.objects.filter(status=Tenant.CONNECTED)
+        .filter(Q(reconcile_until__isnull=True) | Q(reconcile_until__lt=now))
+        .values_list("pk", "last_reconcile_at", "reconcile_interval_minutes")
+    )
+    return [
+        pk
+        for pk, last, minutes in rows
+        if last is None or last + timedelta(minutes=max(minutes, 1)) <= now
+    ]
 
 
 def reconcile_send(*, tenant_id: int, actor_id: int | None = None) -> None:
@@ -380,8 +445,9 @@ def reconcile_send(*, tenant_id: int, actor_id: int | None = None) -> None:
     try:
         current_app.send_task(RECONCILE_TASK, args=[tenant_id, actor_id], **options)
     except Exception as exc:  # broker down: the schedule tries again
-        log.warning("could not queue the reconcile of tenant %s (%s)", tenant_id,
-                    type(exc).__name__)
+        log.warning(
+            "could not queue the reconcile of tenant %s (%s)", tenant_id, type(exc).__name__
+        )
 
 
 def reconcile_due() -> list[int]:

@@ -17,17 +17,25 @@ def m365_user_panel(context, subject):
     tenants = []
     if binding is None:
         tenants = selectors.tenants_for_users(organization=organization, users=[subject])
-    return {"subject": subject, "binding": binding, "csrf_token": context.get("csrf_token"),
-            "owner": next((t for t in tenants if t is not None), None),
-            "has_tenants": selectors.tenant_list(organization=organization,
-                                                 include_deauthorized=False).exists()}
+    return {
+        "subject": subject,
+        "binding": binding,
+        "csrf_token": context.get("csrf_token"),
+        "owner": next((t for t in tenants if t is not None), None),
+        "has_tenants": selectors.tenant_list(
+            organization=organization, include_deauthorized=False
+        ).exists(),
+    }
 
 
 @register.inclusion_tag("m365/_tenant_provisioning.html", takes_context=True)
 def m365_tenant_provisioning(context, tenant):
     """The tenant page's provisioning card: bindings per state, the latest bulk bind's
     progress (polled without a reload), and the bindings in error or waiting."""
-    return {"tenant": tenant, "csrf_token": context.get("csrf_token"),
-            "counts": selectors.binding_state_counts(tenant=tenant),
-            "progress": selectors.bind_run_progress(tenant=tenant),
-            "problems": selectors.binding_problems(tenant=tenant)}
+    return {
+        "tenant": tenant,
+        "csrf_token": context.get("csrf_token"),
+        "counts": selectors.binding_state_counts(tenant=tenant),
+        "progress": selectors.bind_run_progress(tenant=tenant),
+        "problems": selectors.binding_problems(tenant=tenant),
+    }

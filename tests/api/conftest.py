@@ -30,6 +30,7 @@ def charlie_api(globex, charlie):
 def session_client():
     """A signed-in browser session. With `csrf=True` it sends the CSRF token, as the
     console's pages do."""
+
     def signed_in(user, *, csrf=True):
         client = APIClient(enforce_csrf_checks=True)
         client.force_login(user)
@@ -37,10 +38,12 @@ def session_client():
             client.get("/api/v1/docs/")  # a page that hands out the token
             client.defaults["HTTP_X_CSRFTOKEN"] = client.cookies["csrftoken"].value
         return client
+
     return signed_in
 
 
 @pytest.fixture
 def engineers(acme, alice):
-    return services.group_create(actor=alice, organization=acme, name="Engineers",
-                                 description="Builds things")
+    return services.group_create(
+        actor=alice, organization=acme, name="Engineers", description="Builds things"
+    )

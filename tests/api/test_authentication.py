@@ -69,10 +69,15 @@ def test_a_session_write_with_the_csrf_token_works(session_client, alice):
     assert response.status_code == 201
 
 
-@pytest.mark.parametrize("method,path", [
-    ("get", "/api/v1/users"), ("post", "/api/v1/users"), ("get", "/api/v1/groups"),
-    ("get", "/api/v1/events"),
-])
+@pytest.mark.parametrize(
+    "method,path",
+    [
+        ("get", "/api/v1/users"),
+        ("post", "/api/v1/users"),
+        ("get", "/api/v1/groups"),
+        ("get", "/api/v1/events"),
+    ],
+)
 def test_a_member_cannot_use_the_api(session_client, bob, method, path):
     response = getattr(session_client(bob), method)(path)
     assert response.status_code == 403
@@ -93,8 +98,13 @@ def test_a_service_operator_without_an_organization_cannot_use_the_api(session_c
 
 
 def test_a_suspended_admins_session_is_refused(session_client, acme, alice):
-    carol = services.user_create(actor=alice, organization=acme, email="carol@acme.example",
-                                 role=User.ADMIN, password=PASSWORD)
+    carol = services.user_create(
+        actor=alice,
+        organization=acme,
+        email="carol@acme.example",
+        role=User.ADMIN,
+        password=PASSWORD,
+    )
     client = session_client(carol)
     services.user_suspend(actor=alice, user=carol)
     assert client.get("/api/v1/users").status_code == 401

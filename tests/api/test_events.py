@@ -15,8 +15,15 @@ def test_it_lists_the_organizations_events_newest_first(api, alice, bob, charlie
     key_event = next(e for e in results if e["type"] == "api_key_create")
     assert key_event["actor"] == "alice@acme.example" and key_event["actor_id"] == alice.pk
     assert key_event["target_label"] == "alice's script"
-    assert {"id", "created_at", "outcome", "target_type", "target_id", "details",
-            "tenant_ref"} <= set(key_event)
+    assert {
+        "id",
+        "created_at",
+        "outcome",
+        "target_type",
+        "target_id",
+        "details",
+        "tenant_ref",
+    } <= set(key_event)
 
 
 def test_it_filters_events(api, acme, alice, bob):
@@ -29,17 +36,27 @@ def test_it_filters_events(api, acme, alice, bob):
     assert types(type="user_suspend") == ["user_suspend"]
     assert types(outcome="failure") == ["sync"]
     assert set(types(target_type="user", target_id=str(bob.pk))) == {
-        "user_create", "user_password_set", "user_suspend", "sync"}
+        "user_create",
+        "user_password_set",
+        "user_suspend",
+        "sync",
+    }
 
 
 def test_it_filters_events_by_time(api, alice, bob):
     now = timezone.now()
-    assert api.get("/api/v1/events", {"since": (now + timedelta(hours=1)).isoformat()}) \
-        .json()["count"] == 0
-    assert api.get("/api/v1/events", {"until": (now - timedelta(hours=1)).isoformat()}) \
-        .json()["count"] == 0
-    window = {"since": (now - timedelta(hours=1)).isoformat(),
-              "until": (now + timedelta(hours=1)).isoformat()}
+    assert (
+        api.get("/api/v1/events", {"since": (now + timedelta(hours=1)).isoformat()}).json()["count"]
+        == 0
+    )
+    assert (
+        api.get("/api/v1/events", {"until": (now - timedelta(hours=1)).isoformat()}).json()["count"]
+        == 0
+    )
+    window = {
+        "since": (now - timedelta(hours=1)).isoformat(),
+        "until": (now + timedelta(hours=1)).isoformat(),
+    }
     assert api.get("/api/v1/events", window).json()["count"] > 0
 
 
@@ -51,8 +68,9 @@ def test_a_bad_date_is_a_400_naming_the_field(api):
 
 
 def test_until_before_since_is_a_400_naming_until(api):
-    response = api.get("/api/v1/events", {"since": "2026-05-02T00:00:00Z",
-                                          "until": "2026-05-01T00:00:00Z"})
+    response = api.get(
+        "/api/v1/events", {"since": "2026-05-02T00:00:00Z", "until": "2026-05-01T00:00:00Z"}
+    )
     assert response.status_code == 400
     assert list(error_of(response)["fields"]) == ["until"]
 

@@ -12,10 +12,18 @@ from .helpers import error_of
 EXPORT = "/api/v1/events/export"
 
 
-def provision(organization, user, *, tenant="t1", actor=None, type="user_create_provision",
-              **fields):
-    return event_record(organization=organization, type=type, actor=actor, target=user,
-                        tenant_ref=tenant, tenant_label=f"Tenant {tenant}", **fields)
+def provision(
+    organization, user, *, tenant="t1", actor=None, type="user_create_provision", **fields
+):
+    return event_record(
+        organization=organization,
+        type=type,
+        actor=actor,
+        target=user,
+        tenant_ref=tenant,
+        tenant_label=f"Tenant {tenant}",
+        **fields,
+    )
 
 
 def listed(api, **filters):
@@ -42,7 +50,8 @@ def test_it_filters_by_tenant(api, acme, alice, bob):
     provision(acme, bob, tenant="t1")
     provision(acme, alice, tenant="t2")
     assert [(e["tenant_ref"], e["target_label"]) for e in listed(api, tenant="t2")] == [
-        ("t2", "alice@acme.example")]
+        ("t2", "alice@acme.example")
+    ]
 
 
 def test_it_filters_by_actor(api, acme, alice, bob):
@@ -62,15 +71,21 @@ def test_since_and_until_take_plain_dates(api, acme, bob):
 
 
 def test_it_exports_csv_with_the_filters_applied(api, acme, alice, bob):
-    provision(acme, bob, tenant="t1", outcome=Event.FAILURE,
-              details={"code": "Request_BadRequest", "message": "Bad UPN", "request_id": "r9"})
+    provision(
+        acme,
+        bob,
+        tenant="t1",
+        outcome=Event.FAILURE,
+        details={"code": "Request_BadRequest", "message": "Bad UPN", "request_id": "r9"},
+    )
     provision(acme, alice, tenant="t2")
     response, text = exported(api, format="csv", tenant="t1", outcome="failure")
     assert response["Content-Type"] == "text/csv; charset=utf-8"
     assert response["Content-Disposition"].startswith('attachment; filename="stratus-events-')
     rows = list(csv.DictReader(io.StringIO(text)))
     assert [(r["tenant_id"], r["target_label"], r["outcome"]) for r in rows] == [
-        ("t1", "bob@acme.example", "failure")]
+        ("t1", "bob@acme.example", "failure")
+    ]
     assert json.loads(rows[0]["details"])["request_id"] == "r9"
 
 
@@ -86,9 +101,11 @@ def test_it_exports_json_by_default_and_csv_when_accept_asks(api, acme, bob):
 
 def test_the_json_export_is_every_page_of_the_list(api, acme):
     Event.objects.bulk_create(
-        Event(organization=acme, type="bulk", actor_label="system") for _ in range(120))
+        Event(organization=acme, type="bulk", actor_label="system") for _ in range(120)
+    )
     listed_ids = [
-        e["id"] for page in (1, 2, 3)
+        e["id"]
+        for page in (1, 2, 3)
         for e in api.get("/api/v1/events", {"type": "bulk", "page": page}).json()["results"]
     ]
     _, text = exported(api, type="bulk", format="json")
@@ -96,11 +113,18 @@ def test_the_json_export_is_every_page_of_the_list(api, acme):
 
 
 def test_csv_export_defuses_formulas(api, acme):
-    event_record(organization=acme, type="odd", target_type="group", target_id="1",
-                 target_label='=HYPERLINK("http://evil.example")')
+    event_record(
+        organization=acme,
+        type="odd",
+        target_type="group",
+        target_id="1",
+        target_label='=HYPERLINK("http://evil.example")',
+    )
     _, text = exported(api, format="csv", type="odd")
-    assert next(csv.DictReader(io.StringIO(text)))["target_label"] == \
-        '\'=HYPERLINK("http://evil.example")'
+    assert (
+        next(csv.DictReader(io.StringIO(text)))["target_label"]
+        == '\'=HYPERLINK("http://evil.example")'
+    )
 
 
 def test_a_bad_date_in_an_export_is_a_400_naming_the_field(api):
@@ -120,8 +144,13 @@ def test_an_unknown_export_format_is_a_400_naming_format(api):
 
 def test_another_organization_never_sees_acmes_events(charlie_api, acme, alice, bob):
     provision(acme, bob, tenant="acme-tenant")
-    for filters in ({}, {"user": "bob@acme.example"}, {"user": str(bob.pk)},
-                    {"tenant": "acme-tenant"}, {"actor": "alice@acme.example"}):
+    for filters in (
+        {},
+        {"user": "bob@acme.example"},
+        {"user": str(bob.pk)},
+        {"tenant": "acme-tenant"},
+        {"actor": "alice@acme.example"},
+    ):
         assert "acme" not in json.dumps(listed(charlie_api, **filters))
         for format in ("csv", "json"):
             _, text = exported(charlie_api, format=format, **filters)

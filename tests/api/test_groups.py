@@ -5,8 +5,9 @@ from directory.models import Group, Membership
 from .helpers import error_of
 
 
-def test_it_lists_and_searches_the_organizations_groups(api, acme, alice, engineers, globex,
-                                                       charlie):
+def test_it_lists_and_searches_the_organizations_groups(
+    api, acme, alice, engineers, globex, charlie
+):
     services.group_create(actor=alice, organization=acme, name="Sales")
     services.group_create(actor=charlie, organization=globex, name="Globex engineers")
     body = api.get("/api/v1/groups").json()
@@ -18,8 +19,9 @@ def test_it_lists_and_searches_the_organizations_groups(api, acme, alice, engine
 
 
 def test_it_creates_a_group(api, acme, alice):
-    response = api.post("/api/v1/groups", {"name": " Support ", "description": "Helps"},
-                        format="json")
+    response = api.post(
+        "/api/v1/groups", {"name": " Support ", "description": "Helps"}, format="json"
+    )
     assert response.status_code == 201
     group = Group.objects.get(pk=response.json()["id"])
     assert group.organization == acme and group.name == "Support"
@@ -47,8 +49,9 @@ def test_a_taken_group_name_is_a_409_whatever_its_case(api, engineers):
 
 
 def test_the_same_group_name_in_another_organization_is_fine(charlie_api, engineers):
-    assert charlie_api.post("/api/v1/groups", {"name": "Engineers"},
-                            format="json").status_code == 201
+    assert (
+        charlie_api.post("/api/v1/groups", {"name": "Engineers"}, format="json").status_code == 201
+    )
 
 
 def test_it_retrieves_renames_and_deletes_a_group(api, engineers):

@@ -15,13 +15,13 @@ def test_the_schema_is_valid_openapi_3(client, db):
 
 
 def test_the_schema_generates_without_warnings(tmp_path):
-    call_command("spectacular", "--validate", "--fail-on-warn", "--file",
-                 str(tmp_path / "schema.yaml"))
+    call_command(
+        "spectacular", "--validate", "--fail-on-warn", "--file", str(tmp_path / "schema.yaml")
+    )
 
 
 def test_the_schema_documents_the_error_shape_and_never_a_password_in_output(client, db):
-    schema = client.get("/api/v1/schema/",
-                        HTTP_ACCEPT="application/vnd.oai.openapi+json").json()
+    schema = client.get("/api/v1/schema/", HTTP_ACCEPT="application/vnd.oai.openapi+json").json()
     components = schema["components"]["schemas"]
     assert set(components["Error"]["properties"]) == {"error"}
     assert "password" not in components["User"]["properties"]
@@ -33,8 +33,7 @@ def test_the_docs_page_lists_every_operation_and_needs_no_internet(client, db):
     response = client.get("/api/v1/docs/")
     assert response.status_code == 200
     page = response.content.decode()
-    schema = client.get("/api/v1/schema/",
-                        HTTP_ACCEPT="application/vnd.oai.openapi+json").json()
+    schema = client.get("/api/v1/schema/", HTTP_ACCEPT="application/vnd.oai.openapi+json").json()
     for path, operations in schema["paths"].items():
         for method in operations:
             assert f'data-method="{method.upper()}" data-path="{path}"' in page

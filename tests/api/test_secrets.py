@@ -11,14 +11,18 @@ def test_no_response_contains_a_password_a_hash_or_the_key(alice_key, bob, engin
     key, secret = alice_key
     api = key_client(secret)
     responses = [
-        api.post("/api/v1/users", {"email": "dana@acme.example", "password": PASSWORD_SENT},
-                 format="json"),
-        api.post("/api/v1/users", {"email": "bad@acme.example", "password": "Weak-pass"},
-                 format="json"),
-        api.post(f"/api/v1/users/{bob.pk}/password", {"password": PASSWORD_SENT},
-                 format="json"),
-        api.post(f"/api/v1/users/{bob.pk}/password", {"password": PASSWORD_SENT},
-                 format="json"),  # refused: reused
+        api.post(
+            "/api/v1/users",
+            {"email": "dana@acme.example", "password": PASSWORD_SENT},
+            format="json",
+        ),
+        api.post(
+            "/api/v1/users", {"email": "bad@acme.example", "password": "Weak-pass"}, format="json"
+        ),
+        api.post(f"/api/v1/users/{bob.pk}/password", {"password": PASSWORD_SENT}, format="json"),
+        api.post(
+            f"/api/v1/users/{bob.pk}/password", {"password": PASSWORD_SENT}, format="json"
+        ),  # refused: reused
         api.post(f"/api/v1/groups/{engineers.pk}/members/{bob.pk}"),
         api.get("/api/v1/users"),
         api.get(f"/api/v1/users/{bob.pk}"),

@@ -39,14 +39,17 @@ def acme_objects(alice, bob, engineers):
 
 def _call(client, method, template, body, ids):
     url = "/api/v1/" + template.format(**ids)
-    return getattr(client, method)(url, body, format="json") if body else \
-        getattr(client, method)(url)
+    return (
+        getattr(client, method)(url, body, format="json") if body else getattr(client, method)(url)
+    )
 
 
-@pytest.mark.parametrize("method,template,body", ENDPOINTS,
-                         ids=[f"{m} {t}" for m, t, _ in ENDPOINTS])
+@pytest.mark.parametrize(
+    "method,template,body", ENDPOINTS, ids=[f"{m} {t}" for m, t, _ in ENDPOINTS]
+)
 def test_another_organizations_admin_gets_404_and_changes_nothing(
-        charlie_api, acme_objects, bob, engineers, method, template, body):
+    charlie_api, acme_objects, bob, engineers, method, template, body
+):
     events = Event.objects.count()
     response = _call(charlie_api, method, template, body, acme_objects)
     assert response.status_code == 404, response.content
@@ -59,10 +62,10 @@ def test_another_organizations_admin_gets_404_and_changes_nothing(
     assert Event.objects.count() == events
 
 
-@pytest.mark.parametrize("method,template,body", ENDPOINTS,
-                         ids=[f"{m} {t}" for m, t, _ in ENDPOINTS])
-def test_a_member_cannot_use_any_of_them(session_client, acme_objects, bob, method, template,
-                                         body):
+@pytest.mark.parametrize(
+    "method,template,body", ENDPOINTS, ids=[f"{m} {t}" for m, t, _ in ENDPOINTS]
+)
+def test_a_member_cannot_use_any_of_them(session_client, acme_objects, bob, method, template, body):
     response = _call(session_client(bob), method, template, body, acme_objects)
     assert response.status_code == 403
     assert error_of(response)["code"] == "permission_denied"
@@ -74,8 +77,10 @@ def test_the_walk_covers_every_api_route_that_takes_an_id():
         if str(pattern.pattern) == "api/v1/":
             routes = _routes(pattern.url_patterns)
     with_ids = {r for r in routes if "<" in r}
-    walked = {t.replace("{user}", "<int:user_id>").replace("{group}", "<int:group_id>")
-              for _, t, _ in ENDPOINTS}
+    walked = {
+        t.replace("{user}", "<int:user_id>").replace("{group}", "<int:group_id>")
+        for _, t, _ in ENDPOINTS
+    }
     assert with_ids and with_ids == walked
 
 

@@ -22,8 +22,14 @@ def test_it_lists_the_organizations_users_paged_with_their_profile(api, alice, b
     bob_out = next(u for u in body["results"] if u["email"] == "bob@acme.example")
     assert bob_out["role"] == "member" and bob_out["status"] == "active"
     assert bob_out["first_name"] == "Bob" and bob_out["display_name"] == "Bob Brown"
-    assert {"id", "created_at", "password_changed_at", "groups", "usage_location",
-            "business_phones"} <= set(bob_out)
+    assert {
+        "id",
+        "created_at",
+        "password_changed_at",
+        "groups",
+        "usage_location",
+        "business_phones",
+    } <= set(bob_out)
     assert "password" not in bob_out
 
 
@@ -41,10 +47,16 @@ def test_a_page_past_the_end_is_a_404_in_the_error_shape(api, alice):
 
 
 def test_it_searches_and_filters_users(api, acme, alice, bob):
-    services.user_create(actor=alice, organization=acme, email="carol@acme.example",
-                         role=User.ADMIN, first_name="Carol")
-    assert [u["email"] for u in api.get("/api/v1/users", {"q": "BRO"}).json()["results"]] \
-        == ["bob@acme.example"]
+    services.user_create(
+        actor=alice,
+        organization=acme,
+        email="carol@acme.example",
+        role=User.ADMIN,
+        first_name="Carol",
+    )
+    assert [u["email"] for u in api.get("/api/v1/users", {"q": "BRO"}).json()["results"]] == [
+        "bob@acme.example"
+    ]
     staged = api.get("/api/v1/users", {"status": "staged"}).json()["results"]
     assert [u["email"] for u in staged] == ["carol@acme.example"]
     admins = api.get("/api/v1/users", {"role": "admin"}).json()["results"]
@@ -74,10 +86,17 @@ def test_listing_users_costs_the_same_queries_for_many_users_in_many_groups(api,
 
 
 def test_it_creates_a_staged_user_without_a_password(api, acme):
-    response = api.post("/api/v1/users", {
-        "email": "Dana@Acme.example", "first_name": "Dana", "last_name": "Diaz",
-        "usage_location": "de", "business_phones": ["+49 30 1234"],
-    }, format="json")
+    response = api.post(
+        "/api/v1/users",
+        {
+            "email": "Dana@Acme.example",
+            "first_name": "Dana",
+            "last_name": "Diaz",
+            "usage_location": "de",
+            "business_phones": ["+49 30 1234"],
+        },
+        format="json",
+    )
     assert response.status_code == 201, response.json()
     body = response.json()
     assert body["email"] == "dana@acme.example"
@@ -88,8 +107,11 @@ def test_it_creates_a_staged_user_without_a_password(api, acme):
 
 
 def test_it_creates_an_active_user_with_a_password_and_never_echoes_it(api):
-    response = api.post("/api/v1/users", {"email": "eve@acme.example", "role": "admin",
-                                          "password": NEW_PASSWORD}, format="json")
+    response = api.post(
+        "/api/v1/users",
+        {"email": "eve@acme.example", "role": "admin", "password": NEW_PASSWORD},
+        format="json",
+    )
     assert response.status_code == 201
     assert response.json()["status"] == "active" and response.json()["role"] == "admin"
     assert NEW_PASSWORD not in response.content.decode()
@@ -98,7 +120,8 @@ def test_it_creates_an_active_user_with_a_password_and_never_echoes_it(api):
 
 @pytest.mark.parametrize("send_activation,emails", [(None, 1), (True, 1), (False, 0)])
 def test_create_sends_the_activation_email_unless_told_not_to(
-        api, django_capture_on_commit_callbacks, send_activation, emails):
+    api, django_capture_on_commit_callbacks, send_activation, emails
+):
     body = {"email": "wren@acme.example"}
     if send_activation is not None:
         body["send_activation"] = send_activation
@@ -108,8 +131,11 @@ def test_create_sends_the_activation_email_unless_told_not_to(
 
 
 def test_create_names_each_invalid_field(api):
-    response = api.post("/api/v1/users", {"email": "not-an-email", "role": "boss",
-                                          "usage_location": "Germany"}, format="json")
+    response = api.post(
+        "/api/v1/users",
+        {"email": "not-an-email", "role": "boss", "usage_location": "Germany"},
+        format="json",
+    )
     assert response.status_code == 400
     error = error_of(response)
     assert error["code"] == "invalid"
@@ -117,15 +143,17 @@ def test_create_names_each_invalid_field(api):
 
 
 def test_create_reports_the_service_rules_per_field(api):
-    response = api.post("/api/v1/users", {"email": "f@acme.example", "usage_location": "Germ"},
-                        format="json")
+    response = api.post(
+        "/api/v1/users", {"email": "f@acme.example", "usage_location": "Germ"}, format="json"
+    )
     assert response.status_code == 400
     assert "usage_location" in error_of(response)["fields"]
 
 
 def test_create_refuses_a_password_the_policy_rejects_naming_the_password(api):
-    response = api.post("/api/v1/users", {"email": "g@acme.example", "password": "short"},
-                        format="json")
+    response = api.post(
+        "/api/v1/users", {"email": "g@acme.example", "password": "short"}, format="json"
+    )
     assert response.status_code == 400
     error = error_of(response)
     assert list(error["fields"]) == ["password"] and error["fields"]["password"]
@@ -134,8 +162,9 @@ def test_create_refuses_a_password_the_policy_rejects_naming_the_password(api):
 
 
 def test_create_refuses_unknown_fields(api):
-    response = api.post("/api/v1/users", {"email": "h@acme.example", "firstname": "H"},
-                        format="json")
+    response = api.post(
+        "/api/v1/users", {"email": "h@acme.example", "firstname": "H"}, format="json"
+    )
     assert response.status_code == 400
     assert error_of(response)["fields"] == {"firstname": ["Unknown field."]}
 
@@ -149,23 +178,35 @@ def test_an_email_taken_in_another_organization_is_a_409_whatever_its_case(api, 
 
 
 def test_only_an_owner_key_may_make_an_owner(acme, alice, bob):
-    carol = services.user_create(actor=alice, organization=acme, email="carol@acme.example",
-                                 role=User.ADMIN, password=PASSWORD)
+    carol = services.user_create(
+        actor=alice,
+        organization=acme,
+        email="carol@acme.example",
+        role=User.ADMIN,
+        password=PASSWORD,
+    )
     _, secret = services.api_key_create(actor=carol, organization=acme, name="carol")
-    response = key_client(secret).post("/api/v1/users", {"email": "o@acme.example",
-                                                         "role": "owner"}, format="json")
+    response = key_client(secret).post(
+        "/api/v1/users", {"email": "o@acme.example", "role": "owner"}, format="json"
+    )
     assert response.status_code == 403
     assert "role" in error_of(response)["fields"]
 
 
 def test_a_key_whose_creator_was_deleted_cannot_make_an_owner(acme, alice):
-    carol = services.user_create(actor=alice, organization=acme, email="carol@acme.example",
-                                 role=User.OWNER, password=PASSWORD)
+    carol = services.user_create(
+        actor=alice,
+        organization=acme,
+        email="carol@acme.example",
+        role=User.OWNER,
+        password=PASSWORD,
+    )
     _, secret = services.api_key_create(actor=carol, organization=acme, name="carol")
     services.user_delete(actor=alice, user=carol)
     client = key_client(secret)
-    response = client.post("/api/v1/users", {"email": "o@acme.example", "role": "owner"},
-                           format="json")
+    response = client.post(
+        "/api/v1/users", {"email": "o@acme.example", "role": "owner"}, format="json"
+    )
     assert response.status_code == 403
     assert error_of(response)["code"] == "not_allowed"
     made = client.post("/api/v1/users", {"email": "m@acme.example"}, format="json")
@@ -196,15 +237,15 @@ def test_patch_changes_only_the_given_fields(api, bob):
 
 
 def test_patch_to_a_taken_email_is_a_409(api, bob, alice):
-    response = api.patch(f"/api/v1/users/{bob.pk}", {"email": "Alice@acme.example"},
-                         format="json")
+    response = api.patch(f"/api/v1/users/{bob.pk}", {"email": "Alice@acme.example"}, format="json")
     assert response.status_code == 409
     assert error_of(response)["code"] == "email_taken"
 
 
 def test_patch_with_a_bad_field_names_it(api, bob):
-    response = api.patch(f"/api/v1/users/{bob.pk}", {"business_phones": "not a list",
-                                                     "role": 3}, format="json")
+    response = api.patch(
+        f"/api/v1/users/{bob.pk}", {"business_phones": "not a list", "role": 3}, format="json"
+    )
     assert response.status_code == 400
     assert {"business_phones", "role"} <= set(error_of(response)["fields"])
 
@@ -216,15 +257,13 @@ def test_put_is_not_offered(api, bob):
 
 
 def test_a_body_that_is_not_json_is_a_415(api, bob):
-    response = api.patch(f"/api/v1/users/{bob.pk}", "job_title=x",
-                         content_type="text/plain")
+    response = api.patch(f"/api/v1/users/{bob.pk}", "job_title=x", content_type="text/plain")
     assert response.status_code == 415
     assert error_of(response)["code"] == "unsupported_media_type"
 
 
 def test_malformed_json_is_a_400(api, bob):
-    response = api.patch(f"/api/v1/users/{bob.pk}", "{not json",
-                         content_type="application/json")
+    response = api.patch(f"/api/v1/users/{bob.pk}", "{not json", content_type="application/json")
     assert response.status_code == 400
     assert error_of(response)["code"] == "parse_error"
 
@@ -243,19 +282,25 @@ def test_the_keys_creator_cannot_delete_themselves_through_it(api, alice):
 
 def test_it_sets_a_password_and_answers_without_it(api, acme, alice):
     dana = services.user_create(actor=alice, organization=acme, email="dana@acme.example")
-    response = api.post(f"/api/v1/users/{dana.pk}/password", {"password": NEW_PASSWORD},
-                        format="json")
+    response = api.post(
+        f"/api/v1/users/{dana.pk}/password", {"password": NEW_PASSWORD}, format="json"
+    )
     assert response.status_code == 204 and not response.content
     dana.refresh_from_db()
     assert dana.check_password(NEW_PASSWORD) and dana.status == User.ACTIVE
     assert not dana.must_change_password
-    assert Event.objects.get(type="user_password_set", target_id=str(dana.pk)) \
-        .details["source"] == "admin"
+    assert (
+        Event.objects.get(type="user_password_set", target_id=str(dana.pk)).details["source"]
+        == "admin"
+    )
 
 
 def test_a_temporary_password_must_be_changed_at_next_sign_in(api, bob):
-    response = api.post(f"/api/v1/users/{bob.pk}/password",
-                        {"password": NEW_PASSWORD, "must_change": True}, format="json")
+    response = api.post(
+        f"/api/v1/users/{bob.pk}/password",
+        {"password": NEW_PASSWORD, "must_change": True},
+        format="json",
+    )
     assert response.status_code == 204
     bob.refresh_from_db()
     assert bob.must_change_password and bob.check_password(NEW_PASSWORD)
@@ -280,9 +325,11 @@ def test_it_suspends_and_reactivates_a_user(api, bob):
     assert response.status_code == 200 and response.json()["status"] == "suspended"
     response = api.post(f"/api/v1/users/{bob.pk}/activate")
     assert response.status_code == 200 and response.json()["status"] == "active"
-    assert list(Event.objects.filter(target_id=str(bob.pk), type__in=[
-        "user_suspend", "user_activate"]).values_list("type", flat=True)) \
-        == ["user_activate", "user_suspend"]
+    assert list(
+        Event.objects.filter(
+            target_id=str(bob.pk), type__in=["user_suspend", "user_activate"]
+        ).values_list("type", flat=True)
+    ) == ["user_activate", "user_suspend"]
 
 
 @pytest.mark.parametrize("how", ["create", "update", "password", "suspend", "delete"])
@@ -290,8 +337,9 @@ def test_writes_through_a_key_name_its_creator_as_the_actor(api, alice, bob, how
     calls = {
         "create": lambda: api.post("/api/v1/users", {"email": "z@acme.example"}, format="json"),
         "update": lambda: api.patch(f"/api/v1/users/{bob.pk}", {"city": "Oslo"}, format="json"),
-        "password": lambda: api.post(f"/api/v1/users/{bob.pk}/password",
-                                     {"password": NEW_PASSWORD}, format="json"),
+        "password": lambda: api.post(
+            f"/api/v1/users/{bob.pk}/password", {"password": NEW_PASSWORD}, format="json"
+        ),
         "suspend": lambda: api.post(f"/api/v1/users/{bob.pk}/suspend"),
         "delete": lambda: api.delete(f"/api/v1/users/{bob.pk}"),
     }

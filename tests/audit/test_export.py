@@ -25,8 +25,13 @@ def export(organization, format, **filters):
 
 def test_the_csv_has_a_header_and_one_row_per_event_in_utc(acme, alice, bob):
     event = event_record(
-        organization=acme, type="user_password_update_provision", actor=alice, target=bob,
-        tenant_ref="t1", tenant_label="Acme EU", outcome=Event.FAILURE,
+        organization=acme,
+        type="user_password_update_provision",
+        actor=alice,
+        target=bob,
+        tenant_ref="t1",
+        tenant_label="Acme EU",
+        outcome=Event.FAILURE,
         details={"code": "PasswordPolicy", "message": "Too short", "request_id": "r-1"},
     )
     response = export(acme, "csv", tenant_ref="t1")
@@ -36,30 +41,55 @@ def test_the_csv_has_a_header_and_one_row_per_event_in_utc(acme, alice, bob):
     rows = list(csv.reader(io.StringIO(body(response))))
     assert tuple(rows[0]) == CSV_HEADER
     assert rows[1][1].endswith("Z") and datetime.fromisoformat(rows[1][1]) == event.created_at
-    assert rows[1:] == [[
-        str(event.pk), rows[1][1],
-        "user_password_update_provision", "failure", "alice@acme.example", "t1", "Acme EU",
-        "user", str(bob.pk), "bob@acme.example",
-        '{"code": "PasswordPolicy", "message": "Too short", "request_id": "r-1"}',
-    ]]
+    assert rows[1:] == [
+        [
+            str(event.pk),
+            rows[1][1],
+            "user_password_update_provision",
+            "failure",
+            "alice@acme.example",
+            "t1",
+            "Acme EU",
+            "user",
+            str(bob.pk),
+            "bob@acme.example",
+            '{"code": "PasswordPolicy", "message": "Too short", "request_id": "r-1"}',
+        ]
+    ]
 
 
 def test_the_json_export_is_an_array_of_events_shaped_as_the_api_lists_them(acme, alice, bob):
-    event = event_record(organization=acme, type="user_deprovision", actor=alice, target=bob,
-                         tenant_ref="t1", tenant_label="Acme EU", details={"attributes": []})
+    event = event_record(
+        organization=acme,
+        type="user_deprovision",
+        actor=alice,
+        target=bob,
+        tenant_ref="t1",
+        tenant_label="Acme EU",
+        details={"attributes": []},
+    )
     response = export(acme, "json", type="user_deprovision")
     assert isinstance(response, StreamingHttpResponse)
     assert response["Content-Type"] == "application/json"
     exported = json.loads(body(response))
     created_at = exported[0]["created_at"]
     assert created_at.endswith("Z") and datetime.fromisoformat(created_at) == event.created_at
-    assert exported == [{
-        "id": event.pk, "created_at": created_at,
-        "type": "user_deprovision", "outcome": "success", "actor_id": alice.pk,
-        "actor": "alice@acme.example", "tenant_ref": "t1", "tenant_label": "Acme EU",
-        "target_type": "user", "target_id": str(bob.pk), "target_label": "bob@acme.example",
-        "details": {"attributes": []},
-    }]
+    assert exported == [
+        {
+            "id": event.pk,
+            "created_at": created_at,
+            "type": "user_deprovision",
+            "outcome": "success",
+            "actor_id": alice.pk,
+            "actor": "alice@acme.example",
+            "tenant_ref": "t1",
+            "tenant_label": "Acme EU",
+            "target_type": "user",
+            "target_id": str(bob.pk),
+            "target_label": "bob@acme.example",
+            "details": {"attributes": []},
+        }
+    ]
 
 
 def test_an_empty_export_is_a_header_or_an_empty_array(acme):
@@ -68,9 +98,15 @@ def test_an_empty_export_is_a_header_or_an_empty_array(acme):
 
 
 def test_cells_a_spreadsheet_would_run_as_formulas_are_defused(acme):
-    for label in ("=HYPERLINK(\"http://evil\")", "+1", "-1", "@SUM(A1)", "\tx", "\rx"):
-        event_record(organization=acme, type="odd", target_type="group", target_id="1",
-                     target_label=label, tenant_label="=cmd|' /C calc'!A0")
+    for label in ('=HYPERLINK("http://evil")', "+1", "-1", "@SUM(A1)", "\tx", "\rx"):
+        event_record(
+            organization=acme,
+            type="odd",
+            target_type="group",
+            target_id="1",
+            target_label=label,
+            tenant_label="=cmd|' /C calc'!A0",
+        )
     rows = list(csv.DictReader(io.StringIO(body(export(acme, "csv", type="odd")))))
     assert len(rows) == 6
     for row in rows:
@@ -92,8 +128,11 @@ def test_an_export_takes_the_same_number_of_queries_however_many_rows(acme):
     def queries_to_export(format):
         events = event_list(organization=acme, type="bulk")
         with CaptureQueriesContext(connection) as queries:
-            b"".join(event_export_response(events=events, format=format, filename="x",
-                                           chunk_size=10).streaming_content)
+            b"".join(
+                event_export_response(
+                    events=events, format=format, filename="x", chunk_size=10
+                ).streaming_content
+            )
         return len(queries)
 
     Event.objects.bulk_create(

@@ -33,7 +33,8 @@ def test_the_user_filter_finds_events_about_a_user_under_an_earlier_email(acme, 
     record(acme, "user_update_provision", actor=alice, target=bob)
     services.user_update(actor=alice, user=bob, email="robert@acme.example")
     assert "user_update_provision" in types_of(
-        event_list(organization=acme, user="robert@acme.example"))
+        event_list(organization=acme, user="robert@acme.example")
+    )
 
 
 def test_the_user_filter_finds_a_deleted_users_events_by_email(acme, alice, bob):
@@ -44,8 +45,14 @@ def test_the_user_filter_finds_a_deleted_users_events_by_email(acme, alice, bob)
 
 def test_the_user_filter_ignores_events_about_other_kinds_of_objects(acme, alice, bob):
     group = services.group_create(actor=alice, organization=acme, name="Ops")
-    event_record(organization=acme, type="odd", actor=alice, target_type="group",
-                 target_id=str(bob.pk), target_label="bob@acme.example")
+    event_record(
+        organization=acme,
+        type="odd",
+        actor=alice,
+        target_type="group",
+        target_id=str(bob.pk),
+        target_label="bob@acme.example",
+    )
     assert group.pk and "odd" not in types_of(event_list(organization=acme, user=str(bob.pk)))
     assert "odd" not in types_of(event_list(organization=acme, user="bob@acme.example"))
 
@@ -54,7 +61,8 @@ def test_it_filters_by_tenant(acme, alice, bob):
     record(acme, "user_create_provision", target=bob, tenant_ref="t1", tenant_label="Acme EU")
     record(acme, "user_create_provision", target=alice, tenant_ref="t2", tenant_label="Acme US")
     assert [e.target_label for e in event_list(organization=acme, tenant_ref="t2")] == [
-        "alice@acme.example"]
+        "alice@acme.example"
+    ]
 
 
 def test_it_filters_by_actor_id_email_or_system(acme, alice, bob):
@@ -78,26 +86,45 @@ def test_it_filters_by_time_with_since_inclusive_and_until_exclusive(acme, alice
 
 
 def test_filters_combine(acme, alice, bob):
-    record(acme, "user_password_update_provision", target=bob, tenant_ref="t1",
-           outcome=Event.FAILURE, details={"code": "x", "message": "m", "request_id": "r"})
-    record(acme, "user_password_update_provision", target=bob, tenant_ref="t2",
-           outcome=Event.FAILURE)
+    record(
+        acme,
+        "user_password_update_provision",
+        target=bob,
+        tenant_ref="t1",
+        outcome=Event.FAILURE,
+        details={"code": "x", "message": "m", "request_id": "r"},
+    )
+    record(
+        acme, "user_password_update_provision", target=bob, tenant_ref="t2", outcome=Event.FAILURE
+    )
     record(acme, "user_password_update_provision", target=bob, tenant_ref="t1")
     events = event_list(
-        organization=acme, type="user_password_update_provision", outcome="failure",
-        user="bob@acme.example", tenant_ref="t1", actor="system",
-        since=timezone.now() - timedelta(hours=1), until=timezone.now() + timedelta(hours=1))
+        organization=acme,
+        type="user_password_update_provision",
+        outcome="failure",
+        user="bob@acme.example",
+        tenant_ref="t1",
+        actor="system",
+        since=timezone.now() - timedelta(hours=1),
+        until=timezone.now() + timedelta(hours=1),
+    )
     assert [e.details["request_id"] for e in events] == ["r"]
 
 
 def test_no_filter_reaches_another_organizations_events(acme, alice, globex, charlie):
     record(globex, "user_create_provision", actor=charlie, target=charlie, tenant_ref="g1")
-    for filters in ({}, {"user": "charlie@globex.example"}, {"user": str(charlie.pk)},
-                    {"tenant_ref": "g1"}, {"actor": "charlie@globex.example"},
-                    {"actor": str(charlie.pk)}):
+    for filters in (
+        {},
+        {"user": "charlie@globex.example"},
+        {"user": str(charlie.pk)},
+        {"tenant_ref": "g1"},
+        {"actor": "charlie@globex.example"},
+        {"actor": str(charlie.pk)},
+    ):
         assert not event_list(organization=acme, **filters).filter(organization=globex)
-        assert "globex" not in str([e.target_label for e in event_list(
-            organization=acme, **filters)])
+        assert "globex" not in str(
+            [e.target_label for e in event_list(organization=acme, **filters)]
+        )
 
 
 def test_the_tenant_list_names_each_tenant_once_by_its_latest_label(acme, alice, globex):
@@ -118,8 +145,13 @@ def test_the_type_list_is_each_type_once_in_order(acme, alice, bob):
 
 def test_the_tenant_and_type_lists_take_one_query_each_however_many_events(acme, alice):
     Event.objects.bulk_create(
-        Event(organization=acme, type=f"type_{n % 5}", actor_label="system",
-              tenant_ref=f"t{n % 3}", tenant_label=f"Tenant {n % 3}")
+        Event(
+            organization=acme,
+            type=f"type_{n % 5}",
+            actor_label="system",
+            tenant_ref=f"t{n % 3}",
+            tenant_label=f"Tenant {n % 3}",
+        )
         for n in range(300)
     )
     with CaptureQueriesContext(connection) as queries:

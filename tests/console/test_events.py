@@ -22,10 +22,18 @@ def export_url(format):
     return reverse("console:events_export", args=[format])
 
 
-def provision(organization, user, *, tenant="t1", actor=None, type="user_create_provision",
-              **fields):
-    return event_record(organization=organization, type=type, actor=actor, target=user,
-                        tenant_ref=tenant, tenant_label=f"Tenant {tenant}", **fields)
+def provision(
+    organization, user, *, tenant="t1", actor=None, type="user_create_provision", **fields
+):
+    return event_record(
+        organization=organization,
+        type=type,
+        actor=actor,
+        target=user,
+        tenant_ref=tenant,
+        tenant_label=f"Tenant {tenant}",
+        **fields,
+    )
 
 
 def download(response) -> str:
@@ -105,17 +113,26 @@ def test_filters_stay_in_the_paging_links_and_the_export_buttons(alice_client, a
 
 
 def test_export_csv_is_exactly_the_filtered_list(alice_client, acme, alice, bob):
-    provision(acme, bob, tenant="t1", type="user_password_update_provision",
-              outcome=Event.FAILURE,
-              details={"code": "PasswordTooWeak", "message": "Too weak", "request_id": "r1"})
+    provision(
+        acme,
+        bob,
+        tenant="t1",
+        type="user_password_update_provision",
+        outcome=Event.FAILURE,
+        details={"code": "PasswordTooWeak", "message": "Too weak", "request_id": "r1"},
+    )
     provision(acme, alice, tenant="t1", type="user_password_update_provision")
     response = alice_client.get(export_url("csv"), {"outcome": "failure", "tenant": "t1"})
     assert response["Content-Disposition"].startswith('attachment; filename="stratus-events-acme')
     rows = list(csv.DictReader(io.StringIO(download(response))))
     assert [(r["type"], r["target_label"], r["outcome"]) for r in rows] == [
-        ("user_password_update_provision", "bob@acme.example", "failure")]
+        ("user_password_update_provision", "bob@acme.example", "failure")
+    ]
     assert json.loads(rows[0]["details"]) == {
-        "code": "PasswordTooWeak", "message": "Too weak", "request_id": "r1"}
+        "code": "PasswordTooWeak",
+        "message": "Too weak",
+        "request_id": "r1",
+    }
 
 
 def test_export_json_is_exactly_the_filtered_list(alice_client, acme, alice, bob):
@@ -129,10 +146,16 @@ def test_export_json_is_exactly_the_filtered_list(alice_client, acme, alice, bob
 
 
 def test_export_defuses_formulas(alice_client, acme):
-    event_record(organization=acme, type="odd", target_type="group", target_id="1",
-                 target_label="@SUM(1+1)*cmd|' /C calc'!A0")
-    rows = list(csv.DictReader(io.StringIO(
-        download(alice_client.get(export_url("csv"), {"type": "odd"})))))
+    event_record(
+        organization=acme,
+        type="odd",
+        target_type="group",
+        target_id="1",
+        target_label="@SUM(1+1)*cmd|' /C calc'!A0",
+    )
+    rows = list(
+        csv.DictReader(io.StringIO(download(alice_client.get(export_url("csv"), {"type": "odd"}))))
+    )
     assert rows[0]["target_label"] == "'@SUM(1+1)*cmd|' /C calc'!A0"
 
 
@@ -150,8 +173,13 @@ def test_another_organizations_admin_never_sees_acmes_events(charlie_client, acm
     provision(acme, bob, tenant="acme-tenant")
     page = charlie_client.get(EVENTS).content.decode()
     assert "acme" not in page.lower()
-    for filters in ({}, {"user": "bob@acme.example"}, {"user": str(bob.pk)},
-                    {"tenant": "acme-tenant"}, {"actor": "alice@acme.example"}):
+    for filters in (
+        {},
+        {"user": "bob@acme.example"},
+        {"user": str(bob.pk)},
+        {"tenant": "acme-tenant"},
+        {"actor": "alice@acme.example"},
+    ):
         assert "acme" not in table_text(charlie_client.get(EVENTS, filters)).lower()
         for format in ("csv", "json"):
             assert "acme" not in download(charlie_client.get(export_url(format), filters))
@@ -164,9 +192,16 @@ def test_a_member_gets_no_access(client, bob):
 
 
 def test_a_failure_shows_microsofts_code_and_message(alice_client, acme, bob):
-    provision(acme, bob, outcome=Event.FAILURE,
-              details={"code": "Request_BadRequest", "message": "Domain not verified",
-                       "request_id": "r2"})
+    provision(
+        acme,
+        bob,
+        outcome=Event.FAILURE,
+        details={
+            "code": "Request_BadRequest",
+            "message": "Domain not verified",
+            "request_id": "r2",
+        },
+    )
     table = table_text(alice_client.get(EVENTS, {"outcome": "failure"}))
     assert "Request_BadRequest" in table and "Domain not verified" in table
 
@@ -180,9 +215,17 @@ def test_the_page_takes_as_many_queries_with_many_events_as_with_few(alice_clien
 
     def add(count):
         Event.objects.bulk_create(
-            Event(organization=acme, type=f"bulk_{n % 4}", actor_label="system",
-                  target_type="user", target_id=str(bob.pk), target_label="bob@acme.example",
-                  tenant_ref=f"t{n % 3}", tenant_label=f"Tenant {n % 3}") for n in range(count)
+            Event(
+                organization=acme,
+                type=f"bulk_{n % 4}",
+                actor_label="system",
+                target_type="user",
+                target_id=str(bob.pk),
+                target_label="bob@acme.example",
+                tenant_ref=f"t{n % 3}",
+                tenant_label=f"Tenant {n % 3}",
+            )
+            for n in range(count)
         )
 
     add(180)  # more than a page for t1, so both requests below count their total

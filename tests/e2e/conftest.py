@@ -18,8 +18,14 @@ from django.core import mail
 os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
 
 CHROMIUM = os.environ.get("CHROMIUM_PATH", "/usr/bin/chromium")
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync", "--no-first-run"]
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
 SCREENSHOTS = Path(__file__).resolve().parents[2] / "screenshots-ci"
 
 
@@ -68,8 +74,9 @@ def wait_for_mail(subject_part: str, to: str, timeout: float = 10.0):
             if to in message.to and subject_part.lower() in message.subject.lower():
                 return message
         time.sleep(0.1)
-    raise AssertionError(f"no '{subject_part}' email to {to}; got "
-                         f"{[(m.to, m.subject) for m in mail.outbox]}")
+    raise AssertionError(
+        f"no '{subject_part}' email to {to}; got {[(m.to, m.subject) for m in mail.outbox]}"
+    )
 
 
 def link_in(message) -> str:

@@ -18,13 +18,19 @@ from pathlib import Path
 
 
 class _SECItem(ctypes.Structure):
-    _fields_ = [("type", ctypes.c_int), ("data", ctypes.POINTER(ctypes.c_ubyte)),
-                ("len", ctypes.c_uint)]
+    _fields_ = [
+        ("type", ctypes.c_int),
+        ("data", ctypes.POINTER(ctypes.c_ubyte)),
+        ("len", ctypes.c_uint),
+    ]
 
 
 class _CERTCertTrust(ctypes.Structure):
-    _fields_ = [("sslFlags", ctypes.c_uint), ("emailFlags", ctypes.c_uint),
-                ("objectSigningFlags", ctypes.c_uint)]
+    _fields_ = [
+        ("sslFlags", ctypes.c_uint),
+        ("emailFlags", ctypes.c_uint),
+        ("objectSigningFlags", ctypes.c_uint),
+    ]
 
 
 def _nss() -> ctypes.CDLL:
@@ -33,8 +39,13 @@ def _nss() -> ctypes.CDLL:
     lib.NSS_InitReadWrite.argtypes = [ctypes.c_char_p]
     lib.CERT_GetDefaultCertDB.restype = p
     lib.CERT_NewTempCertificate.restype = p
-    lib.CERT_NewTempCertificate.argtypes = [p, ctypes.POINTER(_SECItem), ctypes.c_char_p,
-                                            ctypes.c_int, ctypes.c_int]
+    lib.CERT_NewTempCertificate.argtypes = [
+        p,
+        ctypes.POINTER(_SECItem),
+        ctypes.c_char_p,
+        ctypes.c_int,
+        ctypes.c_int,
+    ]
     lib.PK11_GetInternalKeySlot.restype = p
     lib.PK11_NeedUserInit.argtypes = [p]
     lib.PK11_InitPin.argtypes = [p, ctypes.c_char_p, ctypes.c_char_p]
@@ -50,7 +61,7 @@ def _pem_to_der(pem_path: str) -> bytes:
     lines = Path(pem_path).read_text().splitlines()
     start = lines.index("-----BEGIN CERTIFICATE-----")
     end = lines.index("-----END CERTIFICATE-----", start)
-    return base64.b64decode("".join(lines[start + 1:end]))
+    return base64.b64decode("".join(lines[start + 1 : end]))
 
 
 def home_trusting_ca(home: str | os.PathLike, ca_pem: str, *, nickname: str = "graphsim CA"):

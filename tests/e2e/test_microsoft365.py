@@ -52,11 +52,12 @@ def microsoft_page(browser, graphsim):
     with tempfile.TemporaryDirectory(prefix="stratus-chromium-home-") as home:
         home_trusting_ca(home, graphsim.ca_path)
         trusting = browser.browser_type.launch(
-            executable_path=CHROMIUM, args=CHROMIUM_ARGS,
-            env={**os.environ, "HOME": home})
+            executable_path=CHROMIUM, args=CHROMIUM_ARGS, env={**os.environ, "HOME": home}
+        )
         try:
-            context = trusting.new_context(ignore_https_errors=False,
-                                           viewport={"width": 1100, "height": 760})
+            context = trusting.new_context(
+                ignore_https_errors=False, viewport={"width": 1100, "height": 760}
+            )
             context.set_default_timeout(10_000)
             yield context.new_page()
         finally:
@@ -78,23 +79,50 @@ def stratus(site, settings, graphsim, acme, alice):
         redis = procs.redis()
         settings.REDIS_URL = redis.url()
         settings.CELERY_BROKER_URL = redis.url()
-        env = stratus_env(database_url=database_url(connection.settings_dict),
-                          redis_url=redis.url(), sim=graphsim, app=app,
-                          encryption_keys=settings.FIELD_ENCRYPTION_KEYS)
+        env = stratus_env(
+            database_url=database_url(connection.settings_dict),
+            redis_url=redis.url(),
+            sim=graphsim,
+            app=app,
+            encryption_keys=settings.FIELD_ENCRYPTION_KEYS,
+        )
         worker = procs.worker(env, wait=False)  # starts while the tenant is connected
         with celery_broker(redis.url()):
-            connected = connect_graphsim_tenant(sim=graphsim, app=app, organization=acme,
-                                                actor=alice, domain=DOMAIN, display_name="Acme")
-            wait_for(lambda: worker.ready() or not worker.alive, timeout=60,
-                     what="the Celery worker", describe=worker.log_tail)
+            connected = connect_graphsim_tenant(
+                sim=graphsim,
+                app=app,
+                organization=acme,
+                actor=alice,
+                domain=DOMAIN,
+                display_name="Acme",
+            )
+            wait_for(
+                lambda: worker.ready() or not worker.alive,
+                timeout=60,
+                what="the Celery worker",
+                describe=worker.log_tail,
+            )
             assert worker.alive, worker.log_tail()
-            yield {"site": site, "sim": graphsim, "app": app, "procs": procs,
-                   "tid": connected.microsoft_id, "tenant": connected.tenant}
+            yield {
+                "site": site,
+                "sim": graphsim,
+                "app": app,
+                "procs": procs,
+                "tid": connected.microsoft_id,
+                "tenant": connected.tenant,
+            }
 
 
 def authorize_url(stratus) -> str:
-    query = urlencode({"client_id": stratus["app"]["clientId"], "response_type": "code",
-                       "redirect_uri": REDIRECT_URI, "scope": "openid", "state": "x"})
+    query = urlencode(
+        {
+            "client_id": stratus["app"]["clientId"],
+            "response_type": "code",
+            "redirect_uri": REDIRECT_URI,
+            "scope": "openid",
+            "state": "x",
+        }
+    )
     return f"{stratus['sim'].base_url}/{stratus['tid']}/oauth2/v2.0/authorize?{query}"
 
 
@@ -107,8 +135,9 @@ def sign_in_at_microsoft(page, stratus, password) -> str | None:
     assert page.url.startswith("https://127.0.0.1:"), page.url
     page.fill("[name=login]", EMAIL)
     page.fill("[name=passwd]", password)
-    with page.expect_response(lambda r: r.request.method == "POST"
-                              and "/oauth2/v2.0/authorize" in r.url) as answer:
+    with page.expect_response(
+        lambda r: r.request.method == "POST" and "/oauth2/v2.0/authorize" in r.url
+    ) as answer:
         page.click("form [type=submit]")
     response = answer.value
     if response.status == 200:
@@ -127,7 +156,8 @@ def binding() -> UserBinding:
 
 
 def test_a_new_user_s_password_reaches_microsoft_365_and_signs_in_there(
-        stratus, alice, new_page, microsoft_page):
+    stratus, alice, new_page, microsoft_page
+):
     base, sim, tid = stratus["site"].url, stratus["sim"], stratus["tid"]
     # The admin adds Erin in the console and binds her to the Acme tenant.
     admin = new_page()
@@ -147,8 +177,12 @@ def test_a_new_user_s_password_reaches_microsoft_365_and_signs_in_there(
     assert "the Microsoft 365 account is being created" in admin.content()
 
     # The worker creates her account in Microsoft 365, with a password nobody knows yet.
-    wait_for(lambda: binding().microsoft_id, timeout=20, what="the account in Microsoft 365",
-             describe=stratus["procs"].logs)
+    wait_for(
+        lambda: binding().microsoft_id,
+        timeout=20,
+        what="the account in Microsoft 365",
+        describe=stratus["procs"].logs,
+    )
     account = sim.control.admin_get_user(tid, EMAIL)
     assert account["hasPassword"] and account["accountEnabled"]
     assert sign_in_at_microsoft(microsoft_page, stratus, GOOD_PASSWORD) is None
@@ -190,10 +224,18 @@ def test_a_new_user_s_password_reaches_microsoft_365_and_signs_in_there(
         new_page().goto(authorize_url(stratus))
     code = sign_in_at_microsoft(microsoft_page, stratus, GOOD_PASSWORD)
     assert code, microsoft_page.content()[:500]
-    tokens = sim.session().post(f"{sim.base_url}/{tid}/oauth2/v2.0/token", data={
-        "grant_type": "authorization_code", "code": code, "redirect_uri": REDIRECT_URI,
-        "client_id": stratus["app"]["clientId"], "client_secret": stratus["app"]["secret"],
-        "scope": "openid"}, timeout=30)
+    tokens = sim.session().post(
+        f"{sim.base_url}/{tid}/oauth2/v2.0/token",
+        data={
+            "grant_type": "authorization_code",
+            "code": code,
+            "redirect_uri": REDIRECT_URI,
+            "client_id": stratus["app"]["clientId"],
+            "client_secret": stratus["app"]["secret"],
+            "scope": "openid",
+        },
+        timeout=30,
+    )
     assert tokens.status_code == 200, tokens.text
     id_token = tokens.json()["id_token"].split(".")[1]
     claims = json.loads(base64.urlsafe_b64decode(id_token + "=" * (-len(id_token) % 4)))
@@ -202,10 +244,24 @@ def test_a_new_user_s_password_reaches_microsoft_365_and_signs_in_there(
 
     # Microsoft 365 holds her account with the attributes from Stratus.
     account = sim.control.admin_get_user(tid, EMAIL)
-    assert {key: account[key] for key in ("userPrincipalName", "displayName", "givenName",
-                                          "surname", "jobTitle", "accountEnabled")} == {
-        "userPrincipalName": EMAIL, "displayName": "Erin Ellis", "givenName": "Erin",
-        "surname": "Ellis", "jobTitle": "Site engineer", "accountEnabled": True}
+    assert {
+        key: account[key]
+        for key in (
+            "userPrincipalName",
+            "displayName",
+            "givenName",
+            "surname",
+            "jobTitle",
+            "accountEnabled",
+        )
+    } == {
+        "userPrincipalName": EMAIL,
+        "displayName": "Erin Ellis",
+        "givenName": "Erin",
+        "surname": "Ellis",
+        "jobTitle": "Site engineer",
+        "accountEnabled": True,
+    }
     assert account["id"] == binding().microsoft_id
 
     # The admin's view of Erin, and the change-password page with Microsoft's rules.

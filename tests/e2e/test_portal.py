@@ -98,10 +98,12 @@ def test_an_admin_creates_a_user_who_activates_and_signs_in(site, alice, new_pag
 
 
 def test_a_forgotten_password_is_reset_by_email_and_guessing_locks_the_account(
-        site, bob, new_page, settings):
+    site, bob, new_page, settings
+):
     base = site.url
-    settings.PORTAL_SIGN_IN_THROTTLE = {"account": {"free": 2, "lock_after": 3,
-                                                    "lock_seconds": 900}}
+    settings.PORTAL_SIGN_IN_THROTTLE = {
+        "account": {"free": 2, "lock_after": 3, "lock_seconds": 900}
+    }
     page = new_page()
 
     # The same answer for a stranger's address as for Bob's.
@@ -146,8 +148,11 @@ def test_the_home_page_follows_a_password_push_until_it_finishes(site, bob, new_
 
     def provider(*, user):
         state = next(answers, "ok")
-        message = ("Your Microsoft 365 password is being updated." if state == "pending"
-                   else "Your Microsoft 365 password was updated 2 seconds ago.")
+        message = (
+            "Your Microsoft 365 password is being updated."
+            if state == "pending"
+            else "Your Microsoft 365 password was updated 2 seconds ago."
+        )
         return [hooks.ServiceStatus("Microsoft 365", "bob@acme.onmicrosoft.com", state, message)]
 
     hooks.add_service_status_provider(provider)

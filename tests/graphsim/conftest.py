@@ -12,9 +12,15 @@ import requests
 
 from graphsim.testing import Sim, running_graphsim
 
-APP_PERMISSIONS = ("User.ReadWrite.All", "Group.ReadWrite.All", "GroupMember.ReadWrite.All",
-                   "Organization.Read.All", "Domain.Read.All", "LicenseAssignment.ReadWrite.All",
-                   "User-PasswordProfile.ReadWrite.All")
+APP_PERMISSIONS = (
+    "User.ReadWrite.All",
+    "Group.ReadWrite.All",
+    "GroupMember.ReadWrite.All",
+    "Organization.Read.All",
+    "Domain.Read.All",
+    "LicenseAssignment.ReadWrite.All",
+    "User-PasswordProfile.ReadWrite.All",
+)
 ADMIN_PASSWORD = "Adm1n-Graphsim-Pw!"
 STRONG_PASSWORD = "xWwvJ]6NMw+bWH-d"
 
@@ -69,10 +75,14 @@ class World:
         return self.call("DELETE", path, **kwargs)
 
     def new_user_body(self, alias: str, **extra) -> dict:
-        return {"accountEnabled": True, "displayName": alias.title(), "mailNickname": alias,
-                "userPrincipalName": f"{alias}@{self.domain}",
-                "passwordProfile": {"password": STRONG_PASSWORD,
-                                    "forceChangePasswordNextSignIn": True}, **extra}
+        return {
+            "accountEnabled": True,
+            "displayName": alias.title(),
+            "mailNickname": alias,
+            "userPrincipalName": f"{alias}@{self.domain}",
+            "passwordProfile": {"password": STRONG_PASSWORD, "forceChangePasswordNextSignIn": True},
+            **extra,
+        }
 
     def create_user(self, alias: str, **extra) -> dict:
         response = self.post("users", json=self.new_user_body(alias, **extra))
@@ -83,8 +93,9 @@ class World:
         """A second app in the same tenant with exactly these permissions and roles."""
         control = self.sim.control
         other = control.register_app(display_name="narrow app")
-        control.grant(self.tid, other["clientId"], application_permissions=permissions,
-                      directory_roles=roles)
+        control.grant(
+            self.tid, other["clientId"], application_permissions=permissions, directory_roles=roles
+        )
         return control.app_token(self.tid, other["clientId"], other["secret"])
 
 
@@ -92,8 +103,10 @@ class World:
 def make_world(sim):
     def make(*, permissions=APP_PERMISSIONS, roles=("User Administrator",), **tenant_kwargs):
         tenant_kwargs.setdefault("domains", ["contoso.example"])
-        tenant_kwargs.setdefault("admins", [{"userName": "admin", "password": ADMIN_PASSWORD,
-                                             "roles": ["Global Administrator"]}])
+        tenant_kwargs.setdefault(
+            "admins",
+            [{"userName": "admin", "password": ADMIN_PASSWORD, "roles": ["Global Administrator"]}],
+        )
         tenant_kwargs.setdefault("display_name", "Contoso")
         domains = []
         for domain in tenant_kwargs["domains"]:
@@ -104,14 +117,21 @@ def make_world(sim):
             domains.append(unique if isinstance(domain, str) else {**domain, "name": unique})
         tenant_kwargs["domains"] = domains
         tenant = sim.control.create_tenant(**tenant_kwargs)
-        app = sim.control.register_app(display_name="Stratus test",
-                                       redirect_uris=["http://localhost:8400/callback"],
-                                       delegated_permissions=["User.Read", "User.ReadWrite.All"],
-                                       application_permissions=list(permissions))
-        sim.control.grant(tenant["id"], app["clientId"], application_permissions=permissions,
-                          directory_roles=roles)
+        app = sim.control.register_app(
+            display_name="Stratus test",
+            redirect_uris=["http://localhost:8400/callback"],
+            delegated_permissions=["User.Read", "User.ReadWrite.All"],
+            application_permissions=list(permissions),
+        )
+        sim.control.grant(
+            tenant["id"],
+            app["clientId"],
+            application_permissions=permissions,
+            directory_roles=roles,
+        )
         token = sim.control.app_token(tenant["id"], app["clientId"], app["secret"])
         return World(sim=sim, tenant=tenant, app=app, token=token, session=sim.session())
+
     return make
 
 

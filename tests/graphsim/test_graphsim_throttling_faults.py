@@ -11,8 +11,12 @@ TOO_MANY = {"code": "TooManyRequests", "message": "Please retry again later."}
 
 
 def group_body(name: str) -> dict:
-    return {"displayName": name, "mailEnabled": False, "mailNickname": name,
-            "securityEnabled": True}
+    return {
+        "displayName": name,
+        "mailEnabled": False,
+        "mailNickname": name,
+        "securityEnabled": True,
+    }
 
 
 def test_new_tenants_are_not_throttled_by_default(world):
@@ -23,9 +27,12 @@ def test_resource_unit_budget_gives_429_then_recovers_after_retry_after(make_wor
     # A small tenant (< 50 users) has 3,500 RU per 10 s per app; time scale 2 -> 5 s.
     world = make_world(throttling=True, time_scale=2)
     group = world.post("groups", json=group_body("Budget")).json()
-    batch = {"requests": [{"id": str(i), "method": "GET",
-                           "url": f"/groups/{group['id']}/transitiveMembers"}
-                          for i in range(20)]}  # 5 RU each
+    batch = {
+        "requests": [
+            {"id": str(i), "method": "GET", "url": f"/groups/{group['id']}/transitiveMembers"}
+            for i in range(20)
+        ]
+    }  # 5 RU each
     spent, throttled = 1, None  # the POST above cost 1 RU
     while throttled is None:
         for item in world.post("$batch", json=batch).json()["responses"]:
@@ -43,7 +50,8 @@ def test_resource_unit_budget_gives_429_then_recovers_after_retry_after(make_wor
     assert {k: error[k] for k in TOO_MANY} == TOO_MANY
     assert error["innerError"]["code"] == "429" and error["innerError"]["status"] == "429"
     assert direct.headers["x-ms-throttle-scope"] == (
-        f"Tenant_Application/ReadWrite/{world.app['clientId']}/{world.tid}")
+        f"Tenant_Application/ReadWrite/{world.app['clientId']}/{world.tid}"
+    )
     assert direct.headers["x-ms-throttle-information"] == "ResourceUnitLimitExceeded"
     retry_after = float(direct.headers["Retry-After"])
     assert 0 < retry_after <= 5
@@ -59,9 +67,18 @@ def test_write_quota_throttles_writes_while_reads_pass(make_world):
     # the RU bucket (8,000 per 1 s here) out of the way.
     world = make_world(throttling=True, time_scale=10, size="large")
     user = world.create_user("writer")
-    batch = {"requests": [{"id": str(i), "method": "PATCH", "url": f"/users/{user['id']}",
-                           "headers": {"Content-Type": "application/json"},
-                           "body": {"jobTitle": f"t{i}"}} for i in range(20)]}
+    batch = {
+        "requests": [
+            {
+                "id": str(i),
+                "method": "PATCH",
+                "url": f"/users/{user['id']}",
+                "headers": {"Content-Type": "application/json"},
+                "body": {"jobTitle": f"t{i}"},
+            }
+            for i in range(20)
+        ]
+    }
     writes = 1
     for _ in range(150):
         statuses = [r["status"] for r in world.post("$batch", json=batch).json()["responses"]]
@@ -121,8 +138,11 @@ def test_dropped_connections(world):
 def test_time_outs(world):
     world.sim.control.set_faults(world.tid, timeout_rate=1.0, timeout_seconds=1.5)
     with pytest.raises(requests.exceptions.ReadTimeout):
-        world.session.get(world.url("organization"), timeout=0.4,
-                          headers={"Authorization": f"Bearer {world.token}"})
+        world.session.get(
+            world.url("organization"),
+            timeout=0.4,
+            headers={"Authorization": f"Bearer {world.token}"},
+        )
     world.sim.control.clear_faults(world.tid)
     assert world.get("organization").status_code == 200
 
@@ -142,5 +162,7 @@ def test_request_log_records_method_path_status_units_and_app(world):
     rows = world.sim.control.request_log(world.tid)
     graph = [r for r in rows if r["path"].startswith("/v1.0/")]
     assert [(r["method"], r["path"], r["status"], r["resourceUnits"]) for r in graph[-2:]] == [
-        ("GET", "/v1.0/users?$select=id", 200, 1), ("GET", "/v1.0/subscribedSkus", 200, 3)]
+        ("GET", "/v1.0/users?$select=id", 200, 1),
+        ("GET", "/v1.0/subscribedSkus", 200, 3),
+    ]
     assert graph[-1]["appId"] == world.app["clientId"] and graph[-1]["ms"] >= 0

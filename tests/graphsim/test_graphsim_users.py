@@ -7,10 +7,13 @@ import re
 import pytest
 from conftest import STRONG_PASSWORD
 
-COMPLEXITY = ("The specified password does not comply with password complexity requirements. "
-              "Please provide a different password.")
-NOT_FOUND = ("Resource '{}' does not exist or one of its queried reference-property objects "
-             "are not present.")
+COMPLEXITY = (
+    "The specified password does not comply with password complexity requirements. "
+    "Please provide a different password."
+)
+NOT_FOUND = (
+    "Resource '{}' does not exist or one of its queried reference-property objects are not present."
+)
 
 
 def error_of(response) -> tuple[int, str, str]:
@@ -24,20 +27,33 @@ def test_create_returns_201_with_default_properties_and_nulls(world):
     assert response.status_code == 201
     assert body["@odata.context"] == "https://graph.microsoft.com/v1.0/$metadata#users/$entity"
     assert set(body) - {"@odata.context", "@odata.id"} == {
-        "id", "businessPhones", "displayName", "givenName", "jobTitle", "mail", "mobilePhone",
-        "officeLocation", "preferredLanguage", "surname", "userPrincipalName"}
+        "id",
+        "businessPhones",
+        "displayName",
+        "givenName",
+        "jobTitle",
+        "mail",
+        "mobilePhone",
+        "officeLocation",
+        "preferredLanguage",
+        "surname",
+        "userPrincipalName",
+    }
     assert body["givenName"] == "Adele" and body["mail"] is None and body["jobTitle"] is None
     assert response.headers["request-id"] and response.headers["x-ms-resource-unit"] == "1"
 
 
 def test_get_by_id_and_upn_with_select_update_and_delete(world):
     user = world.create_user("meganb")
-    by_upn = world.get(f"users/meganb@{world.domain}?$select=id,accountEnabled,"
-                       "lastPasswordChangeDateTime,passwordProfile")
+    by_upn = world.get(
+        f"users/meganb@{world.domain}?$select=id,accountEnabled,"
+        "lastPasswordChangeDateTime,passwordProfile"
+    )
     assert by_upn.status_code == 200
     body = by_upn.json()
     assert body["@odata.context"].endswith(
-        "#users(id,accountEnabled,lastPasswordChangeDateTime,passwordProfile)/$entity")
+        "#users(id,accountEnabled,lastPasswordChangeDateTime,passwordProfile)/$entity"
+    )
     assert body["id"] == user["id"] and body["accountEnabled"] is True
     assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ", body["lastPasswordChangeDateTime"])
     assert body["passwordProfile"]["password"] is None
@@ -51,15 +67,23 @@ def test_get_by_id_and_upn_with_select_update_and_delete(world):
 
 def test_unknown_upn_and_malformed_id(world):
     ghost = world.get(f"users/ghost@{world.domain}")
-    assert error_of(ghost) == (404, "Request_ResourceNotFound",
-                               NOT_FOUND.format(f"ghost@{world.domain}"))
+    assert error_of(ghost) == (
+        404,
+        "Request_ResourceNotFound",
+        NOT_FOUND.format(f"ghost@{world.domain}"),
+    )
     assert error_of(world.get("users/not-a-guid")) == (
-        400, "Request_BadRequest", "Invalid object identifier 'not-a-guid'.")
+        400,
+        "Request_BadRequest",
+        "Invalid object identifier 'not-a-guid'.",
+    )
 
 
 def test_error_envelope_echoes_client_request_id(world):
-    response = world.get("users/ghost@nowhere.example", headers={
-        "Authorization": f"Bearer {world.token}", "client-request-id": "abc-123"})
+    response = world.get(
+        "users/ghost@nowhere.example",
+        headers={"Authorization": f"Bearer {world.token}", "client-request-id": "abc-123"},
+    )
     inner = response.json()["error"]["innerError"]
     assert inner["client-request-id"] == "abc-123" == response.headers["client-request-id"]
     assert inner["request-id"] == response.headers["request-id"]
@@ -69,14 +93,27 @@ def test_error_envelope_echoes_client_request_id(world):
 def test_upn_conflict_has_details(world):
     world.create_user("dup")
     again = world.post("users", json=world.new_user_body("dup"))
-    assert error_of(again) == (400, "Request_BadRequest", "Another object with the same value "
-                               "for property userPrincipalName already exists.")
-    assert again.json()["error"]["details"] == [{"target": "userPrincipalName",
-                                                 "code": "ObjectConflict"}]
+    assert error_of(again) == (
+        400,
+        "Request_BadRequest",
+        "Another object with the same value for property userPrincipalName already exists.",
+    )
+    assert again.json()["error"]["details"] == [
+        {"target": "userPrincipalName", "code": "ObjectConflict"}
+    ]
 
 
-@pytest.mark.parametrize("password", ["Short1!", "alllowercase1", "NoDigitsOrSymbols",
-                                      "C0ntos0Blank12", "Pässwörd-123", "Passw0rd1!"])
+@pytest.mark.parametrize(
+    "password",
+    [
+        "Short1!",
+        "alllowercase1",
+        "NoDigitsOrSymbols",
+        "C0ntos0Blank12",
+        "Pässwörd-123",
+        "Passw0rd1!",
+    ],
+)
 def test_weak_passwords_are_rejected(world, password):
     body = world.new_user_body("weak")
     body["passwordProfile"]["password"] = password
@@ -90,26 +127,35 @@ def test_passwords_meeting_the_policy_are_accepted(world):
         assert world.post("users", json=body).status_code == 201, password
 
 
-@pytest.mark.parametrize("upn, message", [
-    ("bob@unverified.example", "The domain portion of the userPrincipalName property is invalid. "
-                               "You must use one of the verified domain names in your "
-                               "organization."),
-    ("bo b@{domain}", "Property userPrincipalName is invalid."),
-    ("bob.@{domain}", "Property userPrincipalName is invalid."),
-])
+@pytest.mark.parametrize(
+    "upn, message",
+    [
+        (
+            "bob@unverified.example",
+            "The domain portion of the userPrincipalName property is invalid. "
+            "You must use one of the verified domain names in your "
+            "organization.",
+        ),
+        ("bo b@{domain}", "Property userPrincipalName is invalid."),
+        ("bob.@{domain}", "Property userPrincipalName is invalid."),
+    ],
+)
 def test_upn_must_be_valid_and_on_a_verified_domain(world, upn, message):
     body = world.new_user_body("bob", userPrincipalName=upn.format(domain=world.domain))
     assert error_of(world.post("users", json=body)) == (400, "Request_BadRequest", message)
 
 
 def test_federated_domain_needs_immutable_id_and_rejects_password(make_world):
-    world = make_world(domains=[{"name": "fabrikam.example", "federated": True,
-                                 "partner": "godaddy"}])
+    world = make_world(
+        domains=[{"name": "fabrikam.example", "federated": True, "partner": "godaddy"}]
+    )
     federated = next(d["name"] for d in world.tenant["domains"] if not d["isInitial"])
     body = world.new_user_body("fed", userPrincipalName=f"fed@{federated}")
     assert error_of(world.post("users", json=body)) == (
-        400, "Request_BadRequest",
-        "SourceAnchor is a required property for creation of a federated user.")
+        400,
+        "Request_BadRequest",
+        "SourceAnchor is a required property for creation of a federated user.",
+    )
     body["onPremisesImmutableId"] = "ZmVkLXVzZXI="
     status, code, _ = error_of(world.post("users", json=body))
     assert (status, code) == (400, "Request_BadRequest")
@@ -144,8 +190,10 @@ def test_list_paging_over_2500_users_follows_next_links(make_world):
 
 def test_top_must_be_between_1_and_999(world):
     assert error_of(world.get("users?$top=1000")) == (
-        400, "Request_BadRequest",
-        "Invalid page size specified: '1000'. Must be between 1 and 999 inclusive.")
+        400,
+        "Request_BadRequest",
+        "Invalid page size specified: '1000'. Must be between 1 and 999 inclusive.",
+    )
 
 
 def test_filters_without_advanced_query(world):
@@ -153,21 +201,35 @@ def test_filters_without_advanced_query(world):
     world.create_user("andy", displayName="Andy Beta", accountEnabled=False)
     names = lambda r: sorted(u["displayName"] for u in r.json()["value"])  # noqa: E731
     assert names(world.get("users?$filter=startswith(displayName,'An')")) == [
-        "Andy Beta", "Anna Alpha"]
+        "Andy Beta",
+        "Anna Alpha",
+    ]
     assert names(world.get("users?$filter=accountEnabled eq false")) == ["Andy Beta"]
-    assert names(world.get(f"users?$filter=userPrincipalName eq 'anna@{world.domain}' or "
-                           "displayName in ('Andy Beta')")) == ["Andy Beta", "Anna Alpha"]
+    assert names(
+        world.get(
+            f"users?$filter=userPrincipalName eq 'anna@{world.domain}' or "
+            "displayName in ('Andy Beta')"
+        )
+    ) == ["Andy Beta", "Anna Alpha"]
 
 
 def test_advanced_operators_need_consistency_level_and_count(world):
     world.create_user("zed", displayName="Zed Omega")
-    hint = ("is not supported because the required parameters might be missing. Try adding "
-            "$count=true query parameter and ConsistencyLevel:eventual header. Refer to "
-            "https://aka.ms/graph-docs/advanced-queries for more information")
+    hint = (
+        "is not supported because the required parameters might be missing. Try adding "
+        "$count=true query parameter and ConsistencyLevel:eventual header. Refer to "
+        "https://aka.ms/graph-docs/advanced-queries for more information"
+    )
     assert error_of(world.get(f"users?$filter=endswith(userPrincipalName,'{world.domain}')")) == (
-        400, "Request_UnsupportedQuery", f"Operator 'endsWith' {hint}")
+        400,
+        "Request_UnsupportedQuery",
+        f"Operator 'endsWith' {hint}",
+    )
     assert error_of(world.get("users?$filter=displayName ne 'x'")) == (
-        400, "Request_UnsupportedQuery", f"Operator 'ne' {hint}")
+        400,
+        "Request_UnsupportedQuery",
+        f"Operator 'ne' {hint}",
+    )
     eventual = {"Authorization": f"Bearer {world.token}", "ConsistencyLevel": "eventual"}
     ok = world.get("users?$filter=displayName ne 'Zed Omega'&$count=true", headers=eventual)
     assert ok.status_code == 200 and ok.json()["@odata.count"] == 1  # only the admin remains
@@ -176,8 +238,11 @@ def test_advanced_operators_need_consistency_level_and_count(world):
 def test_count_rules(world):
     bare = world.get("users?$count=true")
     assert bare.status_code == 200 and "@odata.count" not in bare.json()
-    assert error_of(world.get("users/$count")) == (400, "Request_BadRequest",
-                                                   "$count is not currently supported.")
+    assert error_of(world.get("users/$count")) == (
+        400,
+        "Request_BadRequest",
+        "$count is not currently supported.",
+    )
     eventual = {"Authorization": f"Bearer {world.token}", "ConsistencyLevel": "eventual"}
     count = world.get("users/$count", headers=eventual)
     assert count.status_code == 200 and count.text == "1"
@@ -187,11 +252,15 @@ def test_count_rules(world):
 def test_search_needs_consistency_level(world):
     world.create_user("searchme", displayName="Rosalind Franklin")
     assert error_of(world.get('users?$search="displayName:rosa"')) == (
-        400, "Request_UnsupportedQuery",
+        400,
+        "Request_UnsupportedQuery",
         "Request with $search query parameter only works through MSGraph with a special "
-        "request header: 'ConsistencyLevel: eventual'")
-    found = world.get('users?$search="displayName:rosa"', headers={
-        "Authorization": f"Bearer {world.token}", "ConsistencyLevel": "eventual"})
+        "request header: 'ConsistencyLevel: eventual'",
+    )
+    found = world.get(
+        'users?$search="displayName:rosa"',
+        headers={"Authorization": f"Bearer {world.token}", "ConsistencyLevel": "eventual"},
+    )
     assert [u["displayName"] for u in found.json()["value"]] == ["Rosalind Franklin"]
 
 
@@ -199,8 +268,9 @@ def test_soft_delete_keeps_upn_taken_until_restore_or_purge(world):
     user = world.create_user("temp")
     world.delete(f"users/{user['id']}")
     again = world.post("users", json=world.new_user_body("temp"))
-    assert error_of(again)[2] == ("Another object with the same value for property "
-                                  "userPrincipalName already exists.")
+    assert error_of(again)[2] == (
+        "Another object with the same value for property userPrincipalName already exists."
+    )
     deleted = world.get("directory/deletedItems/microsoft.graph.user").json()["value"]
     assert [d["id"] for d in deleted] == [user["id"]]
     assert deleted[0]["@odata.type"] == "#microsoft.graph.user" and deleted[0]["deletedDateTime"]
@@ -215,6 +285,7 @@ def test_soft_delete_keeps_upn_taken_until_restore_or_purge(world):
 
 def test_deleted_items_expire_after_thirty_days_of_scaled_time(world):
     import time
+
     user = world.create_user("expiring")
     world.delete(f"users/{user['id']}")
     world.sim.control.set_time_scale(world.tid, 30 * 24 * 3600 * 4)  # 30 days -> 0.25 s
@@ -224,13 +295,21 @@ def test_deleted_items_expire_after_thirty_days_of_scaled_time(world):
 
 def test_password_reset_needs_a_directory_role_and_a_stronger_one_for_admins(world):
     user = world.create_user("resetme")
-    reset = {"passwordProfile": {"password": "New-Str0ng-Passw0rd!",
-                                 "forceChangePasswordNextSignIn": True}}
+    reset = {
+        "passwordProfile": {
+            "password": "New-Str0ng-Passw0rd!",
+            "forceChangePasswordNextSignIn": True,
+        }
+    }
     no_role = world.app_token(permissions=["User.ReadWrite.All"])
     assert error_of(world.patch(f"users/{user['id']}", json=reset, token=no_role)) == (
-        403, "Authorization_RequestDenied", "Insufficient privileges to complete the operation.")
-    directory_rw = world.app_token(permissions=["Directory.ReadWrite.All"],
-                                   roles=["User Administrator"])
+        403,
+        "Authorization_RequestDenied",
+        "Insufficient privileges to complete the operation.",
+    )
+    directory_rw = world.app_token(
+        permissions=["Directory.ReadWrite.All"], roles=["User Administrator"]
+    )
     assert world.patch(f"users/{user['id']}", json=reset, token=directory_rw).status_code == 403
     before = world.get(f"users/{user['id']}?$select=lastPasswordChangeDateTime").json()
     assert world.patch(f"users/{user['id']}", json=reset).status_code == 204
@@ -242,8 +321,9 @@ def test_password_reset_needs_a_directory_role_and_a_stronger_one_for_admins(wor
     assert world.patch(f"users/{admin}", json={"accountEnabled": False}).status_code == 403
     assert world.delete(f"users/{admin}").status_code == 403
     # ...but not for a Privileged Authentication Administrator.
-    strong = world.app_token(permissions=["User.ReadWrite.All"],
-                             roles=["Privileged Authentication Administrator"])
+    strong = world.app_token(
+        permissions=["User.ReadWrite.All"], roles=["Privileged Authentication Administrator"]
+    )
     assert world.patch(f"users/{admin}", json=reset, token=strong).status_code == 204
 
 
@@ -254,11 +334,19 @@ def test_least_privileged_permissions(world):
     assert world.get("users", token=create_only).status_code == 403
     read_only = world.app_token(permissions=["User.Read.All"])
     assert world.get("users", token=read_only).status_code == 200
-    assert world.patch(f"users/lp1@{world.domain}", json={"jobTitle": "x"},
-                       token=read_only).status_code == 403
+    assert (
+        world.patch(
+            f"users/lp1@{world.domain}", json={"jobTitle": "x"}, token=read_only
+        ).status_code
+        == 403
+    )
     enable = world.app_token(permissions=["User.EnableDisableAccount.All", "User.Read.All"])
-    assert world.patch(f"users/lp1@{world.domain}", json={"accountEnabled": False},
-                       token=enable).status_code == 204
+    assert (
+        world.patch(
+            f"users/lp1@{world.domain}", json={"accountEnabled": False}, token=enable
+        ).status_code
+        == 204
+    )
 
 
 def test_revoke_sign_in_sessions_and_photo(world):
@@ -276,8 +364,10 @@ def test_licences_need_usage_location_and_free_seats(make_world):
     first, second = world.create_user("lic1"), world.create_user("lic2")
     body = {"addLicenses": [{"disabledPlans": [], "skuId": sku["skuId"]}], "removeLicenses": []}
     assert error_of(world.post(f"users/{first['id']}/assignLicense", json=body)) == (
-        400, "Request_BadRequest",
-        "License assignment cannot be done for user with invalid usage location.")
+        400,
+        "Request_BadRequest",
+        "License assignment cannot be done for user with invalid usage location.",
+    )
     world.patch(f"users/{first['id']}", json={"usageLocation": "NL"})
     world.patch(f"users/{second['id']}", json={"usageLocation": "NL"})
     assigned = world.post(f"users/{first['id']}/assignLicense", json=body)
@@ -286,16 +376,22 @@ def test_licences_need_usage_location_and_free_seats(make_world):
     assert (status, code) == (400, "Request_BadRequest")
     assert message.endswith("does not have any available licenses.")
     assert world.get("subscribedSkus").json()["value"][0]["consumedUnits"] == 1
-    unknown = {"addLicenses": [{"skuId": "00000000-0000-0000-0000-000000000000"}],
-               "removeLicenses": []}
+    unknown = {
+        "addLicenses": [{"skuId": "00000000-0000-0000-0000-000000000000"}],
+        "removeLicenses": [],
+    }
     assert error_of(world.post(f"users/{first['id']}/assignLicense", json=unknown))[2] == (
         "License 00000000-0000-0000-0000-000000000000 does not correspond to a valid company "
-        "License.")
+        "License."
+    )
 
 
 def test_method_not_allowed_and_unknown_segment(world):
     assert error_of(world.call("PUT", "users")) == (
-        405, "Request_BadRequest", "Specified HTTP method is not allowed for the request target.")
+        405,
+        "Request_BadRequest",
+        "Specified HTTP method is not allowed for the request target.",
+    )
     assert world.get("nonsense").status_code == 400
 
 

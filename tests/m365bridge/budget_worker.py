@@ -5,8 +5,15 @@ budget allows. Run with multiprocessing's spawn, so nothing is shared but Redis.
 from m365bridge.graph import AppOnlyTokens, GraphClient, GraphConfig, MemoryTokenStore, WriteBudget
 
 
-def patch_users(config_kwargs: dict, tenant_id: str, user_ids: list[str], redis_url: str,
-                rate: float, capacity: int, label: str) -> int:
+def patch_users(
+    config_kwargs: dict,
+    tenant_id: str,
+    user_ids: list[str],
+    redis_url: str,
+    rate: float,
+    capacity: int,
+    label: str,
+) -> int:
     config = GraphConfig(**config_kwargs)
     tokens = AppOnlyTokens(config=config, tenant_id=tenant_id, store=MemoryTokenStore())
     budget = WriteBudget(tenant_id=tenant_id, redis_url=redis_url, rate=rate, capacity=capacity)

@@ -30,8 +30,12 @@ def stratus_app(graphsim_server):
     """Stratus's multi-tenant app registration, as in Entra ID."""
     secret = f"stratus-secret-{secrets.token_urlsafe(16)}"
     return graphsim_server.control.register_app(
-        display_name="Stratus", redirect_uris=[REDIRECT_URI], secret=secret,
-        application_permissions=APPLICATION_PERMISSIONS, delegated_permissions=DELEGATED_SCOPES)
+        display_name="Stratus",
+        redirect_uris=[REDIRECT_URI],
+        secret=secret,
+        application_permissions=APPLICATION_PERMISSIONS,
+        delegated_permissions=DELEGATED_SCOPES,
+    )
 
 
 @pytest.fixture
@@ -55,14 +59,21 @@ def unique_domain(prefix="contoso") -> str:
 def ms_tenant(m365):
     """A fresh emulated Microsoft 365 tenant with a Global Administrator and users."""
     domain = unique_domain()
-    created = m365.control.create_tenant(display_name="Contoso", domains=[domain], users=5,
-                                         user_password="Us3r-Passw0rd!")
+    created = m365.control.create_tenant(
+        display_name="Contoso", domains=[domain], users=5, user_password="Us3r-Passw0rd!"
+    )
     upn, admin = next(iter(created["admins"].items()))
-    return {"id": created["id"], "domain": domain, "admin": upn,
-            "password": admin["password"], "raw": created}
+    return {
+        "id": created["id"],
+        "domain": domain,
+        "admin": upn,
+        "password": admin["password"],
+        "raw": created,
+    }
 
 
 # --- a browser, as far as graphsim's plain HTML forms need one -----------------------------
+
 
 class _Forms(HTMLParser):
     def __init__(self):
@@ -90,8 +101,9 @@ def _submit(session, page_url, html, **values):
     assert parser.forms, f"no form on the page: {html[:300]}"
     form = parser.forms[0]
     fields = {**form["fields"], **values}
-    return session.post(urljoin(page_url, form["action"]), data=fields, allow_redirects=False,
-                        timeout=30)
+    return session.post(
+        urljoin(page_url, form["action"]), data=fields, allow_redirects=False, timeout=30
+    )
 
 
 def sign_in_at_microsoft(sim, url, *, login, password, consent="accept"):
@@ -109,13 +121,19 @@ def sign_in_at_microsoft(sim, url, *, login, password, consent="accept"):
     return dict(parse_qsl(urlsplit(location).query))
 
 
-def connect_tenant(client, sim, tenant, *, mode="application", login=None, password=None,
-                   consent="accept"):
+def connect_tenant(
+    client, sim, tenant, *, mode="application", login=None, password=None, consent="accept"
+):
     """Click "Connect Microsoft 365" in the console, sign in at graphsim, come back."""
     response = client.post("/console/m365/connect/", {"mode": mode})
     assert response.status_code == 302, response.content[:500]
-    params = sign_in_at_microsoft(sim, response["Location"], login=login or tenant["admin"],
-                                  password=password or tenant["password"], consent=consent)
+    params = sign_in_at_microsoft(
+        sim,
+        response["Location"],
+        login=login or tenant["admin"],
+        password=password or tenant["password"],
+        consent=consent,
+    )
     return client.get("/console/m365/callback/", params)
 
 

@@ -25,6 +25,7 @@ def queued(monkeypatch):
 
     def record(*, tenant_id, countdown=None):
         sent.append(tenant_id)
+
     monkeypatch.setattr(intent, "sync_send", record)
     monkeypatch.setattr(apply, "sync_send", record)
     return sent
@@ -34,18 +35,30 @@ def queued(monkeypatch):
 def ms(m365, stratus_app):
     domain = unique_domain()
     created = m365.control.create_tenant(display_name="Contoso", domains=[domain])
-    m365.control.grant(created["id"], stratus_app["clientId"],
-                       application_permissions=APPLICATION_PERMISSIONS,
-                       directory_roles=["User Administrator"])
-    return {"id": created["id"], "domain": domain, "control": m365.control, "sim": m365,
-            "client_id": stratus_app["clientId"]}
+    m365.control.grant(
+        created["id"],
+        stratus_app["clientId"],
+        application_permissions=APPLICATION_PERMISSIONS,
+        directory_roles=["User Administrator"],
+    )
+    return {
+        "id": created["id"],
+        "domain": domain,
+        "control": m365.control,
+        "sim": m365,
+        "client_id": stratus_app["clientId"],
+    }
 
 
 @pytest.fixture
 def tenant(acme, alice, ms, queued):
-    row = Tenant.objects.create(organization=acme, microsoft_tenant_id=ms["id"],
-                                display_name="Contoso", mode=Tenant.APPLICATION,
-                                connected_by=alice)
+    row = Tenant.objects.create(
+        organization=acme,
+        microsoft_tenant_id=ms["id"],
+        display_name="Contoso",
+        mode=Tenant.APPLICATION,
+        connected_by=alice,
+    )
     TenantDomain.objects.create(tenant=row, name=ms["domain"], is_default=True)
     return row
 
@@ -60,6 +73,7 @@ def sent_batches(monkeypatch):
     def recording(self, requests_):
         sent.extend((r.method, r.url, json.loads(json.dumps(r.body))) for r in requests_)
         return original(self, requests_)
+
     monkeypatch.setattr(GraphClient, "batch", recording)
     return sent
 
@@ -67,9 +81,13 @@ def sent_batches(monkeypatch):
 def employee(acme, alice, ms, name, **attrs):
     attrs.setdefault("first_name", name.capitalize())
     attrs.setdefault("last_name", "Example")
-    return directory_services.user_create(actor=alice, organization=acme,
-                                          email=f"{name}@{ms['domain']}", send_activation=False,
-                                          **attrs)
+    return directory_services.user_create(
+        actor=alice,
+        organization=acme,
+        email=f"{name}@{ms['domain']}",
+        send_activation=False,
+        **attrs,
+    )
 
 
 def sync(tenant):
@@ -83,8 +101,11 @@ def log_mark(ms) -> int:
 
 def graph_log(ms, since) -> list[dict]:
     """Graph requests (batch items included) since `since`, without the outer $batch."""
-    return [row for row in ms["control"].request_log(ms["id"], since=since, limit=100000)
-            if row["note"] != "batch" and row["note"] != "login"]
+    return [
+        row
+        for row in ms["control"].request_log(ms["id"], since=since, limit=100000)
+        if row["note"] != "batch" and row["note"] != "login"
+    ]
 
 
 def account(ms, upn) -> dict:
@@ -94,8 +115,15 @@ def account(ms, upn) -> dict:
 def can_sign_in(ms, upn, password) -> bool:
     """Sign in at graphsim's Microsoft sign-in page as the employee would."""
     sim = ms["sim"]
-    query = urlencode({"client_id": ms["client_id"], "response_type": "code",
-                       "redirect_uri": REDIRECT_URI, "scope": "openid", "state": "s"})
+    query = urlencode(
+        {
+            "client_id": ms["client_id"],
+            "response_type": "code",
+            "redirect_uri": REDIRECT_URI,
+            "scope": "openid",
+            "state": "s",
+        }
+    )
     url = f"{sim.base_url}/{ms['id']}/oauth2/v2.0/authorize?{query}"
     session = sim.session()
     page = session.get(url, allow_redirects=False, timeout=30)

@@ -10,13 +10,14 @@ def feature(check, key):
 
 
 def test_app_only_passwords_need_the_user_administrator_role_not_only_the_permission():
-    check = permission_check(mode="application",
-                             permissions=["User.ReadWrite.All", "Organization.Read.All"],
-                             roles=[])
+    check = permission_check(
+        mode="application", permissions=["User.ReadWrite.All", "Organization.Read.All"], roles=[]
+    )
     passwords = feature(check, "passwords")
     assert not passwords.allowed
-    assert any("User Administrator" in item and "service principal" in item
-               for item in passwords.missing)
+    assert any(
+        "User Administrator" in item and "service principal" in item for item in passwords.missing
+    )
     assert feature(check, "update_users").allowed
 
 
@@ -29,9 +30,11 @@ def test_a_missing_permission_is_named_with_its_least_privileged_alternative():
 
 
 def test_delegated_rights_are_bounded_by_the_signed_in_admins_roles():
-    claims = {"scp": "User.ReadWrite.All Group.ReadWrite.All GroupMember.ReadWrite.All "
-                     "Organization.Read.All Domain.Read.All LicenseAssignment.ReadWrite.All",
-              "wids": [USER_ADMIN]}
+    claims = {
+        "scp": "User.ReadWrite.All Group.ReadWrite.All GroupMember.ReadWrite.All "
+        "Organization.Read.All Domain.Read.All LicenseAssignment.ReadWrite.All",
+        "wids": [USER_ADMIN],
+    }
     permissions, roles = claims_permissions(claims)
     check = permission_check(mode="delegated", permissions=permissions, roles=roles)
     assert check.complete, check.missing

@@ -19,7 +19,8 @@ def admin_client(client, alice):
 
 
 def test_delegated_mode_connects_through_the_sign_in_page_and_records_who(
-        admin_client, alice, m365, ms_tenant):
+    admin_client, alice, m365, ms_tenant
+):
     response = connect_tenant(admin_client, m365, ms_tenant, mode="delegated")
     assert response.status_code == 302, response.content[:800]
     tenant = Tenant.objects.get(pk=tenant_pk_from(response))
@@ -45,7 +46,8 @@ def test_delegated_mode_connects_through_the_sign_in_page_and_records_who(
 
 
 def test_application_mode_connects_through_admin_consent_and_uses_app_only_tokens(
-        admin_client, m365, ms_tenant):
+    admin_client, m365, ms_tenant
+):
     response = connect_tenant(admin_client, m365, ms_tenant, mode="application")
     assert response.status_code == 302, response.content[:800]
     tenant = Tenant.objects.get(pk=tenant_pk_from(response))
@@ -61,13 +63,22 @@ def test_application_mode_connects_through_admin_consent_and_uses_app_only_token
 
 
 def test_the_permission_check_reports_a_missing_permission_and_role(
-        admin_client, m365, ms_tenant, stratus_app):
+    admin_client, m365, ms_tenant, stratus_app
+):
     response = connect_tenant(admin_client, m365, ms_tenant, mode="application")
     tenant_pk = tenant_pk_from(response)
     # An admin in Entra removes the group permissions from Stratus's consent.
-    m365.control.grant(ms_tenant["id"], stratus_app["clientId"], replace=True,
-                       application_permissions=["Organization.Read.All", "Domain.Read.All",
-                                                "User.Read.All", "User.ReadWrite.All"])
+    m365.control.grant(
+        ms_tenant["id"],
+        stratus_app["clientId"],
+        replace=True,
+        application_permissions=[
+            "Organization.Read.All",
+            "Domain.Read.All",
+            "User.Read.All",
+            "User.ReadWrite.All",
+        ],
+    )
     admin_client.post(reverse("m365:check", args=[tenant_pk]))
     api = admin_client.get(f"/api/v1/m365/tenants/{tenant_pk}").json()
     features = {f["key"]: f for f in api["permission_check"]["features"]}
@@ -82,7 +93,8 @@ def test_the_permission_check_reports_a_missing_permission_and_role(
 
 
 def test_a_tenant_already_connected_in_another_organization_is_refused(
-        admin_client, client, charlie, m365, ms_tenant):
+    admin_client, client, charlie, m365, ms_tenant
+):
     assert connect_tenant(admin_client, m365, ms_tenant).status_code == 302
     client.force_login(charlie)
     response = connect_tenant(client, m365, ms_tenant)
@@ -94,27 +106,29 @@ def test_a_tenant_already_connected_in_another_organization_is_refused(
 
 
 def test_a_tenant_with_an_already_connected_verified_domain_is_refused(
-        admin_client, client, charlie, m365, ms_tenant):
+    admin_client, client, charlie, m365, ms_tenant
+):
     assert connect_tenant(admin_client, m365, ms_tenant).status_code == 302
     # Microsoft verifies a domain in one tenant at a time; it moves when the first tenant
     # is deleted, while Stratus still holds that tenant's connection.
     m365.control.delete_tenant(ms_tenant["id"])
-    other = m365.control.create_tenant(display_name="Copycat",
-                                       domains=[unique_domain("copycat"), ms_tenant["domain"]])
+    other = m365.control.create_tenant(
+        display_name="Copycat", domains=[unique_domain("copycat"), ms_tenant["domain"]]
+    )
     upn, admin = next(iter(other["admins"].items()))
     client.force_login(charlie)
     response = connect_tenant(client, m365, {"admin": upn, "password": admin["password"]})
     assert response.status_code == 400
     assert ms_tenant["domain"].encode() in response.content
-    assert b"already connected to Stratus through another Microsoft 365 tenant" \
-        in response.content
+    assert b"already connected to Stratus through another Microsoft 365 tenant" in response.content
     assert not Tenant.objects.filter(microsoft_tenant_id=other["id"]).exists()
 
 
 def test_a_godaddy_federated_tenant_is_refused_with_the_reason(admin_client, m365):
     domain = unique_domain("shop")
-    created = m365.control.create_tenant(display_name="Shop",
-                                         domains=[{"name": domain, "federated": True}])
+    created = m365.control.create_tenant(
+        display_name="Shop", domains=[{"name": domain, "federated": True}]
+    )
     upn, admin = next(iter(created["admins"].items()))
     response = connect_tenant(admin_client, m365, {"admin": upn, "password": admin["password"]})
     assert response.status_code == 400
@@ -132,10 +146,12 @@ def test_microsofts_refusal_is_shown_in_plain_words(admin_client, m365, ms_tenan
 
 
 def test_a_callback_with_a_state_from_another_session_is_refused(
-        admin_client, client, charlie, m365, ms_tenant):
+    admin_client, client, charlie, m365, ms_tenant
+):
     started = admin_client.post("/console/m365/connect/", {"mode": "delegated"})
-    params = sign_in_at_microsoft(m365, started["Location"], login=ms_tenant["admin"],
-                                  password=ms_tenant["password"])
+    params = sign_in_at_microsoft(
+        m365, started["Location"], login=ms_tenant["admin"], password=ms_tenant["password"]
+    )
     client.force_login(charlie)  # another admin's session replays the redirect
     response = client.get("/console/m365/callback/", params)
     assert response.status_code == 400

@@ -72,8 +72,9 @@ def test_a_new_password_unblocks_the_account_and_is_pushed(ms, tenant, aged):
     lifecycle.expiry_run()
     sync(tenant)
 
-    directory_services.user_set_password(actor=aged, user=aged, password=NEW_PASSWORD,
-                                         source="portal")
+    directory_services.user_set_password(
+        actor=aged, user=aged, password=NEW_PASSWORD, source="portal"
+    )
     sync(tenant)
 
     assert account(ms, aged.email)["accountEnabled"] is True
@@ -85,12 +86,14 @@ def test_a_new_password_unblocks_the_account_and_is_pushed(ms, tenant, aged):
 
 
 def test_signing_in_to_the_portal_with_an_expired_password_blocks_the_account_at_once(
-        client, ms, tenant, aged, queued, django_capture_on_commit_callbacks):
+    client, ms, tenant, aged, queued, django_capture_on_commit_callbacks
+):
     assert UserBinding.objects.get(user=aged).needs_sync is False
 
     with django_capture_on_commit_callbacks(execute=True):
-        response = client.post("/portal/sign-in/", {"email": aged.email,
-                                                    "password": EMPLOYEE_PASSWORD})
+        response = client.post(
+            "/portal/sign-in/", {"email": aged.email, "password": EMPLOYEE_PASSWORD}
+        )
 
     assert response.status_code == 302 and response["Location"] == "/portal/password/"
     assert queued == [tenant.pk]  # the bridge asked a worker at once

@@ -24,24 +24,37 @@ from . import budget_worker
 from .conftest import unique_domain
 
 REDIS_URL = os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0")
-ROLES = ["Organization.Read.All", "Domain.Read.All", "User.ReadWrite.All", "Group.ReadWrite.All",
-         "GroupMember.ReadWrite.All"]
+ROLES = [
+    "Organization.Read.All",
+    "Domain.Read.All",
+    "User.ReadWrite.All",
+    "Group.ReadWrite.All",
+    "GroupMember.ReadWrite.All",
+]
 
 
 @pytest.fixture(scope="module")
 def sim_tenant(graphsim_server, stratus_app):
-    created = graphsim_server.control.create_tenant(display_name="Client", users=40, groups=3,
-                                                    domains=[unique_domain("client")])
-    graphsim_server.control.grant(created["id"], stratus_app["clientId"],
-                                  application_permissions=ROLES)
+    created = graphsim_server.control.create_tenant(
+        display_name="Client", users=40, groups=3, domains=[unique_domain("client")]
+    )
+    graphsim_server.control.grant(
+        created["id"], stratus_app["clientId"], application_permissions=ROLES
+    )
     return created["id"]
 
 
 @pytest.fixture
 def config(graphsim_server, stratus_app):
-    return GraphConfig(client_id=stratus_app["clientId"], client_secret=stratus_app["secret"],
-                       login_url=graphsim_server.base_url, graph_url=graphsim_server.base_url,
-                       ca_bundle=graphsim_server.ca_path, max_retries=3, max_retry_wait=20)
+    return GraphConfig(
+        client_id=stratus_app["clientId"],
+        client_secret=stratus_app["secret"],
+        login_url=graphsim_server.base_url,
+        graph_url=graphsim_server.base_url,
+        ca_bundle=graphsim_server.ca_path,
+        max_retries=3,
+        max_retry_wait=20,
+    )
 
 
 class Clock:
@@ -70,7 +83,8 @@ def last_log_id(sim, tenant_id):
 
 
 def test_every_request_carries_a_client_request_id_and_errors_carry_microsofts_ids(
-        config, sim_tenant):
+    config, sim_tenant
+):
     client = make_client(config, sim_tenant)
     with pytest.raises(NotFound) as raised:
         client.get("users/00000000-0000-0000-0000-000000000000")
@@ -78,8 +92,7 @@ def test_every_request_carries_a_client_request_id_and_errors_carry_microsofts_i
     assert raised.value.code == "Request_ResourceNotFound"
 
 
-def test_it_honours_retry_after_on_429_and_then_succeeds(
-        graphsim_server, config, sim_tenant):
+def test_it_honours_retry_after_on_429_and_then_succeeds(graphsim_server, config, sim_tenant):
     graphsim_server.control.set_faults(sim_tenant, force_429=2, force_429_retry_after=0.7)
     clock = Clock()
     client = make_client(config, sim_tenant, sleep=clock)
@@ -92,7 +105,8 @@ def test_it_honours_retry_after_on_429_and_then_succeeds(
 
 
 def test_a_retry_after_beyond_the_cap_is_raised_for_the_caller_to_schedule(
-        graphsim_server, config, sim_tenant):
+    graphsim_server, config, sim_tenant
+):
     graphsim_server.control.set_faults(sim_tenant, force_429=1, force_429_retry_after=90)
     client = make_client(config, sim_tenant, sleep=Clock())
     with pytest.raises(Throttled) as raised:
@@ -101,17 +115,21 @@ def test_a_retry_after_beyond_the_cap_is_raised_for_the_caller_to_schedule(
     graphsim_server.control.clear_faults(sim_tenant)
 
 
-@pytest.mark.parametrize("path,error", [
-    ("users/00000000-0000-0000-0000-000000000000", NotFound),
-    ("users?$top=1000", BadRequest),
-])
+@pytest.mark.parametrize(
+    "path,error",
+    [
+        ("users/00000000-0000-0000-0000-000000000000", NotFound),
+        ("users?$top=1000", BadRequest),
+    ],
+)
 def test_a_400_or_404_is_never_retried(graphsim_server, config, sim_tenant, path, error):
     since = last_log_id(graphsim_server, sim_tenant)
     client = make_client(config, sim_tenant, sleep=Clock())
     with pytest.raises(error):
         client.get(path)
-    graph_calls = [r for r in log_since(graphsim_server, sim_tenant, since)
-                   if r["path"].startswith("/v1.0/")]
+    graph_calls = [
+        r for r in log_since(graphsim_server, sim_tenant, since) if r["path"].startswith("/v1.0/")
+    ]
     assert len(graph_calls) == 1
 
 
@@ -130,13 +148,17 @@ def test_delta_returns_every_item_and_keeps_the_delta_link(config, sim_tenant):
 
 
 def test_a_batch_packs_20_requests_and_returns_a_result_per_request(
-        graphsim_server, config, sim_tenant):
+    graphsim_server, config, sim_tenant
+):
     client = make_client(config, sim_tenant)
     users = list(client.pages("users", params={"$select": "id"}))[:25]
-    requests_ = [BatchRequest(id=str(i), method="GET", url=f"/users/{u['id']}?$select=id")
-                 for i, u in enumerate(users)]
-    requests_.append(BatchRequest(id="missing", method="GET",
-                                  url="/users/00000000-0000-0000-0000-000000000000"))
+    requests_ = [
+        BatchRequest(id=str(i), method="GET", url=f"/users/{u['id']}?$select=id")
+        for i, u in enumerate(users)
+    ]
+    requests_.append(
+        BatchRequest(id="missing", method="GET", url="/users/00000000-0000-0000-0000-000000000000")
+    )
     since = last_log_id(graphsim_server, sim_tenant)
     results = client.batch(requests_)
     assert [r.id for r in results] == [r.id for r in requests_]
@@ -146,14 +168,18 @@ def test_a_batch_packs_20_requests_and_returns_a_result_per_request(
     assert len(batches) == 2  # 26 requests: 20 + 6
 
 
-def test_a_batch_retries_only_the_items_that_were_throttled(
-        graphsim_server, config, stratus_app):
+def test_a_batch_retries_only_the_items_that_were_throttled(graphsim_server, config, stratus_app):
     created = graphsim_server.control.create_tenant(
-        display_name="Busy", users=30, groups=1, domains=[unique_domain("busy")],
-        throttling=True, size="small", time_scale=2)
+        display_name="Busy",
+        users=30,
+        groups=1,
+        domains=[unique_domain("busy")],
+        throttling=True,
+        size="small",
+        time_scale=2,
+    )
     tenant_id = created["id"]
-    graphsim_server.control.grant(tenant_id, stratus_app["clientId"],
-                                  application_permissions=ROLES)
+    graphsim_server.control.grant(tenant_id, stratus_app["clientId"], application_permissions=ROLES)
     clock = Clock()
     client = make_client(config, tenant_id, sleep=clock)
     users = list(client.pages("users", params={"$select": "id"}))
@@ -163,8 +189,11 @@ def test_a_batch_retries_only_the_items_that_were_throttled(
     # Spend the resource-unit bucket (3,500 per window for a small tenant) down to 10.
     def used():
         return graphsim_server.control.counters(tenant_id)["resourceUnits"]
-    expensive = [BatchRequest(id=str(i), method="GET", url=f"/groups/{group}/transitiveMembers")
-                 for i in range(20)]
+
+    expensive = [
+        BatchRequest(id=str(i), method="GET", url=f"/groups/{group}/transitiveMembers")
+        for i in range(20)
+    ]
     while used() + 120 < 3490:
         client.batch(expensive)
     while used() < 3490:
@@ -172,8 +201,9 @@ def test_a_batch_retries_only_the_items_that_were_throttled(
     assert used() == 3490
 
     since = last_log_id(graphsim_server, tenant_id)
-    results = client.batch([BatchRequest(id=str(i), method="GET", url=f"/users/{uid}")
-                            for i, uid in enumerate(users)])
+    results = client.batch(
+        [BatchRequest(id=str(i), method="GET", url=f"/users/{uid}") for i, uid in enumerate(users)]
+    )
 
     assert all(r.ok for r in results), [r.error for r in results if not r.ok]
     statuses = {}
@@ -186,24 +216,34 @@ def test_a_batch_retries_only_the_items_that_were_throttled(
     assert len(statuses) == 20 and clock.waits
 
 
-def test_two_worker_processes_share_one_tenants_write_budget(
-        graphsim_server, config, sim_tenant):
+def test_two_worker_processes_share_one_tenants_write_budget(graphsim_server, config, sim_tenant):
     client = make_client(config, sim_tenant)
     user_ids = [u["id"] for u in client.pages("users", params={"$select": "id"})][:40]
     rate, capacity = 10.0, 5
     WriteBudget(tenant_id=sim_tenant, redis_url=REDIS_URL).reset()
     since = last_log_id(graphsim_server, sim_tenant)
-    kwargs = {"client_id": config.client_id, "client_secret": config.client_secret,
-              "login_url": config.login_url, "graph_url": config.graph_url,
-              "ca_bundle": config.ca_bundle}
+    kwargs = {
+        "client_id": config.client_id,
+        "client_secret": config.client_secret,
+        "login_url": config.login_url,
+        "graph_url": config.graph_url,
+        "ca_bundle": config.ca_bundle,
+    }
     context = multiprocessing.get_context("spawn")
     with context.Pool(2) as pool:
-        jobs = [pool.apply_async(budget_worker.patch_users,
-                                 (kwargs, sim_tenant, half, REDIS_URL, rate, capacity, label))
-                for half, label in ((user_ids[:20], "one"), (user_ids[20:], "two"))]
+        jobs = [
+            pool.apply_async(
+                budget_worker.patch_users,
+                (kwargs, sim_tenant, half, REDIS_URL, rate, capacity, label),
+            )
+            for half, label in ((user_ids[:20], "one"), (user_ids[20:], "two"))
+        ]
         assert [job.get(timeout=120) for job in jobs] == [20, 20]
-    writes = sorted(r["time"] for r in log_since(graphsim_server, sim_tenant, since)
-                    if r["method"] == "PATCH" and r["status"] == 204)
+    writes = sorted(
+        r["time"]
+        for r in log_since(graphsim_server, sim_tenant, since)
+        if r["method"] == "PATCH" and r["status"] == 204
+    )
     assert len(writes) == 40
     # In every 1-second window: at most the bucket (5) plus one second of refill (10),
     # whichever process sent them. Unbudgeted, 40 PATCHes take well under a second.

@@ -26,27 +26,39 @@ def ms(m365, stratus_app):
     """A tenant subscribed to ENTERPRISEPACK with two seats (overrides the plain one)."""
     domain = unique_domain()
     created = m365.control.create_tenant(
-        display_name="Contoso", domains=[domain],
-        skus=[{"skuPartNumber": "ENTERPRISEPACK", "seats": SEATS},
-              {"skuPartNumber": "EMS", "seats": 10}])
-    m365.control.grant(created["id"], stratus_app["clientId"],
-                       application_permissions=APPLICATION_PERMISSIONS,
-                       directory_roles=["User Administrator"])
-    return {"id": created["id"], "domain": domain, "control": m365.control, "sim": m365,
-            "client_id": stratus_app["clientId"]}
+        display_name="Contoso",
+        domains=[domain],
+        skus=[
+            {"skuPartNumber": "ENTERPRISEPACK", "seats": SEATS},
+            {"skuPartNumber": "EMS", "seats": 10},
+        ],
+    )
+    m365.control.grant(
+        created["id"],
+        stratus_app["clientId"],
+        application_permissions=APPLICATION_PERMISSIONS,
+        directory_roles=["User Administrator"],
+    )
+    return {
+        "id": created["id"],
+        "domain": domain,
+        "control": m365.control,
+        "sim": m365,
+        "client_id": stratus_app["clientId"],
+    }
 
 
 def enterprise_pack(tenant) -> licences.Sku:
-    return next(s for s in licences.tenant_skus(tenant=tenant)
-                if s.part_number == "ENTERPRISEPACK")
+    return next(s for s in licences.tenant_skus(tenant=tenant) if s.part_number == "ENTERPRISEPACK")
 
 
 @pytest.fixture
 def licensed(alice, tenant):
     skus = licences.tenant_skus(tenant=tenant)
     sku = next(s for s in skus if s.part_number == "ENTERPRISEPACK")
-    licences.tenant_licence_update(actor=alice, tenant=tenant, sku_id=sku.sku_id,
-                                   usage_location="de", skus=skus)
+    licences.tenant_licence_update(
+        actor=alice, tenant=tenant, sku_id=sku.sku_id, usage_location="de", skus=skus
+    )
     return sku
 
 
@@ -62,7 +74,7 @@ def bind(acme, alice, ms, tenant, *names, **attrs):
 
 def test_no_licence_is_assigned_by_default(acme, alice, ms, tenant):
     mark = log_mark(ms)
-    ann, = bind(acme, alice, ms, tenant, "ann")
+    (ann,) = bind(acme, alice, ms, tenant, "ann")
 
     sync(tenant)
 
@@ -72,16 +84,20 @@ def test_no_licence_is_assigned_by_default(acme, alice, ms, tenant):
 
 
 def test_a_created_account_gets_the_default_licence_and_usage_location(
-        acme, alice, ms, tenant, licensed):
-    ann, = bind(acme, alice, ms, tenant, "ann")
-    ben, = bind(acme, alice, ms, tenant, "ben", usage_location="FR")
+    acme, alice, ms, tenant, licensed
+):
+    (ann,) = bind(acme, alice, ms, tenant, "ann")
+    (ben,) = bind(acme, alice, ms, tenant, "ben", usage_location="FR")
     mark = log_mark(ms)
 
     sync(tenant)
 
     assert [(r["method"], r["path"].rsplit("/", 1)[-1]) for r in graph_log(ms, mark)] == [
-        ("POST", "users"), ("POST", "users"),
-        ("POST", "assignLicense"), ("POST", "assignLicense")]
+        ("POST", "users"),
+        ("POST", "users"),
+        ("POST", "assignLicense"),
+        ("POST", "assignLicense"),
+    ]
     remote = account(ms, ann.email)
     assert remote["usageLocation"] == "DE"  # the tenant's default: ann has none
     assert account(ms, ben.email)["usageLocation"] == "FR"  # ben's own
@@ -95,7 +111,8 @@ def test_a_created_account_gets_the_default_licence_and_usage_location(
 
 
 def test_running_out_of_seats_fails_only_that_binding_naming_the_sku_and_seats(
-        acme, alice, ms, tenant, licensed):
+    acme, alice, ms, tenant, licensed
+):
     users = bind(acme, alice, ms, tenant, "ann", "ben", "cid")
 
     result = sync(tenant)
@@ -105,7 +122,8 @@ def test_running_out_of_seats_fails_only_that_binding_naming_the_sku_and_seats(
     assert states == ["error", "provisioned", "provisioned"] and result.failed == 1
     failed = next(b for b in bindings.values() if b.state == "error")
     assert failed.last_error_message == (
-        f"No free seats for licence ENTERPRISEPACK ({SEATS} of {SEATS} in use).")
+        f"No free seats for licence ENTERPRISEPACK ({SEATS} of {SEATS} in use)."
+    )
     assert failed.last_error_code == licences.NO_SEATS_CODE
     assert failed.microsoft_id and failed.licence_pending == licensed.sku_id  # created, unlicensed
     assert account(ms, failed.user.email)["assignedLicenses"] == []
@@ -135,6 +153,7 @@ def test_a_retry_assigns_the_licence_once_a_seat_is_free(acme, alice, ms, tenant
 
 # --- the form ---------------------------------------------------------------------------------
 
+
 @pytest.fixture
 def admin(client, alice):
     client.force_login(alice)
@@ -155,16 +174,22 @@ def test_the_form_lists_the_tenants_licences_with_free_seats(admin, tenant):
 def test_an_admin_sets_and_turns_off_the_default_licence(admin, alice, tenant):
     sku = enterprise_pack(tenant)
 
-    response = admin.post(reverse("m365:licences", args=[tenant.pk]),
-                          {"licence": sku.sku_id, "usage_location": "us"})
+    response = admin.post(
+        reverse("m365:licences", args=[tenant.pk]), {"licence": sku.sku_id, "usage_location": "us"}
+    )
 
     assert response.status_code == 302
     tenant.refresh_from_db()
-    assert (tenant.licence_sku_id, tenant.licence_sku_part_number,
-            tenant.default_usage_location) == (sku.sku_id, "ENTERPRISEPACK", "US")
+    assert (
+        tenant.licence_sku_id,
+        tenant.licence_sku_part_number,
+        tenant.default_usage_location,
+    ) == (sku.sku_id, "ENTERPRISEPACK", "US")
     event = Event.objects.get(type="m365_tenant_update")
-    assert event.actor == alice and event.details == {"licence": "ENTERPRISEPACK",
-                                                      "default_usage_location": "US"}
+    assert event.actor == alice and event.details == {
+        "licence": "ENTERPRISEPACK",
+        "default_usage_location": "US",
+    }
     assert "ENTERPRISEPACK" in admin.get(reverse("m365:tenant", args=[tenant.pk])).content.decode()
 
     admin.post(reverse("m365:licences", args=[tenant.pk]), {"licence": "", "usage_location": ""})
@@ -172,12 +197,18 @@ def test_an_admin_sets_and_turns_off_the_default_licence(admin, alice, tenant):
     assert (tenant.licence_sku_id, tenant.default_usage_location) == ("", "")
 
 
-@pytest.mark.parametrize("values, field, message", [
-    ({"licence": "", "usage_location": "Germany"}, "usage_location", "two-letter country code"),
-    ({"licence": "", "usage_location": "D1"}, "usage_location", "two-letter country code"),
-    ({"licence": "00000000-0000-0000-0000-000000000000", "usage_location": ""}, "licence",
-     "Choose one of the tenant&#x27;s licences"),
-])
+@pytest.mark.parametrize(
+    "values, field, message",
+    [
+        ({"licence": "", "usage_location": "Germany"}, "usage_location", "two-letter country code"),
+        ({"licence": "", "usage_location": "D1"}, "usage_location", "two-letter country code"),
+        (
+            {"licence": "00000000-0000-0000-0000-000000000000", "usage_location": ""},
+            "licence",
+            "Choose one of the tenant&#x27;s licences",
+        ),
+    ],
+)
 def test_bad_input_is_refused_naming_the_field(admin, tenant, values, field, message):
     response = admin.post(reverse("m365:licences", args=[tenant.pk]), values)
 

@@ -24,15 +24,20 @@ def admin_client(client, alice):
 def bind_users(acme, alice, tenant, ms_tenant, count=3):
     """Bindings as the provisioning issue will make them: one per user on the tenant's
     domain, found through tenant_for_email."""
-    remote = [u for u in ms_tenant_users(ms_tenant) if not u["userPrincipalName"].startswith(
-        "admin@")][:count]
+    remote = [
+        u for u in ms_tenant_users(ms_tenant) if not u["userPrincipalName"].startswith("admin@")
+    ][:count]
     for index, account in enumerate(remote):
         user = directory_services.user_create(
-            actor=alice, organization=acme, email=f"user{index}@{ms_tenant['domain']}",
-            password="Correct-Horse-42")
+            actor=alice,
+            organization=acme,
+            email=f"user{index}@{ms_tenant['domain']}",
+            password="Correct-Horse-42",
+        )
         assert selectors.tenant_for_email(organization=acme, email=user.email) == tenant
-        UserBinding.objects.create(organization=acme, tenant=tenant, user=user,
-                                   microsoft_id=account["id"])
+        UserBinding.objects.create(
+            organization=acme, tenant=tenant, user=user, microsoft_id=account["id"]
+        )
     group = directory_services.group_create(actor=alice, organization=acme, name="Sales")
     GroupBinding.objects.create(organization=acme, tenant=tenant, group=group)
     return len(remote) + 1
@@ -50,7 +55,8 @@ def connected(admin_client, m365, ms_tenant):
 
 
 def test_deauthorizing_unbinds_everything_and_writes_nothing_to_microsoft(
-        admin_client, acme, alice, m365, ms_tenant, connected):
+    admin_client, acme, alice, m365, ms_tenant, connected
+):
     bound = bind_users(acme, alice, connected, ms_tenant)
     log_before = m365.control.request_log(ms_tenant["id"], limit=100000)
     since = log_before[-1]["id"] if log_before else 0
@@ -71,7 +77,8 @@ def test_deauthorizing_unbinds_everything_and_writes_nothing_to_microsoft(
 
 
 def test_a_deauthorized_tenant_can_be_connected_again_and_users_must_be_bound_again(
-        admin_client, acme, alice, m365, ms_tenant, connected):
+    admin_client, acme, alice, m365, ms_tenant, connected
+):
     bind_users(acme, alice, connected, ms_tenant, count=1)
     services.tenant_deauthorize(actor=alice, tenant=connected)
     response = connect_tenant(admin_client, m365, ms_tenant, mode="delegated")
@@ -83,8 +90,8 @@ def test_a_deauthorized_tenant_can_be_connected_again_and_users_must_be_bound_ag
 
 
 def test_a_revoked_refresh_token_asks_for_reauthorization_and_reauthorizing_resumes(
-        admin_client, acme, alice, m365, ms_tenant, connected,
-        django_capture_on_commit_callbacks):
+    admin_client, acme, alice, m365, ms_tenant, connected, django_capture_on_commit_callbacks
+):
     bound = bind_users(acme, alice, connected, ms_tenant, count=2)
     # The authorizing admin's sessions are revoked in Microsoft 365 (as on a password change).
     m365.control.admin_revoke_sessions(ms_tenant["id"], ms_tenant["admin"])
@@ -96,8 +103,11 @@ def test_a_revoked_refresh_token_asks_for_reauthorization_and_reauthorizing_resu
     connected.refresh_from_db()
     assert connected.status == "needs_reauthorization" and not connected.can_sync
     assert "AADSTS" in connected.last_error
-    assert UserBinding.objects.filter(tenant=connected).count() + \
-        GroupBinding.objects.filter(tenant=connected).count() == bound
+    assert (
+        UserBinding.objects.filter(tenant=connected).count()
+        + GroupBinding.objects.filter(tenant=connected).count()
+        == bound
+    )
     assert len(mail.outbox) == 1
     assert set(mail.outbox[0].to) == {"alice@acme.example"}
     assert "re-authorize" in mail.outbox[0].body.lower()
@@ -110,22 +120,28 @@ def test_a_revoked_refresh_token_asks_for_reauthorization_and_reauthorizing_resu
 
     started = admin_client.post(reverse("m365:reauthorize", args=[connected.pk]))
     assert started.status_code == 302 and ms_tenant["id"] in started["Location"]
-    params = sign_in_at_microsoft(m365, started["Location"], login=ms_tenant["admin"],
-                                  password=ms_tenant["password"])
+    params = sign_in_at_microsoft(
+        m365, started["Location"], login=ms_tenant["admin"], password=ms_tenant["password"]
+    )
     response = admin_client.get("/console/m365/callback/", params)
     assert tenant_pk_from(response) == connected.pk
     connected.refresh_from_db()
     assert connected.status == "connected" and connected.last_error == ""
-    assert UserBinding.objects.filter(tenant=connected).count() + \
-        GroupBinding.objects.filter(tenant=connected).count() == bound
+    assert (
+        UserBinding.objects.filter(tenant=connected).count()
+        + GroupBinding.objects.filter(tenant=connected).count()
+        == bound
+    )
     assert services.tenant_refresh(tenant=connected).status == "connected"
     assert Event.objects.filter(type="tenant_reauthorize", actor=alice).exists()
 
 
 def test_reauthorizing_sends_the_admin_to_that_tenants_own_sign_in(
-        admin_client, m365, ms_tenant, connected):
-    other = m365.control.create_tenant(display_name="Other",
-                                       domains=["other-" + ms_tenant["domain"]])
+    admin_client, m365, ms_tenant, connected
+):
+    other = m365.control.create_tenant(
+        display_name="Other", domains=["other-" + ms_tenant["domain"]]
+    )
     upn, admin = next(iter(other["admins"].items()))
     Tenant.objects.filter(pk=connected.pk).update(status="needs_reauthorization")
     started = admin_client.post(reverse("m365:reauthorize", args=[connected.pk]))
@@ -143,7 +159,8 @@ def test_the_api_starts_a_reauthorization_with_a_console_link(admin_client, conn
 
 
 def test_work_through_a_tenant_session_pauses_the_tenant_when_the_admin_is_blocked(
-        m365, ms_tenant, connected):
+    m365, ms_tenant, connected
+):
     m365.control.admin_block(ms_tenant["id"], ms_tenant["admin"])
     with pytest.raises(NeedsReauthorization):
         with services.tenant_graph_session(tenant=connected) as graph:
@@ -153,9 +170,11 @@ def test_work_through_a_tenant_session_pauses_the_tenant_when_the_admin_is_block
 
 
 def test_withdrawn_admin_consent_pauses_an_application_mode_tenant(
-        client, alice, m365, ms_tenant, stratus_app):
+    client, alice, m365, ms_tenant, stratus_app
+):
     client.force_login(alice)
-    tenant = Tenant.objects.get(pk=tenant_pk_from(
-        connect_tenant(client, m365, ms_tenant, mode="application")))
+    tenant = Tenant.objects.get(
+        pk=tenant_pk_from(connect_tenant(client, m365, ms_tenant, mode="application"))
+    )
     m365.control.revoke_grant(ms_tenant["id"], stratus_app["clientId"])
     assert services.tenant_refresh(tenant=tenant).status == "needs_reauthorization"

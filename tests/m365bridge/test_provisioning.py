@@ -47,9 +47,19 @@ def provisioned(acme, alice, ms, tenant, name, **attrs):
 
 
 def test_binding_creates_each_account_with_every_attribute_and_its_password_in_one_write(
-        acme, alice, ms, tenant, sent_batches, queued, django_capture_on_commit_callbacks):
-    ann = employee(acme, alice, ms, "ann", job_title="Engineer", department="R&D",
-                   city="Berlin", usage_location="DE", business_phones=["+49 30 1"])
+    acme, alice, ms, tenant, sent_batches, queued, django_capture_on_commit_callbacks
+):
+    ann = employee(
+        acme,
+        alice,
+        ms,
+        "ann",
+        job_title="Engineer",
+        department="R&D",
+        city="Berlin",
+        usage_location="DE",
+        business_phones=["+49 30 1"],
+    )
     ben = employee(acme, alice, ms, "ben")
     with django_capture_on_commit_callbacks(execute=True):
         results = services.users_bind(actor=alice, tenant=tenant, users=[ann, ben])
@@ -63,15 +73,23 @@ def test_binding_creates_each_account_with_every_attribute_and_its_password_in_o
     assert result.applied == 2
     writes = graph_log(ms, mark)
     assert [(r["method"], r["path"], r["status"]) for r in writes] == [
-        ("POST", "/v1.0/users", 201), ("POST", "/v1.0/users", 201)]
+        ("POST", "/v1.0/users", 201),
+        ("POST", "/v1.0/users", 201),
+    ]
     posted = {body["userPrincipalName"]: body for _, _, body in sent_batches}
     assert posted[ann.email]["passwordProfile"]["forceChangePasswordNextSignIn"] is False
     assert posted[ann.email]["passwordProfile"]["password"] == EMPLOYEE_PASSWORD
     assert posted[ben.email]["passwordProfile"]["password"] != EMPLOYEE_PASSWORD
     remote = account(ms, ann.email)
-    assert (remote["jobTitle"], remote["department"], remote["city"], remote["usageLocation"],
-            remote["businessPhones"], remote["mail"], remote["accountEnabled"]) == (
-        "Engineer", "R&D", "Berlin", "DE", ["+49 30 1"], ann.email, True)
+    assert (
+        remote["jobTitle"],
+        remote["department"],
+        remote["city"],
+        remote["usageLocation"],
+        remote["businessPhones"],
+        remote["mail"],
+        remote["accountEnabled"],
+    ) == ("Engineer", "R&D", "Berlin", "DE", ["+49 30 1"], ann.email, True)
     assert can_sign_in(ms, ann.email, EMPLOYEE_PASSWORD)
     binding = UserBinding.objects.get(user=ann)
     assert binding.state == "provisioned" and binding.microsoft_id == remote["id"]
@@ -83,8 +101,7 @@ def test_binding_creates_each_account_with_every_attribute_and_its_password_in_o
     assert event.tenant_label == "Contoso" and event.target_id == str(ann.pk)
 
 
-def test_running_the_sync_again_sends_nothing_and_writes_no_second_event(
-        acme, alice, ms, tenant):
+def test_running_the_sync_again_sends_nothing_and_writes_no_second_event(acme, alice, ms, tenant):
     provisioned(acme, alice, ms, tenant, "cleo")
     mark = log_mark(ms)
     UserBinding.objects.update(needs_sync=True)  # a duplicate message, a sweep, a retry
@@ -94,12 +111,17 @@ def test_running_the_sync_again_sends_nothing_and_writes_no_second_event(
 
     assert graph_log(ms, mark) == []
     assert len(events("user_create_provision")) == 1
-    assert len([u for u in ms["control"].users(ms["id"]) if u["userPrincipalName"].startswith(
-        "cleo@")]) == 1
+    assert (
+        len(
+            [u for u in ms["control"].users(ms["id"]) if u["userPrincipalName"].startswith("cleo@")]
+        )
+        == 1
+    )
 
 
 def test_a_crash_after_microsoft_created_the_account_links_it_on_retry_instead_of_duplicating(
-        acme, alice, ms, tenant, monkeypatch):
+    acme, alice, ms, tenant, monkeypatch
+):
     from m365bridge.sync import apply
 
     dora = employee(acme, alice, ms, "dora")
@@ -108,6 +130,7 @@ def test_a_crash_after_microsoft_created_the_account_links_it_on_retry_instead_o
 
     def crash(*args, **kwargs):
         raise SystemExit("worker killed between Microsoft's 201 and the commit")
+
     monkeypatch.setattr(apply, "_record_success", crash)
     with pytest.raises(SystemExit):
         sync(tenant)
@@ -128,10 +151,16 @@ def test_a_crash_after_microsoft_created_the_account_links_it_on_retry_instead_o
 
 
 def test_an_existing_account_with_the_same_upn_is_taken_over_and_overwritten(
-        acme, alice, ms, tenant):
-    existing = ms["control"].admin_create_user(ms["id"], f"emma@{ms['domain']}",
-                                               password="Old-Passw0rd-99!", jobTitle="Intern",
-                                               displayName="E. Old", mailNickname="emma")
+    acme, alice, ms, tenant
+):
+    existing = ms["control"].admin_create_user(
+        ms["id"],
+        f"emma@{ms['domain']}",
+        password="Old-Passw0rd-99!",
+        jobTitle="Intern",
+        displayName="E. Old",
+        mailNickname="emma",
+    )
     emma, binding = provisioned(acme, alice, ms, tenant, "emma", job_title="Director")
 
     assert binding.microsoft_id == existing["id"] and binding.state == "provisioned"
@@ -149,12 +178,18 @@ def test_a_change_patches_only_the_changed_attributes(acme, alice, ms, tenant, s
     sent_batches.clear()
     mark = log_mark(ms)
 
-    directory_services.user_update(actor=alice, user=fay, job_title="Head of Analysis",
-                                   city="Paris")
+    directory_services.user_update(
+        actor=alice, user=fay, job_title="Head of Analysis", city="Paris"
+    )
     sync(tenant)
 
-    assert sent_batches == [("PATCH", f"/users/{binding.microsoft_id}",
-                             {"jobTitle": "Head of Analysis", "city": "Paris"})]
+    assert sent_batches == [
+        (
+            "PATCH",
+            f"/users/{binding.microsoft_id}",
+            {"jobTitle": "Head of Analysis", "city": "Paris"},
+        )
+    ]
     assert [(r["method"], r["status"]) for r in graph_log(ms, mark)] == [("PATCH", 204)]
     remote = account(ms, fay.email)
     assert remote["jobTitle"] == "Head of Analysis" and remote["city"] == "Paris"
@@ -177,7 +212,8 @@ def test_a_change_to_nothing_synced_sends_nothing(acme, alice, ms, tenant, queue
 
 
 def test_a_password_microsoft_would_refuse_is_refused_up_front_for_a_bound_user(
-        acme, alice, ms, tenant):
+    acme, alice, ms, tenant
+):
     weak_for_microsoft = "Passwordpassword1"  # fine for Acme's policy, banned words at Microsoft
     hal = employee(acme, alice, ms, "hal")
     services.user_bind(actor=alice, tenant=tenant, user=hal)
@@ -198,8 +234,9 @@ def test_a_password_set_in_stratus_reaches_microsoft(acme, alice, ms, tenant):
     time.sleep(1.1)  # Microsoft keeps whole seconds
     new_password = "Tq4!vNw8-Zr3pLs"
 
-    directory_services.user_set_password(actor=jon, user=jon, password=new_password,
-                                         source="portal")
+    directory_services.user_set_password(
+        actor=jon, user=jon, password=new_password, source="portal"
+    )
     binding.refresh_from_db()
     assert binding.needs_sync and binding.password_encrypted
     assert new_password not in binding.password_encrypted
@@ -215,7 +252,8 @@ def test_a_password_set_in_stratus_reaches_microsoft(acme, alice, ms, tenant):
 
 
 def test_unbinding_blocks_sign_in_then_forgets_the_binding_and_rebinding_unblocks(
-        acme, alice, ms, tenant):
+    acme, alice, ms, tenant
+):
     kim, binding = provisioned(acme, alice, ms, tenant, "kim")
 
     services.user_unbind(actor=alice, user=kim)
@@ -234,8 +272,9 @@ def test_unbinding_blocks_sign_in_then_forgets_the_binding_and_rebinding_unblock
     assert account(ms, kim.email)["accountEnabled"] is True
     assert UserBinding.objects.get(user=kim).microsoft_id == binding.microsoft_id
     assert len(events("user_reactivate_provision")) == 1
-    assert [u["id"] for u in ms["control"].users(ms["id"])
-            if u["userPrincipalName"] == kim.email] == [binding.microsoft_id]
+    assert [
+        u["id"] for u in ms["control"].users(ms["id"]) if u["userPrincipalName"] == kim.email
+    ] == [binding.microsoft_id]
 
 
 def test_suspending_blocks_sign_in_and_reactivating_unblocks_it(acme, alice, ms, tenant):
@@ -271,13 +310,16 @@ def test_deleting_a_user_blocks_the_account_then_removes_the_binding(acme, alice
     assert event.target_label == f"mia@{ms['domain']}" and event.target_id == str(user_id)
 
 
-def test_one_bad_user_does_not_stop_the_others_and_shows_microsofts_reason(
-        acme, alice, ms, tenant):
+def test_one_bad_user_does_not_stop_the_others_and_shows_microsofts_reason(acme, alice, ms, tenant):
     # Stratus believes the domain is verified; Microsoft does not have it.
     tenant.domains.create(name="not-verified.example")
-    bad = directory_services.user_create(actor=alice, organization=acme,
-                                         email="nick@not-verified.example",
-                                         send_activation=False, first_name="Nick")
+    bad = directory_services.user_create(
+        actor=alice,
+        organization=acme,
+        email="nick@not-verified.example",
+        send_activation=False,
+        first_name="Nick",
+    )
     good = [employee(acme, alice, ms, name) for name in ("ola", "pat")]
     services.users_bind(actor=alice, tenant=tenant, users=[good[0], bad, good[1]])
 
@@ -299,8 +341,7 @@ def test_one_bad_user_does_not_stop_the_others_and_shows_microsofts_reason(
     assert len(events("user_create_provision", outcome="failure")) == 2
 
 
-def test_a_tenant_needing_reauthorization_holds_its_work_then_releases_it(
-        acme, alice, ms, tenant):
+def test_a_tenant_needing_reauthorization_holds_its_work_then_releases_it(acme, alice, ms, tenant):
     quinn = employee(acme, alice, ms, "quinn")
     services.user_bind(actor=alice, tenant=tenant, user=quinn)
     tenant.status = "needs_reauthorization"
@@ -339,21 +380,22 @@ def test_an_account_already_bound_to_another_user_is_never_taken_over(acme, alic
     assert account(ms, f"raymond@{ms['domain']}")["id"] == ray_binding.microsoft_id
 
 
-def test_an_expired_password_blocks_sign_in_and_a_new_password_unblocks_it(
-        acme, alice, ms, tenant):
+def test_an_expired_password_blocks_sign_in_and_a_new_password_unblocks_it(acme, alice, ms, tenant):
     sol, binding = provisioned(acme, alice, ms, tenant, "sol")
     acme.password_max_age_days = 30
     acme.save()
     sol.__class__.objects.filter(pk=sol.pk).update(
-        password_changed_at=timezone.now() - timedelta(days=31))
+        password_changed_at=timezone.now() - timedelta(days=31)
+    )
 
     lifecycle.expiry_run()
     sync(tenant)
     assert account(ms, sol.email)["accountEnabled"] is False
 
     sol.refresh_from_db()
-    directory_services.user_set_password(actor=sol, user=sol, password="Hv6$kPw3-Qm8tZr",
-                                         source="portal")
+    directory_services.user_set_password(
+        actor=sol, user=sol, password="Hv6$kPw3-Qm8tZr", source="portal"
+    )
     sync(tenant)
     assert account(ms, sol.email)["accountEnabled"] is True
     assert can_sign_in(ms, sol.email, "Hv6$kPw3-Qm8tZr")

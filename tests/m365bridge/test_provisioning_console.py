@@ -29,8 +29,9 @@ def contoso(acme, queued):
 
 
 def person(acme, alice, email, **attrs):
-    return directory_services.user_create(actor=alice, organization=acme, email=email,
-                                          send_activation=False, **attrs)
+    return directory_services.user_create(
+        actor=alice, organization=acme, email=email, send_activation=False, **attrs
+    )
 
 
 def test_the_bind_dialog_warns_about_microsoft_emails_and_licences(admin, acme, alice, contoso):
@@ -46,7 +47,8 @@ def test_the_bind_dialog_warns_about_microsoft_emails_and_licences(admin, acme, 
 
 
 def test_binding_from_the_user_page_binds_to_the_tenant_owning_the_domain(
-        admin, acme, alice, contoso):
+    admin, acme, alice, contoso
+):
     dan = person(acme, alice, "dan@contoso.example")
 
     response = admin.post(reverse("m365:user_bind", args=[dan.pk]))
@@ -60,7 +62,8 @@ def test_binding_from_the_user_page_binds_to_the_tenant_owning_the_domain(
 
 
 def test_the_users_list_binds_the_selected_users_and_says_why_others_were_refused(
-        admin, acme, alice, contoso):
+    admin, acme, alice, contoso
+):
     eve = person(acme, alice, "eve@contoso.example")
     fox = person(acme, alice, "fox@contoso.example")
     stranger = person(acme, alice, "gil@elsewhere.example")
@@ -74,8 +77,7 @@ def test_the_users_list_binds_the_selected_users_and_says_why_others_were_refuse
     done = admin.post(reverse("m365:users_bind"), {"user_ids": ids, "confirm": "1"})
 
     assert done.status_code == 200
-    assert set(UserBinding.objects.values_list("user__email", flat=True)) == {
-        eve.email, fox.email}
+    assert set(UserBinding.objects.values_list("user__email", flat=True)) == {eve.email, fox.email}
     text = done.content.decode()
     assert "2 users bound" in text and "gil@elsewhere.example" in text
     assert "elsewhere.example" in text and "verified domain" in text
@@ -107,13 +109,17 @@ def test_unbinding_from_the_console_asks_first_then_blocks(admin, acme, alice, c
 
 
 def test_the_tenant_page_shows_counts_failures_with_retry_and_bulk_progress(
-        admin, acme, alice, contoso):
+    admin, acme, alice, contoso
+):
     users = [person(acme, alice, f"p{i}@contoso.example") for i in range(3)]
     services.users_bind(actor=alice, tenant=contoso, users=users)
     UserBinding.objects.filter(user=users[0]).update(
-        state="error", needs_sync=False, last_error_code="Request_BadRequest",
+        state="error",
+        needs_sync=False,
+        last_error_code="Request_BadRequest",
         last_error_message="The domain portion of the userPrincipalName property is invalid.",
-        last_error_request_id="req-1")
+        last_error_request_id="req-1",
+    )
     UserBinding.objects.filter(user=users[1]).update(state="provisioned", needs_sync=False)
 
     page = admin.get(reverse("m365:tenant", args=[contoso.pk]))
@@ -133,8 +139,11 @@ def test_the_user_page_shows_microsofts_reason_and_a_retry_button(admin, acme, a
     jay = person(acme, alice, "jay@contoso.example")
     binding = services.user_bind(actor=alice, tenant=contoso, user=jay)
     UserBinding.objects.filter(pk=binding.pk).update(
-        state="error", needs_sync=False, last_error_code="Request_BadRequest",
-        last_error_message="Invalid value specified for property 'mailNickname'.")
+        state="error",
+        needs_sync=False,
+        last_error_code="Request_BadRequest",
+        last_error_message="Invalid value specified for property 'mailNickname'.",
+    )
 
     page = admin.get(reverse("console:user_detail", args=[jay.pk]))
 
@@ -144,8 +153,7 @@ def test_the_user_page_shows_microsofts_reason_and_a_retry_button(admin, acme, a
     assert UserBinding.objects.get(pk=binding.pk).needs_sync
 
 
-def test_bound_users_page_follows_the_real_account_through_graphsim(
-        admin, acme, alice, ms, tenant):
+def test_bound_users_page_follows_the_real_account_through_graphsim(admin, acme, alice, ms, tenant):
     kai = employee(acme, alice, ms, "kai")
     admin.post(reverse("m365:user_bind", args=[kai.pk]))
     directory_services.user_set_password(actor=alice, user=kai, password=EMPLOYEE_PASSWORD)
@@ -159,12 +167,16 @@ def test_bound_users_page_follows_the_real_account_through_graphsim(
 
 # --- the API ------------------------------------------------------------------------------------
 
+
 def test_the_api_binds_a_list_of_users_with_a_result_each(admin, acme, alice, contoso):
     lea = person(acme, alice, "lea@contoso.example")
     out = person(acme, alice, "max@elsewhere.example")
 
-    response = admin.post(f"/api/v1/m365/tenants/{contoso.pk}/users",
-                          {"user_ids": [lea.pk, out.pk, 999999]}, content_type="application/json")
+    response = admin.post(
+        f"/api/v1/m365/tenants/{contoso.pk}/users",
+        {"user_ids": [lea.pk, out.pk, 999999]},
+        content_type="application/json",
+    )
 
     assert response.status_code == 200
     body = response.json()
@@ -178,8 +190,11 @@ def test_the_api_binds_a_list_of_users_with_a_result_each(admin, acme, alice, co
 
 
 def test_the_api_refuses_a_bind_request_without_user_ids(admin, contoso):
-    response = admin.post(f"/api/v1/m365/tenants/{contoso.pk}/users", {"user_ids": "x"},
-                          content_type="application/json")
+    response = admin.post(
+        f"/api/v1/m365/tenants/{contoso.pk}/users",
+        {"user_ids": "x"},
+        content_type="application/json",
+    )
     assert response.status_code == 400
     assert "user_ids" in response.json()["error"]["fields"]
 
@@ -223,8 +238,9 @@ def test_another_organizations_group_cannot_be_bound(client, charlie, acme, alic
     from directory import services as directory
 
     team = directory.group_create(actor=alice, organization=acme, name="Secret team")
-    directory.group_member_add(actor=alice, group=team,
-                               user=person(acme, alice, "mo@contoso.example"))
+    directory.group_member_add(
+        actor=alice, group=team, user=person(acme, alice, "mo@contoso.example")
+    )
     client.force_login(charlie)
     response = client.post(reverse("m365:users_bind"), {"group_id": team.pk, "confirm": "1"})
     assert response.status_code == 404

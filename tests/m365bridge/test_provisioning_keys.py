@@ -23,16 +23,19 @@ pytest_plugins = ["tests.m365bridge.provisioning"]
 def bound(acme, alice, queued):
     tenant = tenant_row(acme, "contoso.example")
     Tenant.objects.filter(pk=tenant.pk).update(
-        token_cache_encrypted=encryption.encrypt('{"AccessToken": {}}'))
-    user = directory_services.user_create(actor=alice, organization=acme,
-                                          email="nia@contoso.example", send_activation=False)
+        token_cache_encrypted=encryption.encrypt('{"AccessToken": {}}')
+    )
+    user = directory_services.user_create(
+        actor=alice, organization=acme, email="nia@contoso.example", send_activation=False
+    )
     services.user_bind(actor=alice, tenant=tenant, user=user)
     directory_services.user_set_password(actor=alice, user=user, password=EMPLOYEE_PASSWORD)
     return user
 
 
 def test_rotating_keys_reencrypts_passwords_and_token_caches_with_the_new_key(
-        bound, settings, capsys):
+    bound, settings, capsys
+):
     old_key = settings.FIELD_ENCRYPTION_KEYS[0]
     new_key = Fernet.generate_key().decode()
     settings.FIELD_ENCRYPTION_KEYS = [new_key, old_key]
@@ -60,14 +63,19 @@ def test_the_portal_says_the_password_is_being_updated_then_when_it_was(bound):
 
     binding = UserBinding.objects.get(user=bound)
     UserBinding.objects.filter(pk=binding.pk).update(
-        microsoft_id="00000000-0000-0000-0000-000000000001", known_enabled=True,
-        password_pushed_version=binding.password_version, password_pushed_at=timezone.now())
+        microsoft_id="00000000-0000-0000-0000-000000000001",
+        known_enabled=True,
+        password_pushed_version=binding.password_version,
+        password_pushed_at=timezone.now(),
+    )
     [row] = portal_services(user=bound)
     assert row.state == "ok" and "password was updated 0 seconds ago" in row.message
 
     UserBinding.objects.filter(pk=binding.pk).update(
-        state="error", password_version=binding.password_version + 1,
-        last_error_message="Insufficient privileges to complete the operation.")
+        state="error",
+        password_version=binding.password_version + 1,
+        last_error_message="Insufficient privileges to complete the operation.",
+    )
     [row] = portal_services(user=bound)
     assert row.state == "error" and "Insufficient privileges" in row.message
     assert "password could not be updated" in row.message

@@ -20,8 +20,9 @@ def acme_tenant(acme, queued):
 
 @pytest.fixture
 def dana(acme, alice, acme_tenant):
-    user = directory_services.user_create(actor=alice, organization=acme,
-                                          email="dana@acme.example", send_activation=False)
+    user = directory_services.user_create(
+        actor=alice, organization=acme, email="dana@acme.example", send_activation=False
+    )
     services.user_bind(actor=alice, tenant=acme_tenant, user=user)
     UserBinding.objects.filter(user=user).update(state="error", needs_sync=False)
     return user
@@ -30,14 +31,18 @@ def dana(acme, alice, acme_tenant):
 def console_urls(tenant, user):
     binding = UserBinding.objects.get(user=user)
     return {
-        "get": [reverse("m365:user_bind", args=[user.pk]),
-                reverse("m365:user_unbind", args=[user.pk]),
-                reverse("m365:tenant_status", args=[tenant.pk])],
-        "post": [reverse("m365:user_bind", args=[user.pk]),
-                 reverse("m365:user_unbind", args=[user.pk]),
-                 reverse("m365:user_sync", args=[user.pk]),
-                 reverse("m365:binding_retry", args=[binding.pk]),
-                 reverse("m365:retry_failed", args=[tenant.pk])],
+        "get": [
+            reverse("m365:user_bind", args=[user.pk]),
+            reverse("m365:user_unbind", args=[user.pk]),
+            reverse("m365:tenant_status", args=[tenant.pk]),
+        ],
+        "post": [
+            reverse("m365:user_bind", args=[user.pk]),
+            reverse("m365:user_unbind", args=[user.pk]),
+            reverse("m365:user_sync", args=[user.pk]),
+            reverse("m365:binding_retry", args=[binding.pk]),
+            reverse("m365:retry_failed", args=[tenant.pk]),
+        ],
     }
 
 
@@ -54,8 +59,9 @@ def test_charlie_gets_404_on_every_acme_provisioning_page(client, charlie, acme_
 
 def test_charlie_cannot_bulk_bind_acme_users(client, charlie, acme_tenant, dana):
     client.force_login(charlie)
-    other = directory_services.user_create(actor=None, organization=dana.organization,
-                                           email="erin@acme.example", send_activation=False)
+    other = directory_services.user_create(
+        actor=None, organization=dana.organization, email="erin@acme.example", send_activation=False
+    )
     response = client.post(reverse("m365:users_bind"), {"user_ids": [other.pk], "confirm": "1"})
     assert response.status_code == 302  # nothing of Globex's was selected
     assert not UserBinding.objects.filter(user=other).exists()
@@ -67,17 +73,23 @@ def globex_key(globex, charlie):
     return secret
 
 
-def test_charlies_api_key_gets_404_on_acme_binding_endpoints(client, globex_key, acme_tenant,
-                                                             dana):
+def test_charlies_api_key_gets_404_on_acme_binding_endpoints(client, globex_key, acme_tenant, dana):
     auth = {"HTTP_AUTHORIZATION": f"Bearer {globex_key}"}
     base = f"/api/v1/m365/tenants/{acme_tenant.pk}/users"
-    calls = [("get", base, None), ("post", base, {"user_ids": [dana.pk]}),
-             ("get", f"{base}/{dana.pk}", None), ("delete", f"{base}/{dana.pk}", None),
-             ("post", f"{base}/{dana.pk}/sync", None)]
+    calls = [
+        ("get", base, None),
+        ("post", base, {"user_ids": [dana.pk]}),
+        ("get", f"{base}/{dana.pk}", None),
+        ("delete", f"{base}/{dana.pk}", None),
+        ("post", f"{base}/{dana.pk}/sync", None),
+    ]
     for method, url, data in calls:
         kwargs = {"content_type": "application/json"} if data else {}
-        response = getattr(client, method)(url, data, **kwargs, **auth) if data else \
-            getattr(client, method)(url, **auth)
+        response = (
+            getattr(client, method)(url, data, **kwargs, **auth)
+            if data
+            else getattr(client, method)(url, **auth)
+        )
         assert response.status_code == 404, (method, url)
         assert response.json()["error"]["code"] == "not_found"
     binding = UserBinding.objects.get(user=dana)
@@ -88,6 +100,9 @@ def test_bob_the_member_gets_no_access_to_binding(client, bob, acme_tenant, dana
     client.force_login(bob)
     assert client.post(reverse("m365:user_bind", args=[dana.pk])).status_code == 403
     assert client.get(reverse("m365:tenant_status", args=[acme_tenant.pk])).status_code == 403
-    response = client.post(f"/api/v1/m365/tenants/{acme_tenant.pk}/users",
-                           {"user_ids": [dana.pk]}, content_type="application/json")
+    response = client.post(
+        f"/api/v1/m365/tenants/{acme_tenant.pk}/users",
+        {"user_ids": [dana.pk]},
+        content_type="application/json",
+    )
     assert response.status_code == 403

@@ -60,24 +60,41 @@ def baseline(tenant) -> SyncRun:
 def refresh_token_of(ms, upn, password) -> str:
     """Sign in as the employee (authorization code with offline_access): their session."""
     sim = ms["sim"]
-    query = urlencode({"client_id": ms["client_id"], "response_type": "code",
-                       "redirect_uri": REDIRECT_URI, "scope": "openid offline_access",
-                       "state": "s"})
+    query = urlencode(
+        {
+            "client_id": ms["client_id"],
+            "response_type": "code",
+            "redirect_uri": REDIRECT_URI,
+            "scope": "openid offline_access",
+            "state": "s",
+        }
+    )
     url = f"{sim.base_url}/{ms['id']}/oauth2/v2.0/authorize?{query}"
     session = sim.session()
     page = session.get(url, allow_redirects=False, timeout=30)
     redirect = _submit(session, url, page.text, login=upn, passwd=password)
     code = dict(parse_qsl(urlsplit(redirect.headers["Location"]).query))["code"]
-    return token_request(ms, grant_type="authorization_code", code=code,
-                         redirect_uri=REDIRECT_URI).json()["refresh_token"]
+    return token_request(
+        ms, grant_type="authorization_code", code=code, redirect_uri=REDIRECT_URI
+    ).json()["refresh_token"]
 
 
 def token_request(ms, **form):
     app = ms["sim"].control.get_app(ms["client_id"])
-    return ms["sim"].session().post(
-        f"{ms['sim'].base_url}/{ms['id']}/oauth2/v2.0/token", timeout=30,
-        data={"client_id": ms["client_id"], "client_secret": app["secret"],
-              "scope": "openid offline_access", **form})
+    return (
+        ms["sim"]
+        .session()
+        .post(
+            f"{ms['sim'].base_url}/{ms['id']}/oauth2/v2.0/token",
+            timeout=30,
+            data={
+                "client_id": ms["client_id"],
+                "client_secret": app["secret"],
+                "scope": "openid offline_access",
+                **form,
+            },
+        )
+    )
 
 
 def drift_events(type_):
@@ -89,7 +106,8 @@ def writes(ms, since):
 
 
 def test_with_nothing_changed_a_reconcile_costs_one_request_and_corrects_nothing(
-        acme, alice, ms, tenant):
+    acme, alice, ms, tenant
+):
     provisioned(acme, alice, ms, tenant, "ann", "ben", "cid")
     first = baseline(tenant)
     assert first.read >= 3 and first.note == reconcile.FIRST_READ
@@ -98,20 +116,28 @@ def test_with_nothing_changed_a_reconcile_costs_one_request_and_corrects_nothing
     run = reconciled(tenant)
 
     assert (run.outcome, run.kind, run.requests, run.corrected, run.failed) == (
-        "succeeded", "delta", 1, 0, 0)
+        "succeeded",
+        "delta",
+        1,
+        0,
+        0,
+    )
     requests = graph_log(ms, mark)
     assert [(r["method"], r["path"].split("?")[0]) for r in requests] == [
-        ("GET", "/v1.0/users/delta")]
+        ("GET", "/v1.0/users/delta")
+    ]
     assert not UserBinding.objects.filter(needs_sync=True).exists()
     assert run.ended_at >= run.started_at
 
 
 def test_an_attribute_changed_in_microsoft_is_overwritten_and_only_that_user_is_written(
-        acme, alice, ms, tenant, queued):
+    acme, alice, ms, tenant, queued
+):
     ann, ben = provisioned(acme, alice, ms, tenant, "ann", "ben")
     baseline(tenant)
-    ms["control"].admin_update_user(ms["id"], ann.email, jobTitle="Chief Everything",
-                                    city="Nowhere")
+    ms["control"].admin_update_user(
+        ms["id"], ann.email, jobTitle="Chief Everything", city="Nowhere"
+    )
     queued.clear()
     mark = log_mark(ms)
 
@@ -124,7 +150,8 @@ def test_an_attribute_changed_in_microsoft_is_overwritten_and_only_that_user_is_
     assert remote["jobTitle"] == "Engineer" and remote["city"] is None
     binding = UserBinding.objects.get(user=ann)
     assert [(r["method"], r["path"]) for r in writes(ms, mark)] == [
-        ("PATCH", f"/v1.0/users/{binding.microsoft_id}")]
+        ("PATCH", f"/v1.0/users/{binding.microsoft_id}")
+    ]
     [event] = drift_events("user_update_provision")
     assert event.target_label == ann.email and event.actor is None
     assert event.details["drifted"] == ["city", "jobTitle"]
@@ -133,7 +160,8 @@ def test_an_attribute_changed_in_microsoft_is_overwritten_and_only_that_user_is_
 
 
 def test_an_account_blocked_in_microsoft_while_active_in_stratus_is_unblocked(
-        acme, alice, ms, tenant):
+    acme, alice, ms, tenant
+):
     ann, ben = provisioned(acme, alice, ms, tenant, "ann", "ben")
     baseline(tenant)
     ms["control"].admin_block(ms["id"], ann.email)
@@ -150,7 +178,8 @@ def test_an_account_blocked_in_microsoft_while_active_in_stratus_is_unblocked(
 
 
 def test_an_account_unblocked_in_microsoft_while_suspended_in_stratus_is_blocked_again(
-        acme, alice, ms, tenant):
+    acme, alice, ms, tenant
+):
     ann, ben = provisioned(acme, alice, ms, tenant, "ann", "ben")
     directory_services.user_suspend(actor=alice, user=ann)
     sync(tenant)
@@ -169,7 +198,8 @@ def test_an_account_unblocked_in_microsoft_while_suspended_in_stratus_is_blocked
 
 
 def test_a_password_changed_in_microsoft_is_overwritten_and_its_sessions_revoked(
-        acme, alice, ms, tenant):
+    acme, alice, ms, tenant
+):
     ann, ben = provisioned(acme, alice, ms, tenant, "ann", "ben")
     baseline(tenant)
     time.sleep(1.1)  # Microsoft keeps whole seconds: the admin's change is a later one
@@ -189,9 +219,9 @@ def test_a_password_changed_in_microsoft_is_overwritten_and_its_sessions_revoked
     binding = UserBinding.objects.get(user=ann)
     assert [(r["method"], r["path"], r["status"]) for r in writes(ms, mark)] == [
         ("PATCH", f"/v1.0/users/{binding.microsoft_id}", 204),
-        ("POST", f"/v1.0/users/{binding.microsoft_id}/revokeSignInSessions", 200)]
-    [event] = Event.objects.filter(type="user_password_update_provision",
-                                   details__reason="drift")
+        ("POST", f"/v1.0/users/{binding.microsoft_id}/revokeSignInSessions", 200),
+    ]
+    [event] = Event.objects.filter(type="user_password_update_provision", details__reason="drift")
     assert event.target_label == ann.email and event.details["sessions_revoked"] is True
     assert "Adm1n" not in str(event.details) and EMPLOYEE_PASSWORD not in str(event.details)
     assert drift_events("user_update_provision") == []
@@ -200,7 +230,7 @@ def test_a_password_changed_in_microsoft_is_overwritten_and_its_sessions_revoked
 
 
 def test_a_users_own_password_push_is_not_drift(acme, alice, ms, tenant):
-    ann, = provisioned(acme, alice, ms, tenant, "ann")
+    (ann,) = provisioned(acme, alice, ms, tenant, "ann")
     baseline(tenant)
     directory_services.user_set_password(actor=alice, user=ann, password="Tq4!vNw8-Zr3pLs")
     sync(tenant)
@@ -212,7 +242,8 @@ def test_a_users_own_password_push_is_not_drift(acme, alice, ms, tenant):
 
 
 def test_an_expired_delta_link_falls_back_to_a_full_read_noted_in_the_history(
-        acme, alice, ms, tenant):
+    acme, alice, ms, tenant
+):
     ann, ben = provisioned(acme, alice, ms, tenant, "ann", "ben")
     baseline(tenant)
     old_link = Tenant.objects.get(pk=tenant.pk).delta_link
@@ -234,7 +265,8 @@ def test_an_expired_delta_link_falls_back_to_a_full_read_noted_in_the_history(
 
 
 def test_a_second_reconcile_of_a_tenant_stops_at_once_while_one_is_running(
-        acme, alice, ms, tenant, monkeypatch):
+    acme, alice, ms, tenant, monkeypatch
+):
     provisioned(acme, alice, ms, tenant, "ann")
     baseline(tenant)
     seen = []
@@ -243,6 +275,7 @@ def test_a_second_reconcile_of_a_tenant_stops_at_once_while_one_is_running(
     def another_worker_meanwhile(round_, items, **kwargs):
         seen.append(reconciled(tenant))  # a second worker starts while the first reads
         return original(round_, items, **kwargs)
+
     monkeypatch.setattr(reconcile, "_page_check", another_worker_meanwhile)
     mark = log_mark(ms)
 
@@ -264,7 +297,8 @@ def test_the_lease_of_a_worker_that_died_expires(acme, alice, ms, tenant):
     assert reconciled(tenant).outcome == "skipped"
 
     Tenant.objects.filter(pk=tenant.pk).update(
-        reconcile_until=timezone.now() - timezone.timedelta(seconds=1))
+        reconcile_until=timezone.now() - timezone.timedelta(seconds=1)
+    )
 
     assert reconciled(tenant).outcome == "succeeded"
     dead.refresh_from_db()
@@ -287,18 +321,21 @@ def test_an_account_deleted_in_microsoft_goes_back_to_the_engine(acme, alice, ms
 
 
 def test_an_account_the_engine_wrote_after_the_read_began_is_read_again_before_judging(
-        acme, alice, ms, tenant, monkeypatch):
-    ann, = provisioned(acme, alice, ms, tenant, "ann")
+    acme, alice, ms, tenant, monkeypatch
+):
+    (ann,) = provisioned(acme, alice, ms, tenant, "ann")
     baseline(tenant)
     ms["control"].admin_update_user(ms["id"], ann.email, jobTitle="Old news")
     original = reconcile._page_check
 
     def engine_fixes_it_meanwhile(round_, items, **kwargs):
         if not kwargs:  # the delta page, read before the engine's write below
-            services.binding_retry(actor=None, binding=UserBinding.objects.get(user=ann),
-                                   resend=True)
+            services.binding_retry(
+                actor=None, binding=UserBinding.objects.get(user=ann), resend=True
+            )
             sync(tenant)
         return original(round_, items, **kwargs)
+
     monkeypatch.setattr(reconcile, "_page_check", engine_fixes_it_meanwhile)
 
     run = reconciled(tenant)
@@ -314,19 +351,22 @@ def test_tenants_are_due_after_their_own_interval(acme, alice, ms, tenant):
     reconciled(tenant)
     assert reconcile.tenants_due() == []
     Tenant.objects.filter(pk=tenant.pk).update(
-        last_reconcile_at=timezone.now() - timezone.timedelta(minutes=11))
+        last_reconcile_at=timezone.now() - timezone.timedelta(minutes=11)
+    )
     assert reconcile.tenants_due() == [tenant.pk]
     Tenant.objects.filter(pk=tenant.pk).update(reconcile_interval_minutes=30)
     assert reconcile.tenants_due() == []
 
 
 def test_the_schedule_queues_due_tenants_and_the_task_runs_one_reconcile(
-        acme, alice, ms, tenant, monkeypatch):
+    acme, alice, ms, tenant, monkeypatch
+):
     from workers import tasks
 
     sent = []
-    monkeypatch.setattr(reconcile, "reconcile_send",
-                        lambda *, tenant_id, actor_id=None: sent.append(tenant_id))
+    monkeypatch.setattr(
+        reconcile, "reconcile_send", lambda *, tenant_id, actor_id=None: sent.append(tenant_id)
+    )
     assert tasks.m365_reconcile_due() == [tenant.pk] and sent == [tenant.pk]
 
     outcome = tasks.m365_reconcile_tenant(tenant.pk)

@@ -42,7 +42,8 @@ def creates():
 
 
 def test_an_account_deleted_in_microsoft_is_restored_with_the_same_id_and_brought_up_to_date(
-        acme, alice, ms, tenant, client):
+    acme, alice, ms, tenant, client
+):
     ann, binding = provisioned(acme, alice, ms, tenant, "ann")
     original_id = binding.microsoft_id
     ms["control"].admin_delete_user(ms["id"], ann.email)  # soft: in the deleted items
@@ -52,9 +53,11 @@ def test_an_account_deleted_in_microsoft_is_restored_with_the_same_id_and_brough
     sync(tenant)  # the PATCH answers 404; the same round restores and updates
 
     writes = [(r["method"], r["path"], r["status"]) for r in graph_log(ms, mark)]
-    assert writes == [("PATCH", f"/v1.0/users/{original_id}", 404),
-                      ("POST", f"/v1.0/directory/deletedItems/{original_id}/restore", 200),
-                      ("PATCH", f"/v1.0/users/{original_id}", 204)]
+    assert writes == [
+        ("PATCH", f"/v1.0/users/{original_id}", 404),
+        ("POST", f"/v1.0/directory/deletedItems/{original_id}/restore", 200),
+        ("PATCH", f"/v1.0/users/{original_id}", 204),
+    ]
     remote = account(ms, ann.email)
     assert remote["id"] == original_id and remote["jobTitle"] == "Lead"
     assert remote["accountEnabled"] is True and can_sign_in(ms, ann.email, EMPLOYEE_PASSWORD)
@@ -112,15 +115,21 @@ def held(acme, alice, ms, tenant):
     """ann's account is gone for good and another deleted object holds her address."""
     ann, binding = provisioned(acme, alice, ms, tenant, "ann")
     ms["control"].admin_delete_user(ms["id"], ann.email, permanent=True)
-    ms["control"].admin_create_user(ms["id"], ann.email, password="Ot4er-Passw0rd!",
-                                    displayName="Someone else", mailNickname="ann")
+    ms["control"].admin_create_user(
+        ms["id"],
+        ann.email,
+        password="Ot4er-Passw0rd!",
+        displayName="Someone else",
+        mailNickname="ann",
+    )
     ms["control"].admin_delete_user(ms["id"], ann.email)
     directory_services.user_update(actor=alice, user=ann, job_title="Lead")
     return ann, binding
 
 
 def test_an_address_held_by_another_deleted_account_makes_the_binding_wait_with_the_reason(
-        alice, ms, tenant, held, client):
+    alice, ms, tenant, held, client
+):
     ann, binding = held
 
     sync(tenant)
@@ -133,8 +142,10 @@ def test_an_address_held_by_another_deleted_account_makes_the_binding_wait_with_
     assert 50 < first_wait < 70 and binding.needs_sync
     assert not Event.objects.filter(outcome="failure").exists()  # waiting is not a failure
     client.force_login(alice)
-    for url in (reverse("console:user_detail", args=[ann.pk]),
-                reverse("m365:tenant", args=[tenant.pk])):
+    for url in (
+        reverse("console:user_detail", args=[ann.pk]),
+        reverse("m365:tenant", args=[tenant.pk]),
+    ):
         assert lifecycle.WAIT_REASON in client.get(url).content.decode()
 
     UserBinding.objects.filter(pk=binding.pk).update(next_attempt_at=timezone.now())
@@ -148,8 +159,11 @@ def test_an_address_held_by_another_deleted_account_makes_the_binding_wait_with_
 def test_the_wait_ends_once_microsoft_frees_the_address(ms, tenant, held):
     ann, binding = held
     sync(tenant)
-    deleted = [u for u in ms["control"].users(ms["id"], deleted=True)
-               if u["userPrincipalName"] == ann.email]
+    deleted = [
+        u
+        for u in ms["control"].users(ms["id"], deleted=True)
+        if u["userPrincipalName"] == ann.email
+    ]
     ms["control"].admin_delete_user(ms["id"], deleted[0]["id"], permanent=True)
     UserBinding.objects.filter(pk=binding.pk).update(next_attempt_at=timezone.now())
 
@@ -165,7 +179,8 @@ def test_after_30_days_of_waiting_the_binding_is_in_error(ms, tenant, held):
     ann, binding = held
     sync(tenant)
     UserBinding.objects.filter(pk=binding.pk).update(
-        next_attempt_at=timezone.now(), waiting_since=timezone.now() - timedelta(days=30, hours=1))
+        next_attempt_at=timezone.now(), waiting_since=timezone.now() - timedelta(days=30, hours=1)
+    )
 
     sync(tenant)
 

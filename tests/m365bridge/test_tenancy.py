@@ -57,10 +57,12 @@ def globex_key(globex, charlie):
     return secret
 
 
-@pytest.mark.parametrize("method,suffix", [("get", ""), ("post", "/deauthorize"),
-                                           ("post", "/reauthorize")])
-def test_charlies_api_key_gets_404_on_acme_tenant_endpoints(client, globex_key, acme_tenant,
-                                                             method, suffix):
+@pytest.mark.parametrize(
+    "method,suffix", [("get", ""), ("post", "/deauthorize"), ("post", "/reauthorize")]
+)
+def test_charlies_api_key_gets_404_on_acme_tenant_endpoints(
+    client, globex_key, acme_tenant, method, suffix
+):
     url = f"/api/v1/m365/tenants/{acme_tenant.pk}{suffix}"
     response = getattr(client, method)(url, HTTP_AUTHORIZATION=f"Bearer {globex_key}")
     assert response.status_code == 404

@@ -18,10 +18,12 @@ def tenant_id():
 
 def test_two_budgets_for_one_tenant_share_the_same_tokens(tenant_id):
     waits = []
-    first = WriteBudget(tenant_id=tenant_id, redis_url=REDIS_URL, rate=10, capacity=5,
-                        sleep=waits.append)
-    second = WriteBudget(tenant_id=tenant_id, redis_url=REDIS_URL, rate=10, capacity=5,
-                         sleep=waits.append)
+    first = WriteBudget(
+        tenant_id=tenant_id, redis_url=REDIS_URL, rate=10, capacity=5, sleep=waits.append
+    )
+    second = WriteBudget(
+        tenant_id=tenant_id, redis_url=REDIS_URL, rate=10, capacity=5, sleep=waits.append
+    )
     for _ in range(3):
         first.take()
     second.take(2)
@@ -32,8 +34,14 @@ def test_two_budgets_for_one_tenant_share_the_same_tokens(tenant_id):
 
 
 def test_a_wait_beyond_the_cap_raises_throttled_without_reserving(tenant_id):
-    budget = WriteBudget(tenant_id=tenant_id, redis_url=REDIS_URL, rate=1, capacity=1,
-                         max_wait=0.5, sleep=lambda s: None)
+    budget = WriteBudget(
+        tenant_id=tenant_id,
+        redis_url=REDIS_URL,
+        rate=1,
+        capacity=1,
+        max_wait=0.5,
+        sleep=lambda s: None,
+    )
     budget.take()
     with pytest.raises(Throttled) as raised:
         budget.take(5)
@@ -43,8 +51,9 @@ def test_a_wait_beyond_the_cap_raises_throttled_without_reserving(tenant_id):
 
 def test_reported_throttle_percentage_slows_the_refill(tenant_id):
     waits = []
-    budget = WriteBudget(tenant_id=tenant_id, redis_url=REDIS_URL, rate=10, capacity=1,
-                         sleep=waits.append)
+    budget = WriteBudget(
+        tenant_id=tenant_id, redis_url=REDIS_URL, rate=10, capacity=1, sleep=waits.append
+    )
     budget.take()
     budget.take()
     normal = waits[-1]

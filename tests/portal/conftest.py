@@ -6,8 +6,14 @@ from directory import hooks, services
 @pytest.fixture
 def staged(acme, alice):
     """A user an admin created without a password, with the welcome email turned off."""
-    return services.user_create(actor=alice, organization=acme, email="dana@acme.example",
-                                first_name="Dana", last_name="Diaz", send_activation=False)
+    return services.user_create(
+        actor=alice,
+        organization=acme,
+        email="dana@acme.example",
+        first_name="Dana",
+        last_name="Diaz",
+        send_activation=False,
+    )
 
 
 @pytest.fixture

@@ -21,11 +21,14 @@ def token_from(message) -> str:
 
 # --- activation (P9) -------------------------------------------------------------------
 
+
 def test_creating_a_user_sends_the_welcome_email_after_commit(
-        acme, alice, mailoutbox, django_capture_on_commit_callbacks):
+    acme, alice, mailoutbox, django_capture_on_commit_callbacks
+):
     with django_capture_on_commit_callbacks(execute=True):
-        user = services.user_create(actor=alice, organization=acme, email="erin@acme.example",
-                                    first_name="Erin")
+        user = services.user_create(
+            actor=alice, organization=acme, email="erin@acme.example", first_name="Erin"
+        )
     assert len(mailoutbox) == 1
     message = mailoutbox[0]
     assert message.to == ["erin@acme.example"]
@@ -39,23 +42,28 @@ def test_creating_a_user_sends_the_welcome_email_after_commit(
 
 
 def test_no_welcome_email_when_the_admin_turns_it_off(
-        acme, alice, mailoutbox, django_capture_on_commit_callbacks):
+    acme, alice, mailoutbox, django_capture_on_commit_callbacks
+):
     with django_capture_on_commit_callbacks(execute=True):
-        services.user_create(actor=alice, organization=acme, email="erin@acme.example",
-                             send_activation=False)
+        services.user_create(
+            actor=alice, organization=acme, email="erin@acme.example", send_activation=False
+        )
     assert mailoutbox == []
 
 
 def test_no_welcome_email_for_a_user_created_with_a_password(
-        acme, alice, mailoutbox, django_capture_on_commit_callbacks):
+    acme, alice, mailoutbox, django_capture_on_commit_callbacks
+):
     with django_capture_on_commit_callbacks(execute=True):
-        services.user_create(actor=alice, organization=acme, email="erin@acme.example",
-                             password=PASSWORD)
+        services.user_create(
+            actor=alice, organization=acme, email="erin@acme.example", password=PASSWORD
+        )
     assert mailoutbox == []
 
 
-def test_no_welcome_email_when_the_create_is_rolled_back(acme, alice, mailoutbox,
-                                                         django_capture_on_commit_callbacks):
+def test_no_welcome_email_when_the_create_is_rolled_back(
+    acme, alice, mailoutbox, django_capture_on_commit_callbacks
+):
     with django_capture_on_commit_callbacks(execute=True), pytest.raises(RuntimeError):
         with transaction.atomic():
             services.user_create(actor=alice, organization=acme, email="erin@acme.example")
@@ -64,13 +72,13 @@ def test_no_welcome_email_when_the_create_is_rolled_back(acme, alice, mailoutbox
 
 
 def test_the_activation_link_sets_the_first_password_and_activates(
-        staged, alice, mailoutbox, django_capture_on_commit_callbacks):
+    staged, alice, mailoutbox, django_capture_on_commit_callbacks
+):
     with django_capture_on_commit_callbacks(execute=True):
         lifecycle.activation_send(actor=alice, user=staged)
     token = token_from(mailoutbox[0])
     with django_capture_on_commit_callbacks(execute=True):
-        lifecycle.token_redeem(token=token, purpose=AccountToken.ACTIVATION,
-                               password=NEW_PASSWORD)
+        lifecycle.token_redeem(token=token, purpose=AccountToken.ACTIVATION, password=NEW_PASSWORD)
     user = reload(staged)
     assert user.status == User.ACTIVE and user.check_password(NEW_PASSWORD)
     event = Event.objects.filter(type="user_password_set", target_id=str(user.pk)).get()
@@ -78,20 +86,23 @@ def test_the_activation_link_sets_the_first_password_and_activates(
     assert len(mailoutbox) == 1  # a first password is not a "your password changed" alert
 
 
-def test_an_activation_link_works_only_once(staged, alice, mailoutbox,
-                                            django_capture_on_commit_callbacks):
+def test_an_activation_link_works_only_once(
+    staged, alice, mailoutbox, django_capture_on_commit_callbacks
+):
     with django_capture_on_commit_callbacks(execute=True):
         lifecycle.activation_send(actor=alice, user=staged)
     token = token_from(mailoutbox[0])
     lifecycle.token_redeem(token=token, purpose=AccountToken.ACTIVATION, password=NEW_PASSWORD)
     with pytest.raises(InvalidInput) as raised:
-        lifecycle.token_redeem(token=token, purpose=AccountToken.ACTIVATION,
-                               password="Another-Secret-88")
+        lifecycle.token_redeem(
+            token=token, purpose=AccountToken.ACTIVATION, password="Another-Secret-88"
+        )
     assert raised.value.code == "link_invalid"
 
 
-def test_a_refused_password_does_not_use_up_the_link(staged, alice, mailoutbox,
-                                                     django_capture_on_commit_callbacks):
+def test_a_refused_password_does_not_use_up_the_link(
+    staged, alice, mailoutbox, django_capture_on_commit_callbacks
+):
     with django_capture_on_commit_callbacks(execute=True):
         lifecycle.activation_send(actor=alice, user=staged)
     token = token_from(mailoutbox[0])
@@ -103,7 +114,8 @@ def test_a_refused_password_does_not_use_up_the_link(staged, alice, mailoutbox,
 
 
 def test_resending_activation_makes_the_earlier_link_stop_working(
-        staged, alice, mailoutbox, django_capture_on_commit_callbacks):
+    staged, alice, mailoutbox, django_capture_on_commit_callbacks
+):
     with django_capture_on_commit_callbacks(execute=True):
         lifecycle.activation_send(actor=alice, user=staged)
         lifecycle.activation_send(actor=alice, user=staged)
@@ -112,8 +124,9 @@ def test_resending_activation_makes_the_earlier_link_stop_working(
     assert lifecycle.token_find(token=second, purpose=AccountToken.ACTIVATION) is not None
 
 
-def test_a_link_with_a_wrong_secret_or_purpose_is_refused(staged, alice, mailoutbox,
-                                                          django_capture_on_commit_callbacks):
+def test_a_link_with_a_wrong_secret_or_purpose_is_refused(
+    staged, alice, mailoutbox, django_capture_on_commit_callbacks
+):
     with django_capture_on_commit_callbacks(execute=True):
         lifecycle.activation_send(actor=alice, user=staged)
     token = token_from(mailoutbox[0])
@@ -123,8 +136,9 @@ def test_a_link_with_a_wrong_secret_or_purpose_is_refused(staged, alice, mailout
     assert lifecycle.token_find(token="garbage", purpose=AccountToken.ACTIVATION) is None
 
 
-def test_only_a_hash_of_the_link_is_stored(staged, alice, mailoutbox,
-                                           django_capture_on_commit_callbacks):
+def test_only_a_hash_of_the_link_is_stored(
+    staged, alice, mailoutbox, django_capture_on_commit_callbacks
+):
     with django_capture_on_commit_callbacks(execute=True):
         lifecycle.activation_send(actor=alice, user=staged)
     token = token_from(mailoutbox[0])
@@ -140,8 +154,10 @@ def test_an_active_user_cannot_be_sent_an_activation(bob, alice):
 
 # --- reset -------------------------------------------------------------------------------
 
-def test_a_reset_link_expires_after_the_configured_time(bob, mailoutbox, settings,
-                                                        django_capture_on_commit_callbacks):
+
+def test_a_reset_link_expires_after_the_configured_time(
+    bob, mailoutbox, settings, django_capture_on_commit_callbacks
+):
     settings.PASSWORD_RESET_TIMEOUT = 3600
     with django_capture_on_commit_callbacks(execute=True):
         lifecycle.password_reset_request(email="BOB@acme.example")
@@ -153,8 +169,9 @@ def test_a_reset_link_expires_after_the_configured_time(bob, mailoutbox, setting
         lifecycle.token_redeem(token=token, purpose=AccountToken.RESET, password=NEW_PASSWORD)
 
 
-def test_a_reset_sets_the_password_and_kills_other_links(bob, alice, mailoutbox,
-                                                         django_capture_on_commit_callbacks):
+def test_a_reset_sets_the_password_and_kills_other_links(
+    bob, alice, mailoutbox, django_capture_on_commit_callbacks
+):
     with django_capture_on_commit_callbacks(execute=True):
         lifecycle.password_reset_send(actor=alice, user=bob)
     token = token_from(mailoutbox[0])
@@ -165,38 +182,43 @@ def test_a_reset_sets_the_password_and_kills_other_links(bob, alice, mailoutbox,
     assert mailoutbox[-1].subject.endswith("password was changed")
 
 
-def test_forgot_password_for_an_unknown_email_sends_nothing(db, mailoutbox,
-                                                            django_capture_on_commit_callbacks):
+def test_forgot_password_for_an_unknown_email_sends_nothing(
+    db, mailoutbox, django_capture_on_commit_callbacks
+):
     with django_capture_on_commit_callbacks(execute=True):
         assert lifecycle.password_reset_request(email="nobody@acme.example") is None
     assert mailoutbox == []
 
 
 def test_forgot_password_for_a_staged_user_sends_the_activation_instead(
-        staged, mailoutbox, django_capture_on_commit_callbacks):
+    staged, mailoutbox, django_capture_on_commit_callbacks
+):
     with django_capture_on_commit_callbacks(execute=True):
         lifecycle.password_reset_request(email=staged.email)
     assert "/portal/activate/" in link_in(mailoutbox[0])
 
 
 def test_forgot_password_for_a_suspended_user_sends_nothing(
-        bob, alice, mailoutbox, django_capture_on_commit_callbacks):
+    bob, alice, mailoutbox, django_capture_on_commit_callbacks
+):
     services.user_suspend(actor=alice, user=bob)
     with django_capture_on_commit_callbacks(execute=True):
         lifecycle.password_reset_request(email=bob.email)
     assert mailoutbox == []
 
 
-def test_forgot_password_sends_at_most_one_link_a_minute(bob, mailoutbox,
-                                                         django_capture_on_commit_callbacks):
+def test_forgot_password_sends_at_most_one_link_a_minute(
+    bob, mailoutbox, django_capture_on_commit_callbacks
+):
     with django_capture_on_commit_callbacks(execute=True):
         lifecycle.password_reset_request(email=bob.email)
         lifecycle.password_reset_request(email=bob.email)
     assert len(mailoutbox) == 1
 
 
-def test_a_suspended_users_reset_link_stops_working(bob, alice, mailoutbox,
-                                                    django_capture_on_commit_callbacks):
+def test_a_suspended_users_reset_link_stops_working(
+    bob, alice, mailoutbox, django_capture_on_commit_callbacks
+):
     with django_capture_on_commit_callbacks(execute=True):
         lifecycle.password_reset_send(actor=alice, user=bob)
     services.user_suspend(actor=alice, user=bob)
@@ -205,13 +227,16 @@ def test_a_suspended_users_reset_link_stops_working(bob, alice, mailoutbox,
 
 # --- changes and the "your password was changed" email ----------------------------------
 
-def test_every_password_change_emails_the_user(bob, alice, mailoutbox,
-                                               django_capture_on_commit_callbacks):
+
+def test_every_password_change_emails_the_user(
+    bob, alice, mailoutbox, django_capture_on_commit_callbacks
+):
     with django_capture_on_commit_callbacks(execute=True):
         services.user_set_password(actor=alice, user=bob, password=NEW_PASSWORD)
     with django_capture_on_commit_callbacks(execute=True):
-        lifecycle.password_change(user=reload(bob), current_password=NEW_PASSWORD,
-                                  new_password="Third-Secret-Value-9")
+        lifecycle.password_change(
+            user=reload(bob), current_password=NEW_PASSWORD, new_password="Third-Secret-Value-9"
+        )
     assert [m.subject for m in mailoutbox] == ["Your Acme password was changed"] * 2
     assert "by an administrator" in mailoutbox[0].body
     assert "by an administrator" not in mailoutbox[1].body
@@ -228,14 +253,16 @@ def test_a_temporary_password_must_be_changed_and_the_change_clears_it(bob, alic
     lifecycle.password_set_temporary(actor=alice, user=bob, password="Temporary-Pass-11")
     bob = reload(bob)
     assert bob.must_change_password and lifecycle.user_must_set_password(bob)
-    lifecycle.password_change(user=bob, current_password="Temporary-Pass-11",
-                              new_password=NEW_PASSWORD)
+    lifecycle.password_change(
+        user=bob, current_password="Temporary-Pass-11", new_password=NEW_PASSWORD
+    )
     bob = reload(bob)
     assert not bob.must_change_password and not lifecycle.user_must_set_password(bob)
 
 
-def test_a_failed_email_is_logged_with_its_reason(bob, alice, settings,
-                                                  django_capture_on_commit_callbacks):
+def test_a_failed_email_is_logged_with_its_reason(
+    bob, alice, settings, django_capture_on_commit_callbacks
+):
     settings.EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
     settings.EMAIL_HOST, settings.EMAIL_PORT = "127.0.0.1", 9  # nothing listens there
     with django_capture_on_commit_callbacks(execute=True):
@@ -245,6 +272,7 @@ def test_a_failed_email_is_logged_with_its_reason(bob, alice, settings,
 
 
 # --- expiry (P6) -------------------------------------------------------------------------
+
 
 @pytest.fixture
 def expiring(acme, bob):
@@ -259,12 +287,16 @@ def _age(user, days_left: float, now):
 
 
 def _warnings(user):
-    return list(SentEmail.objects.filter(user=user, kind=SentEmail.EXPIRY_WARNING)
-                .order_by("created_at").values_list("dedupe_key", flat=True))
+    return list(
+        SentEmail.objects.filter(user=user, kind=SentEmail.EXPIRY_WARNING)
+        .order_by("created_at")
+        .values_list("dedupe_key", flat=True)
+    )
 
 
-def test_warnings_go_out_14_7_and_1_days_ahead_once_each(expiring, mailoutbox,
-                                                         django_capture_on_commit_callbacks):
+def test_warnings_go_out_14_7_and_1_days_ahead_once_each(
+    expiring, mailoutbox, django_capture_on_commit_callbacks
+):
     now = timezone.now()
     _age(expiring, 30, now)
     assert lifecycle.expiry_run(now=now) == {"warned": 0, "expired": 0}
@@ -273,8 +305,10 @@ def test_warnings_go_out_14_7_and_1_days_ahead_once_each(expiring, mailoutbox,
             lifecycle.expiry_run(now=now + timedelta(days=30 - days_ahead))
     assert [key.rsplit(":", 1)[1] for key in _warnings(expiring)] == ["14", "7", "1"]
     assert [m.subject for m in mailoutbox] == [
-        "Your Acme password expires in 14 days", "Your Acme password expires in 7 days",
-        "Your Acme password expires in 1 day"]
+        "Your Acme password expires in 14 days",
+        "Your Acme password expires in 7 days",
+        "Your Acme password expires in 1 day",
+    ]
 
 
 def test_a_missed_run_sends_only_the_nearest_warning(expiring, mailoutbox):
@@ -330,6 +364,7 @@ def test_the_scheduled_task_runs_the_expiry_job(expiring):
 
 # --- sign-in slowdown and lock-out ---------------------------------------------------------
 
+
 @pytest.fixture
 def throttle(settings):
     settings.PORTAL_SIGN_IN_THROTTLE = {
@@ -345,6 +380,7 @@ def _attempt(email, password, address="10.0.0.1"):
 
 def _unblock(scope_key_part=None):
     from directory.models import SignInThrottle
+
     SignInThrottle.objects.update(blocked_until=timezone.now() - timedelta(seconds=1))
 
 
@@ -411,7 +447,8 @@ def test_a_success_clears_the_accounts_failures(bob, throttle):
 
 
 def test_housekeeping_forgets_old_failures_and_dead_links_but_keeps_live_locks(
-        bob, alice, throttle):
+    bob, alice, throttle
+):
     from config.settings import CELERY_BEAT_SCHEDULE
     from directory.models import SignInThrottle
     from workers.tasks import account_lifecycle_prune

@@ -31,6 +31,7 @@ def errors_of(response) -> str:
 
 # --- sign-in --------------------------------------------------------------------------
 
+
 def test_a_member_signs_in_and_lands_on_their_home(client, bob):
     response = sign_in(client, "Bob@Acme.example")
     assert response.status_code == 302 and response.url == HOME
@@ -61,8 +62,9 @@ def test_sign_in_follows_a_local_next_but_never_another_site(client, bob):
 
 
 def test_after_repeated_failures_the_message_says_when_to_retry(client, bob, settings):
-    settings.PORTAL_SIGN_IN_THROTTLE = {"account": {"free": 1, "lock_after": 2,
-                                                    "lock_seconds": 900}}
+    settings.PORTAL_SIGN_IN_THROTTLE = {
+        "account": {"free": 1, "lock_after": 2, "lock_seconds": 900}
+    }
     sign_in(client, bob.email, "nope")
     locked = sign_in(client, bob.email, "nope")
     assert "Too many failed sign-ins. Try again in 15 minutes" in errors_of(locked)
@@ -108,6 +110,7 @@ def test_an_operator_without_an_organization_has_no_portal(client, db):
 
 # --- home -----------------------------------------------------------------------------
 
+
 def test_home_shows_the_profile_and_groups(client, bob, alice, acme):
     services.user_update(actor=alice, user=bob, job_title="Plumber", department="Ops")
     group = services.group_create(actor=alice, organization=acme, name="Engineering")
@@ -131,9 +134,14 @@ def test_home_shows_what_a_bridge_reports_for_this_user(client, bob, status_prov
 
     def provider(*, user):
         asked.append(user.pk)
-        return [hooks.ServiceStatus(
-            service="Microsoft 365", account="bob@acme.onmicrosoft.com", state="pending",
-            message="Your Microsoft 365 password is being updated.")]
+        return [
+            hooks.ServiceStatus(
+                service="Microsoft 365",
+                account="bob@acme.onmicrosoft.com",
+                state="pending",
+                message="Your Microsoft 365 password is being updated.",
+            )
+        ]
 
     status_provider(provider)
     client.force_login(bob)
@@ -143,13 +151,18 @@ def test_home_shows_what_a_bridge_reports_for_this_user(client, bob, status_prov
     assert rows[0]["state"] == "pending" and asked == [bob.pk, bob.pk]
 
 
-def test_portal_pages_show_only_the_signed_in_users_own_data(client, bob, alice, charlie,
-                                                             status_provider):
+def test_portal_pages_show_only_the_signed_in_users_own_data(
+    client, bob, alice, charlie, status_provider
+):
     status_provider(lambda *, user: [hooks.ServiceStatus("Svc", user.email, "ok", "fine")])
     client.force_login(bob)
     for other in (alice, charlie):
-        for params in ({"user": other.pk}, {"user_id": other.pk}, {"pk": other.pk},
-                       {"email": other.email}):
+        for params in (
+            {"user": other.pk},
+            {"user_id": other.pk},
+            {"pk": other.pk},
+            {"email": other.email},
+        ):
             page = client.get(HOME, params).content.decode()
             assert other.email not in page
             rows = client.get(reverse("portal:services_status"), params).json()["services"]
@@ -164,24 +177,35 @@ def test_no_portal_address_takes_an_object_id(db):
 
 # --- change password --------------------------------------------------------------------
 
+
 def test_the_change_page_carries_the_policy_as_a_checklist(client, bob, acme):
     acme.password_require_symbol = True
     acme.save()
     client.force_login(bob)
     page = client.get(CHANGE).content.decode()
-    rules = json.loads(re.search(r'id="password-rules" type="application/json">(.*?)</script>',
-                                 page).group(1))
-    assert {"code": "min_length", "label": "At least 12 characters", "kind": "min_length",
-            "value": 12} in rules
-    assert {r["code"] for r in rules} == {"min_length", "lowercase", "uppercase", "digit",
-                                          "symbol"}
+    rules = json.loads(
+        re.search(r'id="password-rules" type="application/json">(.*?)</script>', page).group(1)
+    )
+    assert {
+        "code": "min_length",
+        "label": "At least 12 characters",
+        "kind": "min_length",
+        "value": 12,
+    } in rules
+    assert {r["code"] for r in rules} == {"min_length", "lowercase", "uppercase", "digit", "symbol"}
     assert 'data-rule="symbol"' in page
 
 
 def test_a_bridges_rules_join_the_checklist(client, bob):
     def rules(*, user):
-        return [{"code": "m365_classes", "label": "3 of 4 kinds of character",
-                 "kind": "min_classes", "value": 3}]
+        return [
+            {
+                "code": "m365_classes",
+                "label": "3 of 4 kinds of character",
+                "kind": "min_classes",
+                "value": 3,
+            }
+        ]
 
     hooks.add_password_rule_provider(rules)
     try:
@@ -193,8 +217,9 @@ def test_a_bridges_rules_join_the_checklist(client, bob):
 
 def test_the_server_checks_the_rules_again(client, bob):
     client.force_login(bob)
-    response = client.post(CHANGE, {"current_password": PASSWORD, "new_password": "short",
-                                    "confirm_password": "short"})
+    response = client.post(
+        CHANGE, {"current_password": PASSWORD, "new_password": "short", "confirm_password": "short"}
+    )
     page = response.content.decode()
     assert response.status_code == 200
     assert "Must contain: at least 12 characters." in page
@@ -204,25 +229,43 @@ def test_the_server_checks_the_rules_again(client, bob):
 
 def test_a_wrong_current_password_is_refused(client, bob):
     client.force_login(bob)
-    response = client.post(CHANGE, {"current_password": "nope", "new_password": NEW_PASSWORD,
-                                    "confirm_password": NEW_PASSWORD})
+    response = client.post(
+        CHANGE,
+        {
+            "current_password": "nope",
+            "new_password": NEW_PASSWORD,
+            "confirm_password": NEW_PASSWORD,
+        },
+    )
     assert lifecycle.WRONG_CURRENT in response.content.decode()
 
 
 def test_the_two_entries_must_match(client, bob):
     client.force_login(bob)
-    response = client.post(CHANGE, {"current_password": PASSWORD, "new_password": NEW_PASSWORD,
-                                    "confirm_password": NEW_PASSWORD + "x"})
+    response = client.post(
+        CHANGE,
+        {
+            "current_password": PASSWORD,
+            "new_password": NEW_PASSWORD,
+            "confirm_password": NEW_PASSWORD + "x",
+        },
+    )
     assert "The two passwords are not the same." in response.content.decode()
 
 
 def test_a_change_keeps_the_user_signed_in_and_emails_them(
-        client, bob, mailoutbox, django_capture_on_commit_callbacks):
+    client, bob, mailoutbox, django_capture_on_commit_callbacks
+):
     client.force_login(bob)
     with django_capture_on_commit_callbacks(execute=True):
-        response = client.post(CHANGE, {"current_password": PASSWORD,
-                                        "new_password": NEW_PASSWORD,
-                                        "confirm_password": NEW_PASSWORD})
+        response = client.post(
+            CHANGE,
+            {
+                "current_password": PASSWORD,
+                "new_password": NEW_PASSWORD,
+                "confirm_password": NEW_PASSWORD,
+            },
+        )
     assert response.status_code == 302 and response.url == HOME
     assert "Your password was changed." in client.get(HOME).content.decode()
     assert reload(bob).check_password(NEW_PASSWORD)
@@ -236,29 +279,42 @@ def test_a_temporary_password_lets_the_user_in_only_to_change_it(client, bob, al
     assert client.get(HOME).url == CHANGE
     assert client.get(reverse("portal:services_status")).status_code == 302
     assert "temporary password" in client.get(CHANGE).content.decode()
-    client.post(CHANGE, {"current_password": "Temporary-Pass-11", "new_password": NEW_PASSWORD,
-                         "confirm_password": NEW_PASSWORD})
+    client.post(
+        CHANGE,
+        {
+            "current_password": "Temporary-Pass-11",
+            "new_password": NEW_PASSWORD,
+            "confirm_password": NEW_PASSWORD,
+        },
+    )
     assert client.get(HOME).status_code == 200
 
 
 def test_an_expired_password_lets_the_user_in_only_to_change_it(client, bob, acme):
     acme.password_max_age_days = 30
     acme.save()
-    User.objects.filter(pk=bob.pk).update(
-        password_changed_at=timezone.now() - timedelta(days=31))
+    User.objects.filter(pk=bob.pk).update(password_changed_at=timezone.now() - timedelta(days=31))
     assert sign_in(client, bob.email).url == CHANGE
     assert client.get(HOME).url == CHANGE
     assert "Your password has expired" in client.get(CHANGE).content.decode()
-    response = client.post(CHANGE, {"current_password": PASSWORD, "new_password": NEW_PASSWORD,
-                                    "confirm_password": NEW_PASSWORD})
+    response = client.post(
+        CHANGE,
+        {
+            "current_password": PASSWORD,
+            "new_password": NEW_PASSWORD,
+            "confirm_password": NEW_PASSWORD,
+        },
+    )
     assert response.url == HOME
     assert client.get(HOME).status_code == 200
 
 
 # --- forgot, reset, activate --------------------------------------------------------------
 
+
 def test_forgot_password_answers_the_same_whether_or_not_the_email_exists(
-        client, bob, mailoutbox, django_capture_on_commit_callbacks):
+    client, bob, mailoutbox, django_capture_on_commit_callbacks
+):
     url = reverse("portal:forgot")
     with django_capture_on_commit_callbacks(execute=True):
         known = client.post(url, {"email": bob.email})
@@ -270,7 +326,8 @@ def test_forgot_password_answers_the_same_whether_or_not_the_email_exists(
 
 
 def test_a_reset_link_leads_to_a_new_password_and_works_once(
-        client, bob, mailoutbox, django_capture_on_commit_callbacks):
+    client, bob, mailoutbox, django_capture_on_commit_callbacks
+):
     with django_capture_on_commit_callbacks(execute=True):
         client.post(reverse("portal:forgot"), {"email": bob.email})
     path = link_in(mailoutbox[0]).replace("http://127.0.0.1:8000", "")
@@ -285,7 +342,8 @@ def test_a_reset_link_leads_to_a_new_password_and_works_once(
 
 
 def test_activation_page_activates_the_staged_user(
-        client, staged, alice, mailoutbox, django_capture_on_commit_callbacks):
+    client, staged, alice, mailoutbox, django_capture_on_commit_callbacks
+):
     with django_capture_on_commit_callbacks(execute=True):
         lifecycle.activation_send(actor=alice, user=staged)
     path = link_in(mailoutbox[0]).replace("http://127.0.0.1:8000", "")
@@ -304,13 +362,15 @@ def test_a_made_up_link_is_refused(client, db):
 
 # --- development mailbox ----------------------------------------------------------------
 
+
 def test_the_development_mailbox_is_hidden_outside_debug(client, db, settings):
     settings.DEBUG = False
     assert client.get(reverse("portal:dev_mail")).status_code == 404
 
 
 def test_the_development_mailbox_lists_what_the_file_backend_wrote(
-        client, bob, alice, settings, tmp_path, django_capture_on_commit_callbacks):
+    client, bob, alice, settings, tmp_path, django_capture_on_commit_callbacks
+):
     settings.DEBUG = True
     settings.EMAIL_BACKEND = "django.core.mail.backends.filebased.EmailBackend"
     settings.EMAIL_FILE_PATH = str(tmp_path)

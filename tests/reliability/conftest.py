@@ -28,12 +28,17 @@ def stack(transactional_db, settings, m365, stratus_app, procs, private_redis): 
     on the test database (committed data: tests using it are transactional)."""
     settings.REDIS_URL = private_redis.url()
     settings.CELERY_BROKER_URL = private_redis.url()
-    env = stratus_env(database_url=database_url(connection.settings_dict),
-                      redis_url=private_redis.url(), sim=m365, app=stratus_app,
-                      encryption_keys=django_settings.FIELD_ENCRYPTION_KEYS)
+    env = stratus_env(
+        database_url=database_url(connection.settings_dict),
+        redis_url=private_redis.url(),
+        sim=m365,
+        app=stratus_app,
+        encryption_keys=django_settings.FIELD_ENCRYPTION_KEYS,
+    )
     with celery_broker(private_redis.url()) as app:
-        yield Stack(procs=procs, redis=private_redis, env=env, sim=m365, app=stratus_app,
-                    celery=app)
+        yield Stack(
+            procs=procs, redis=private_redis, env=env, sim=m365, app=stratus_app, celery=app
+        )
 
 
 class Stack:

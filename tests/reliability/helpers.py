@@ -10,8 +10,11 @@ SWEEP_TASK = "workers.tasks.m365_sync_sweep"
 
 def accounts_in(sim, tenant_id: str, domain: str, *, deleted: bool = False) -> list[dict]:
     suffix = "@" + domain.lower()
-    return [u for u in sim.control.users(tenant_id, deleted=deleted)
-            if u["userPrincipalName"].lower().endswith(suffix)]
+    return [
+        u
+        for u in sim.control.users(tenant_id, deleted=deleted)
+        if u["userPrincipalName"].lower().endswith(suffix)
+    ]
 
 
 def events_of(type_: str, **filters) -> list[Event]:
@@ -27,8 +30,7 @@ def dirty_count(tenant) -> int:
 
 
 def binding_states(tenant) -> dict:
-    return dict(Counter(UserBinding.objects.filter(tenant=tenant)
-                        .values_list("state", flat=True)))
+    return dict(Counter(UserBinding.objects.filter(tenant=tenant).values_list("state", flat=True)))
 
 
 def sweep_every(stack, seconds: float):

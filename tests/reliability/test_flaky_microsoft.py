@@ -21,13 +21,20 @@ pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
 
 USERS = 200
 CHANGED = 60
-FAULTS = {"error_rate": 0.10, "error_statuses": [503, 504], "timeout_rate": 0.10,
-          "timeout_seconds": 2, "force_429": 8, "force_429_retry_after": 1}
+FAULTS = {
+    "error_rate": 0.10,
+    "error_statuses": [503, 504],
+    "timeout_rate": 0.10,
+    "timeout_seconds": 2,
+    "force_429": 8,
+    "force_429_retry_after": 1,
+}
 
 
 def test_every_change_arrives_once_through_503s_time_outs_and_429s(stack, acme, alice):
-    connected = connect_graphsim_tenant(sim=stack.sim, app=stack.app, organization=acme,
-                                        actor=alice)
+    connected = connect_graphsim_tenant(
+        sim=stack.sim, app=stack.app, organization=acme, actor=alice
+    )
     tid, domain, tenant = connected.microsoft_id, connected.domain, connected.tenant
     users = seed_users(organization=acme, domain=domain, count=USERS)
     stack.sim.control.set_faults(tid, **FAULTS)
@@ -41,13 +48,18 @@ def test_every_change_arrives_once_through_503s_time_outs_and_429s(stack, acme, 
         user = User.objects.get(pk=user.pk)
         directory.user_update(actor=alice, user=user, job_title=f"Flaky {n}", city="Porto")
         if n % 2:
-            directory.user_set_password(actor=alice, user=user,
-                                        password=f"Rw{secrets.token_hex(4)}-Tn{n}!k")
-    stack.sim.control.set_faults(tid, force_429=8, **{k: v for k, v in FAULTS.items()
-                                                      if k != "force_429"})
-    wait_for(lambda: dirty_count(tenant) == 0, timeout=150,
-             what="every change to get through the faults",
-             describe=lambda: f"{binding_states(tenant)}\n{stack.procs.logs()}")
+            directory.user_set_password(
+                actor=alice, user=user, password=f"Rw{secrets.token_hex(4)}-Tn{n}!k"
+            )
+    stack.sim.control.set_faults(
+        tid, force_429=8, **{k: v for k, v in FAULTS.items() if k != "force_429"}
+    )
+    wait_for(
+        lambda: dirty_count(tenant) == 0,
+        timeout=150,
+        what="every change to get through the faults",
+        describe=lambda: f"{binding_states(tenant)}\n{stack.procs.logs()}",
+    )
 
     counters = stack.sim.control.counters(tid)
     assert counters["faults"] > 0 and counters["throttled"] > 0, counters
@@ -74,8 +86,11 @@ def test_every_change_arrives_once_through_503s_time_outs_and_429s(stack, acme, 
     # And every write Microsoft accepted has its event: one create per POST, one update
     # and/or password event per PATCH.
     log = stack.sim.control.request_log(tid, limit=100000)
-    posts = [r for r in log if r["method"] == "POST" and r["path"] == "/v1.0/users"
-             and r["status"] == 201]
+    posts = [
+        r
+        for r in log
+        if r["method"] == "POST" and r["path"] == "/v1.0/users" and r["status"] == 201
+    ]
     patches = [r for r in log if r["method"] == "PATCH" and r["status"] == 204]
     assert len(posts) == USERS
     assert len(patches) == len(set(updates) | set(pushes))

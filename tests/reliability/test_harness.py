@@ -36,8 +36,12 @@ def test_a_worker_runs_tasks_from_this_process_and_sigkill_leaves_no_process(sta
     worker = stack.worker()
     result = stack.celery.send_task("workers.tasks.password_expiry_run")
     assert result.id
-    wait_for(lambda: "succeeded" in worker.log_tail(200), timeout=30,
-             what="the worker to run the task", describe=worker.log_tail)
+    wait_for(
+        lambda: "succeeded" in worker.log_tail(200),
+        timeout=30,
+        what="the worker to run the task",
+        describe=worker.log_tail,
+    )
     pid = worker.pid
     worker.kill()
     assert not worker.alive and _gone(pid)
@@ -47,17 +51,22 @@ def test_a_worker_runs_tasks_from_this_process_and_sigkill_leaves_no_process(sta
 
 def test_wait_for_names_what_it_waited_for():
     with pytest.raises(Timeout, match="the moon"):
-        wait_for(lambda: False, timeout=0.2, interval=0.05, what="the moon",
-                 describe=lambda: "still dark")
+        wait_for(
+            lambda: False,
+            timeout=0.2,
+            interval=0.05,
+            what="the moon",
+            describe=lambda: "still dark",
+        )
 
 
 def test_a_graphsim_tenant_connects_in_application_mode_with_the_password_role(
-        transactional_db, m365, stratus_app, acme, alice):
+    transactional_db, m365, stratus_app, acme, alice
+):
     from m365bridge.capabilities import USER_ADMIN
     from tests.support.tenants import connect_graphsim_tenant, seed_users
 
-    connected = connect_graphsim_tenant(sim=m365, app=stratus_app, organization=acme,
-                                        actor=alice)
+    connected = connect_graphsim_tenant(sim=m365, app=stratus_app, organization=acme, actor=alice)
     tenant = connected.tenant
     assert tenant.status == "connected" and tenant.mode == "application"
     assert connected.domain in tenant.domain_names

@@ -33,15 +33,20 @@ def _graph_time(value: str) -> float:
 
 
 def test_redis_down_for_30_seconds_while_admins_change_users_loses_nothing(stack, acme, alice):
-    connected = connect_graphsim_tenant(sim=stack.sim, app=stack.app, organization=acme,
-                                        actor=alice)
+    connected = connect_graphsim_tenant(
+        sim=stack.sim, app=stack.app, organization=acme, actor=alice
+    )
     tid, domain, tenant = connected.microsoft_id, connected.domain, connected.tenant
     users = seed_users(organization=acme, domain=domain, count=USERS)
     stack.worker(), stack.worker()
     sweep_every(stack, 2)
     users_bind(actor=alice, tenant=tenant, users=users)
-    wait_for(lambda: dirty_count(tenant) == 0, timeout=60, what="the bind to finish",
-             describe=lambda: f"{binding_states(tenant)}\n{stack.procs.logs()}")
+    wait_for(
+        lambda: dirty_count(tenant) == 0,
+        timeout=60,
+        what="the bind to finish",
+        describe=lambda: f"{binding_states(tenant)}\n{stack.procs.logs()}",
+    )
     assert binding_states(tenant) == {UserBinding.PROVISIONED: USERS}
     first_event = Event.objects.order_by("-pk").values_list("pk", flat=True).first()
 
@@ -52,12 +57,14 @@ def test_redis_down_for_30_seconds_while_admins_change_users_loses_nothing(stack
     for n, user in enumerate(users):
         user = User.objects.get(pk=user.pk)
         if n % 3 in (0, 2):
-            directory.user_update(actor=alice, user=user, job_title=f"Title {n} (outage)",
-                                  department="Outage")
+            directory.user_update(
+                actor=alice, user=user, job_title=f"Title {n} (outage)", department="Outage"
+            )
             changed_attributes.add(user.pk)
         if n % 3 in (1, 2):
-            directory.user_set_password(actor=alice, user=user,
-                                        password=f"Qz{secrets.token_hex(4)}-Lm{n}!x")
+            directory.user_set_password(
+                actor=alice, user=user, password=f"Qz{secrets.token_hex(4)}-Lm{n}!x"
+            )
             changed_passwords[user.pk] = time.time()
         time.sleep(max(0.0, down_at + (n + 1) * (OUTAGE - 2) / USERS - time.time()))
     assert stack.redis.ping() is False
@@ -65,9 +72,12 @@ def test_redis_down_for_30_seconds_while_admins_change_users_loses_nothing(stack
     stack.redis.start()
     up_at = time.time()
 
-    wait_for(lambda: dirty_count(tenant) == 0, timeout=90,
-             what="every change made during the outage to reach Microsoft 365",
-             describe=lambda: f"{binding_states(tenant)}\n{stack.procs.logs()}")
+    wait_for(
+        lambda: dirty_count(tenant) == 0,
+        timeout=90,
+        what="every change made during the outage to reach Microsoft 365",
+        describe=lambda: f"{binding_states(tenant)}\n{stack.procs.logs()}",
+    )
 
     # Nothing could be applied while Redis was down: recovery did all of it.
     log = stack.sim.control.request_log(tid, limit=100000)
@@ -83,8 +93,9 @@ def test_redis_down_for_30_seconds_while_admins_change_users_loses_nothing(stack
         binding = UserBinding.objects.get(user=user)
         assert binding.password_pushed_version == binding.password_version
         if user.pk in changed_passwords:
-            assert _graph_time(account["lastPasswordChangeDateTime"]) >= \
-                int(changed_passwords[user.pk])
+            assert _graph_time(account["lastPasswordChangeDateTime"]) >= int(
+                changed_passwords[user.pk]
+            )
 
     # Each change's event, written once (changes to one user between two syncs are one
     # write, so one event of each kind per changed user), and no failure.

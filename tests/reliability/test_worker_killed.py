@@ -23,15 +23,22 @@ from .helpers import accounts_in, binding_states, dirty_count, events_of, per_ta
 pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
 
 USERS = 1000
-TIME_SCALE = 4   # graphsim's quota windows and Stratus's write budget, both sped up 4x
-LEASE = 15       # seconds before a dead worker's claims come free (300 by default)
+TIME_SCALE = 4  # graphsim's quota windows and Stratus's write budget, both sped up 4x
+LEASE = 15  # seconds before a dead worker's claims come free (300 by default)
 
 
 def test_a_worker_killed_mid_bulk_bind_leaves_exactly_one_account_and_event_per_user(
-        stack, acme, alice):
+    stack, acme, alice
+):
     stack.env.update(M365_SYNC_LEASE_SECONDS=str(LEASE), M365_GRAPH_TIME_SCALE=str(TIME_SCALE))
-    connected = connect_graphsim_tenant(sim=stack.sim, app=stack.app, organization=acme,
-                                        actor=alice, throttling=True, time_scale=TIME_SCALE)
+    connected = connect_graphsim_tenant(
+        sim=stack.sim,
+        app=stack.app,
+        organization=acme,
+        actor=alice,
+        throttling=True,
+        time_scale=TIME_SCALE,
+    )
     tid, domain = connected.microsoft_id, connected.domain
     stack.sim.control.set_faults(tid, latency_ms=40)  # each $batch takes a while
     users = seed_users(organization=acme, domain=domain, count=USERS)
@@ -45,27 +52,41 @@ def test_a_worker_killed_mid_bulk_bind_leaves_exactly_one_account_and_event_per_
         return stack.sim.control.counters(tid)["writes"]
 
     def recorded() -> int:
-        return UserBinding.objects.filter(tenant=connected.tenant).exclude(
-            microsoft_id="").count()
+        return UserBinding.objects.filter(tenant=connected.tenant).exclude(microsoft_id="").count()
 
     claimed_at_kill = []
     for threshold in (250, 600):
-        wait_for(lambda t=threshold: created() >= t, timeout=90,
-                 what=f"{threshold} writes reaching graphsim", describe=stack.procs.logs)
+        wait_for(
+            lambda t=threshold: created() >= t,
+            timeout=90,
+            what=f"{threshold} writes reaching graphsim",
+            describe=stack.procs.logs,
+        )
         # Kill it while Microsoft has accounts the worker has not recorded yet: the
         # replies to its last `$batch` die with it.
-        wait_for(lambda: created() > recorded(), timeout=30, interval=0.005,
-                 what="a $batch accepted by Microsoft and not yet recorded")
+        wait_for(
+            lambda: created() > recorded(),
+            timeout=30,
+            interval=0.005,
+            what="a $batch accepted by Microsoft and not yet recorded",
+        )
         worker.kill()
-        claimed_at_kill.append(UserBinding.objects.filter(
-            tenant=connected.tenant, needs_sync=True, claimed_until__isnull=False).count())
+        claimed_at_kill.append(
+            UserBinding.objects.filter(
+                tenant=connected.tenant, needs_sync=True, claimed_until__isnull=False
+            ).count()
+        )
         assert created() < USERS, "the bind finished before the worker could be killed"
         stack.procs.restart(worker)
 
-    wait_for(lambda: dirty_count(connected.tenant) == 0, timeout=120,
-             what="every binding to be applied",
-             describe=lambda: f"{binding_states(connected.tenant)}, {created()} writes\n"
-                              f"{stack.procs.logs()}")
+    wait_for(
+        lambda: dirty_count(connected.tenant) == 0,
+        timeout=120,
+        what="every binding to be applied",
+        describe=lambda: (
+            f"{binding_states(connected.tenant)}, {created()} writes\n{stack.procs.logs()}"
+        ),
+    )
 
     accounts = accounts_in(stack.sim, tid, domain)
     upns = [a["userPrincipalName"].lower() for a in accounts]
@@ -88,5 +109,7 @@ def test_a_worker_killed_mid_bulk_bind_leaves_exactly_one_account_and_event_per_
     linked = sum(1 for e in creates if e.details.get("linked_after_lost_reply"))
     assert not any(e.details.get("took_over_existing") for e in creates)
     assert linked > 0
-    print(f"claimed at each kill: {claimed_at_kill}; creates linked after a lost reply: "
-          f"{linked}; graphsim writes: {created()}")
+    print(
+        f"claimed at each kill: {claimed_at_kill}; creates linked after a lost reply: "
+        f"{linked}; graphsim writes: {created()}"
+    )

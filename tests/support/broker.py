@@ -22,8 +22,10 @@ def celery_broker(url: str) -> Iterator[object]:
     """Send this process's tasks to `url` (publish retry policy left as configured)."""
     from config.celery import app
 
-    saved = {key: app.conf.get(key) for key in
-             ("broker_url", "broker_write_url", "broker_read_url", "task_always_eager")}
+    saved = {
+        key: app.conf.get(key)
+        for key in ("broker_url", "broker_write_url", "broker_read_url", "task_always_eager")
+    }
     app.conf.broker_url = url
     app.conf.broker_write_url = None
     app.conf.broker_read_url = None

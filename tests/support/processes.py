@@ -48,8 +48,14 @@ class Timeout(AssertionError):
     """A condition a test waited for never came true."""
 
 
-def wait_for(condition: Callable[[], object], *, timeout: float, what: str,
-             interval: float = 0.2, describe: Callable[[], str] | None = None) -> object:
+def wait_for(
+    condition: Callable[[], object],
+    *,
+    timeout: float,
+    what: str,
+    interval: float = 0.2,
+    describe: Callable[[], str] | None = None,
+) -> object:
     """Poll `condition` until it returns something truthy; return that value. On time-out
     raise `Timeout` naming `what` and, if given, `describe()` (the state it ended in)."""
     deadline = time.monotonic() + timeout
@@ -66,14 +72,22 @@ def wait_for(condition: Callable[[], object], *, timeout: float, what: str,
 class ManagedProcess:
     """One child process in its own session (process group), with its output in a file."""
 
-    def __init__(self, name: str, argv: list[str], *, env: Mapping[str, str] | None = None,
-                 cwd: Path | str = ROOT, log_dir: str | None = None):
+    def __init__(
+        self,
+        name: str,
+        argv: list[str],
+        *,
+        env: Mapping[str, str] | None = None,
+        cwd: Path | str = ROOT,
+        log_dir: str | None = None,
+    ):
         self.name = name
         self.argv = argv
         self.env = dict(env if env is not None else os.environ)
         self.cwd = str(cwd)
-        self.log_path = os.path.join(log_dir or tempfile.gettempdir(),
-                                     f"{name}-{uuid.uuid4().hex[:6]}.log")
+        self.log_path = os.path.join(
+            log_dir or tempfile.gettempdir(), f"{name}-{uuid.uuid4().hex[:6]}.log"
+        )
         self.process: subprocess.Popen | None = None
 
     def start(self) -> ManagedProcess:
@@ -81,9 +95,15 @@ class ManagedProcess:
             raise RuntimeError(f"{self.name} is already running")
         log = open(self.log_path, "ab")  # noqa: SIM115 - the child keeps it open
         try:
-            self.process = subprocess.Popen(self.argv, env=self.env, cwd=self.cwd, stdout=log,
-                                            stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                                            start_new_session=True)
+            self.process = subprocess.Popen(
+                self.argv,
+                env=self.env,
+                cwd=self.cwd,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                start_new_session=True,
+            )
         finally:
             log.close()
         with _live_lock:
@@ -169,12 +189,29 @@ class RedisServer:
         return f"redis://127.0.0.1:{self.port}/{db}"
 
     def start(self, timeout: float = 10.0) -> RedisServer:
-        argv = [shutil.which("redis-server") or "redis-server", "--port", str(self.port),
-                "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--dir", self.dir,
-                "--protected-mode", "no"]
+        argv = [
+            shutil.which("redis-server") or "redis-server",
+            "--port",
+            str(self.port),
+            "--bind",
+            "127.0.0.1",
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+            "--dir",
+            self.dir,
+            "--protected-mode",
+            "no",
+        ]
         self.managed = ManagedProcess(f"redis-{self.port}", argv, log_dir=self.log_dir).start()
-        wait_for(self.ping, timeout=timeout, interval=0.05,
-                 what=f"redis-server on port {self.port}", describe=self.managed.log_tail)
+        wait_for(
+            self.ping,
+            timeout=timeout,
+            interval=0.05,
+            what=f"redis-server on port {self.port}",
+            describe=self.managed.log_tail,
+        )
         return self
 
     def ping(self) -> bool:
@@ -221,14 +258,30 @@ class CeleryWorker(ManagedProcess):
     """`celery -A <project app> worker` in its own process group. Solo pool by default: one task
     at a time per process, so "kill a worker" kills exactly the task it was running."""
 
-    def __init__(self, env: Mapping[str, str], *, index: int = 0, pool: str = "solo",
-                 concurrency: int = 1, queues: str | None = None, loglevel: str = "INFO",
-                 log_dir: str | None = None):
+    def __init__(
+        self,
+        env: Mapping[str, str],
+        *,
+        index: int = 0,
+        pool: str = "solo",
+        concurrency: int = 1,
+        queues: str | None = None,
+        loglevel: str = "INFO",
+        log_dir: str | None = None,
+    ):
         self.hostname = f"w{index}-{uuid.uuid4().hex[:6]}@localhost"
-        argv = celery_argv("worker", f"--pool={pool}", f"--concurrency={concurrency}",
-                           "-n", self.hostname, "--without-gossip", "--without-mingle",
-                           "--without-heartbeat", "--prefetch-multiplier=1",
-                           f"--loglevel={loglevel}")
+        argv = celery_argv(
+            "worker",
+            f"--pool={pool}",
+            f"--concurrency={concurrency}",
+            "-n",
+            self.hostname,
+            "--without-gossip",
+            "--without-mingle",
+            "--without-heartbeat",
+            "--prefetch-multiplier=1",
+            f"--loglevel={loglevel}",
+        )
         if queues:
             argv += ["-Q", queues]
         super().__init__(f"worker{index}", argv, env=env, log_dir=log_dir)
@@ -240,8 +293,12 @@ class CeleryWorker(ManagedProcess):
     def start(self, *, wait: bool = True, timeout: float = 60.0) -> CeleryWorker:
         super().start()
         if wait:
-            wait_for(lambda: self.ready() or not self.alive, timeout=timeout,
-                     what=f"{self.name} to be ready", describe=self.log_tail)
+            wait_for(
+                lambda: self.ready() or not self.alive,
+                timeout=timeout,
+                what=f"{self.name} to be ready",
+                describe=self.log_tail,
+            )
             if not self.alive:
                 raise RuntimeError(f"{self.name} exited:\n{self.log_tail()}")
         return self
@@ -252,8 +309,9 @@ class Beat(ManagedProcess):
 
     def __init__(self, env: Mapping[str, str], *, log_dir: str | None = None):
         schedule = os.path.join(tempfile.mkdtemp(prefix="stratus-beat-"), "schedule")
-        super().__init__("beat", celery_argv("beat", "-s", schedule, "--loglevel=INFO"),
-                         env=env, log_dir=log_dir)
+        super().__init__(
+            "beat", celery_argv("beat", "-s", schedule, "--loglevel=INFO"), env=env, log_dir=log_dir
+        )
 
 
 class Ticker:
@@ -283,26 +341,39 @@ class Ticker:
         self._thread.join(timeout=10)
 
 
-def stratus_env(*, database_url: str, redis_url: str, sim=None, app: Mapping | None = None,
-                encryption_keys: list[str] | tuple[str, ...] | None = None,
-                **extra: str) -> dict[str, str]:
+def stratus_env(
+    *,
+    database_url: str,
+    redis_url: str,
+    sim=None,
+    app: Mapping | None = None,
+    encryption_keys: list[str] | tuple[str, ...] | None = None,
+    **extra: str,
+) -> dict[str, str]:
     """The environment of a Stratus worker: this database, this Redis (broker and write
     budget), Microsoft at graphsim, and the encryption keys of the caller. `extra` sets
     further variables (M365_SYNC_LEASE_SECONDS, M365_GRAPH_TIME_SCALE, ...)."""
     env = dict(os.environ)
     env.pop("CELERY_TASK_ALWAYS_EAGER", None)
-    env.update({
-        "DJANGO_SETTINGS_MODULE": WORKER_SETTINGS,
-        "STRATUS_ENV": "development",
-        "DATABASE_URL": database_url,
-        "REDIS_URL": redis_url,
-        "CELERY_BROKER_URL": redis_url,
-        "PYTHONUNBUFFERED": "1",
-        "PYTHONPATH": str(ROOT) + os.pathsep + env.get("PYTHONPATH", ""),
-    })
+    env.update(
+        {
+            "DJANGO_SETTINGS_MODULE": WORKER_SETTINGS,
+            "STRATUS_ENV": "development",
+            "DATABASE_URL": database_url,
+            "REDIS_URL": redis_url,
+            "CELERY_BROKER_URL": redis_url,
+            "PYTHONUNBUFFERED": "1",
+            "PYTHONPATH": str(ROOT) + os.pathsep + env.get("PYTHONPATH", ""),
+        }
+    )
     if sim is not None:
-        env.update({"M365_LOGIN_URL": sim.base_url, "M365_GRAPH_URL": sim.base_url,
-                    "M365_CA_BUNDLE": sim.ca_path})
+        env.update(
+            {
+                "M365_LOGIN_URL": sim.base_url,
+                "M365_GRAPH_URL": sim.base_url,
+                "M365_CA_BUNDLE": sim.ca_path,
+            }
+        )
     if app is not None:
         env.update({"M365_CLIENT_ID": app["clientId"], "M365_CLIENT_SECRET": app["secret"]})
     if encryption_keys:

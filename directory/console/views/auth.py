@@ -26,8 +26,10 @@ def sign_in(request):
     if request.method == "POST" and form.is_valid():
         # The portal's slow-down and lock-out protect the console's sign-in too.
         result = lifecycle.sign_in_attempt(
-            email=form.cleaned_data["email"], password=form.cleaned_data["password"],
-            address=lifecycle.client_address(request), request=request,
+            email=form.cleaned_data["email"],
+            password=form.cleaned_data["password"],
+            address=lifecycle.client_address(request),
+            request=request,
         )
         if result.user is not None:
             login(request, result.user)

@@ -24,7 +24,8 @@ def _page(request, filters: EventFilterForm):
     valid = filters.is_valid()
     events = (
         audit_selectors.event_list(organization=request.organization, **filters.criteria())
-        if valid else None
+        if valid
+        else None
     )
     return render(
         request,

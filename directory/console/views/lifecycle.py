@@ -18,8 +18,14 @@ def _lifecycle_action(request, pk, *, action, verb, title, message, done):
     user = selectors.user_get(organization=request.organization, pk=pk)
     detail_url = reverse("console:user_detail", args=[user.pk])
     if request.method != "POST":
-        return confirm(request, title=title.format(user=user), message=message, action=verb,
-                       cancel_url=detail_url, danger=False)
+        return confirm(
+            request,
+            title=title.format(user=user),
+            message=message,
+            action=verb,
+            cancel_url=detail_url,
+            danger=False,
+        )
     try:
         action(actor=request.user, user=user)
     except ServiceError as error:
@@ -33,30 +39,42 @@ def _lifecycle_action(request, pk, *, action, verb, title, message, done):
 @require_http_methods(["GET", "POST"])
 def user_send_reset(request, pk):
     return _lifecycle_action(
-        request, pk, action=lifecycle.password_reset_send, verb="Send reset link",
+        request,
+        pk,
+        action=lifecycle.password_reset_send,
+        verb="Send reset link",
         title="Send {user.email} a password reset link?",
         message="They receive an email with a link to choose a new password. The link works "
-                "once and expires; their current password keeps working until they use it.",
-        done="A password reset link was sent to {user.email}.")
+        "once and expires; their current password keeps working until they use it.",
+        done="A password reset link was sent to {user.email}.",
+    )
 
 
 @console_view("users")
 @require_http_methods(["GET", "POST"])
 def user_send_activation(request, pk):
     return _lifecycle_action(
-        request, pk, action=lifecycle.activation_send, verb="Send activation email",
+        request,
+        pk,
+        action=lifecycle.activation_send,
+        verb="Send activation email",
         title="Send {user.email} the activation email again?",
         message="They receive a new welcome email with a link to choose their first "
-                "password. Links sent earlier stop working.",
-        done="The activation email was sent to {user.email}.")
+        "password. Links sent earlier stop working.",
+        done="The activation email was sent to {user.email}.",
+    )
 
 
 @console_view("users")
 @require_http_methods(["GET", "POST"])
 def user_unlock(request, pk):
     return _lifecycle_action(
-        request, pk, action=lifecycle.sign_in_unlock, verb="Unlock",
+        request,
+        pk,
+        action=lifecycle.sign_in_unlock,
+        verb="Unlock",
         title="Let {user.email} sign in again now?",
         message="Their account was locked after repeated failed sign-ins. Unlock it only if "
-                "you know the failures were theirs.",
-        done="{user.email} can sign in again.")
+        "you know the failures were theirs.",
+        done="{user.email} can sign in again.",
+    )

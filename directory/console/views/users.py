@@ -13,8 +13,17 @@ from ..paging import paginate
 from .common import confirm
 
 # The columns the list shows; loading only these keeps each row small.
-LIST_COLUMNS = ("id", "email", "display_name", "first_name", "last_name", "role", "status",
-                "created_at", "organization_id")
+LIST_COLUMNS = (
+    "id",
+    "email",
+    "display_name",
+    "first_name",
+    "last_name",
+    "role",
+    "status",
+    "created_at",
+    "organization_id",
+)
 
 
 @console_view("users")
@@ -22,26 +31,36 @@ def user_list(request):
     filters = UserFilterForm(request.GET)
     criteria = filters.cleaned_data if filters.is_valid() else {}
     users = selectors.user_list(
-        organization=request.organization, search=criteria.get("q", ""),
-        status=criteria.get("status", ""), role=criteria.get("role", ""),
+        organization=request.organization,
+        search=criteria.get("q", ""),
+        status=criteria.get("status", ""),
+        role=criteria.get("role", ""),
     ).only(*LIST_COLUMNS)
-    return render(request, "console/users/list.html", {
-        "filters": filters,
-        "filtered": any(criteria.values()),
-        "page": paginate(users, page=request.GET.get("page")),
-    })
+    return render(
+        request,
+        "console/users/list.html",
+        {
+            "filters": filters,
+            "filtered": any(criteria.values()),
+            "page": paginate(users, page=request.GET.get("page")),
+        },
+    )
 
 
 @console_view("users")
 def user_detail(request, pk):
     user = selectors.user_get(organization=request.organization, pk=pk)
-    return render(request, "console/users/detail.html", {
-        "subject": user,
-        "groups": user.security_groups.order_by("name"),
-        "form": UserForm(initial=UserForm.initial_for(user)),
-        "emails": lifecycle.sent_email_list(organization=request.organization, user=user),
-        "locked_until": lifecycle.sign_in_locked_until(user=user),
-    })
+    return render(
+        request,
+        "console/users/detail.html",
+        {
+            "subject": user,
+            "groups": user.security_groups.order_by("name"),
+            "form": UserForm(initial=UserForm.initial_for(user)),
+            "emails": lifecycle.sent_email_list(organization=request.organization, user=user),
+            "locked_until": lifecycle.sign_in_locked_until(user=user),
+        },
+    )
 
 
 @console_view("users")
@@ -50,14 +69,21 @@ def user_create(request):
     form = UserCreateForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
         try:
-            user = services.user_create(actor=request.user, organization=request.organization,
-                                        **form.service_arguments())
+            user = services.user_create(
+                actor=request.user, organization=request.organization, **form.service_arguments()
+            )
         except ServiceError as error:
             add_service_error(form, error)
         else:
-            messages.success(request, f"{user.email} was added. " + (
-                "An activation email is on its way." if form.cleaned_data["send_activation"]
-                else "Set a password to activate the account."))
+            messages.success(
+                request,
+                f"{user.email} was added. "
+                + (
+                    "An activation email is on its way."
+                    if form.cleaned_data["send_activation"]
+                    else "Set a password to activate the account."
+                ),
+            )
             return redirect("console:user_detail", pk=user.pk)
     return render(request, "console/users/form.html", {"form": form, "subject": None})
 
@@ -86,28 +112,44 @@ def user_password(request, pk):
     if request.method == "POST" and form.is_valid():
         try:
             temporary = form.cleaned_data["temporary"]
-            services.user_set_password(actor=request.user, user=user,
-                                       password=form.cleaned_data["password"],
-                                       source="admin_temporary" if temporary else "admin",
-                                       must_change=temporary)
+            services.user_set_password(
+                actor=request.user,
+                user=user,
+                password=form.cleaned_data["password"],
+                source="admin_temporary" if temporary else "admin",
+                must_change=temporary,
+            )
         except ServiceError as error:
             add_service_error(form, error)
         else:
             messages.success(request, f"The password of {user.email} was set.")
             return redirect("console:user_detail", pk=user.pk)
-    return render(request, "console/users/password.html", {
-        "form": form, "subject": user, "rules": policy_rules(request.organization),
-    })
+    return render(
+        request,
+        "console/users/password.html",
+        {
+            "form": form,
+            "subject": user,
+            "rules": policy_rules(request.organization),
+        },
+    )
 
 
-def _user_action(request, pk, *, action, verb, title, message, done, danger=True,
-                 then="console:user_detail"):
+def _user_action(
+    request, pk, *, action, verb, title, message, done, danger=True, then="console:user_detail"
+):
     """GET asks for confirmation; POST runs the service and reports in a flash message."""
     user = selectors.user_get(organization=request.organization, pk=pk)
     detail_url = reverse("console:user_detail", args=[user.pk])
     if request.method != "POST":
-        return confirm(request, title=title.format(user=user), message=message,
-                       action=verb, cancel_url=detail_url, danger=danger)
+        return confirm(
+            request,
+            title=title.format(user=user),
+            message=message,
+            action=verb,
+            cancel_url=detail_url,
+            danger=danger,
+        )
     try:
         action(actor=request.user, user=user)
     except ServiceError as error:
@@ -121,29 +163,43 @@ def _user_action(request, pk, *, action, verb, title, message, done, danger=True
 @require_http_methods(["GET", "POST"])
 def user_suspend(request, pk):
     return _user_action(
-        request, pk, action=services.user_suspend, verb="Suspend",
+        request,
+        pk,
+        action=services.user_suspend,
+        verb="Suspend",
         title="Suspend {user.email}?",
         message="They can no longer sign in, and their Microsoft 365 accounts are blocked. "
-                "Nothing is deleted; you can reactivate them later.",
-        done="{user.email} is suspended.")
+        "Nothing is deleted; you can reactivate them later.",
+        done="{user.email} is suspended.",
+    )
 
 
 @console_view("users")
 @require_http_methods(["GET", "POST"])
 def user_activate(request, pk):
     return _user_action(
-        request, pk, action=services.user_activate, verb="Reactivate",
+        request,
+        pk,
+        action=services.user_activate,
+        verb="Reactivate",
         title="Reactivate {user.email}?",
         message="They can sign in again and their Microsoft 365 accounts are unblocked.",
-        done="{user.email} is active again.", danger=False)
+        done="{user.email} is active again.",
+        danger=False,
+    )
 
 
 @console_view("users")
 @require_http_methods(["GET", "POST"])
 def user_delete(request, pk):
     return _user_action(
-        request, pk, action=services.user_delete, verb="Delete",
+        request,
+        pk,
+        action=services.user_delete,
+        verb="Delete",
         title="Delete {user.email}?",
         message="The user and their group memberships are removed from Stratus for good. "
-                "Their Microsoft 365 accounts are blocked, not deleted.",
-        done="{user.email} was deleted.", then="console:users")
+        "Their Microsoft 365 accounts are blocked, not deleted.",
+        done="{user.email} was deleted.",
+        then="console:users",
+    )

@@ -51,23 +51,51 @@ def demo_prepare(*, graphsim: str, ca: str, secret: str = "") -> DemoTenant:
     redirect_uri = settings.BASE_URL.rstrip("/") + "/console/m365/callback/"
     app = call("GET", f"/apps/{client_id}")
     if app.status_code == 404:
-        app = call("POST", "/apps", {
-            "clientId": client_id, "displayName": "Stratus", "redirectUris": [redirect_uri],
-            "applicationPermissions": APPLICATION_PERMISSIONS,
-            "delegatedPermissions": DELEGATED_SCOPES, "secret": secret or None})
+        app = call(
+            "POST",
+            "/apps",
+            {
+                "clientId": client_id,
+                "displayName": "Stratus",
+                "redirectUris": [redirect_uri],
+                "applicationPermissions": APPLICATION_PERMISSIONS,
+                "delegatedPermissions": DELEGATED_SCOPES,
+                "secret": secret or None,
+            },
+        )
     app = app.json()
     tenants = call("GET", "/tenants").json()["value"]
     tenant = next((t for t in tenants if t.get("displayName") == DEMO_TENANT), None)
     if tenant is None:
-        tenant = call("POST", "/tenants", {
-            "displayName": DEMO_TENANT, "domains": [DEMO_DOMAIN], "users": 25, "groups": 3,
-            "admins": [{"userPrincipalName": DEMO_ADMIN, "password": DEMO_ADMIN_PASSWORD,
-                        "roles": ["Global Administrator"], "displayName": "M365 Admin"}],
-        }).json()
+        tenant = call(
+            "POST",
+            "/tenants",
+            {
+                "displayName": DEMO_TENANT,
+                "domains": [DEMO_DOMAIN],
+                "users": 25,
+                "groups": 3,
+                "admins": [
+                    {
+                        "userPrincipalName": DEMO_ADMIN,
+                        "password": DEMO_ADMIN_PASSWORD,
+                        "roles": ["Global Administrator"],
+                        "displayName": "M365 Admin",
+                    }
+                ],
+            },
+        ).json()
     return DemoTenant(
-        settings={"M365_CLIENT_ID": app["clientId"], "M365_CLIENT_SECRET": app["secret"],
-                  "M365_LOGIN_URL": base, "M365_GRAPH_URL": base, "M365_CA_BUNDLE": ca},
-        tenant_id=tenant["id"], admin_upn=DEMO_ADMIN, admin_password=DEMO_ADMIN_PASSWORD,
+        settings={
+            "M365_CLIENT_ID": app["clientId"],
+            "M365_CLIENT_SECRET": app["secret"],
+            "M365_LOGIN_URL": base,
+            "M365_GRAPH_URL": base,
+            "M365_CA_BUNDLE": ca,
+        },
+        tenant_id=tenant["id"],
+        admin_upn=DEMO_ADMIN,
+        admin_password=DEMO_ADMIN_PASSWORD,
     )
 
 
@@ -84,5 +112,7 @@ class Command(BaseCommand):
         self.stdout.write("Start Stratus with:")
         for name, value in demo.settings.items():
             self.stdout.write(f"  {name}={value}")
-        self.stdout.write(f'Emulated tenant "{DEMO_TENANT}" ({demo.tenant_id}): sign in to '
-                          f"Microsoft as {demo.admin_upn} with password {demo.admin_password}")
+        self.stdout.write(
+            f'Emulated tenant "{DEMO_TENANT}" ({demo.tenant_id}): sign in to '
+            f"Microsoft as {demo.admin_upn} with password {demo.admin_password}"
+        )

@@ -8,14 +8,19 @@ from m365bridge.services import encryption_keys_rotate
 
 
 class Command(BaseCommand):
-    help = ("Re-encrypt retained Microsoft 365 passwords and token caches with the first key "
-            "of FIELD_ENCRYPTION_KEYS.")
+    help = (
+        "Re-encrypt retained Microsoft 365 passwords and token caches with the first key "
+        "of FIELD_ENCRYPTION_KEYS."
+    )
 
     def handle(self, *args, **options):
         result = encryption_keys_rotate()
-        self.stdout.write(f"Re-encrypted {result.passwords} retained password(s) and "
-                          f"{result.token_caches} token cache(s) with the first key.")
+        self.stdout.write(
+            f"Re-encrypted {result.passwords} retained password(s) and "
+            f"{result.token_caches} token cache(s) with the first key."
+        )
         if result.unreadable:
             raise CommandError(
                 f"{result.unreadable} value(s) could not be decrypted with any configured key "
-                "(was a key removed too early?). They were left as they are.")
+                "(was a key removed too early?). They were left as they are."
+            )
