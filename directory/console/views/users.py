@@ -135,7 +135,7 @@ def user_password(request, pk):
     )
 
 
-def _user_action(
+def user_action(
     request, pk, *, action, verb, title, message, done, danger=True, then="console:user_detail"
 ):
     """GET asks for confirmation; POST runs the service and reports in a flash message."""
@@ -162,7 +162,7 @@ def _user_action(
 @console_view("users")
 @require_http_methods(["GET", "POST"])
 def user_suspend(request, pk):
-    return _user_action(
+    return user_action(
         request,
         pk,
         action=services.user_suspend,
@@ -177,7 +177,7 @@ def user_suspend(request, pk):
 @console_view("users")
 @require_http_methods(["GET", "POST"])
 def user_activate(request, pk):
-    return _user_action(
+    return user_action(
         request,
         pk,
         action=services.user_activate,
@@ -192,7 +192,7 @@ def user_activate(request, pk):
 @console_view("users")
 @require_http_methods(["GET", "POST"])
 def user_delete(request, pk):
-    return _user_action(
+    return user_action(
         request,
         pk,
         action=services.user_delete,
