@@ -20,11 +20,11 @@ from typing import Any
 from django.db import transaction
 from django.utils import timezone
 
-from audit.services import event_record
 from directory.errors import InvalidInput
 from directory.models import User
 
 from . import graph
+from .events import binding_event, tenant_event
 from .graph import BatchRequest
 from .models import Tenant, UserBinding
 
@@ -110,13 +110,10 @@ def tenant_licence_update(
         Tenant.objects.filter(pk=tenant.pk).update(**fields)
         for name, value in fields.items():
             setattr(tenant, name, value)
-        event_record(
-            organization=tenant.organization,
+        tenant_event(
+            tenant=tenant,
             type="m365_tenant_update",
             actor=actor,
-            target=tenant,
-            tenant_ref=tenant.microsoft_tenant_id,
-            tenant_label=tenant.display_name,
             details={
                 "licence": fields["licence_sku_part_number"] or None,
                 "default_usage_location": usage_location or None,
@@ -188,15 +185,11 @@ def _part_number(row: UserBinding) -> str:
 
 
 def _event(row: UserBinding, *, outcome: str, details: dict) -> None:
-    event_record(
-        organization=row.tenant.organization,
-        type="user_update_provision",
-        actor=row.intent_actor,
-        target=row,
+    binding_event(
+        row,
+        "user_update_provision",
         outcome=outcome,
         details={"microsoft_id": row.microsoft_id, **details},
-        tenant_ref=row.tenant.microsoft_tenant_id,
-        tenant_label=row.tenant.display_name,
     )
 
 

@@ -27,6 +27,7 @@ from directory.models import Organization, User
 
 from . import graph
 from .capabilities import claims_permissions
+from .events import tenant_event
 from .graph.auth import (
     ConnectError,
     admin_consent_url,
@@ -396,13 +397,10 @@ def _tenant_store(
         from .sync.intent import sync_after_commit
 
         sync_after_commit(tenant_id=tenant.pk)
-    event_record(
-        organization=organization,
+    tenant_event(
+        tenant=tenant,
         type="tenant_reauthorize" if reauthorize else "tenant_connect",
         actor=actor,
-        target=tenant,
-        tenant_ref=tenant.microsoft_tenant_id,
-        tenant_label=tenant.display_name,
         details={
             "mode": mode,
             "microsoft_tenant_id": tenant.microsoft_tenant_id,
@@ -518,14 +516,11 @@ def tenant_mark_needs_reauthorization(*, tenant: Tenant, reason: str) -> Tenant:
         )
         tenant.refresh_from_db()
         if changed:
-            event_record(
-                organization=tenant.organization,
+            tenant_event(
+                tenant=tenant,
                 type="tenant_needs_reauthorization",
                 actor=None,
-                target=tenant,
                 outcome="failure",
-                tenant_ref=tenant.microsoft_tenant_id,
-                tenant_label=tenant.display_name,
                 details={"reason": reason[:500]},
             )
             transaction.on_commit(lambda: _email_admins_reauthorize(tenant.pk))
@@ -577,13 +572,10 @@ def tenant_deauthorize(*, actor: User, tenant: Tenant) -> Tenant:
     tenant.granted_permissions, tenant.directory_roles = [], []
     tenant.save()
     tenant.domains.update(active=False)
-    event_record(
-        organization=tenant.organization,
+    tenant_event(
+        tenant=tenant,
         type="tenant_deauthorize",
         actor=actor,
-        target=tenant,
-        tenant_ref=tenant.microsoft_tenant_id,
-        tenant_label=tenant.display_name,
         details={
             "bindings_removed": users + groups,
             "user_bindings_removed": users,
@@ -739,23 +731,18 @@ def users_bind(*, actor: User | None, tenant: Tenant, users: list[User]) -> list
         if result.code == "bound":
             result.binding = by_user[result.user_id]
     if len(users) == 1 and results[0].ok:
-        event_record(
-            organization=organization,
+        tenant_event(
+            tenant=tenant,
             type="m365_user_bind",
             actor=actor,
             target=users[0],
-            tenant_ref=tenant.microsoft_tenant_id,
-            tenant_label=tenant.display_name,
             details={"rebound": bool(rebind)},
         )
     else:
-        event_record(
-            organization=organization,
+        tenant_event(
+            tenant=tenant,
             type="m365_users_bind",
             actor=actor,
-            target=tenant,
-            tenant_ref=tenant.microsoft_tenant_id,
-            tenant_label=tenant.display_name,
             details={
                 "bound": len(new),
                 "rebound": len(rebind),
@@ -793,14 +780,7 @@ def user_unbind(*, actor: User | None, user: User) -> UserBinding | None:
         password_encrypted="",
         next_attempt_at=None,
     )
-    event_record(
-        organization=binding.tenant.organization,
-        type="m365_user_unbind",
-        actor=actor,
-        target=user,
-        tenant_ref=binding.tenant.microsoft_tenant_id,
-        tenant_label=binding.tenant.display_name,
-    )
+    tenant_event(tenant=binding.tenant, type="m365_user_unbind", actor=actor, target=user)
     sync_after_commit(tenant_id=binding.tenant_id)
     binding.refresh_from_db()
     return binding
@@ -901,13 +881,10 @@ def tenant_set_reconcile_interval(*, actor: User, tenant: Tenant, minutes) -> Te
     with transaction.atomic():
         Tenant.objects.filter(pk=tenant.pk).update(reconcile_interval_minutes=value)
         tenant.reconcile_interval_minutes = value
-        event_record(
-            organization=tenant.organization,
+        tenant_event(
+            tenant=tenant,
             type="m365_tenant_update",
             actor=actor,
-            target=tenant,
-            tenant_ref=tenant.microsoft_tenant_id,
-            tenant_label=tenant.display_name,
             details={"reconcile_interval_minutes": value},
         )
     return tenant

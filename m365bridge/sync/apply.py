@@ -26,9 +26,8 @@ from django.db import IntegrityError, transaction
 from django.db.models import F, Min, Q
 from django.utils import timezone
 
-from audit.services import event_record
-
 from .. import graph
+from ..events import binding_event
 from ..graph import BatchRequest
 from ..licences import bindings_licence_assign
 from ..models import Tenant, UserBinding
@@ -351,16 +350,7 @@ def _release(row: UserBinding, plan: planning.Plan | None, *, clean: bool) -> No
 
 
 def _event(row: UserBinding, type_: str, *, outcome: str = "success", details=None) -> None:
-    event_record(
-        organization=row.tenant.organization,
-        type=type_,
-        actor=row.intent_actor,
-        target=row,
-        outcome=outcome,
-        details=details or {},
-        tenant_ref=row.tenant.microsoft_tenant_id,
-        tenant_label=row.tenant.display_name,
-    )
+    binding_event(row, type_, outcome=outcome, details=details)
 
 
 def _events_for(row: UserBinding, plan: planning.Plan, *, created: bool, took_over: bool) -> None:

@@ -1,0 +1,29 @@
+"""Events about Microsoft 365 tenants and bindings: `audit.services.event_record` with
+the tenant filled in, so every event names the tenant it concerns the same way."""
+
+from audit.services import event_record
+
+
+def tenant_event(*, tenant, type: str, actor, target=None, outcome: str = "success", details=None):
+    return event_record(
+        organization=tenant.organization,
+        type=type,
+        actor=actor,
+        target=target if target is not None else tenant,
+        outcome=outcome,
+        details=details or {},
+        tenant_ref=tenant.microsoft_tenant_id,
+        tenant_label=tenant.display_name,
+    )
+
+
+def binding_event(row, type: str, *, outcome: str = "success", details=None):
+    """An event about one bound user, acted by whoever asked for the change."""
+    return tenant_event(
+        tenant=row.tenant,
+        type=type,
+        actor=row.intent_actor,
+        target=row,
+        outcome=outcome,
+        details=details,
+    )
