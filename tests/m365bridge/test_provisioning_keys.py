@@ -87,3 +87,12 @@ def test_the_portal_checklist_lists_microsofts_rules_only_for_bound_users(bound,
     codes = {rule["code"] for rule in portal_password_rules(user=bound)}
     assert {"m365_length", "m365_classes", "m365_common"} <= codes
     assert not any(rule["code"].startswith("m365") for rule in portal_password_rules(user=bob))
+
+
+def test_a_bound_user_is_told_on_the_portal_why_to_change_passwords_in_stratus(bound, client):
+    from django.urls import reverse
+
+    client.force_login(bound)
+    page = client.get(reverse("portal:home")).content.decode()
+    assert 'id="services-authoritative"' in page
+    assert "replaced with your Stratus password" in page
