@@ -317,7 +317,17 @@ class UserBinding(models.Model):
 
 
 class GroupBinding(models.Model):
-    """A directory group provisioned into one tenant as a security group."""
+    """A directory group provisioned into one tenant as a security group (G1).
+
+    Durable intent, as for `UserBinding`: `needs_sync` is set (and `generation` bumped)
+    whenever the group's name, description or members change, or a member's account is
+    created or removed in the tenant; a worker clears it only if the generation did not
+    move meanwhile. `known_properties` and `known_members` (Microsoft ids) are what
+    Microsoft was last told, so only the difference is sent. Unbinding deletes the row
+    and leaves the Microsoft group as it is (deleting a security group is permanent)."""
+
+    PENDING, PROVISIONED, ERROR = "pending", "provisioned", "error"
+    STATES = [(PENDING, "Pending"), (PROVISIONED, "Provisioned"), (ERROR, "Error")]
 
     organization = models.ForeignKey(
         "directory.Organization", on_delete=models.CASCADE, related_name="+"
@@ -327,7 +337,30 @@ class GroupBinding(models.Model):
         "directory.Group", on_delete=models.CASCADE, related_name="m365_bindings"
     )
     microsoft_id = models.CharField(max_length=36, blank=True)
+    state = models.CharField(max_length=16, choices=STATES, default=PENDING)
+
+    needs_sync = models.BooleanField(default=True)
+    generation = models.PositiveIntegerField(default=1)
+    dirty_since = models.DateTimeField(null=True, blank=True, default=timezone.now)
+    intent_actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    claim_token = models.CharField(max_length=32, blank=True)
+    claimed_until = models.DateTimeField(null=True, blank=True)
+    next_attempt_at = models.DateTimeField(null=True, blank=True)
+    attempts = models.PositiveIntegerField(default=0)
+
+    known_properties = models.JSONField(default=dict, blank=True)
+    known_members = models.JSONField(default=list, blank=True)
+    synced_at = models.DateTimeField(null=True, blank=True)
+
+    last_error_code = models.CharField(max_length=128, blank=True)
+    last_error_message = models.TextField(blank=True)
+    last_error_request_id = models.CharField(max_length=64, blank=True)
+    last_error_at = models.DateTimeField(null=True, blank=True)
+
     created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
 
     objects = OrganizationScopedQuerySet.as_manager()
 
@@ -341,9 +374,26 @@ class GroupBinding(models.Model):
                 name="m365_group_binding_remote_unique",
             ),
         ]
+        indexes = [
+            models.Index(
+                fields=["tenant", "next_attempt_at"],
+                condition=Q(needs_sync=True),
+                name="m365_group_binding_dirty",
+            ),
+        ]
 
     def __str__(self):
         return f"group {self.group_id} -> tenant {self.tenant_id}"
+
+    def event_target(self):
+        return ("group", self.group_id, self.group.name)
+
+    @property
+    def last_error(self) -> str:
+        if not self.last_error_message:
+            return ""
+        code = f" ({self.last_error_code})" if self.last_error_code else ""
+        return f"{self.last_error_message}{code}"
 
 
 class SyncRun(models.Model):

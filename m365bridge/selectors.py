@@ -12,7 +12,7 @@ from directory.errors import Conflict, InvalidInput
 from directory.models import Organization
 
 from .capabilities import PermissionCheck, permission_check
-from .models import BindRun, SyncRun, Tenant, TenantDomain, UserBinding
+from .models import BindRun, GroupBinding, SyncRun, Tenant, TenantDomain, UserBinding
 
 
 def tenant_list(
@@ -289,3 +289,24 @@ def binding_password_rules(*, user) -> list[dict]:
             "kind": "m365_banned",
         },
     ]
+
+
+def group_bindings_for_group(*, organization: Organization, group) -> QuerySet[GroupBinding]:
+    """The tenants a group is synced to as a security group (G1)."""
+    return (
+        GroupBinding.objects.for_organization(organization)
+        .select_related("tenant")
+        .filter(group=group)
+        .order_by("tenant__display_name", "pk")
+    )
+
+
+def group_binding_get(*, organization: Organization, pk) -> GroupBinding:
+    try:
+        return (
+            GroupBinding.objects.for_organization(organization)
+            .select_related("tenant", "group")
+            .get(pk=int(pk))
+        )
+    except (GroupBinding.DoesNotExist, ValueError, TypeError):
+        raise Http404("No such group binding.") from None

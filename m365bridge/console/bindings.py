@@ -183,3 +183,73 @@ def tenant_status(request, pk):
             "progress": selectors.bind_run_progress(tenant=tenant),
         }
     )
+
+
+# --- security groups (G1) ---------------------------------------------------------------------
+
+
+@console_view("groups")
+@require_http_methods(["GET", "POST"])
+def group_bind(request, group_pk):
+    """ "Sync this group to Microsoft 365 as a security group": on GET what will happen
+    (and which tenant), confirmed by POST."""
+    group = directory_selectors.group_get(organization=request.organization, pk=group_pk)
+    cancel = reverse("console:group_detail", args=[group.pk])
+    bound = {
+        b.tenant_id
+        for b in selectors.group_bindings_for_group(organization=request.organization, group=group)
+    }
+    tenants = [
+        t
+        for t in selectors.tenant_list(
+            organization=request.organization, include_deauthorized=False
+        )
+        if t.pk not in bound
+    ]
+    if request.method == "GET":
+        return render(
+            request,
+            "m365/group_bind_confirm.html",
+            {"group": group, "tenants": tenants, "cancel_url": cancel},
+        )
+    tenant = next((t for t in tenants if str(t.pk) == request.POST.get("tenant", "")), None)
+    if tenant is None:
+        messages.error(request, "Choose a connected Microsoft 365 tenant to sync this group to.")
+        return redirect(cancel)
+    try:
+        services.group_bind(actor=request.user, tenant=tenant, group=group)
+    except ServiceError as exc:
+        messages.error(request, exc.message)
+    else:
+        messages.success(
+            request,
+            f"{group.name} is being created in {tenant} as a security group with its "
+            "members that have an account there.",
+        )
+    return redirect(cancel)
+
+
+@console_view("groups")
+@require_http_methods(["GET", "POST"])
+def group_unbind(request, binding_pk):
+    binding = selectors.group_binding_get(organization=request.organization, pk=binding_pk)
+    cancel = reverse("console:group_detail", args=[binding.group_id])
+    if request.method == "GET":
+        return confirm(
+            request,
+            title=f"Stop syncing {binding.group.name} to {binding.tenant}",
+            message=(
+                "Stratus stops managing this security group in Microsoft 365. The group "
+                "is not deleted there (deleting a security group cannot be undone) and "
+                "keeps its current members; later changes in Stratus are no longer sent."
+            ),
+            action="Stop syncing",
+            cancel_url=cancel,
+        )
+    services.group_unbind(actor=request.user, binding=binding)
+    messages.success(
+        request,
+        f"{binding.group.name} is no longer synced to {binding.tenant}; "
+        "the Microsoft 365 group was kept.",
+    )
+    return redirect(cancel)

@@ -22,5 +22,8 @@ urlpatterns = [
     path("users/<int:user_pk>/sync/", bindings.user_sync, name="user_sync"),
     path("bindings/<int:binding_pk>/retry/", bindings.binding_retry, name="binding_retry"),
     path("<int:pk>/retry-failed/", bindings.tenant_retry_failed, name="retry_failed"),
+    # Security groups (G1)
+    path("groups/<int:group_pk>/bind/", bindings.group_bind, name="group_bind"),
+    path("group-bindings/<int:binding_pk>/unbind/", bindings.group_unbind, name="group_unbind"),
     path("<int:pk>/status.json", bindings.tenant_status, name="tenant_status"),
 ]

@@ -30,8 +30,8 @@ from .. import graph
 from ..events import binding_event
 from ..graph import BatchRequest
 from ..licences import bindings_licence_assign
-from ..models import Tenant, UserBinding
-from . import lifecycle
+from ..models import GroupBinding, Tenant, UserBinding
+from . import groups, lifecycle
 from . import plan as planning
 from .intent import sync_send
 
@@ -131,6 +131,10 @@ def tenant_sync(*, tenant_id: int, time_limit: float = 50.0) -> SyncResult:
                 bindings_licence_assign(
                     client=client, tenant=tenant, binding_ids=[b.pk for b in claimed], result=result
                 )
+            # Security groups after the users, so that new members' accounts exist (G1).
+            groups.groups_sync(
+                client=client, tenant=tenant, result=result, deadline=deadline, lease=_lease()
+            )
     except graph.NeedsReauthorization:
         result.held = Tenant.NEEDS_REAUTHORIZATION  # work stays dirty for after re-authorizing
     finally:
@@ -434,6 +438,12 @@ def _record_applied(binding, plan, result, *, created=None, took_over=False) -> 
             lifecycle.on_applied(row, plan, creating=creating, took_over=took_over)
             if creating:
                 row.creates_sent = 0
+                groups.member_account_changed(
+                    tenant_id=row.tenant_id,
+                    user_id=row.user_id,
+                    microsoft_ids=[row.microsoft_id],
+                    actor_id=row.intent_actor_id,
+                )
             result.applied += 1
             result.count(plan.action)
         if row.known_enabled is not None:
@@ -467,6 +477,13 @@ def _record_removed(binding, plan, token, result, *, blocked: bool = False) -> N
             result.applied += 1
             result.count("block")
         if not row.bound and row.generation == plan.generation:
+            # Its security groups drop the account (G1).
+            groups.member_account_changed(
+                tenant_id=row.tenant_id,
+                user_id=None,
+                microsoft_ids=[row.microsoft_id],
+                actor_id=row.intent_actor_id,
+            )
             row.delete()
             return
         _release(row, plan, clean=False)
@@ -625,7 +642,18 @@ def sweep_due_tenants() -> list[int]:
         .values_list("tenant_id", flat=True)
         .distinct()
     )
-    tenant_ids = sorted(set(due))
+    groups_due = (
+        GroupBinding.objects.filter(needs_sync=True, tenant__status=Tenant.CONNECTED)
+        .filter(Q(claimed_until__isnull=True) | Q(claimed_until__lt=now))
+        .filter(
+            Q(next_attempt_at__lte=now)
+            | Q(next_attempt_at__isnull=True, dirty_since__lte=stale)
+            | Q(next_attempt_at__isnull=True, dirty_since__isnull=True)
+        )
+        .values_list("tenant_id", flat=True)
+        .distinct()
+    )
+    tenant_ids = sorted(set(due) | set(groups_due))
     for tenant_id in tenant_ids:
         sync_send(tenant_id=tenant_id)
     return tenant_ids

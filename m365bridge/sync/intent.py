@@ -15,13 +15,16 @@ from django.utils import timezone
 from directory import encryption, hooks
 
 from ..attributes import SYNCED_STRATUS_FIELDS
-from ..models import UserBinding
+from ..models import GroupBinding, UserBinding
 
 log = logging.getLogger(__name__)
 
 SYNC_TASK = "workers.tasks.m365_sync_tenant"
 # Changes whose effect on Microsoft is computed from the user row by `plan`.
 _SYNC_KINDS = {hooks.USER_SUSPENDED, hooks.USER_ACTIVATED, hooks.USER_PASSWORD_EXPIRED}
+# Changes a bound group's security group follows (G1).
+_GROUP_KINDS = {hooks.GROUP_UPDATED, hooks.GROUP_MEMBERS_CHANGED}
+_GROUP_SYNCED_FIELDS = {"name", "description"}
 
 
 def binding_mark_dirty(*, bindings, actor_id: int | None, **fields) -> int:
@@ -68,6 +71,12 @@ def sync_send(*, tenant_id: int, countdown: float | None = None) -> None:
 
 def on_directory_change(change: hooks.DirectoryChange) -> None:
     """Hook subscriber: runs inside the directory service's transaction."""
+    if change.group_id is not None and change.kind in _GROUP_KINDS:
+        _group_changed(change)
+        return
+    if change.group_id is not None and change.kind == hooks.GROUP_DELETING:
+        _group_deleting(change)
+        return
     if change.user_id is None or change.kind == hooks.USER_CREATED:
         return
     if change.kind == hooks.USER_UPDATED and not (change.changed_fields & SYNCED_STRATUS_FIELDS):
@@ -92,3 +101,39 @@ def on_directory_change(change: hooks.DirectoryChange) -> None:
         return
     if binding_mark_dirty(bindings=bindings, actor_id=change.actor_id, **fields):
         sync_after_commit(tenant_id=tenant_id)
+
+
+def _group_changed(change: hooks.DirectoryChange) -> None:
+    if change.kind == hooks.GROUP_UPDATED and not (change.changed_fields & _GROUP_SYNCED_FIELDS):
+        return
+    bindings = GroupBinding.objects.filter(group_id=change.group_id)
+    tenant_ids = set(bindings.values_list("tenant_id", flat=True))
+    if binding_mark_dirty(bindings=bindings, actor_id=change.actor_id, next_attempt_at=None):
+        for tenant_id in sorted(tenant_ids):
+            sync_after_commit(tenant_id=tenant_id)
+
+
+def _group_deleting(change: hooks.DirectoryChange) -> None:
+    """The group's bindings go with it; its security groups stay in Microsoft 365
+    (deleting one is permanent), which the event says."""
+    from ..events import tenant_event
+
+    actor = None
+    if change.actor_id is not None:
+        from directory.models import User
+
+        actor = User.objects.filter(pk=change.actor_id).first()
+    for binding in GroupBinding.objects.filter(group_id=change.group_id).select_related(
+        "tenant__organization", "group"
+    ):
+        tenant_event(
+            tenant=binding.tenant,
+            type="m365_group_unbind",
+            actor=actor,
+            target=binding,
+            details={
+                "reason": "group_deleted",
+                "microsoft_id": binding.microsoft_id,
+                "microsoft_group_kept": bool(binding.microsoft_id),
+            },
+        )

@@ -39,3 +39,19 @@ def m365_tenant_provisioning(context, tenant):
         "progress": selectors.bind_run_progress(tenant=tenant),
         "problems": selectors.binding_problems(tenant=tenant),
     }
+
+
+@register.inclusion_tag("m365/_group_panel.html", takes_context=True)
+def m365_group_panel(context, group):
+    """The group page's Microsoft 365 card: the tenants it is synced to as a security
+    group, each with its state, members sent and last error."""
+    organization = group.organization
+    return {
+        "group": group,
+        "bindings": list(
+            selectors.group_bindings_for_group(organization=organization, group=group)
+        ),
+        "has_tenants": selectors.tenant_list(
+            organization=organization, include_deauthorized=False
+        ).exists(),
+    }
