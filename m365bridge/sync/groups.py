@@ -127,6 +127,22 @@ def _ref(microsoft_id: str) -> str:
     return f"{GRAPH_ROOT}/directoryObjects/{microsoft_id}"
 
 
+def _properties_body(properties: dict) -> dict:
+    return {**properties, "description": properties["description"] or None}
+
+
+def _existing_group(client, binding: GroupBinding) -> str:
+    """The id of the Microsoft group already made for this Stratus group, if any: its
+    mailNickname carries the Stratus group's id. Looked up before every create, so a
+    create whose reply was lost, or a group kept after "stop syncing", is reused rather
+    than duplicated."""
+    nickname = mail_nickname(binding.group.name, binding.group_id)
+    found = client.get(
+        "/groups", params={"$filter": f"mailNickname eq '{nickname}'", "$select": "id"}
+    )
+    return str(found["value"][0]["id"]) if found.get("value") else ""
+
+
 def create_body(binding: GroupBinding, plan: GroupPlan) -> dict:
     body = {
         "displayName": plan.properties["displayName"],
@@ -205,17 +221,23 @@ def _apply(client, binding: GroupBinding, result) -> None:
     plan = group_plan(binding)
     created_id = ""
     added_at_create: list[str] = []
+    linked = False
     if plan.create:
         try:
-            created = client.post("/groups", create_body(binding, plan))
+            created_id = _existing_group(client, binding)
+            if created_id:  # ours from a lost reply, or kept after "stop syncing": reuse it
+                linked = True
+                client.patch(f"/groups/{created_id}", _properties_body(plan.properties))
+            else:
+                created = client.post("/groups", create_body(binding, plan))
+                created_id = str(created["id"])
+                added_at_create = plan.add[:BIND_LIMIT]
         except graph.NeedsReauthorization:
             raise
         except graph.GraphError as error:
             _record_error(binding, plan, error, "group_create_provision", result)
             return
-        created_id = str(created["id"])
-        added_at_create = plan.add[:BIND_LIMIT]
-        rest = plan.add[BIND_LIMIT:]
+        rest = plan.add[len(added_at_create) :]
     else:
         rest = plan.add
         if plan.changed:
@@ -260,6 +282,7 @@ def _apply(client, binding: GroupBinding, result) -> None:
         plan,
         result,
         created_id=created_id,
+        linked=linked,
         added=added,
         removed=removed,
         failures=failures,
@@ -302,7 +325,9 @@ def _release(row: GroupBinding, plan: GroupPlan | None, *, clean: bool) -> None:
         row.needs_sync, row.dirty_since = False, None
 
 
-def _record_applied(binding, plan, result, *, created_id, added, removed, failures) -> None:
+def _record_applied(
+    binding, plan, result, *, created_id, added, removed, failures, linked=False
+) -> None:
     with transaction.atomic():
         row = _locked(binding)
         if row is None:  # unbound meanwhile: Microsoft's group stays as it is
@@ -317,6 +342,7 @@ def _record_applied(binding, plan, result, *, created_id, added, removed, failur
                     "microsoft_id": created_id,
                     "security_enabled": True,
                     "mail_enabled": False,
+                    "linked_existing": linked,
                 },
             )
             result.count("group_create")
