@@ -56,7 +56,11 @@ def _read_token(ctx, req, kind: str) -> dict:
     tenant = ctx.tenant
     if raw is None:
         known = USER_PROPERTIES if kind == "user" else GROUP_PROPERTIES
-        select = odata.parse_select(req.query.get("$select"), known, kind)
+        text = req.query.get("$select")
+        if kind == "group" and text:
+            # `members` is the navigation property groups/delta tracks (members@delta).
+            text = ",".join(f for f in text.split(",") if f.strip() != "members")
+        select = odata.parse_select(text, known, kind)
         return {
             "k": kind,
             "s": select,

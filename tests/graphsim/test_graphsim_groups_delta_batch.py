@@ -277,3 +277,15 @@ def test_delegated_token_acts_as_the_signed_in_user(world):
     assert world.get("users", token=token).status_code == 200
     denied = world.post("users", json=world.new_user_body("nope"), token=token)
     assert denied.status_code == 403
+
+
+def test_groups_delta_accepts_members_in_select_as_microsoft_documents(world):
+    alice = world.create_user("salice")
+    group = world.post(
+        "groups",
+        json=group_body("Selected", **{"members@odata.bind": [bind(world, alice["id"])]}),
+    ).json()
+    initial, _ = rounds(world, "groups/delta?$select=displayName,description,members")
+    entry = next(g for g in initial if g["id"] == group["id"])
+    assert set(entry) == {"id", "displayName", "description", "members@delta"}
+    assert entry["members@delta"] == [{"@odata.type": "#microsoft.graph.user", "id": alice["id"]}]
