@@ -77,6 +77,8 @@ class Tenant(models.Model):
         default=10, help_text="Minutes between scheduled reconciles with Microsoft 365."
     )
     delta_link = models.TextField(blank=True, editable=False)
+    # The same for `groups/delta`, read only while the tenant has bound groups (G1).
+    group_delta_link = models.TextField(blank=True, editable=False)
     last_reconcile_at = models.DateTimeField(null=True, blank=True)
     reconcile_token = models.CharField(max_length=32, blank=True, editable=False)
     reconcile_until = models.DateTimeField(null=True, blank=True, editable=False)
@@ -353,6 +355,10 @@ class GroupBinding(models.Model):
     known_properties = models.JSONField(default=dict, blank=True)
     known_members = models.JSONField(default=list, blank=True)
     synced_at = models.DateTimeField(null=True, blank=True)
+    # What a reconcile found changed directly in Microsoft 365 (renamed there, members
+    # added or removed there): {"properties": [...], "members": true}. The engine puts
+    # it back, says "drift" in its events, and empties it once applied.
+    drift = models.JSONField(default=dict, blank=True)
 
     last_error_code = models.CharField(max_length=128, blank=True)
     last_error_message = models.TextField(blank=True)

@@ -104,13 +104,16 @@ class GroupPlan:
     add: list[str] = field(default_factory=list)
     remove: list[str] = field(default_factory=list)
     create: bool = False
+    drift: dict = field(default_factory=dict)  # what a reconcile found changed in Microsoft
 
 
 def group_plan(binding: GroupBinding) -> GroupPlan:
     desired = desired_properties(binding)
     members = desired_members(binding)
     known = set(binding.known_members or [])
-    plan = GroupPlan(generation=binding.generation, properties=desired)
+    plan = GroupPlan(
+        generation=binding.generation, properties=desired, drift=dict(binding.drift or {})
+    )
     plan.create = not binding.microsoft_id
     if not plan.create:
         plan.changed = {
@@ -323,6 +326,8 @@ def _release(row: GroupBinding, plan: GroupPlan | None, *, clean: bool) -> None:
     row.claim_token, row.claimed_until = "", None
     if clean and plan is not None and row.generation == plan.generation:
         row.needs_sync, row.dirty_since = False, None
+        if plan.drift and row.drift == plan.drift:
+            row.drift = {}  # put back; a newer reconcile's finding stays
 
 
 def _record_applied(
@@ -348,26 +353,24 @@ def _record_applied(
             result.count("group_create")
         elif plan.changed:
             row.known_properties = dict(plan.properties)
-            _event(
-                row,
-                "group_update_provision",
-                details={"microsoft_id": row.microsoft_id, "properties": sorted(plan.changed)},
-            )
+            details = {"microsoft_id": row.microsoft_id, "properties": sorted(plan.changed)}
+            if plan.drift.get("properties"):
+                details.update(reason="drift", drifted=sorted(plan.drift["properties"]))
+            _event(row, "group_update_provision", details=details)
             result.count("group_update")
         known = (set(row.known_members or []) | set(added)) - set(removed)
         row.known_members = sorted(known)
         if added or removed:
-            _event(
-                row,
-                "group_members_provision",
-                details={
-                    "microsoft_id": row.microsoft_id,
-                    "added": len(added),
-                    "removed": len(removed),
-                    "added_ids": sorted(added),
-                    "removed_ids": sorted(removed),
-                },
-            )
+            details = {
+                "microsoft_id": row.microsoft_id,
+                "added": len(added),
+                "removed": len(removed),
+                "added_ids": sorted(added),
+                "removed_ids": sorted(removed),
+            }
+            if plan.drift.get("members"):
+                details["reason"] = "drift"
+            _event(row, "group_members_provision", details=details)
             result.count("group_members")
         if created_id or plan.changed or added or removed:
             result.applied += 1

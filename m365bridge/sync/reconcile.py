@@ -13,6 +13,9 @@ Stratus last told it (the binding's known state): a synced attribute, sign-in
 correction through `$batch`, revokes sessions after a password overwrite, and writes
 the events (with `"reason": "drift"`). Events and batching stay in one place.
 
+While the tenant has bound security groups, `groups/delta` is read too
+(`group_reconcile`): one more request with nothing changed.
+
 The read takes no lock on bindings, so password pushes and single-user changes go on
 meanwhile. A binding the engine synced after the read began may have been read before
 that write: it is read again on its own before judging it. Only one reconcile per
@@ -38,7 +41,7 @@ from ..attributes import SYNCED_GRAPH_PROPERTIES
 from ..graph import BatchRequest
 from ..graph.errors import DeltaExpired
 from ..models import SyncRun, Tenant, UserBinding
-from . import intent
+from . import group_reconcile, intent
 
 log = logging.getLogger(__name__)
 
@@ -146,7 +149,7 @@ def _run_skipped(tenant: Tenant, actor_id: int | None, note: str) -> SyncRun:
 def _run(tenant: Tenant, token: str, actor_id: int | None) -> SyncRun:
     from ..services import tenant_graph_session
 
-    tenant.refresh_from_db(fields=["delta_link"])
+    tenant.refresh_from_db(fields=["delta_link", "group_delta_link"])
     # Holding the lease, any run still marked running lost its worker.
     SyncRun.objects.filter(tenant=tenant, outcome=SyncRun.RUNNING).update(
         outcome=SyncRun.FAILED, ended_at=timezone.now(), note=WORKER_STOPPED
@@ -163,7 +166,10 @@ def _run(tenant: Tenant, token: str, actor_id: int | None) -> SyncRun:
         with tenant_graph_session(tenant=tenant, budget=False) as client:
             delta_link = _read(client, round_)
             _recheck(client, round_)
-        Tenant.objects.filter(pk=tenant.pk, reconcile_token=token).update(delta_link=delta_link)
+            group_link = _read_groups(client, round_)
+        Tenant.objects.filter(pk=tenant.pk, reconcile_token=token).update(
+            delta_link=delta_link, group_delta_link=group_link
+        )
         run.outcome = SyncRun.SUCCEEDED
     except LeaseLost:
         run.outcome = SyncRun.FAILED
@@ -202,6 +208,21 @@ def _read(client: graph.GraphClient, round_: _Round) -> str:
     round_.seen.clear()
     _note(round_.run, LINK_EXPIRED)
     return _pages(client, round_, "users/delta", full=True)
+
+
+def _read_groups(client: graph.GraphClient, round_: _Round) -> str:
+    """Bound security groups (G1): `groups/delta`, only while the tenant has some."""
+    tenant = round_.tenant
+    if not group_reconcile.tenant_has_bound_groups(tenant_id=tenant.pk):
+        return tenant.group_delta_link
+    return group_reconcile.groups_reconcile(
+        client=client,
+        tenant_id=tenant.pk,
+        link=tenant.group_delta_link,
+        run=round_.run,
+        actor_id=round_.actor_id,
+        renew=lambda: _lease_renew(tenant.pk, round_.token),
+    )
 
 
 def _pages(client: graph.GraphClient, round_: _Round, start: str, *, full: bool) -> str:
