@@ -1,3 +1,6 @@
+import random
+from datetime import timedelta
+
 from django.conf import settings
 from django.db import models
 from django.db.models import Q
@@ -175,7 +178,113 @@ class BindRun(models.Model):
         return f"bind of {self.total} users to tenant {self.tenant_id}"
 
 
-class UserBinding(models.Model):
+BACKOFF_CAP = 900  # seconds between attempts after repeated transient failures
+
+
+def backoff_seconds(attempts: int, retry_after: float | None) -> float:
+    wait = min(2 ** min(attempts, 10), BACKOFF_CAP)
+    if retry_after is not None:
+        wait = max(retry_after, 1.0)
+    return wait + random.uniform(0, 0.1 * wait)
+
+
+class SyncedBinding(models.Model):
+    """What user and group bindings share: durable intent (`needs_sync` set and
+    `generation` bumped in the transaction of every change Microsoft must follow, cleared
+    by a worker only if the generation did not move meanwhile), a worker's lease on the
+    row, what Microsoft was last told, drift a reconcile found, and the last error."""
+
+    organization = models.ForeignKey(
+        "directory.Organization", on_delete=models.CASCADE, related_name="+"
+    )
+    microsoft_id = models.CharField(max_length=36, blank=True)
+
+    needs_sync = models.BooleanField(default=True)
+    generation = models.PositiveIntegerField(default=1)
+    dirty_since = models.DateTimeField(null=True, blank=True, default=timezone.now)
+    intent_actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    # A worker's claim (lease) on the row, and when to try again after a failure.
+    claim_token = models.CharField(max_length=32, blank=True)
+    claimed_until = models.DateTimeField(null=True, blank=True)
+    next_attempt_at = models.DateTimeField(null=True, blank=True)
+    attempts = models.PositiveIntegerField(default=0)
+
+    known_properties = models.JSONField(default=dict, blank=True)
+    synced_at = models.DateTimeField(null=True, blank=True)
+    # What a reconcile found changed directly in Microsoft 365 and the next sync must
+    # overwrite; the engine says "drift" in its events and empties it once applied.
+    drift = models.JSONField(default=dict, blank=True)
+
+    last_error_code = models.CharField(max_length=128, blank=True)
+    last_error_message = models.TextField(blank=True)
+    last_error_request_id = models.CharField(max_length=64, blank=True)
+    last_error_at = models.DateTimeField(null=True, blank=True)
+
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    objects = OrganizationScopedQuerySet.as_manager()
+
+    class Meta:
+        abstract = True
+
+    ERROR = "error"
+
+    def record_error(self, error) -> None:
+        """Keep Microsoft's reason (a `graph.GraphError`) for the admin to read."""
+        self.last_error_code = (error.code or (f"HTTP {error.status}" if error.status else ""))[
+            :128
+        ]
+        self.last_error_message = error.message[:2000]
+        self.last_error_request_id = (error.request_id or error.client_request_id)[:64]
+        self.last_error_at = timezone.now()
+
+    def retry_later(self, error) -> None:
+        """A transient failure: keep the intent and come back after a growing wait, or
+        after Microsoft's Retry-After."""
+        self.attempts += 1
+        wait = backoff_seconds(self.attempts, getattr(error, "retry_after", None))
+        self.next_attempt_at = timezone.now() + timedelta(seconds=wait)
+        self.record_error(error)
+
+    def fail(self, error) -> None:
+        """Microsoft refused: shown to the admin, not retried until something changes."""
+        self.attempts += 1
+        self.state = self.ERROR
+        self.next_attempt_at = None
+        self.record_error(error)
+
+    def succeed(self) -> None:
+        self.attempts, self.next_attempt_at = 0, None
+        self.last_error_code = self.last_error_message = self.last_error_request_id = ""
+        self.last_error_at = None
+
+    def error_details(self) -> dict:
+        return {
+            "code": self.last_error_code,
+            "message": self.last_error_message,
+            "request_id": self.last_error_request_id,
+        }
+
+    def release_claim(self, *, applied_generation: int | None) -> None:
+        """Give up the worker's lease. Compare-and-set: the intent is done only if
+        `applied_generation` is still the latest; a newer change stays dirty."""
+        self.claim_token, self.claimed_until = "", None
+        if applied_generation is not None and self.generation == applied_generation:
+            self.needs_sync, self.dirty_since = False, None
+
+    @property
+    def last_error(self) -> str:
+        """Microsoft's reason, in the words an admin reads (with its code)."""
+        if not self.last_error_message:
+            return ""
+        code = f" ({self.last_error_code})" if self.last_error_code else ""
+        return f"{self.last_error_message}{code}"
+
+
+class UserBinding(SyncedBinding):
     """A directory user provisioned into one tenant (C3: at most one tenant per user).
 
     The row is the durable intent of provisioning: `needs_sync` is set (and `generation`
@@ -202,9 +311,6 @@ class UserBinding(models.Model):
         (WAITING, "Waiting"),
     ]
 
-    organization = models.ForeignKey(
-        "directory.Organization", on_delete=models.CASCADE, related_name="+"
-    )
     tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="user_bindings")
     user = models.OneToOneField(
         settings.AUTH_USER_MODEL,
@@ -217,28 +323,14 @@ class UserBinding(models.Model):
         null=True, blank=True, help_text="The Stratus user's id, kept after deletion."
     )
     user_label = models.CharField(max_length=254, blank=True)
-    microsoft_id = models.CharField(max_length=36, blank=True)
     state = models.CharField(max_length=16, choices=STATES, default=PENDING)
     bound = models.BooleanField(default=True)
     bind_run = models.ForeignKey(
         BindRun, on_delete=models.SET_NULL, null=True, blank=True, related_name="bindings"
     )
 
-    # Intent: what Microsoft must converge to is "the current user row", whenever dirty.
-    needs_sync = models.BooleanField(default=True)
-    generation = models.PositiveIntegerField(default=1)
-    dirty_since = models.DateTimeField(null=True, blank=True, default=timezone.now)
-    intent_actor = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
-    )
-    # A worker's claim (lease) on the row, and when to try again after a failure.
-    claim_token = models.CharField(max_length=32, blank=True)
-    claimed_until = models.DateTimeField(null=True, blank=True)
-    next_attempt_at = models.DateTimeField(null=True, blank=True)
-    attempts = models.PositiveIntegerField(default=0)
-
-    # What Microsoft was last told (level-triggered sync compares against this).
-    known_properties = models.JSONField(default=dict, blank=True)
+    # What Microsoft was last told besides `known_properties` (drift, in the base, may
+    # hold {"properties": [...], "enabled": true, "password": true}).
     known_enabled = models.BooleanField(null=True, blank=True)
     password_encrypted = models.TextField(blank=True, editable=False)
     password_version = models.PositiveIntegerField(default=0)
@@ -247,11 +339,6 @@ class UserBinding(models.Model):
     # Creates sent for this binding since its account was last recorded: more than one
     # means an earlier create may have reached Microsoft with its reply lost.
     creates_sent = models.PositiveSmallIntegerField(default=0)
-    synced_at = models.DateTimeField(null=True, blank=True)
-    # What a reconcile found changed directly in Microsoft 365 and the next sync must
-    # overwrite: {"properties": [...], "enabled": true, "password": true}. The engine
-    # sends it, says "drift" in its events, and empties it once applied.
-    drift = models.JSONField(default=dict, blank=True)
     # Lifecycle (P7, P8): since when the address has been held by a deleted account in
     # Microsoft 365 (Stratus waits up to 30 days), the licence still to assign (a SKU id,
     # kept until Microsoft accepts it), and what happened to an account deleted in
@@ -259,16 +346,6 @@ class UserBinding(models.Model):
     waiting_since = models.DateTimeField(null=True, blank=True)
     licence_pending = models.CharField(max_length=36, blank=True)
     lifecycle_note = models.CharField(max_length=500, blank=True)
-
-    last_error_code = models.CharField(max_length=128, blank=True)
-    last_error_message = models.TextField(blank=True)
-    last_error_request_id = models.CharField(max_length=64, blank=True)
-    last_error_at = models.DateTimeField(null=True, blank=True)
-
-    created_at = models.DateTimeField(auto_now_add=True)
-    updated_at = models.DateTimeField(auto_now=True)
-
-    objects = OrganizationScopedQuerySet.as_manager()
 
     class Meta:
         constraints = [
@@ -309,16 +386,8 @@ class UserBinding(models.Model):
     def has_password(self) -> bool:
         return bool(self.password_encrypted)
 
-    @property
-    def last_error(self) -> str:
-        """Microsoft's reason, in the words an admin reads (with its code)."""
-        if not self.last_error_message:
-            return ""
-        code = f" ({self.last_error_code})" if self.last_error_code else ""
-        return f"{self.last_error_message}{code}"
 
-
-class GroupBinding(models.Model):
+class GroupBinding(SyncedBinding):
     """A directory group provisioned into one tenant as a security group (G1).
 
     Durable intent, as for `UserBinding`: `needs_sync` is set (and `generation` bumped)
@@ -331,44 +400,13 @@ class GroupBinding(models.Model):
     PENDING, PROVISIONED, ERROR = "pending", "provisioned", "error"
     STATES = [(PENDING, "Pending"), (PROVISIONED, "Provisioned"), (ERROR, "Error")]
 
-    organization = models.ForeignKey(
-        "directory.Organization", on_delete=models.CASCADE, related_name="+"
-    )
     tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="group_bindings")
     group = models.ForeignKey(
         "directory.Group", on_delete=models.CASCADE, related_name="m365_bindings"
     )
-    microsoft_id = models.CharField(max_length=36, blank=True)
     state = models.CharField(max_length=16, choices=STATES, default=PENDING)
 
-    needs_sync = models.BooleanField(default=True)
-    generation = models.PositiveIntegerField(default=1)
-    dirty_since = models.DateTimeField(null=True, blank=True, default=timezone.now)
-    intent_actor = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
-    )
-    claim_token = models.CharField(max_length=32, blank=True)
-    claimed_until = models.DateTimeField(null=True, blank=True)
-    next_attempt_at = models.DateTimeField(null=True, blank=True)
-    attempts = models.PositiveIntegerField(default=0)
-
-    known_properties = models.JSONField(default=dict, blank=True)
-    known_members = models.JSONField(default=list, blank=True)
-    synced_at = models.DateTimeField(null=True, blank=True)
-    # What a reconcile found changed directly in Microsoft 365 (renamed there, members
-    # added or removed there): {"properties": [...], "members": true}. The engine puts
-    # it back, says "drift" in its events, and empties it once applied.
-    drift = models.JSONField(default=dict, blank=True)
-
-    last_error_code = models.CharField(max_length=128, blank=True)
-    last_error_message = models.TextField(blank=True)
-    last_error_request_id = models.CharField(max_length=64, blank=True)
-    last_error_at = models.DateTimeField(null=True, blank=True)
-
-    created_at = models.DateTimeField(auto_now_add=True)
-    updated_at = models.DateTimeField(auto_now=True)
-
-    objects = OrganizationScopedQuerySet.as_manager()
+    known_members = models.JSONField(default=list, blank=True)  # drift: {"members": true}
 
     class Meta:
         constraints = [
@@ -393,13 +431,6 @@ class GroupBinding(models.Model):
 
     def event_target(self):
         return ("group", self.group_id, self.group.name)
-
-    @property
-    def last_error(self) -> str:
-        if not self.last_error_message:
-            return ""
-        code = f" ({self.last_error_code})" if self.last_error_code else ""
-        return f"{self.last_error_message}{code}"
 
 
 class SyncRun(models.Model):

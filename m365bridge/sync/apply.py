@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-import random
 import time
 import uuid
 from dataclasses import dataclass, field
@@ -39,7 +38,6 @@ log = logging.getLogger(__name__)
 
 CHUNK = graph.client.BATCH_SIZE  # bindings claimed at once: one $batch
 MAX_RETRY_WAIT = 30.0  # a longer Retry-After is scheduled on the binding, not slept on
-BACKOFF_CAP = 900  # seconds between attempts after repeated transient failures
 SWEEP_GRACE = 20  # seconds an intent may wait for its own task before the sweep resends
 
 
@@ -347,10 +345,7 @@ def _locked(binding: UserBinding) -> UserBinding | None:
 
 
 def _release(row: UserBinding, plan: planning.Plan | None, *, clean: bool) -> None:
-    row.claim_token, row.claimed_until = "", None
-    # Compare-and-set: a newer intent (generation moved) stays dirty for the next round.
-    if clean and plan is not None and row.generation == plan.generation:
-        row.needs_sync, row.dirty_since = False, None
+    row.release_claim(applied_generation=plan.generation if clean and plan is not None else None)
 
 
 def _event(row: UserBinding, type_: str, *, outcome: str = "success", details=None) -> None:
@@ -448,9 +443,8 @@ def _record_applied(binding, plan, result, *, created=None, took_over=False) -> 
             result.count(plan.action)
         if row.known_enabled is not None:
             row.state = UserBinding.PROVISIONED if row.known_enabled else UserBinding.BLOCKED
-        row.attempts, row.next_attempt_at, row.synced_at = 0, None, now
-        row.last_error_code = row.last_error_message = row.last_error_request_id = ""
-        row.last_error_at = None
+        row.synced_at = now
+        row.succeed()
         _release(row, plan, clean=True)
         row.save()
 
@@ -490,20 +484,6 @@ def _record_removed(binding, plan, token, result, *, blocked: bool = False) -> N
         row.save()
 
 
-def _backoff(attempts: int, retry_after: float | None) -> float:
-    wait = min(2 ** min(attempts, 10), BACKOFF_CAP)
-    if retry_after is not None:
-        wait = max(retry_after, 1.0)
-    return wait + random.uniform(0, 0.1 * wait)
-
-
-def _store_error(row: UserBinding, error: graph.GraphError) -> None:
-    row.last_error_code = (error.code or (f"HTTP {error.status}" if error.status else ""))[:128]
-    row.last_error_message = error.message[:2000]
-    row.last_error_request_id = (error.request_id or error.client_request_id)[:64]
-    row.last_error_at = timezone.now()
-
-
 def _record_error(binding, plan, error: graph.GraphError, token, result) -> None:
     if error.retryable:
         _record_transient(binding, plan, error, token, result)
@@ -525,10 +505,7 @@ def _record_transient(binding, plan, error, token, result) -> None:
         row = _locked(binding)
         if row is None:
             return
-        row.attempts += 1
-        wait = _backoff(row.attempts, getattr(error, "retry_after", None))
-        row.next_attempt_at = timezone.now() + timedelta(seconds=wait)
-        _store_error(row, error)
+        row.retry_later(error)
         _release(row, plan, clean=False)
         row.save()
     result.retrying += 1
@@ -543,7 +520,7 @@ def _record_waiting(binding, plan, error, token, result) -> None:
         if row is None:
             return
         row.attempts += 1
-        _store_error(row, error)
+        row.record_error(error)
         # Growing intervals for up to 30 days, then an error (sync.lifecycle).
         waiting = lifecycle.binding_wait(row, plan)
         if not waiting:
@@ -599,15 +576,8 @@ def _record_failure(binding, plan, error: graph.GraphError, token, result) -> No
         row = _locked(binding)
         if row is None:
             return
-        row.attempts += 1
-        row.state = UserBinding.ERROR
-        row.next_attempt_at = None
-        _store_error(row, error)
-        details = {
-            "code": row.last_error_code,
-            "message": row.last_error_message,
-            "request_id": row.last_error_request_id,
-        }
+        row.fail(error)
+        details = row.error_details()
         if plan is not None and plan.properties:
             details["properties"] = plan.properties
         _event(row, _failed_event_type(row, plan), outcome="failure", details=details)

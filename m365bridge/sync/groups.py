@@ -19,7 +19,6 @@ import time
 import unicodedata
 import uuid
 from dataclasses import dataclass, field
-from datetime import timedelta
 
 from django.db import transaction
 from django.db.models import Q
@@ -315,19 +314,11 @@ def _event(row: GroupBinding, type_: str, *, outcome: str = "success", details=N
     )
 
 
-def _store_error(row: GroupBinding, error: graph.GraphError) -> None:
-    row.last_error_code = (error.code or (f"HTTP {error.status}" if error.status else ""))[:128]
-    row.last_error_message = error.message[:2000]
-    row.last_error_request_id = (error.request_id or error.client_request_id)[:64]
-    row.last_error_at = timezone.now()
-
-
 def _release(row: GroupBinding, plan: GroupPlan | None, *, clean: bool) -> None:
-    row.claim_token, row.claimed_until = "", None
-    if clean and plan is not None and row.generation == plan.generation:
-        row.needs_sync, row.dirty_since = False, None
-        if plan.drift and row.drift == plan.drift:
-            row.drift = {}  # put back; a newer reconcile's finding stays
+    done = clean and plan is not None and row.generation == plan.generation
+    row.release_claim(applied_generation=plan.generation if done else None)
+    if done and plan.drift and row.drift == plan.drift:
+        row.drift = {}  # put back; a newer reconcile's finding stays
 
 
 def _record_applied(
@@ -378,17 +369,11 @@ def _record_applied(
         if failures:
             error = failures[0]
             retry = all(f.retryable for f in failures)
-            _store_error(row, error)
-            row.attempts += 1
             if retry:
-                from .apply import _backoff
-
-                wait = _backoff(row.attempts, getattr(error, "retry_after", None))
-                row.next_attempt_at = timezone.now() + timedelta(seconds=wait)
+                row.retry_later(error)
                 result.retrying += 1
             else:
-                row.state = GroupBinding.ERROR
-                row.next_attempt_at = None
+                row.fail(error)
                 _event(
                     row,
                     "group_members_provision",
@@ -405,25 +390,18 @@ def _record_applied(
             _release(row, plan, clean=not retry)
         else:
             row.state = GroupBinding.PROVISIONED
-            row.attempts, row.next_attempt_at = 0, None
-            row.last_error_code = row.last_error_message = row.last_error_request_id = ""
-            row.last_error_at = None
+            row.succeed()
             _release(row, plan, clean=True)
         row.save()
 
 
 def _record_error(binding, plan, error: graph.GraphError, type_: str, result) -> None:
     if error.retryable:
-        from .apply import _backoff
-
         with transaction.atomic():
             row = _locked(binding)
             if row is None:
                 return
-            row.attempts += 1
-            wait = _backoff(row.attempts, getattr(error, "retry_after", None))
-            row.next_attempt_at = timezone.now() + timedelta(seconds=wait)
-            _store_error(row, error)
+            row.retry_later(error)
             _release(row, plan, clean=False)
             row.save()
         result.retrying += 1
@@ -438,20 +416,12 @@ def _record_failure(binding, plan, error: graph.GraphError, type_: str) -> None:
         row = _locked(binding)
         if row is None:
             return
-        row.attempts += 1
-        row.state = GroupBinding.ERROR
-        row.next_attempt_at = None
-        _store_error(row, error)
+        row.fail(error)
         _event(
             row,
             type_,
             outcome="failure",
-            details={
-                "microsoft_id": row.microsoft_id,
-                "code": row.last_error_code,
-                "message": row.last_error_message,
-                "request_id": row.last_error_request_id,
-            },
+            details={"microsoft_id": row.microsoft_id, **row.error_details()},
         )
         _release(row, plan, clean=True)
         row.save()
