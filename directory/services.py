@@ -52,6 +52,31 @@ POLICY_FIELDS = (
 _USAGE_LOCATION = re.compile(r"^[A-Z]{2}$")
 
 
+def _announce(kind: str, *, actor, user=None, group=None, **change) -> None:
+    """Tell bridges what changed (`directory.hooks`), inside the caller's transaction."""
+    subject = user if user is not None else group
+    hooks.announce(
+        hooks.DirectoryChange(
+            kind=kind,
+            organization_id=subject.organization_id,
+            actor_id=getattr(actor, "pk", None),
+            user_id=getattr(user, "pk", None),
+            group_id=getattr(group, "pk", None),
+            **change,
+        )
+    )
+
+
+def _apply_changes(instance, changes: dict) -> list[str]:
+    """Set and save the fields whose value differs; returns their names, sorted."""
+    changed = sorted(key for key, value in changes.items() if getattr(instance, key) != value)
+    for key in changed:
+        setattr(instance, key, changes[key])
+    if changed:
+        instance.save(update_fields=changed)
+    return changed
+
+
 # --- organizations -------------------------------------------------------------------
 
 
@@ -240,14 +265,7 @@ def user_create(
         target=user,
         details={"role": role},
     )
-    hooks.announce(
-        hooks.DirectoryChange(
-            kind=hooks.USER_CREATED,
-            organization_id=organization.pk,
-            user_id=user.pk,
-            actor_id=getattr(actor, "pk", None),
-        )
-    )
+    _announce(hooks.USER_CREATED, actor=actor, user=user)
     if password is not None:
         user_set_password(actor=actor, user=user, password=password)
     elif send_activation:
@@ -273,12 +291,9 @@ def user_update(
     if role is not None and role != user.role:
         changes["role"] = _clean_role(role)
         _check_role_change(actor=actor, user=user, role=role)
-    changed = sorted(k for k, v in changes.items() if getattr(user, k) != v)
+    changed = _apply_changes(user, changes)
     if not changed:
         return user
-    for key in changed:
-        setattr(user, key, changes[key])
-    user.save(update_fields=changed)
     event_record(
         organization=user.organization,
         type="user_update",
@@ -286,15 +301,7 @@ def user_update(
         target=user,
         details={"changed": changed},
     )
-    hooks.announce(
-        hooks.DirectoryChange(
-            kind=hooks.USER_UPDATED,
-            organization_id=user.organization_id,
-            user_id=user.pk,
-            actor_id=getattr(actor, "pk", None),
-            changed_fields=frozenset(changed),
-        )
-    )
+    _announce(hooks.USER_UPDATED, actor=actor, user=user, changed_fields=frozenset(changed))
     return user
 
 
@@ -376,15 +383,7 @@ def user_set_password(
         target=user,
         details={"source": source, "activated": activated, "must_change": must_change},
     )
-    hooks.announce(
-        hooks.DirectoryChange(
-            kind=hooks.USER_PASSWORD_SET,
-            organization_id=user.organization_id,
-            user_id=user.pk,
-            actor_id=getattr(actor, "pk", None),
-            password=password,
-        )
-    )
+    _announce(hooks.USER_PASSWORD_SET, actor=actor, user=user, password=password)
     if had_password:
         from . import lifecycle  # lifecycle builds on this module
 
@@ -411,14 +410,7 @@ def user_suspend(*, actor: User, user: User) -> User:
     user.status = User.SUSPENDED
     user.save(update_fields=["status"])
     event_record(organization=user.organization, type="user_suspend", actor=actor, target=user)
-    hooks.announce(
-        hooks.DirectoryChange(
-            kind=hooks.USER_SUSPENDED,
-            organization_id=user.organization_id,
-            user_id=user.pk,
-            actor_id=getattr(actor, "pk", None),
-        )
-    )
+    _announce(hooks.USER_SUSPENDED, actor=actor, user=user)
     return user
 
 
@@ -436,14 +428,7 @@ def user_activate(*, actor: User, user: User) -> User:
         target=user,
         details={"status": user.status},
     )
-    hooks.announce(
-        hooks.DirectoryChange(
-            kind=hooks.USER_ACTIVATED,
-            organization_id=user.organization_id,
-            user_id=user.pk,
-            actor_id=getattr(actor, "pk", None),
-        )
-    )
+    _announce(hooks.USER_ACTIVATED, actor=actor, user=user)
     return user
 
 
@@ -455,14 +440,7 @@ def user_delete(*, actor: User, user: User) -> None:
     if user.role == User.OWNER:
         _ensure_another_owner(user)
     organization = user.organization
-    hooks.announce(
-        hooks.DirectoryChange(
-            kind=hooks.USER_DELETING,
-            organization_id=user.organization_id,
-            user_id=user.pk,
-            actor_id=getattr(actor, "pk", None),
-        )
-    )
+    _announce(hooks.USER_DELETING, actor=actor, user=user)
     event_record(organization=organization, type="user_delete", actor=actor, target=user)
     user.delete()
 
@@ -505,14 +483,7 @@ def group_create(
     _ensure_group_name_free(organization, cleaned["name"])
     group = Group.objects.create(organization=organization, **cleaned)
     event_record(organization=organization, type="group_create", actor=actor, target=group)
-    hooks.announce(
-        hooks.DirectoryChange(
-            kind=hooks.GROUP_CREATED,
-            organization_id=organization.pk,
-            group_id=group.pk,
-            actor_id=getattr(actor, "pk", None),
-        )
-    )
+    _announce(hooks.GROUP_CREATED, actor=actor, group=group)
     return group
 
 
@@ -523,12 +494,9 @@ def group_update(
     cleaned = _clean_group(name, description)
     if "name" in cleaned:
         _ensure_group_name_free(group.organization, cleaned["name"], exclude_pk=group.pk)
-    changed = sorted(k for k, v in cleaned.items() if getattr(group, k) != v)
+    changed = _apply_changes(group, cleaned)
     if not changed:
         return group
-    for key in changed:
-        setattr(group, key, cleaned[key])
-    group.save(update_fields=changed)
     event_record(
         organization=group.organization,
         type="group_update",
@@ -536,28 +504,13 @@ def group_update(
         target=group,
         details={"changed": changed},
     )
-    hooks.announce(
-        hooks.DirectoryChange(
-            kind=hooks.GROUP_UPDATED,
-            organization_id=group.organization_id,
-            group_id=group.pk,
-            actor_id=getattr(actor, "pk", None),
-            changed_fields=frozenset(changed),
-        )
-    )
+    _announce(hooks.GROUP_UPDATED, actor=actor, group=group, changed_fields=frozenset(changed))
     return group
 
 
 @transaction.atomic
 def group_delete(*, actor: User, group: Group) -> None:
-    hooks.announce(
-        hooks.DirectoryChange(
-            kind=hooks.GROUP_DELETING,
-            organization_id=group.organization_id,
-            group_id=group.pk,
-            actor_id=getattr(actor, "pk", None),
-        )
-    )
+    _announce(hooks.GROUP_DELETING, actor=actor, group=group)
     event_record(organization=group.organization, type="group_delete", actor=actor, target=group)
     group.delete()
 
@@ -576,7 +529,7 @@ def group_member_add(*, actor: User, group: Group, user: User) -> bool:
             target=group,
             details={"user_id": user.pk, "user_email": user.email},
         )
-        _announce_members(actor, group)
+        _announce(hooks.GROUP_MEMBERS_CHANGED, actor=actor, group=group)
     return created
 
 
@@ -591,19 +544,8 @@ def group_member_remove(*, actor: User, group: Group, user: User) -> bool:
             target=group,
             details={"user_id": user.pk, "user_email": user.email},
         )
-        _announce_members(actor, group)
+        _announce(hooks.GROUP_MEMBERS_CHANGED, actor=actor, group=group)
     return bool(deleted)
-
-
-def _announce_members(actor, group) -> None:
-    hooks.announce(
-        hooks.DirectoryChange(
-            kind=hooks.GROUP_MEMBERS_CHANGED,
-            organization_id=group.organization_id,
-            group_id=group.pk,
-            actor_id=getattr(actor, "pk", None),
-        )
-    )
 
 
 # --- API keys ------------------------------------------------------------------------
