@@ -197,7 +197,7 @@ def main() -> int:
         )
         setup_django(sim, app)
         from audit.models import Event
-        from m365bridge import services
+        from m365bridge.graph.tenant import tenant_graph
         from m365bridge.sync import apply, reconcile
 
         tenant, tid, accounts, graphsim_seconds = seed(sim, app, args.users)
@@ -207,7 +207,7 @@ def main() -> int:
 
         # Fetch the token first (kept in the tenant's MSAL cache, as in production) so
         # the figures are of reconciles, not of signing in.
-        services.tenant_graph(tenant=tenant, budget=False).get("organization")
+        tenant_graph(tenant=tenant, budget=False).get("organization")
 
         # Reference: a reconcile that lists every user (the first run, and the fallback
         # after an expired delta link).

@@ -27,6 +27,7 @@ from . import graph
 from .events import binding_event, tenant_event
 from .graph import BatchRequest
 from .models import Tenant, UserBinding
+from .tenants import tenant_graph_session
 
 log = logging.getLogger(__name__)
 
@@ -75,8 +76,6 @@ def _read_skus(client) -> list[Sku]:
 
 def tenant_skus(*, tenant: Tenant) -> list[Sku]:
     """The tenant's subscribed licences with their seats, read live from Microsoft."""
-    from .services import tenant_graph_session
-
     with tenant_graph_session(tenant=tenant, budget=False) as client:
         return _read_skus(client)
 

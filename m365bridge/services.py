@@ -8,16 +8,11 @@ from __future__ import annotations
 import logging
 import secrets
 from collections.abc import Callable
-from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
-from django.conf import settings
-from django.core.mail import send_mail
 from django.db import IntegrityError, transaction
-from django.template.loader import render_to_string
-from django.urls import reverse
 from django.utils import timezone
 
 from audit.services import event_record
@@ -33,9 +28,11 @@ from .graph.auth import (
     admin_consent_url,
     auth_code_flow_finish,
     auth_code_flow_start,
+    plain_words,
 )
-from .graph.transport import tenant_session
+from .graph.tenant import graph_config, tenant_graph, token_source
 from .models import GroupBinding, Tenant, TenantDomain, UserBinding
+from .tenants import tenant_mark_needs_reauthorization, tenant_record_error
 
 log = logging.getLogger(__name__)
 
@@ -59,72 +56,6 @@ PARTNER_FEDERATED = (
 class ConnectRefused(ServiceError):
     code = "connect_refused"
     status = 400
-
-
-# --- Graph access for one tenant ------------------------------------------------------------
-
-
-def graph_config() -> graph.GraphConfig:
-    return graph.GraphConfig.from_settings()
-
-
-class _TenantTokenStore:
-    """The tenant row's encrypted MSAL cache, read and written as one column."""
-
-    def __init__(self, tenant: Tenant):
-        self.tenant = tenant
-
-    def load(self) -> str:
-        value = self.tenant.token_cache_encrypted
-        return encryption.decrypt(value) if value else ""
-
-    def save(self, serialized: str) -> None:
-        value = encryption.encrypt(serialized) if serialized else ""
-        self.tenant.token_cache_encrypted = value
-        Tenant.objects.filter(pk=self.tenant.pk).update(token_cache_encrypted=value)
-
-
-def _tokens(
-    *, config: graph.GraphConfig, mode: str, tenant_id: str, store: graph.TokenStore, session=None
-) -> graph.TokenSource:
-    source = graph.DelegatedTokens if mode == Tenant.DELEGATED else graph.AppOnlyTokens
-    return source(config=config, tenant_id=tenant_id, store=store, session=session)
-
-
-def tenant_graph(*, tenant: Tenant, budget: bool = True) -> graph.GraphClient:
-    """The Graph client of one tenant: its own tokens and the shared write budget."""
-    config = graph_config()
-    session = tenant_session(config, tenant.microsoft_tenant_id)
-    tokens = _tokens(
-        config=config,
-        mode=tenant.mode,
-        tenant_id=tenant.microsoft_tenant_id,
-        store=_TenantTokenStore(tenant),
-        session=session,
-    )
-    write_budget = (
-        graph.WriteBudget(
-            tenant_id=tenant.microsoft_tenant_id,
-            redis_url=settings.REDIS_URL,
-            rate=graph.budget.DEFAULT_RATE * settings.M365_GRAPH_TIME_SCALE,
-        )
-        if budget
-        else None
-    )
-    return graph.GraphClient(config=config, tokens=tokens, budget=write_budget, session=session)
-
-
-@contextmanager
-def tenant_graph_session(*, tenant: Tenant, budget: bool = True):
-    """`with tenant_graph_session(tenant=t) as graph:` for sync and import code: a
-    refresh token or consent that stopped working turns the tenant to
-    `needs_reauthorization` (once) before the error reaches the caller."""
-    client = tenant_graph(tenant=tenant, budget=budget)
-    try:
-        yield client
-    except graph.NeedsReauthorization as exc:
-        tenant_mark_needs_reauthorization(tenant=tenant, reason=str(exc))
-        raise
 
 
 # --- connecting ------------------------------------------------------------------------------
@@ -218,7 +149,7 @@ def tenant_connect_complete(
         )
         raise ConnectRefused(message, code="wrong_tenant")
 
-    tokens = _tokens(config=config, mode=mode, tenant_id=tenant_id, store=store)
+    tokens = token_source(config=config, mode=mode, tenant_id=tenant_id, store=store)
     client = graph.GraphClient(config=config, tokens=tokens)
     try:
         # Never trust the tenant id of a redirect: ask Graph, with a token of that tenant.
@@ -272,8 +203,6 @@ def tenant_connect_complete(
 
 
 def _consented_tenant(params: dict[str, str]) -> str:
-    from .graph.auth import plain_words
-
     if params.get("error"):
         raise ConnectError(
             plain_words(params["error"], params.get("error_description", "")), code=params["error"]
@@ -493,58 +422,6 @@ def tenant_refresh(*, tenant: Tenant) -> Tenant:
                 ),
             )
     return tenant
-
-
-def tenant_record_error(*, tenant: Tenant, message: str) -> Tenant:
-    Tenant.objects.filter(pk=tenant.pk).update(
-        last_error=message[:2000], last_error_at=timezone.now()
-    )
-    tenant.refresh_from_db()
-    return tenant
-
-
-def tenant_mark_needs_reauthorization(*, tenant: Tenant, reason: str) -> Tenant:
-    """The tenant's tokens stopped working. Sync pauses (pending work stays where it is,
-    bindings are kept), the console shows a banner, and the org's admins get one email,
-    on the transition only."""
-    with transaction.atomic():
-        changed = Tenant.objects.filter(pk=tenant.pk, status=Tenant.CONNECTED).update(
-            status=Tenant.NEEDS_REAUTHORIZATION,
-            last_error=reason[:2000],
-            last_error_at=timezone.now(),
-            updated_at=timezone.now(),
-        )
-        tenant.refresh_from_db()
-        if changed:
-            tenant_event(
-                tenant=tenant,
-                type="tenant_needs_reauthorization",
-                actor=None,
-                outcome="failure",
-                details={"reason": reason[:500]},
-            )
-            transaction.on_commit(lambda: _email_admins_reauthorize(tenant.pk))
-    return tenant
-
-
-def _email_admins_reauthorize(tenant_pk: int) -> None:
-    tenant = Tenant.objects.select_related("organization").get(pk=tenant_pk)
-    admins = (
-        User.objects.for_organization(tenant.organization)
-        .filter(role__in=[User.ADMIN, User.OWNER], status=User.ACTIVE)
-        .values_list("email", flat=True)
-    )
-    if not admins:
-        return
-    url = settings.BASE_URL.rstrip("/") + reverse("m365:tenant", args=[tenant.pk])
-    context = {"tenant": tenant, "url": url}
-    send_mail(
-        subject=f"Microsoft 365 tenant {tenant} needs to be re-authorized",
-        message=render_to_string("m365/emails/needs_reauthorization.txt", context),
-        from_email=settings.DEFAULT_FROM_EMAIL,
-        recipient_list=list(admins),
-        fail_silently=True,
-    )
 
 
 # --- deauthorizing -------------------------------------------------------------------------------

@@ -30,6 +30,7 @@ from ..events import binding_event
 from ..graph import BatchRequest
 from ..licences import bindings_licence_assign
 from ..models import GroupBinding, Tenant, UserBinding
+from ..tenants import tenant_graph_session
 from . import groups, lifecycle
 from . import plan as planning
 from .intent import sync_send
@@ -102,8 +103,6 @@ def _claims_release(token: str) -> None:
 
 def tenant_sync(*, tenant_id: int, time_limit: float = 50.0) -> SyncResult:
     """Apply every due change of one tenant (until `time_limit`; the caller re-queues)."""
-    from ..services import tenant_graph_session
-
     result = SyncResult(tenant_id=tenant_id)
     tenant = Tenant.objects.select_related("organization").filter(pk=tenant_id).first()
     if tenant is None or not tenant.can_sync:

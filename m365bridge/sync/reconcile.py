@@ -41,6 +41,7 @@ from ..attributes import SYNCED_GRAPH_PROPERTIES
 from ..graph import BatchRequest
 from ..graph.errors import DeltaExpired
 from ..models import SyncRun, Tenant, UserBinding
+from ..tenants import tenant_graph_session
 from . import group_reconcile, intent
 
 log = logging.getLogger(__name__)
@@ -147,8 +148,6 @@ def _run_skipped(tenant: Tenant, actor_id: int | None, note: str) -> SyncRun:
 
 
 def _run(tenant: Tenant, token: str, actor_id: int | None) -> SyncRun:
-    from ..services import tenant_graph_session
-
     tenant.refresh_from_db(fields=["delta_link", "group_delta_link"])
     # Holding the lease, any run still marked running lost its worker.
     SyncRun.objects.filter(tenant=tenant, outcome=SyncRun.RUNNING).update(

@@ -7,6 +7,7 @@ from django.urls import reverse
 
 from audit.models import Event
 from directory import encryption
+from m365bridge.graph.tenant import tenant_graph
 from m365bridge.models import Tenant
 
 from .conftest import connect_tenant, sign_in_at_microsoft, tenant_pk_from, unique_domain
@@ -56,9 +57,8 @@ def test_application_mode_connects_through_admin_consent_and_uses_app_only_token
     cache = json.loads(encryption.decrypt(tenant.token_cache_encrypted))
     assert cache["AccessToken"] and not cache.get("RefreshToken")
     # Graph calls now work with app-only tokens built from the stored cache.
-    from m365bridge import services
 
-    me = services.tenant_graph(tenant=tenant, budget=False).get("organization")
+    me = tenant_graph(tenant=tenant, budget=False).get("organization")
     assert me["value"][0]["id"] == ms_tenant["id"]
 
 

@@ -19,6 +19,7 @@ from m365bridge.graph import (
     WriteBudget,
 )
 from m365bridge.graph.budget import DEFAULT_CAPACITY, DEFAULT_RATE
+from m365bridge.graph.tenant import tenant_graph
 
 from . import budget_worker
 from .conftest import unique_domain
@@ -297,11 +298,10 @@ def test_clients_of_one_tenant_share_one_pooled_session_that_ignores_the_environ
 
 
 def test_a_graphsim_time_scale_speeds_the_budget_up_by_the_same_factor(acme, settings):
-    from m365bridge import services
 
     from .factories import tenant_row
 
     tenant = tenant_row(acme, "scaled.example", name="Scaled")
-    assert services.tenant_graph(tenant=tenant).budget.rate == DEFAULT_RATE
+    assert tenant_graph(tenant=tenant).budget.rate == DEFAULT_RATE
     settings.M365_GRAPH_TIME_SCALE = 4
-    assert services.tenant_graph(tenant=tenant).budget.rate == DEFAULT_RATE * 4
+    assert tenant_graph(tenant=tenant).budget.rate == DEFAULT_RATE * 4

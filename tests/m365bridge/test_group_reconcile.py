@@ -12,6 +12,7 @@ from directory import services as directory_services
 from m365bridge import services
 from m365bridge.models import GroupBinding, Tenant, UserBinding
 from m365bridge.sync import group_reconcile, reconcile
+from m365bridge.tenants import tenant_graph_session
 
 from .provisioning import employee, graph_log, log_mark, sync
 
@@ -52,7 +53,7 @@ def baseline(tenant):
 
 
 def as_microsoft_admin(tenant):
-    return services.tenant_graph_session(tenant=tenant, budget=False)
+    return tenant_graph_session(tenant=tenant, budget=False)
 
 
 def microsoft_members(tenant, group_id) -> set[str]:

@@ -13,6 +13,7 @@ from directory import services as directory_services
 from m365bridge import services
 from m365bridge.models import GroupBinding, UserBinding
 from m365bridge.sync import groups
+from m365bridge.tenants import tenant_graph_session
 
 from .provisioning import employee, graph_log, log_mark, sync
 
@@ -21,7 +22,7 @@ pytest_plugins = ["tests.m365bridge.provisioning"]  # its fixtures: ms, tenant, 
 
 def microsoft_group(tenant, microsoft_id) -> tuple[dict, set[str]]:
     """The group as Microsoft has it, and its members' ids."""
-    with services.tenant_graph_session(tenant=tenant, budget=False) as client:
+    with tenant_graph_session(tenant=tenant, budget=False) as client:
         group = client.get(f"/groups/{microsoft_id}")
         members = {m["id"] for m in client.pages(f"/groups/{microsoft_id}/members")}
     return group, members
@@ -200,7 +201,7 @@ def test_a_member_already_there_or_already_gone_counts_as_done(acme, alice, ms, 
     sync(tenant)
     binding.refresh_from_db()
     # An admin added ben in Microsoft 365 and removed ann there, before Stratus did.
-    with services.tenant_graph_session(tenant=tenant, budget=False) as client:
+    with tenant_graph_session(tenant=tenant, budget=False) as client:
         client.post(
             f"/groups/{binding.microsoft_id}/members/$ref",
             {"@odata.id": f"{groups.GRAPH_ROOT}/directoryObjects/{microsoft_id(ben)}"},
@@ -369,7 +370,7 @@ def test_syncing_a_group_again_reuses_its_microsoft_group_instead_of_duplicating
 
     again.refresh_from_db()
     assert again.microsoft_id == first.microsoft_id
-    with services.tenant_graph_session(tenant=tenant, budget=False) as client:
+    with tenant_graph_session(tenant=tenant, budget=False) as client:
         named = [g for g in client.pages("/groups") if g["displayName"] == "Again"]
     assert len(named) == 1
     _, members = microsoft_group(tenant, again.microsoft_id)
@@ -393,6 +394,6 @@ def test_a_create_whose_reply_was_lost_is_linked_on_retry(acme, alice, ms, tenan
     sync(tenant)
 
     binding.refresh_from_db()
-    with services.tenant_graph_session(tenant=tenant, budget=False) as client:
+    with tenant_graph_session(tenant=tenant, budget=False) as client:
         named = [g for g in client.pages("/groups") if g["displayName"] == "Lost reply"]
     assert [g["id"] for g in named] == [binding.microsoft_id]

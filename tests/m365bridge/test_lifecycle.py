@@ -11,6 +11,7 @@ from directory.models import User
 from m365bridge import selectors, services
 from m365bridge.graph import NeedsReauthorization
 from m365bridge.models import GroupBinding, Tenant, UserBinding
+from m365bridge.tenants import tenant_graph_session
 
 from .conftest import connect_tenant, sign_in_at_microsoft, tenant_pk_from
 
@@ -166,7 +167,7 @@ def test_work_through_a_tenant_session_pauses_the_tenant_when_the_admin_is_block
 ):
     m365.control.admin_block(ms_tenant["id"], ms_tenant["admin"])
     with pytest.raises(NeedsReauthorization):
-        with services.tenant_graph_session(tenant=connected) as graph:
+        with tenant_graph_session(tenant=connected) as graph:
             graph.tokens.token(force_refresh=True)  # what an expired access token forces
     connected.refresh_from_db()
     assert connected.status == "needs_reauthorization"

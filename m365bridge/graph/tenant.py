@@ -1,0 +1,68 @@
+"""The one place that builds a tenant's Graph client: where Microsoft is (settings), the
+tenant's tokens (its MSAL cache, kept encrypted on the tenant row) and the write budget
+that every worker shares for that tenant."""
+
+from __future__ import annotations
+
+from django.conf import settings
+
+from directory import encryption
+
+from ..models import Tenant
+from .auth import AppOnlyTokens, DelegatedTokens, TokenSource, TokenStore
+from .budget import DEFAULT_RATE, WriteBudget
+from .client import GraphClient
+from .config import GraphConfig
+from .transport import tenant_session
+
+
+def graph_config() -> GraphConfig:
+    return GraphConfig.from_settings()
+
+
+class TenantTokenStore:
+    """The tenant row's encrypted MSAL cache, read and written as one column."""
+
+    def __init__(self, tenant: Tenant):
+        self.tenant = tenant
+
+    def load(self) -> str:
+        value = self.tenant.token_cache_encrypted
+        return encryption.decrypt(value) if value else ""
+
+    def save(self, serialized: str) -> None:
+        value = encryption.encrypt(serialized) if serialized else ""
+        self.tenant.token_cache_encrypted = value
+        Tenant.objects.filter(pk=self.tenant.pk).update(token_cache_encrypted=value)
+
+
+def token_source(
+    *, config: GraphConfig, mode: str, tenant_id: str, store: TokenStore, session=None
+) -> TokenSource:
+    """MSAL tokens of one tenant: the signed-in admin's (delegated) or the app's own."""
+    source = DelegatedTokens if mode == Tenant.DELEGATED else AppOnlyTokens
+    return source(config=config, tenant_id=tenant_id, store=store, session=session)
+
+
+def tenant_graph(*, tenant: Tenant, budget: bool = True) -> GraphClient:
+    """The Graph client of one tenant: its own tokens and, for writers, the shared
+    write budget (readers pass `budget=False`)."""
+    config = graph_config()
+    session = tenant_session(config, tenant.microsoft_tenant_id)
+    tokens = token_source(
+        config=config,
+        mode=tenant.mode,
+        tenant_id=tenant.microsoft_tenant_id,
+        store=TenantTokenStore(tenant),
+        session=session,
+    )
+    write_budget = (
+        WriteBudget(
+            tenant_id=tenant.microsoft_tenant_id,
+            redis_url=settings.REDIS_URL,
+            rate=DEFAULT_RATE * settings.M365_GRAPH_TIME_SCALE,
+        )
+        if budget
+        else None
+    )
+    return GraphClient(config=config, tokens=tokens, budget=write_budget, session=session)
