@@ -198,7 +198,7 @@ def main() -> int:
         setup_django(sim, app)
         from audit.models import Event
         from m365bridge.graph.tenant import tenant_graph
-        from m365bridge.sync import apply, reconcile
+        from m365bridge.sync import reconcile, runner
 
         tenant, tid, accounts, graphsim_seconds = seed(sim, app, args.users)
 
@@ -244,7 +244,7 @@ def main() -> int:
         run, drift_requests, drift_read_writes, drift_seconds = counted(sim, tid, run_reconcile)
         assert run.outcome == "succeeded", run.note
         sync_result, apply_requests, apply_writes, apply_seconds = counted(
-            sim, tid, lambda: apply.tenant_sync(tenant_id=tenant.pk, time_limit=300)
+            sim, tid, lambda: runner.tenant_sync(tenant_id=tenant.pk, time_limit=300)
         )
         remote = {u["id"]: u for u in sim.control.users(tid)}
         still_drifted = [

@@ -24,6 +24,7 @@ from django.utils import timezone
 from audit.services import event_record
 
 from . import hooks, services
+from .backoff import growing_wait
 from .errors import InvalidInput, NotAllowed
 from .models import AccountToken, Organization, SentEmail, SignInThrottle, User
 
@@ -498,9 +499,10 @@ def _failure(scope: str, value: str, email: str, now: datetime) -> datetime | No
             {"failures": row.failures, "until": row.blocked_until.isoformat()},
         )
     elif row.failures > policy.free:
-        wait = min(
-            policy.first_wait_seconds * 2 ** (row.failures - policy.free - 1),
-            policy.max_wait_seconds,
+        wait = growing_wait(
+            row.failures - policy.free,
+            first=policy.first_wait_seconds,
+            cap=policy.max_wait_seconds,
         )
         row.blocked_until = now + timedelta(seconds=wait)
     row.save()

@@ -6,15 +6,7 @@ class M365BridgeConfig(AppConfig):
     verbose_name = "Microsoft 365"
 
     def ready(self):
-        # The directory announces its changes; this bridge records what Microsoft 365
-        # must converge to, adds Microsoft's password rules for bound users, and tells
-        # the portal whether a user's password reached Microsoft 365.
-        from directory import hooks
+        # What the bridge hangs on the directory's hooks is listed in `subscribers`.
+        from . import subscribers
 
-        from . import selectors, services
-        from .sync import intent
-
-        hooks.subscribe(intent.on_directory_change)
-        hooks.add_password_check(services.binding_password_problems)
-        hooks.add_service_status_provider(selectors.binding_service_status)
-        hooks.add_password_rule_provider(selectors.binding_password_rules)
+        subscribers.subscribe()

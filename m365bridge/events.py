@@ -15,15 +15,3 @@ def tenant_event(*, tenant, type: str, actor, target=None, outcome: str = "succe
         tenant_ref=tenant.microsoft_tenant_id,
         tenant_label=tenant.display_name,
     )
-
-
-def binding_event(row, type: str, *, outcome: str = "success", details=None):
-    """An event about one bound user, acted by whoever asked for the change."""
-    return tenant_event(
-        tenant=row.tenant,
-        type=type,
-        actor=row.intent_actor,
-        target=row,
-        outcome=outcome,
-        details=details,
-    )

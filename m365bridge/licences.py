@@ -11,29 +11,23 @@ seats; the others go on. A retry assigns it again.
 
 from __future__ import annotations
 
-import logging
 import re
 from dataclasses import dataclass
-from datetime import timedelta
 from typing import Any
 
 from django.db import transaction
-from django.utils import timezone
 
 from directory.errors import InvalidInput
 from directory.models import User
 
 from . import graph
-from .events import binding_event, tenant_event
-from .graph import BatchRequest
-from .models import Tenant, UserBinding
+from .events import tenant_event
+from .models import Tenant
 from .tenants import tenant_graph_session
-
-log = logging.getLogger(__name__)
 
 NO_SEATS_CODE = "licence_no_free_seats"
 FAILED_CODE = "licence_not_assigned"
-_NO_SEATS = "does not have any available licenses"
+NO_SEATS_MARK = "does not have any available licenses"  # in Microsoft's message
 _COUNTRY = re.compile(r"^[A-Z]{2}$")
 
 
@@ -66,7 +60,7 @@ def _skus(data: dict) -> list[Sku]:
     ]
 
 
-def _read_skus(client) -> list[Sku]:
+def read_skus(client) -> list[Sku]:
     return _skus(
         client.get(
             "subscribedSkus", params={"$select": "skuId,skuPartNumber,prepaidUnits,consumedUnits"}
@@ -77,7 +71,7 @@ def _read_skus(client) -> list[Sku]:
 def tenant_skus(*, tenant: Tenant) -> list[Sku]:
     """The tenant's subscribed licences with their seats, read live from Microsoft."""
     with tenant_graph_session(tenant=tenant, budget=False) as client:
-        return _read_skus(client)
+        return read_skus(client)
 
 
 # --- settings ------------------------------------------------------------------------------
@@ -127,128 +121,10 @@ def usage_location_default(desired: dict[str, Any], tenant: Tenant | None) -> No
         desired["usageLocation"] = tenant.default_usage_location
 
 
-# --- assigning (called by the sync worker after each chunk) -------------------------------------
-
-
-def bindings_licence_assign(*, client, tenant: Tenant, binding_ids: list[int], result) -> None:
-    """Assign the licence still pending on these bindings (accounts just created, or a
-    retry after running out of seats), one `$batch`; record each outcome."""
-    from .sync.apply import _send
-
-    rows = list(
-        UserBinding.objects.filter(pk__in=binding_ids, bound=True)
-        .exclude(licence_pending="")
-        .exclude(microsoft_id="")
-        .select_related("tenant__organization", "intent_actor")
-    )
-    if not rows:
-        return
-    outcomes = _send(
-        client,
-        [
-            BatchRequest(
-                id=str(row.pk),
-                method="POST",
-                url=f"/users/{row.microsoft_id}/assignLicense",
-                body={
-                    "addLicenses": [{"skuId": row.licence_pending, "disabledPlans": []}],
-                    "removeLicenses": [],
-                },
-            )
-            for row in rows
-        ],
-    )
-    skus: list[Sku] | None = None
-    for row in rows:
-        outcome = outcomes[str(row.pk)]
-        if not isinstance(outcome, graph.GraphError):
-            _record_assigned(row)
-            continue
-        if outcome.retryable:
-            _record_later(row, outcome)
-            continue
-        if _NO_SEATS in outcome.message and skus is None:
-            try:
-                skus = _read_skus(client)
-            except graph.GraphError:
-                skus = []
-        _record_refused(row, outcome, skus or [])
-        result.failed += 1
-
-
-def _part_number(row: UserBinding) -> str:
-    tenant = row.tenant
-    if tenant.licence_sku_id.lower() == row.licence_pending.lower():
-        return tenant.licence_sku_part_number or row.licence_pending
-    return row.licence_pending
-
-
-def _event(row: UserBinding, *, outcome: str, details: dict) -> None:
-    binding_event(
-        row,
-        "user_update_provision",
-        outcome=outcome,
-        details={"microsoft_id": row.microsoft_id, **details},
-    )
-
-
-def _record_assigned(row: UserBinding) -> None:
-    with transaction.atomic():
-        if UserBinding.objects.filter(pk=row.pk, licence_pending=row.licence_pending).update(
-            licence_pending="", updated_at=timezone.now()
-        ):
-            _event(row, outcome="success", details={"licence": _part_number(row)})
-
-
-def _record_later(row: UserBinding, error: graph.GraphError) -> None:
-    """Microsoft is busy: the next round (in a minute) assigns it."""
-    from .sync.intent import binding_mark_dirty
-
-    binding_mark_dirty(
-        bindings=UserBinding.objects.filter(pk=row.pk),
-        actor_id=row.intent_actor_id,
-        next_attempt_at=timezone.now() + timedelta(seconds=60),
-    )
-    log.info("licence of binding %s not assigned yet (%s)", row.pk, error.code)
-
-
 def refusal_message(part_number: str, error: graph.GraphError, skus: list[Sku]) -> tuple[str, str]:
     """(code, message) an admin reads for a licence Microsoft refused."""
-    if _NO_SEATS in error.message:
+    if NO_SEATS_MARK in error.message:
         sku = next((s for s in skus if s.part_number == part_number), None)
         seats = f" ({sku.in_use} of {sku.seats} in use)" if sku else ""
         return NO_SEATS_CODE, f"No free seats for licence {part_number}{seats}."
     return FAILED_CODE, f"Licence {part_number} could not be assigned: {error.message}"
-
-
-def _record_refused(row: UserBinding, error: graph.GraphError, skus: list[Sku]) -> None:
-    code, message = refusal_message(_part_number(row), error, skus)
-    with transaction.atomic():
-        locked = UserBinding.objects.select_for_update(of=("self",)).filter(pk=row.pk).first()
-        if locked is None or locked.licence_pending != row.licence_pending:
-            return
-        locked.state = UserBinding.ERROR
-        locked.last_error_code, locked.last_error_message = code, message
-        locked.last_error_request_id = (error.request_id or error.client_request_id or "")[:64]
-        locked.last_error_at = timezone.now()
-        locked.save(
-            update_fields=[
-                "state",
-                "last_error_code",
-                "last_error_message",
-                "last_error_request_id",
-                "last_error_at",
-                "updated_at",
-            ]
-        )
-        _event(
-            row,
-            outcome="failure",
-            details={
-                "licence": _part_number(row),
-                "code": code,
-                "message": message,
-                "graph_code": error.code,
-                "request_id": locked.last_error_request_id,
-            },
-        )

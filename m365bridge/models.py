@@ -1,4 +1,3 @@
-import random
 from datetime import timedelta
 
 from django.conf import settings
@@ -7,6 +6,7 @@ from django.db.models import Q
 from django.db.models.functions import Lower
 from django.utils import timezone
 
+from directory.backoff import growing_wait, jittered
 from directory.models import OrganizationScopedQuerySet
 
 
@@ -182,10 +182,10 @@ BACKOFF_CAP = 900  # seconds between attempts after repeated transient failures
 
 
 def backoff_seconds(attempts: int, retry_after: float | None) -> float:
-    wait = min(2 ** min(attempts, 10), BACKOFF_CAP)
+    """Microsoft's Retry-After when it gave one, else 2 s doubling up to 15 minutes."""
     if retry_after is not None:
-        wait = max(retry_after, 1.0)
-    return wait + random.uniform(0, 0.1 * wait)
+        return jittered(max(retry_after, 1.0))
+    return jittered(growing_wait(attempts, first=2, cap=BACKOFF_CAP))
 
 
 class SyncedBinding(models.Model):
@@ -260,6 +260,17 @@ class SyncedBinding(models.Model):
         self.attempts, self.next_attempt_at = 0, None
         self.last_error_code = self.last_error_message = self.last_error_request_id = ""
         self.last_error_at = None
+
+    def drift_with(self, found: dict) -> dict:
+        """This row's drift merged with what a newer reconcile `found`: flags stay set
+        while either holds them, and drifted property names add up."""
+        old = self.drift or {}
+        flags = (set(old) | set(found)) - {"properties"}
+        merged = {k: found.get(k) or old.get(k) for k in flags if found.get(k) or old.get(k)}
+        properties = sorted(set(old.get("properties", [])) | set(found.get("properties", [])))
+        if properties:
+            merged["properties"] = properties
+        return merged
 
     def error_details(self) -> dict:
         return {
@@ -478,6 +489,9 @@ class SyncRun(models.Model):
 
     def __str__(self):
         return f"{self.kind} reconcile of tenant {self.tenant_id} ({self.outcome})"
+
+    def add_note(self, text: str) -> None:
+        self.note = f"{self.note} {text}".strip()
 
     @property
     def seconds(self) -> float | None:

@@ -23,9 +23,9 @@ def account_lifecycle_prune() -> dict:
 def m365_sync_tenant(tenant_id: int) -> dict:
     """Apply every due Microsoft 365 change of one tenant. Safe to run twice or on two
     workers at once: bindings are claimed, and the outcome is compare-and-set."""
-    from m365bridge.sync import apply
+    from m365bridge.sync import runner
 
-    result = apply.tenant_sync(tenant_id=tenant_id)
+    result = runner.tenant_sync(tenant_id=tenant_id)
     return {
         "applied": result.applied,
         "failed": result.failed,
@@ -37,9 +37,9 @@ def m365_sync_tenant(tenant_id: int) -> dict:
 @shared_task(ignore_result=True)
 def m365_sync_sweep() -> list[int]:
     """Send the sync again for tenants whose intent no worker is working on."""
-    from m365bridge.sync import apply
+    from m365bridge.sync import runner
 
-    return apply.sweep_due_tenants()
+    return runner.sweep_due_tenants()
 
 
 @shared_task(ignore_result=True)

@@ -8,7 +8,7 @@ failure is mapped to, once.
 
 from .auth import AppOnlyTokens, DelegatedTokens, MemoryTokenStore, TokenSource, TokenStore
 from .budget import WriteBudget
-from .client import BatchRequest, BatchResult, DeltaPage, GraphClient
+from .client import BatchRequest, BatchResult, GraphClient, Page
 from .config import GraphConfig
 from .errors import (
     AuthorizationError,
@@ -29,13 +29,13 @@ __all__ = [
     "BatchResult",
     "Conflict",
     "DelegatedTokens",
-    "DeltaPage",
     "GraphClient",
     "GraphConfig",
     "GraphError",
     "MemoryTokenStore",
     "NeedsReauthorization",
     "NotFound",
+    "Page",
     "Throttled",
     "TokenSource",
     "TokenStore",

@@ -13,11 +13,13 @@ import logging
 import random
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
 import requests
+
+from directory.backoff import growing_wait, jittered
 
 from .auth import TokenSource
 from .budget import WriteBudget
@@ -72,9 +74,9 @@ class BatchResult:
 
 
 @dataclass
-class DeltaPage:
+class Page:
     items: list[dict[str, Any]]
-    delta_link: str
+    delta_link: str = ""  # on the last page of a delta query
 
 
 class GraphClient:
@@ -92,6 +94,10 @@ class GraphClient:
         self.budget = budget
         self.session = session or session_for(config)
         self.sleep = sleep
+        # Called right before each attempt leaves (the sync engine renews its lease
+        # here, the reconcile counts requests), so the gap between two calls is at most
+        # one request, one pause, one budget wait and one token refresh.
+        self.before_request: Callable[[], None] | None = None
 
     def __repr__(self) -> str:
         return f"GraphClient(tenant_id={self.tokens.tenant_id!r})"
@@ -159,6 +165,8 @@ class GraphClient:
             **(headers or {}),
         }
         all_headers["Authorization"] = f"Bearer {self.tokens.token()}"
+        if self.before_request is not None:
+            self.before_request()
         started = time.monotonic()
         try:
             response = self.session.request(
@@ -192,8 +200,8 @@ class GraphClient:
         """Wait as Microsoft asked (or back off exponentially), plus jitter so retrying
         workers do not return in lockstep, never beyond the cap."""
         if retry_after is None:
-            retry_after = min(2 ** (attempt - 1), 30)
-        wait = retry_after + random.uniform(0, 0.1 * retry_after + 0.05)
+            retry_after = growing_wait(attempt, first=1, cap=30)
+        wait = jittered(retry_after) + random.uniform(0, 0.05)
         self.sleep(min(wait, self.config.max_retry_wait))
 
     def _note_usage(self, response: requests.Response) -> None:
@@ -227,36 +235,24 @@ class GraphClient:
 
     def pages(
         self, path: str, *, params: dict | None = None, headers: dict | None = None
+    ) -> Iterator[Page]:
+        """The one pager: every page of a collection or a delta query, following
+        `@odata.nextLink` (whose URL carries the query, so `params` go on the first request
+        only). A delta query's last page has its `@odata.deltaLink`; a stale delta link
+        raises `DeltaExpired`."""
+        url = path
+        while url:
+            data = self.get(url, params=params, headers=headers) or {}
+            params = None
+            url = data.get("@odata.nextLink", "")
+            yield Page(items=data.get("value", []), delta_link=data.get("@odata.deltaLink", ""))
+
+    def items(
+        self, path: str, *, params: dict | None = None, headers: dict | None = None
     ) -> Iterator[dict[str, Any]]:
-        """Every item of a collection, following `@odata.nextLink` (the whole URL)."""
-        data = self.get(path, params=params, headers=headers)
-        while True:
-            yield from data.get("value", [])
-            next_link = data.get("@odata.nextLink")
-            if not next_link:
-                return
-            data = self.get(next_link, headers=headers)
-
-    def delta_pages(
-        self, path_or_link: str, *, params: dict | None = None
-    ) -> Iterator[tuple[list[dict], str]]:
-        """Pages of a delta query as (items, delta link); the link is "" until the last
-        page. Start from `users/delta` or from a saved delta link; a stale link raises
-        `DeltaExpired`."""
-        data = self.get(path_or_link, params=params)
-        while True:
-            next_link = data.get("@odata.nextLink")
-            yield data.get("value", []), ("" if next_link else data.get("@odata.deltaLink", ""))
-            if not next_link:
-                return
-            data = self.get(next_link)
-
-    def delta(self, path_or_link: str, *, params: dict | None = None) -> DeltaPage:
-        items, delta_link = [], ""
-        for page, link in self.delta_pages(path_or_link, params=params):
-            items.extend(page)
-            delta_link = link or delta_link
-        return DeltaPage(items=items, delta_link=delta_link)
+        """Every item of a collection, page after page."""
+        for page in self.pages(path, params=params, headers=headers):
+            yield from page.items
 
     # --- $batch ------------------------------------------------------------------------
     def batch(self, requests_: list[BatchRequest]) -> list[BatchResult]:

@@ -4,6 +4,8 @@ that every worker shares for that tenant."""
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from django.conf import settings
 
 from directory import encryption
@@ -14,6 +16,8 @@ from .budget import DEFAULT_RATE, WriteBudget
 from .client import GraphClient
 from .config import GraphConfig
 from .transport import tenant_session
+
+MAX_BUDGET_WAIT = 120.0  # seconds a writer waits for the budget before scheduling instead
 
 
 def graph_config() -> GraphConfig:
@@ -44,10 +48,28 @@ def token_source(
     return source(config=config, tenant_id=tenant_id, store=store, session=session)
 
 
-def tenant_graph(*, tenant: Tenant, budget: bool = True) -> GraphClient:
+def fitted(config: GraphConfig, within: float) -> GraphConfig:
+    """`config` with time-outs and pauses cut so that no gap between two requests of a
+    client (one request, one pause, one budget wait and one token refresh: 0.2 of
+    `within` each) can last `within` seconds: the sync engine's lease then provably
+    outlasts its slowest send."""
+    return replace(
+        config,
+        connect_timeout=min(config.connect_timeout, 0.05 * within),
+        read_timeout=min(config.read_timeout, 0.15 * within),
+        max_retry_wait=min(config.max_retry_wait, 0.2 * within),
+    )
+
+
+def tenant_graph(
+    *, tenant: Tenant, budget: bool = True, within: float | None = None
+) -> GraphClient:
     """The Graph client of one tenant: its own tokens and, for writers, the shared
-    write budget (readers pass `budget=False`)."""
+    write budget (readers pass `budget=False`). With `within`, no gap between two of
+    its requests lasts that long (`fitted`; the budget waits at most 0.2 of it)."""
     config = graph_config()
+    if within is not None:
+        config = fitted(config, within)
     session = tenant_session(config, tenant.microsoft_tenant_id)
     tokens = token_source(
         config=config,
@@ -61,6 +83,7 @@ def tenant_graph(*, tenant: Tenant, budget: bool = True) -> GraphClient:
             tenant_id=tenant.microsoft_tenant_id,
             redis_url=settings.REDIS_URL,
             rate=DEFAULT_RATE * settings.M365_GRAPH_TIME_SCALE,
+            max_wait=min(MAX_BUDGET_WAIT, 0.2 * within) if within else MAX_BUDGET_WAIT,
         )
         if budget
         else None

@@ -1,10 +1,15 @@
-"""Provisioning: make each tenant's Microsoft 365 accounts equal to the directory.
+"""Provisioning: make each tenant's Microsoft 365 objects equal to the directory.
 
-- `intent` records, inside the directory's own transaction, that a binding must be
-  synced (durable intent in PostgreSQL) and sends a task after commit;
-- `plan` compares one binding's desired state (the current user row) with what
-  Microsoft was last told and says which single write would close the gap;
-- `apply` claims dirty bindings of one tenant, sends their writes through `$batch`
-  within the tenant's write budget, and records each outcome with its event in one
-  transaction per binding.
+Imports go one way, top to bottom:
+
+- `reconcile` reads Microsoft back and marks drift as intent (users and groups);
+- `runner` runs one tenant's sync task over the kinds, and the sweep;
+- `users`, `groups`, `licences` are the kinds: each plans its rows' requests and reads
+  the replies, through
+- `engine`, the generic part every synced row goes through (claim, lease, send, record,
+  release, retry), and `restore`, the rules for accounts deleted in Microsoft (P7);
+- `plan` holds the pure planners; `intent` marks rows for sync and sends the task;
+- below them all, `m365bridge.graph` talks to Microsoft.
+
+See the glossary at the top of `m365bridge/README.md` for the words used here.
 """

@@ -21,7 +21,6 @@ reconcile reads the same changes again.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -35,7 +34,7 @@ from . import intent
 
 SELECT = "displayName,description,members"
 PROPERTIES = ("displayName", "description")
-PAGE_SIZE = 999
+PAGE_HEADERS = {"Prefer": "odata.maxpagesize=999"}
 
 FIRST_READ = "First reading of the bound groups: every group was read."
 LINK_EXPIRED = (
@@ -64,7 +63,6 @@ def groups_reconcile(
     link: str,
     run: SyncRun,
     actor_id: int | None,
-    renew: Callable[[], None],
 ) -> str:
     """Read the tenant's groups back and send the bound groups' drift for correction.
     Returns the delta link to keep: the new one, or `link` again when a group could
@@ -77,37 +75,29 @@ def groups_reconcile(
     )
     full = not link
     if full:
-        _note(run, FIRST_READ)
+        run.add_note(FIRST_READ)
     try:
-        seen, new_link = _pages(client, run, link or "groups/delta", bound, renew)
+        seen, new_link = _pages(client, link or "groups/delta", bound)
     except DeltaExpired:
         if full:
             raise
         full = True
-        _note(run, LINK_EXPIRED)
-        seen, new_link = _pages(client, run, "groups/delta", bound, renew)
+        run.add_note(LINK_EXPIRED)
+        seen, new_link = _pages(client, "groups/delta", bound)
     corrected, busy = _judge(seen, bound, full=full, started=started, actor_id=actor_id)
     run.corrected += corrected
     if busy:
-        _note(run, BUSY)
+        run.add_note(BUSY)
         return link
     return new_link
 
 
-def _note(run: SyncRun, text: str) -> None:
-    run.note = f"{run.note} {text}".strip()
-
-
-def _pages(client, run: SyncRun, start: str, bound: dict, renew) -> tuple[dict, str]:
-    headers = {"Prefer": f"odata.maxpagesize={PAGE_SIZE}"}
+def _pages(client, start: str, bound: dict) -> tuple[dict, str]:
     params = {"$select": SELECT} if start == "groups/delta" else None
     seen: dict[str, _Seen] = {}
-    url, delta_link = start, ""
-    while url:
-        run.requests += 1
-        data = client.get(url, params=params, headers=headers) or {}
-        params = None  # nextLink and deltaLink carry their query
-        for item in data.get("value", []):
+    delta_link = ""
+    for page in client.pages(start, params=params, headers=PAGE_HEADERS):
+        for item in page.items:
             microsoft_id = str(item.get("id", ""))
             if microsoft_id not in bound or "@removed" in item:
                 continue  # not ours; a bound group deleted in Microsoft is left to the engine
@@ -121,9 +111,7 @@ def _pages(client, run: SyncRun, start: str, bound: dict, renew) -> tuple[dict, 
                 else:
                     entry.added.add(member_id)
                     entry.removed.discard(member_id)
-        renew()
-        url = data.get("@odata.nextLink", "")
-        delta_link = data.get("@odata.deltaLink", delta_link)
+        delta_link = page.delta_link or delta_link
     return seen, delta_link
 
 
@@ -150,14 +138,6 @@ def _findings(binding: GroupBinding, entry: _Seen, *, full: bool) -> tuple[dict,
     if members != known:
         drift["members"] = True
     return drift, actual_properties, sorted(members)
-
-
-def _merged(old: dict, new: dict) -> dict:
-    merged = {"members": True} if old.get("members") or new.get("members") else {}
-    properties = sorted(set(old.get("properties", [])) | set(new.get("properties", [])))
-    if properties:
-        merged["properties"] = properties
-    return merged
 
 
 def _judge(
@@ -196,7 +176,7 @@ def _judge(
                 actor_id=actor_id,
                 known_properties=properties,
                 known_members=members,
-                drift=_merged(binding.drift or {}, drift),
+                drift=binding.drift_with(drift),
                 next_attempt_at=None,
             )
     return corrected, busy

@@ -1,136 +1,46 @@
-"""Security groups (G1): a Stratus group bound to a tenant is a security group there
-(`securityEnabled` true, `mailEnabled` false) whose members are the group's members
-that have an account in the tenant (their user binding is bound and has a Microsoft id).
+"""The group kind (G1): a Stratus group bound to a tenant is a security group there
+(`securityEnabled` true, `mailEnabled` false) whose members are the group's members that
+have an account in the tenant (their user binding is bound and has a Microsoft id).
 
-Level-triggered like the users: each dirty group binding is compared with what
-Microsoft was last told (`known_properties`, `known_members`) and only the difference
-is sent. The group is created with up to 20 members in `members@odata.bind`; further
-members are added with `$ref` POSTs and removed with `$ref` DELETEs, 20 to a `$batch`.
-A member "already there" (400 duplicate) counts as added and one "already gone" (404)
-as removed, so applying twice changes nothing. It runs in the tenant's sync task after
-the users, so the accounts of new members exist first.
+Level-triggered like the users: each claimed group binding is planned against what
+Microsoft was last told (`sync.plan.group_plan`) and only the difference is sent. The
+group is created with up to 20 members in `members@odata.bind`; further members are
+added with `$ref` POSTs and removed with `$ref` DELETEs, 20 to a `$batch`. A member
+"already there" (400 duplicate) counts as added and one "already gone" (404) as removed,
+so applying twice changes nothing. The tenant's sync runs it after the users, so the
+accounts of new members exist first.
 """
 
 from __future__ import annotations
 
 import logging
-import re
-import time
-import unicodedata
-import uuid
-from dataclasses import dataclass, field
 
-from django.db import transaction
-from django.db.models import Q
 from django.utils import timezone
 
 from .. import graph
-from ..events import tenant_event
 from ..graph import BatchRequest
-from ..models import GroupBinding, UserBinding
-from .intent import binding_mark_dirty
+from ..models import GroupBinding
+from . import engine
+from . import plan as planning
+from .engine import SyncResult
 
 log = logging.getLogger(__name__)
 
-CHUNK = 20  # group bindings claimed at once
-BIND_LIMIT = 20  # members@odata.bind on create (graph-facts §3.1)
-GRAPH_ROOT = "https://graph.microsoft.com/v1.0"
+GROUPS = engine.Kind(model=GroupBinding, related=("group", "tenant__organization"))
 
 
-# --- intent -----------------------------------------------------------------------------
-
-
-def group_bindings_mark_dirty(*, group_bindings, actor_id: int | None = None) -> int:
-    return binding_mark_dirty(bindings=group_bindings, actor_id=actor_id, next_attempt_at=None)
-
-
-def member_account_changed(
-    *, tenant_id: int, user_id: int | None, microsoft_ids=(), actor_id: int | None = None
-) -> None:
-    """A member's account in the tenant was created or removed: the security groups it
-    belongs to (by Stratus membership, or by what Microsoft was last told) follow, in
-    the name of whoever changed the member's binding."""
-    ids = {i for i in microsoft_ids if i}
-    pks = set()
-    if user_id is not None:
-        pks.update(
-            GroupBinding.objects.filter(
-                tenant_id=tenant_id, group__members__pk=user_id
-            ).values_list("pk", flat=True)
-        )
-    if ids:
-        for pk, known in GroupBinding.objects.filter(tenant_id=tenant_id).values_list(
-            "pk", "known_members"
-        ):
-            if ids & set(known or []):
-                pks.add(pk)
-    if pks:
-        binding_mark_dirty(bindings=GroupBinding.objects.filter(pk__in=pks), actor_id=actor_id)
-
-
-# --- planning -------------------------------------------------------------------------------
-
-
-def mail_nickname(name: str, pk: int) -> str:
-    """The required `mailNickname`: the name in allowed ASCII (≤ 64 characters)."""
-    ascii_name = unicodedata.normalize("NFKD", name).encode("ascii", "ignore").decode()
-    nickname = re.sub(r"[^A-Za-z0-9_-]+", "-", ascii_name).strip("-")[:50]
-    return f"{nickname or 'group'}-{pk}"
-
-
-def desired_properties(binding: GroupBinding) -> dict:
-    return {"displayName": binding.group.name[:256], "description": binding.group.description}
-
-
-def desired_members(binding: GroupBinding) -> list[str]:
-    """Microsoft ids of the group's members that have an account in this tenant."""
-    return sorted(
-        UserBinding.objects.filter(
-            tenant_id=binding.tenant_id,
-            bound=True,
-            user__security_groups=binding.group_id,
-        )
-        .exclude(microsoft_id="")
-        .values_list("microsoft_id", flat=True)
-    )
-
-
-@dataclass
-class GroupPlan:
-    generation: int
-    properties: dict = field(default_factory=dict)  # desired
-    changed: dict = field(default_factory=dict)  # what to PATCH
-    add: list[str] = field(default_factory=list)
-    remove: list[str] = field(default_factory=list)
-    create: bool = False
-    drift: dict = field(default_factory=dict)  # what a reconcile found changed in Microsoft
-
-
-def group_plan(binding: GroupBinding) -> GroupPlan:
-    desired = desired_properties(binding)
-    members = desired_members(binding)
-    known = set(binding.known_members or [])
-    plan = GroupPlan(
-        generation=binding.generation, properties=desired, drift=dict(binding.drift or {})
-    )
-    plan.create = not binding.microsoft_id
-    if not plan.create:
-        plan.changed = {
-            k: (v or None) if k == "description" else v
-            for k, v in desired.items()
-            if (binding.known_properties or {}).get(k) != v
-        }
-    plan.add = [m for m in members if m not in known]
-    plan.remove = sorted(known - set(members))
-    return plan
-
-
-def _ref(microsoft_id: str) -> str:
-    return f"{GRAPH_ROOT}/directoryObjects/{microsoft_id}"
-
-
-def _properties_body(properties: dict) -> dict:
-    return {**properties, "description": properties["description"] or None}
+def chunk_sync(client, bindings: list[GroupBinding], result: SyncResult) -> None:
+    """Each claimed group binding in turn: its create or PATCH, then its members."""
+    for binding in bindings:
+        try:
+            _sync_one(client, binding, result)
+        except (graph.NeedsReauthorization, engine.LeaseLost):
+            raise
+        except Exception as exc:  # one bad group never stops the others
+            log.exception("group binding %s failed", binding.pk)
+            _record_error(
+                binding, None, engine.as_graph_error(exc), "group_update_provision", result
+            )
 
 
 def _existing_group(client, binding: GroupBinding) -> str:
@@ -138,290 +48,177 @@ def _existing_group(client, binding: GroupBinding) -> str:
     mailNickname carries the Stratus group's id. Looked up before every create, so a
     create whose reply was lost, or a group kept after "stop syncing", is reused rather
     than duplicated."""
-    nickname = mail_nickname(binding.group.name, binding.group_id)
+    nickname = planning.group_mail_nickname(binding.group.name, binding.group_id)
     found = client.get(
         "/groups", params={"$filter": f"mailNickname eq '{nickname}'", "$select": "id"}
     )
     return str(found["value"][0]["id"]) if found.get("value") else ""
 
 
-def create_body(binding: GroupBinding, plan: GroupPlan) -> dict:
-    body = {
-        "displayName": plan.properties["displayName"],
-        "mailEnabled": False,
-        "securityEnabled": True,
-        "mailNickname": mail_nickname(binding.group.name, binding.group_id),
-        "groupTypes": [],
-    }
-    if plan.properties["description"]:
-        body["description"] = plan.properties["description"]
-    if plan.add:
-        body["members@odata.bind"] = [_ref(m) for m in plan.add[:BIND_LIMIT]]
-    return body
+def _create_or_link(client, binding, plan) -> tuple[str, list[str], bool]:
+    """(group id, members added with the create, whether an existing group was linked)."""
+    existing = _existing_group(client, binding)
+    if existing:  # ours from a lost reply, or kept after "stop syncing": reuse it
+        client.patch(f"/groups/{existing}", planning.group_properties_body(plan.properties))
+        return existing, [], True
+    created = client.post("/groups", planning.group_create_body(binding, plan))
+    return str(created["id"]), plan.add[: planning.GROUP_BIND_LIMIT], False
 
 
-# --- claiming and applying --------------------------------------------------------------------
-
-
-def _claim(*, tenant_id: int, token: str, lease) -> list[GroupBinding]:
-    now = timezone.now()
-    with transaction.atomic():
-        ids = list(
-            GroupBinding.objects.filter(tenant_id=tenant_id, needs_sync=True)
-            .filter(Q(claimed_until__isnull=True) | Q(claimed_until__lt=now))
-            .filter(Q(next_attempt_at__isnull=True) | Q(next_attempt_at__lte=now))
-            .order_by("pk")
-            .select_for_update(skip_locked=True)
-            .values_list("pk", flat=True)[:CHUNK]
-        )
-        if not ids:
-            return []
-        GroupBinding.objects.filter(pk__in=ids).update(claim_token=token, claimed_until=now + lease)
-    return list(
-        GroupBinding.objects.filter(pk__in=ids, claim_token=token)
-        .select_related("group", "tenant")
-        .order_by("pk")
-    )
-
-
-def groups_sync(*, client, tenant, result, deadline: float, lease) -> None:
-    """Apply every due group binding of the tenant (after its users)."""
-    token = uuid.uuid4().hex
+def _sync_one(client, binding: GroupBinding, result: SyncResult) -> None:
+    plan = planning.group_plan(binding)
+    created_id, added_at_create, linked = "", [], False
     try:
-        while time.monotonic() < deadline:
-            claimed = _claim(tenant_id=tenant.pk, token=token, lease=lease)
-            if not claimed:
-                break
-            for binding in claimed:
-                try:
-                    _apply(client, binding, result)
-                except graph.NeedsReauthorization:
-                    raise
-                except Exception as exc:  # one bad group never stops the others
-                    log.exception("group binding %s failed", binding.pk)
-                    _record_failure(binding, None, _as_graph_error(exc), "group_update_provision")
-                    result.failed += 1
-    finally:
-        GroupBinding.objects.filter(claim_token=token).update(claim_token="", claimed_until=None)
-
-
-def _as_graph_error(exc: Exception) -> graph.GraphError:
-    if isinstance(exc, graph.GraphError):
-        return exc
-    return graph.GraphError(
-        f"Stratus could not prepare this change ({type(exc).__name__}).", code="internal_error"
-    )
-
-
-def _send(client, requests_) -> dict:
-    from .apply import _send as send
-
-    return send(client, requests_) if requests_ else {}
-
-
-def _apply(client, binding: GroupBinding, result) -> None:
-    plan = group_plan(binding)
-    created_id = ""
-    added_at_create: list[str] = []
-    linked = False
-    if plan.create:
-        try:
-            created_id = _existing_group(client, binding)
-            if created_id:  # ours from a lost reply, or kept after "stop syncing": reuse it
-                linked = True
-                client.patch(f"/groups/{created_id}", _properties_body(plan.properties))
-            else:
-                created = client.post("/groups", create_body(binding, plan))
-                created_id = str(created["id"])
-                added_at_create = plan.add[:BIND_LIMIT]
-        except graph.NeedsReauthorization:
-            raise
-        except graph.GraphError as error:
-            _record_error(binding, plan, error, "group_create_provision", result)
-            return
-        rest = plan.add[len(added_at_create) :]
-    else:
-        rest = plan.add
-        if plan.changed:
-            try:
-                client.patch(f"/groups/{binding.microsoft_id}", plan.changed)
-            except graph.NeedsReauthorization:
-                raise
-            except graph.GraphError as error:
-                _record_error(binding, plan, error, "group_update_provision", result)
-                return
+        if plan.create:
+            created_id, added_at_create, linked = _create_or_link(client, binding, plan)
+        elif plan.changed:
+            client.patch(f"/groups/{binding.microsoft_id}", plan.changed)
+    except graph.NeedsReauthorization:
+        raise
+    except graph.GraphError as error:
+        type_ = "group_create_provision" if plan.create else "group_update_provision"
+        _record_error(binding, plan, error, type_, result)
+        return
     group_id = created_id or binding.microsoft_id
-    requests_ = [
-        BatchRequest(
-            id=f"a{i}",
-            method="POST",
-            url=f"/groups/{group_id}/members/$ref",
-            body={"@odata.id": _ref(m)},
-        )
-        for i, m in enumerate(rest)
-    ] + [
-        BatchRequest(id=f"r{i}", method="DELETE", url=f"/groups/{group_id}/members/{m}/$ref")
-        for i, m in enumerate(plan.remove)
-    ]
-    added, removed, failures = list(added_at_create), [], []
-    for request_id, outcome in _send(client, requests_).items():
-        index = int(request_id[1:])
-        adding = request_id.startswith("a")
-        member = rest[index] if adding else plan.remove[index]
-        if isinstance(outcome, graph.GraphError):
-            if adding and isinstance(outcome, graph.Conflict):
-                added.append(member)  # already a member
-            elif not adding and isinstance(outcome, graph.NotFound):
-                removed.append(member)  # already gone
-            else:
-                failures.append(outcome)
-        elif adding:
-            added.append(member)
-        else:
-            removed.append(member)
-    _record_applied(
+    rest = plan.add[len(added_at_create) :]
+    added, removed, failures = _members_sync(client, group_id, rest, plan.remove)
+    _record_synced(
         binding,
         plan,
         result,
         created_id=created_id,
         linked=linked,
-        added=added,
+        added=added_at_create + added,
         removed=removed,
         failures=failures,
     )
 
 
+def _members_sync(client, group_id: str, add: list[str], remove: list[str]):
+    """Send the member changes; returns (added, removed, failures)."""
+    requests_ = [
+        BatchRequest(
+            id=f"a{i}",
+            method="POST",
+            url=f"/groups/{group_id}/members/$ref",
+            body={"@odata.id": planning.member_ref(m)},
+        )
+        for i, m in enumerate(add)
+    ] + [
+        BatchRequest(id=f"r{i}", method="DELETE", url=f"/groups/{group_id}/members/{m}/$ref")
+        for i, m in enumerate(remove)
+    ]
+    added, removed, failures = [], [], []
+    for request_id, reply in engine.send(client, requests_).items():
+        adding = request_id.startswith("a")
+        member = (add if adding else remove)[int(request_id[1:])]
+        if not isinstance(reply, graph.GraphError):
+            (added if adding else removed).append(member)
+        elif adding and isinstance(reply, graph.Conflict):
+            added.append(member)  # already a member
+        elif not adding and isinstance(reply, graph.NotFound):
+            removed.append(member)  # already gone
+        else:
+            failures.append(reply)
+    return added, removed, failures
+
+
 # --- recording outcomes -------------------------------------------------------------------------
 
 
-def _locked(binding: GroupBinding) -> GroupBinding | None:
-    return (
-        GroupBinding.objects.select_for_update(of=("self",))
-        .select_related("tenant__organization", "group", "intent_actor")
-        .filter(pk=binding.pk)
-        .first()
-    )
-
-
-def _event(row: GroupBinding, type_: str, *, outcome: str = "success", details=None) -> None:
-    tenant_event(
-        tenant=row.tenant,
-        type=type_,
-        actor=row.intent_actor,
-        target=row,
-        outcome=outcome,
-        details=details,
-    )
-
-
-def _release(row: GroupBinding, plan: GroupPlan | None, *, clean: bool) -> None:
-    done = clean and plan is not None and row.generation == plan.generation
-    row.release_claim(applied_generation=plan.generation if done else None)
-    if done and plan.drift and row.drift == plan.drift:
+def _drift_done(row: GroupBinding, plan: planning.GroupPlan) -> None:
+    if plan.drift and row.drift == plan.drift and row.generation == plan.generation:
         row.drift = {}  # put back; a newer reconcile's finding stays
 
 
-def _record_applied(
+def _record_synced(
     binding, plan, result, *, created_id, added, removed, failures, linked=False
 ) -> None:
-    with transaction.atomic():
-        row = _locked(binding)
-        if row is None:  # unbound meanwhile: Microsoft's group stays as it is
-            return
-        if created_id:
-            row.microsoft_id = created_id
-            row.known_properties = dict(plan.properties)
-            _event(
-                row,
-                "group_create_provision",
-                details={
-                    "microsoft_id": created_id,
-                    "security_enabled": True,
-                    "mail_enabled": False,
-                    "linked_existing": linked,
-                },
-            )
-            result.count("group_create")
-        elif plan.changed:
-            row.known_properties = dict(plan.properties)
-            details = {"microsoft_id": row.microsoft_id, "properties": sorted(plan.changed)}
-            if plan.drift.get("properties"):
-                details.update(reason="drift", drifted=sorted(plan.drift["properties"]))
-            _event(row, "group_update_provision", details=details)
-            result.count("group_update")
-        known = (set(row.known_members or []) | set(added)) - set(removed)
-        row.known_members = sorted(known)
-        if added or removed:
-            details = {
-                "microsoft_id": row.microsoft_id,
-                "added": len(added),
-                "removed": len(removed),
-                "added_ids": sorted(added),
-                "removed_ids": sorted(removed),
-            }
-            if plan.drift.get("members"):
-                details["reason"] = "drift"
-            _event(row, "group_members_provision", details=details)
-            result.count("group_members")
+    def update(row):  # unbound meanwhile: the row is gone, Microsoft's group stays
+        _properties_recorded(row, plan, result, created_id=created_id, linked=linked)
+        _members_recorded(row, plan, result, added=added, removed=removed)
         if created_id or plan.changed or added or removed:
             result.applied += 1
         row.synced_at = timezone.now()
         if failures:
-            error = failures[0]
-            retry = all(f.retryable for f in failures)
-            if retry:
-                row.retry_later(error)
-                result.retrying += 1
-            else:
-                row.fail(error)
-                _event(
-                    row,
-                    "group_members_provision",
-                    outcome="failure",
-                    details={
-                        "microsoft_id": row.microsoft_id,
-                        "failed": len(failures),
-                        "code": row.last_error_code,
-                        "message": row.last_error_message,
-                        "request_id": row.last_error_request_id,
-                    },
-                )
-                result.failed += 1
-            _release(row, plan, clean=not retry)
-        else:
-            row.state = GroupBinding.PROVISIONED
-            row.succeed()
-            _release(row, plan, clean=True)
-        row.save()
+            return _members_failed(row, failures, result)
+        row.state = GroupBinding.PROVISIONED
+        row.succeed()
+        _drift_done(row, plan)
+        return True
+
+    engine.record(GROUPS, binding.pk, plan.generation, update)
+
+
+def _properties_recorded(row, plan, result, *, created_id: str, linked: bool) -> None:
+    if created_id:
+        row.microsoft_id = created_id
+        row.known_properties = dict(plan.properties)
+        GROUPS.event(
+            row,
+            "group_create_provision",
+            details={
+                "microsoft_id": created_id,
+                "security_enabled": True,
+                "mail_enabled": False,
+                "linked_existing": linked,
+            },
+        )
+        result.count("group_create")
+    elif plan.changed:
+        row.known_properties = dict(plan.properties)
+        details = {"microsoft_id": row.microsoft_id, "properties": sorted(plan.changed)}
+        if plan.drift.get("properties"):
+            details.update(reason="drift", drifted=sorted(plan.drift["properties"]))
+        GROUPS.event(row, "group_update_provision", details=details)
+        result.count("group_update")
+
+
+def _members_recorded(row, plan, result, *, added: list[str], removed: list[str]) -> None:
+    row.known_members = sorted((set(row.known_members or []) | set(added)) - set(removed))
+    if not (added or removed):
+        return
+    details = {
+        "microsoft_id": row.microsoft_id,
+        "added": len(added),
+        "removed": len(removed),
+        "added_ids": sorted(added),
+        "removed_ids": sorted(removed),
+    }
+    if plan.drift.get("members"):
+        details["reason"] = "drift"
+    GROUPS.event(row, "group_members_provision", details=details)
+    result.count("group_members")
+
+
+def _members_failed(row, failures: list[graph.GraphError], result) -> bool:
+    """Some member changes failed: retry later if all were transient, else show why."""
+    error = failures[0]
+    if all(f.retryable for f in failures):
+        row.retry_later(error)
+        result.retrying += 1
+        return False
+    row.fail(error)
+    GROUPS.event(
+        row,
+        "group_members_provision",
+        outcome="failure",
+        details={"microsoft_id": row.microsoft_id, "failed": len(failures), **row.error_details()},
+    )
+    result.failed += 1
+    return True
 
 
 def _record_error(binding, plan, error: graph.GraphError, type_: str, result) -> None:
     if error.retryable:
-        with transaction.atomic():
-            row = _locked(binding)
-            if row is None:
-                return
-            row.retry_later(error)
-            _release(row, plan, clean=False)
-            row.save()
-        result.retrying += 1
+        engine.record_retry(GROUPS, binding.pk, error, result)
         return
-    _record_failure(binding, plan, error, type_)
-    result.failed += 1
-
-
-def _record_failure(binding, plan, error: graph.GraphError, type_: str) -> None:
-    """Microsoft refused: the group shows why and waits for a change or a retry."""
-    with transaction.atomic():
-        row = _locked(binding)
-        if row is None:
-            return
-        row.fail(error)
-        _event(
-            row,
-            type_,
-            outcome="failure",
-            details={"microsoft_id": row.microsoft_id, **row.error_details()},
-        )
-        _release(row, plan, clean=True)
-        row.save()
+    engine.record_failure(
+        GROUPS,
+        binding.pk,
+        plan.generation if plan is not None else None,
+        error,
+        result,
+        event_type=type_,
+        details={"microsoft_id": binding.microsoft_id},
+    )

@@ -1,9 +1,13 @@
-"""What one binding needs from Microsoft right now: a pure comparison of the user row
-(desired) with what Microsoft was last told (known). No database writes, no Graph."""
+"""The planners: what one binding needs from Microsoft right now, by comparing what
+Stratus holds (desired) with what Microsoft was last told (known). They read the
+database but write nothing and send nothing; the kinds (`sync.users`, `sync.groups`)
+turn a plan into requests."""
 
 from __future__ import annotations
 
+import re
 import secrets
+import unicodedata
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -12,7 +16,7 @@ from directory.models import User
 
 from ..attributes import changed_properties, desired_properties
 from ..licences import usage_location_default
-from ..models import UserBinding
+from ..models import GroupBinding, UserBinding
 
 CREATE, UPDATE, BLOCK_AND_REMOVE, REMOVE, NOTHING = (
     "create",
@@ -21,7 +25,7 @@ CREATE, UPDATE, BLOCK_AND_REMOVE, REMOVE, NOTHING = (
     "remove",
     "nothing",
 )
-RESTORE = "restore"  # the linked account was deleted in Microsoft 365 (P7, sync.lifecycle)
+RESTORE = "restore"  # the linked account was deleted in Microsoft 365 (P7, sync.restore)
 
 
 @dataclass
@@ -161,3 +165,89 @@ def takeover_plan(plan: Plan) -> Plan:
         password_retained=plan.password_retained,
         drift=plan.drift,
     )
+
+
+# --- security groups (G1) -------------------------------------------------------------------
+
+GROUP_BIND_LIMIT = 20  # members@odata.bind on create (graph-facts §3.1)
+GRAPH_ROOT = "https://graph.microsoft.com/v1.0"
+
+
+def group_mail_nickname(name: str, pk: int) -> str:
+    """The required `mailNickname`: the name in allowed ASCII (≤ 64 characters), plus the
+    Stratus group's id, by which a group Stratus made is found again."""
+    ascii_name = unicodedata.normalize("NFKD", name).encode("ascii", "ignore").decode()
+    nickname = re.sub(r"[^A-Za-z0-9_-]+", "-", ascii_name).strip("-")[:50]
+    return f"{nickname or 'group'}-{pk}"
+
+
+def group_desired_properties(binding: GroupBinding) -> dict:
+    return {"displayName": binding.group.name[:256], "description": binding.group.description}
+
+
+def group_desired_members(binding: GroupBinding) -> list[str]:
+    """Microsoft ids of the group's members that have an account in this tenant."""
+    return sorted(
+        UserBinding.objects.filter(
+            tenant_id=binding.tenant_id,
+            bound=True,
+            user__security_groups=binding.group_id,
+        )
+        .exclude(microsoft_id="")
+        .values_list("microsoft_id", flat=True)
+    )
+
+
+@dataclass
+class GroupPlan:
+    generation: int
+    properties: dict = field(default_factory=dict)  # desired
+    changed: dict = field(default_factory=dict)  # what to PATCH
+    add: list[str] = field(default_factory=list)
+    remove: list[str] = field(default_factory=list)
+    create: bool = False
+    drift: dict = field(default_factory=dict)  # what a reconcile found changed in Microsoft
+
+
+def group_plan(binding: GroupBinding) -> GroupPlan:
+    """What one group binding needs: created, renamed, members added and removed (only
+    the difference with what Microsoft was last told)."""
+    desired = group_desired_properties(binding)
+    members = group_desired_members(binding)
+    known = set(binding.known_members or [])
+    plan = GroupPlan(
+        generation=binding.generation, properties=desired, drift=dict(binding.drift or {})
+    )
+    plan.create = not binding.microsoft_id
+    if not plan.create:
+        plan.changed = {
+            k: (v or None) if k == "description" else v
+            for k, v in desired.items()
+            if (binding.known_properties or {}).get(k) != v
+        }
+    plan.add = [m for m in members if m not in known]
+    plan.remove = sorted(known - set(members))
+    return plan
+
+
+def member_ref(microsoft_id: str) -> str:
+    return f"{GRAPH_ROOT}/directoryObjects/{microsoft_id}"
+
+
+def group_properties_body(properties: dict) -> dict:
+    return {**properties, "description": properties["description"] or None}
+
+
+def group_create_body(binding: GroupBinding, plan: GroupPlan) -> dict:
+    body = {
+        "displayName": plan.properties["displayName"],
+        "mailEnabled": False,
+        "securityEnabled": True,
+        "mailNickname": group_mail_nickname(binding.group.name, binding.group_id),
+        "groupTypes": [],
+    }
+    if plan.properties["description"]:
+        body["description"] = plan.properties["description"]
+    if plan.add:
+        body["members@odata.bind"] = [member_ref(m) for m in plan.add[:GROUP_BIND_LIMIT]]
+    return body

@@ -20,7 +20,7 @@ The read takes no lock on bindings, so password pushes and single-user changes g
 meanwhile. A binding the engine synced after the read began may have been read before
 that write: it is read again on its own before judging it. Only one reconcile per
 tenant runs at a time: a lease on the tenant row, claimed with a conditional UPDATE,
-renewed page by page, and simply expiring when a worker dies.
+renewed before every request, and simply expiring when a worker dies.
 """
 
 from __future__ import annotations
@@ -43,12 +43,14 @@ from ..graph.errors import DeltaExpired
 from ..models import SyncRun, Tenant, UserBinding
 from ..tenants import tenant_graph_session
 from . import group_reconcile, intent
+from .restore import bindings_mark_missing
 
 log = logging.getLogger(__name__)
 
 RECONCILE_TASK = "workers.tasks.m365_reconcile_tenant"
 SELECT = ("id", "accountEnabled", "lastPasswordChangeDateTime", *SYNCED_GRAPH_PROPERTIES)
 PAGE_SIZE = 999  # asked for with Prefer: odata.maxpagesize; Microsoft may send fewer
+PAGE_HEADERS = {"Prefer": f"odata.maxpagesize={PAGE_SIZE}"}
 CHECKED_STATES = (UserBinding.PROVISIONED, UserBinding.BLOCKED)
 # Graph keeps these as typed; Stratus sends them lower-case.
 _CASELESS = frozenset({"userPrincipalName", "mail"})
@@ -85,6 +87,12 @@ class _Round:
     started: datetime
     seen: set[str] = field(default_factory=set)
     recheck: set[int] = field(default_factory=set)
+
+    def before_request(self) -> None:
+        """Before every Graph request of the run: count it (a refused one counts too)
+        and renew the lease, so a run that outlives it stops instead of racing another."""
+        self.run.requests += 1
+        _lease_renew(self.tenant.pk, self.token)
 
 
 # --- the lease ---------------------------------------------------------------------------
@@ -163,6 +171,7 @@ def _run(tenant: Tenant, token: str, actor_id: int | None) -> SyncRun:
     round_ = _Round(tenant=tenant, run=run, token=token, actor_id=actor_id, started=run.started_at)
     try:
         with tenant_graph_session(tenant=tenant, budget=False) as client:
+            client.before_request = round_.before_request
             delta_link = _read(client, round_)
             _recheck(client, round_)
             group_link = _read_groups(client, round_)
@@ -172,23 +181,19 @@ def _run(tenant: Tenant, token: str, actor_id: int | None) -> SyncRun:
         run.outcome = SyncRun.SUCCEEDED
     except LeaseLost:
         run.outcome = SyncRun.FAILED
-        _note(run, "The run took longer than its lease and another reconcile took over.")
+        run.add_note("The run took longer than its lease and another reconcile took over.")
     except graph.GraphError as exc:
         run.outcome = SyncRun.FAILED
-        _note(run, f"Microsoft 365 could not be read: {exc}")
+        run.add_note(f"Microsoft 365 could not be read: {exc}")
     except Exception as exc:  # recorded on the run for the admin; the next run starts over
         log.exception("reconcile of tenant %s failed", tenant.pk)
         run.outcome = SyncRun.FAILED
-        _note(run, f"Stratus could not finish the reconcile ({type(exc).__name__}).")
+        run.add_note(f"Stratus could not finish the reconcile ({type(exc).__name__}).")
     run.ended_at = timezone.now()
     run.save()
     if run.corrected:
         intent.sync_send(tenant_id=tenant.pk)
     return run
-
-
-def _note(run: SyncRun, text: str) -> None:
-    run.note = f"{run.note} {text}".strip()
 
 
 # --- reading -----------------------------------------------------------------------------
@@ -205,7 +210,7 @@ def _read(client: graph.GraphClient, round_: _Round) -> str:
             raise
     round_.run.kind = SyncRun.FULL
     round_.seen.clear()
-    _note(round_.run, LINK_EXPIRED)
+    round_.run.add_note(LINK_EXPIRED)
     return _pages(client, round_, "users/delta", full=True)
 
 
@@ -220,24 +225,16 @@ def _read_groups(client: graph.GraphClient, round_: _Round) -> str:
         link=tenant.group_delta_link,
         run=round_.run,
         actor_id=round_.actor_id,
-        renew=lambda: _lease_renew(tenant.pk, round_.token),
     )
 
 
 def _pages(client: graph.GraphClient, round_: _Round, start: str, *, full: bool) -> str:
-    headers = {"Prefer": f"odata.maxpagesize={PAGE_SIZE}"}
     params = {"$select": ",".join(SELECT)} if start == "users/delta" else None
-    url, delta_link = start, ""
-    while url:
-        round_.run.requests += 1  # counted before sending: a refused request is one too
-        data = client.get(url, params=params, headers=headers) or {}
-        params = None  # nextLink and deltaLink carry their query
-        items = data.get("value", [])
-        round_.run.read += len(items)
-        _page_check(round_, items)
-        _lease_renew(round_.tenant.pk, round_.token)
-        url = data.get("@odata.nextLink", "")
-        delta_link = data.get("@odata.deltaLink", delta_link)
+    delta_link = ""
+    for page in client.pages(start, params=params, headers=PAGE_HEADERS):
+        round_.run.read += len(page.items)
+        _page_check(round_, page.items)
+        delta_link = page.delta_link or delta_link
     if full:
         _missing_after_full_read(round_)
     return delta_link
@@ -257,7 +254,6 @@ def _recheck(client: graph.GraphClient, round_: _Round) -> None:
     round_.recheck.clear()
     round_.started = timezone.now()
     results = client.batch(requests_)
-    round_.run.requests += -(-len(requests_) // graph.client.BATCH_SIZE)
     items, missing = [], []
     for binding, result in zip(bindings, results, strict=True):
         if result.ok and isinstance(result.body, dict):
@@ -266,7 +262,7 @@ def _recheck(client: graph.GraphClient, round_: _Round) -> None:
             missing.append(binding.pk)
         else:
             round_.run.failed += 1
-            _note(round_.run, f"{binding.user_label} could not be read again: {result.error}")
+            round_.run.add_note(f"{binding.user_label} could not be read again: {result.error}")
     _page_check(round_, items, last_chance=True)
     if missing:
         round_.run.corrected += bindings_account_missing(
@@ -368,14 +364,6 @@ def binding_drift(binding: UserBinding, account: dict) -> dict:
     return found
 
 
-def _merged(old: dict, new: dict) -> dict:
-    merged = {key: True for key in ("enabled", "password") if old.get(key) or new.get(key)}
-    properties = sorted(set(old.get("properties", [])) | set(new.get("properties", [])))
-    if properties:
-        merged["properties"] = properties
-    return merged
-
-
 def bindings_drift_record(*, findings: dict[int, dict], actor_id: int | None) -> int:
     """Write what each binding's account drifted in and mark it for sync (one short
     transaction; the engine sends the corrections). Returns how many were marked."""
@@ -390,7 +378,7 @@ def bindings_drift_record(*, findings: dict[int, dict], actor_id: int | None) ->
             marked += intent.binding_mark_dirty(
                 bindings=UserBinding.objects.filter(pk=row.pk),
                 actor_id=actor_id,
-                drift=_merged(row.drift or {}, findings[row.pk]),
+                drift=row.drift_with(findings[row.pk]),
                 next_attempt_at=None,
             )
     return marked
@@ -400,11 +388,9 @@ def bindings_account_missing(
     *, tenant: Tenant, binding_ids: list[int], actor_id: int | None
 ) -> int:
     """Bound accounts that Microsoft 365 no longer has (deleted there): the restore rule
-    (P7, `sync.lifecycle`) — the next sync restores each from Microsoft's deleted items
+    (P7, `sync.restore`) — the next sync restores each from Microsoft's deleted items
     (same object), or creates it again, or waits while another deleted account holds its
     address. Returns how many."""
-    from .lifecycle import bindings_mark_missing
-
     return bindings_mark_missing(
         bindings=UserBinding.objects.filter(tenant=tenant, pk__in=binding_ids), actor_id=actor_id
     )
@@ -456,18 +442,9 @@ def tenants_due(*, now: datetime | None = None) -> list[int]:
 def reconcile_send(*, tenant_id: int, actor_id: int | None = None) -> None:
     """Queue a reconcile of the tenant (losing the message loses nothing: the schedule
     sends it again)."""
-    from celery import current_app
-
-    options = {}
-    queue = getattr(settings, "M365_SYNC_QUEUE", "")
-    if queue:
-        options["queue"] = queue
-    try:
-        current_app.send_task(RECONCILE_TASK, args=[tenant_id, actor_id], **options)
-    except Exception as exc:  # broker down: the schedule tries again
-        log.warning(
-            "could not queue the reconcile of tenant %s (%s)", tenant_id, type(exc).__name__
-        )
+    intent.task_send(
+        RECONCILE_TASK, args=[tenant_id, actor_id], what=f"the reconcile of tenant {tenant_id}"
+    )
 
 
 def reconcile_due() -> list[int]:

@@ -11,7 +11,7 @@ from directory import services as directory_services
 from m365bridge.capabilities import APPLICATION_PERMISSIONS
 from m365bridge.graph.client import GraphClient
 from m365bridge.models import Tenant, TenantDomain
-from m365bridge.sync import apply, intent
+from m365bridge.sync import intent, runner
 
 from .conftest import REDIRECT_URI, _submit, unique_domain
 
@@ -27,7 +27,7 @@ def queued(monkeypatch):
         sent.append(tenant_id)
 
     monkeypatch.setattr(intent, "sync_send", record)
-    monkeypatch.setattr(apply, "sync_send", record)
+    monkeypatch.setattr(runner, "sync_send", record)
     return sent
 
 
@@ -91,7 +91,7 @@ def employee(acme, alice, ms, name, **attrs):
 
 
 def sync(tenant):
-    return apply.tenant_sync(tenant_id=tenant.pk, time_limit=60)
+    return runner.tenant_sync(tenant_id=tenant.pk, time_limit=60)
 
 
 def log_mark(ms) -> int:

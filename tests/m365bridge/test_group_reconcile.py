@@ -58,7 +58,7 @@ def as_microsoft_admin(tenant):
 
 def microsoft_members(tenant, group_id) -> set[str]:
     with as_microsoft_admin(tenant) as client:
-        return {m["id"] for m in client.pages(f"/groups/{group_id}/members")}
+        return {m["id"] for m in client.items(f"/groups/{group_id}/members")}
 
 
 def microsoft_group(tenant, group_id) -> dict:

@@ -12,7 +12,7 @@ from audit.models import Event
 from directory import services as directory_services
 from m365bridge import services
 from m365bridge.models import GroupBinding, UserBinding
-from m365bridge.sync import groups
+from m365bridge.sync import plan
 from m365bridge.tenants import tenant_graph_session
 
 from .provisioning import employee, graph_log, log_mark, sync
@@ -24,7 +24,7 @@ def microsoft_group(tenant, microsoft_id) -> tuple[dict, set[str]]:
     """The group as Microsoft has it, and its members' ids."""
     with tenant_graph_session(tenant=tenant, budget=False) as client:
         group = client.get(f"/groups/{microsoft_id}")
-        members = {m["id"] for m in client.pages(f"/groups/{microsoft_id}/members")}
+        members = {m["id"] for m in client.items(f"/groups/{microsoft_id}/members")}
     return group, members
 
 
@@ -204,7 +204,7 @@ def test_a_member_already_there_or_already_gone_counts_as_done(acme, alice, ms, 
     with tenant_graph_session(tenant=tenant, budget=False) as client:
         client.post(
             f"/groups/{binding.microsoft_id}/members/$ref",
-            {"@odata.id": f"{groups.GRAPH_ROOT}/directoryObjects/{microsoft_id(ben)}"},
+            {"@odata.id": f"{plan.GRAPH_ROOT}/directoryObjects/{microsoft_id(ben)}"},
         )
         client.delete(f"/groups/{binding.microsoft_id}/members/{microsoft_id(ann)}/$ref")
 
@@ -326,13 +326,13 @@ def test_the_sweep_resends_a_tenant_whose_group_waits_for_a_lost_task(
 
     from django.utils import timezone
 
-    from m365bridge.sync import apply
+    from m365bridge.sync import runner
 
     services.group_bind(actor=alice, tenant=tenant, group=group)
     GroupBinding.objects.update(dirty_since=timezone.now() - timedelta(minutes=5))
     queued.clear()
 
-    assert apply.sweep_due_tenants() == [tenant.pk]
+    assert runner.sweep_due_tenants() == [tenant.pk]
     assert queued == [tenant.pk]
 
 
@@ -371,7 +371,7 @@ def test_syncing_a_group_again_reuses_its_microsoft_group_instead_of_duplicating
     again.refresh_from_db()
     assert again.microsoft_id == first.microsoft_id
     with tenant_graph_session(tenant=tenant, budget=False) as client:
-        named = [g for g in client.pages("/groups") if g["displayName"] == "Again"]
+        named = [g for g in client.items("/groups") if g["displayName"] == "Again"]
     assert len(named) == 1
     _, members = microsoft_group(tenant, again.microsoft_id)
     assert members == {microsoft_id(ann), microsoft_id(ben)}
@@ -395,5 +395,5 @@ def test_a_create_whose_reply_was_lost_is_linked_on_retry(acme, alice, ms, tenan
 
     binding.refresh_from_db()
     with tenant_graph_session(tenant=tenant, budget=False) as client:
-        named = [g for g in client.pages("/groups") if g["displayName"] == "Lost reply"]
+        named = [g for g in client.items("/groups") if g["displayName"] == "Lost reply"]
     assert [g["id"] for g in named] == [binding.microsoft_id]

@@ -122,19 +122,19 @@ def test_running_the_sync_again_sends_nothing_and_writes_no_second_event(acme, a
 def test_a_crash_after_microsoft_created_the_account_links_it_on_retry_instead_of_duplicating(
     acme, alice, ms, tenant, monkeypatch
 ):
-    from m365bridge.sync import apply
+    from m365bridge.sync import engine
 
     dora = employee(acme, alice, ms, "dora")
     services.user_bind(actor=alice, tenant=tenant, user=dora)
-    original = apply._record_success
+    original = engine.record
 
     def crash(*args, **kwargs):
         raise SystemExit("worker killed between Microsoft's 201 and the commit")
 
-    monkeypatch.setattr(apply, "_record_success", crash)
+    monkeypatch.setattr(engine, "record", crash)
     with pytest.raises(SystemExit):
         sync(tenant)
-    monkeypatch.setattr(apply, "_record_success", original)
+    monkeypatch.setattr(engine, "record", original)
     binding = UserBinding.objects.get(user=dora)
     assert binding.needs_sync and binding.microsoft_id == "" and binding.claim_token == ""
 

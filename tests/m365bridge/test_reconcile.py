@@ -314,7 +314,7 @@ def test_an_account_deleted_in_microsoft_goes_back_to_the_engine(acme, alice, ms
 
     assert run.corrected == 1
     binding = UserBinding.objects.get(user=ann)
-    # P7: the id is kept so the engine can restore that very object (sync.lifecycle).
+    # P7: the id is kept so the engine can restore that very object (sync.restore).
     assert binding.needs_sync and binding.drift == {"missing": True}
     assert binding.microsoft_id and binding.state == "pending"
     assert UserBinding.objects.get(user=ben).state == "provisioned"

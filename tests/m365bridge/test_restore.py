@@ -14,7 +14,7 @@ from audit.models import Event
 from directory import services as directory_services
 from m365bridge import services
 from m365bridge.models import UserBinding
-from m365bridge.sync import lifecycle, reconcile
+from m365bridge.sync import reconcile, restore
 
 from .provisioning import (
     EMPLOYEE_PASSWORD,
@@ -136,8 +136,8 @@ def test_an_address_held_by_another_deleted_account_makes_the_binding_wait_with_
 
     binding.refresh_from_db()
     assert binding.state == "waiting" and binding.microsoft_id == ""
-    assert binding.last_error_message.startswith(lifecycle.WAIT_REASON)
-    assert binding.last_error_code == lifecycle.WAIT_CODE and binding.waiting_since
+    assert binding.last_error_message.startswith(restore.WAIT_REASON)
+    assert binding.last_error_code == restore.WAIT_CODE and binding.waiting_since
     first_wait = (binding.next_attempt_at - timezone.now()).total_seconds()
     assert 50 < first_wait < 70 and binding.needs_sync
     assert not Event.objects.filter(outcome="failure").exists()  # waiting is not a failure
@@ -146,7 +146,7 @@ def test_an_address_held_by_another_deleted_account_makes_the_binding_wait_with_
         reverse("console:user_detail", args=[ann.pk]),
         reverse("m365:tenant", args=[tenant.pk]),
     ):
-        assert lifecycle.WAIT_REASON in client.get(url).content.decode()
+        assert restore.WAIT_REASON in client.get(url).content.decode()
 
     UserBinding.objects.filter(pk=binding.pk).update(next_attempt_at=timezone.now())
     sync(tenant)  # still held: the next wait is longer
@@ -188,4 +188,4 @@ def test_after_30_days_of_waiting_the_binding_is_in_error(ms, tenant, held):
     assert binding.state == "error" and not binding.needs_sync
     assert "for 30 days; Stratus stopped retrying" in binding.last_error_message
     failure = Event.objects.get(type="user_create_provision", outcome="failure")
-    assert failure.details["code"] == lifecycle.WAIT_CODE
+    assert failure.details["code"] == restore.WAIT_CODE

@@ -1,4 +1,4 @@
-"""Accounts deleted in Microsoft 365 (P7).
+"""The restore rules for accounts deleted in Microsoft 365 (P7); `sync.users` follows them.
 
 When Microsoft says a bound account no longer exists (a PATCH answered 404, or a
 reconcile found it deleted), the binding keeps the account's id and is marked
@@ -19,22 +19,30 @@ admin sees which of these happened on the user's page and the tenant page.
 
 from __future__ import annotations
 
-import random
 from datetime import timedelta
 
 from django.utils import timezone
 
-from .. import graph
+from directory.backoff import growing_wait, jittered
+
 from ..graph import BatchRequest
 from ..models import UserBinding
 from . import intent
-from . import plan as planning
 
 MISSING, REPLACES = "missing", "replaces"
 WAIT_LIMIT = timedelta(days=30)
 WAIT_FIRST, WAIT_CAP = 60.0, 6 * 3600.0  # seconds between tries: 1 min, doubling, 6 h
 WAIT_REASON = "Microsoft 365 still holds this address for a deleted account; retrying"
 WAIT_CODE = "upn_held_by_deleted_account"
+
+
+def restore_request(binding: UserBinding) -> BatchRequest:
+    """Bring exactly our deleted object back from Microsoft's deleted items."""
+    return BatchRequest(
+        id=str(binding.pk),
+        method="POST",
+        url=f"/directory/deletedItems/{binding.microsoft_id}/restore",
+    )
 
 
 # --- marking ---------------------------------------------------------------------------
@@ -59,7 +67,9 @@ def binding_missing(row: UserBinding) -> None:
     row.next_attempt_at = None
 
 
-def _gone_for_good(row: UserBinding) -> None:
+def binding_gone_for_good(row: UserBinding) -> None:
+    """A locked row whose restore answered 404: Microsoft no longer has the object, so
+    the next round creates the account again (the caller saves)."""
     old_id = row.microsoft_id
     row.microsoft_id, row.known_properties, row.known_enabled = "", {}, None
     row.password_pushed_version = 0
@@ -72,75 +82,11 @@ def _gone_for_good(row: UserBinding) -> None:
     )
 
 
-# --- restoring (called by apply for plans with action RESTORE) --------------------------------
-
-
-def accounts_restore(client, restores, token, result) -> None:
-    """Restore each missing account from Microsoft's deleted items, then PATCH it up to
-    date; an account Microsoft no longer has is created again by the next round."""
-    from . import apply
-
-    outcomes = apply._send(
-        client,
-        [
-            BatchRequest(
-                id=str(b.pk), method="POST", url=f"/directory/deletedItems/{b.microsoft_id}/restore"
-            )
-            for b, _ in restores
-        ],
-    )
-    patches, updates = [], {}
-    for binding, plan in restores:
-        outcome = outcomes[str(binding.pk)]
-        if isinstance(outcome, graph.NotFound):
-            _record_gone_for_good(binding, plan, result)
-        elif isinstance(outcome, graph.GraphError):
-            apply._record_error(binding, plan, outcome, token, result)
-        else:
-            update = planning.takeover_plan(plan)
-            update.restored, update.drift = True, dict(plan.drift)
-            updates[str(binding.pk)] = (binding, update)
-            patches.append(
-                BatchRequest(
-                    id=str(binding.pk),
-                    method="PATCH",
-                    url=f"/users/{binding.microsoft_id}",
-                    body=update.graph_body(),
-                )
-            )
-    if not patches:
-        return
-    for request_id, outcome in apply._send(client, patches).items():
-        binding, update = updates[request_id]
-        if isinstance(outcome, graph.GraphError):
-            apply._record_error(binding, update, outcome, token, result)
-        else:
-            apply._record_success(
-                binding, update, token, result, created={"id": binding.microsoft_id}
-            )
-
-
-def _record_gone_for_good(binding, plan, result) -> None:
-    from django.db import transaction
-
-    from . import apply
-
-    with transaction.atomic():
-        row = apply._locked(binding)
-        if row is None:
-            return
-        _gone_for_good(row)
-        apply._release(row, plan, clean=False)
-        row.save()
-    result.retrying += 1
-
-
 # --- waiting while a deleted account holds the address ------------------------------------
 
 
 def wait_seconds(attempts: int) -> float:
-    wait = min(WAIT_FIRST * 2 ** max(min(attempts, 20) - 1, 0), WAIT_CAP)
-    return wait + random.uniform(0, 0.1 * wait)
+    return jittered(growing_wait(attempts, first=WAIT_FIRST, cap=WAIT_CAP))
 
 
 def binding_wait(row: UserBinding, plan) -> bool:
@@ -195,21 +141,6 @@ def on_applied(row: UserBinding, plan, *, creating: bool, took_over: bool) -> No
         and row.tenant.licence_sku_id
     ):
         row.licence_pending = row.tenant.licence_sku_id
-
-
-def enabled_details(row: UserBinding, plan) -> dict:
-    """Why sign-in is blocked, for the `user_deprovision` event: a Stratus password past
-    the organization's maximum age (P6) blocks until the user sets a new one."""
-    user = row.user
-    if (
-        plan.enabled is False
-        and user is not None
-        and row.bound
-        and user.password_expired_at is not None
-        and user.status != user.SUSPENDED
-    ):
-        return {"reason": "password_expired", "password_expired": True}
-    return {}
 
 
 def create_details(plan) -> dict:

@@ -1,0 +1,269 @@
+"""The engine every synced row goes through, whatever it is (a user's account, a
+security group, a licence): claim, lease, send, record, release, retry.
+
+- **Claim.** A worker claims up to one `$batch` of due rows of one tenant with a
+  conditional UPDATE (`SELECT … FOR UPDATE SKIP LOCKED`, then a claim token and a
+  lease), so two workers never send the same change.
+- **Lease.** A claim holds for `M365_SYNC_LEASE_SECONDS` (default 300) and is renewed
+  right before every HTTP attempt of the tenant's client (`Lease.renew` is the client's
+  `before_request`). The client is built so that no gap between two renewals (one
+  request, one pause, one budget wait, one token refresh: `longest_gap`) reaches 80 % of
+  the lease, and `lease_check` proves it, so a row is never taken by a second worker
+  while its write is on the wire. A worker that stalled past its lease (paused, swapped
+  out) stops before its next request instead of sending a change someone else now owns.
+- **Send.** Requests go out 20 per `$batch` within the tenant's write budget (`send`).
+- **Record.** Each row's outcome is written in its own transaction together with its
+  event (`record`), on the locked current row; the intent is done only if the row's
+  generation did not move meanwhile (compare-and-set), so a newer change is sent by the
+  next round.
+- **Retry.** A transient failure keeps the intent and comes back after Microsoft's
+  `Retry-After` or a growing wait (`directory.backoff`); a refusal is shown on the row
+  and waits for a fix or a retry.
+
+A kind of row is described by a `Kind` (its model, what to load with it, how to name it
+in events); the kinds themselves (`users`, `groups`, `licences`) plan their requests and
+read the replies.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import timedelta
+
+from django.conf import settings
+from django.db import transaction
+from django.db.models import Q
+from django.utils import timezone
+
+from .. import graph
+from ..events import tenant_event
+from ..graph import BatchRequest
+
+log = logging.getLogger(__name__)
+
+CHUNK = graph.client.BATCH_SIZE  # rows claimed at once: one $batch
+MAX_RETRY_WAIT = 30.0  # a longer Retry-After is scheduled on the row, not slept on
+SWEEP_GRACE = 20  # seconds an intent may wait for its own task before the sweep resends
+DELETED = object()  # what `record`'s update returns when it deleted the row
+
+
+@dataclass(frozen=True)
+class Kind:
+    """What the engine needs to know about one kind of synced row."""
+
+    model: type
+    related: tuple[str, ...]  # loaded with claimed and locked rows
+
+    def event(self, row, type_: str, *, outcome: str = "success", details=None) -> None:
+        """An event about the row, acted by whoever asked for the change."""
+        tenant_event(
+            tenant=row.tenant,
+            type=type_,
+            actor=row.intent_actor,
+            target=row,
+            outcome=outcome,
+            details=details,
+        )
+
+
+@dataclass
+class SyncResult:
+    tenant_id: int
+    held: str = ""  # why nothing was done ("needs_reauthorization", ...)
+    applied: int = 0
+    failed: int = 0
+    retrying: int = 0
+    counts: dict = field(default_factory=dict)
+
+    def count(self, what: str) -> None:
+        self.counts[what] = self.counts.get(what, 0) + 1
+
+
+# --- claiming ------------------------------------------------------------------------------
+
+
+def due(model, *, now, tenant_id: int | None = None):
+    """Rows with intent that no worker holds and whose next attempt is due."""
+    rows = model.objects.filter(needs_sync=True)
+    if tenant_id is not None:
+        rows = rows.filter(tenant_id=tenant_id)
+    return rows.filter(Q(claimed_until__isnull=True) | Q(claimed_until__lt=now)).filter(
+        Q(next_attempt_at__isnull=True) | Q(next_attempt_at__lte=now)
+    )
+
+
+def claim(kind: Kind, *, tenant_id: int, token: str, limit: int = CHUNK) -> list:
+    now = timezone.now()
+    with transaction.atomic():
+        ids = list(
+            due(kind.model, now=now, tenant_id=tenant_id)
+            .order_by("pk")
+            .select_for_update(skip_locked=True)
+            .values_list("pk", flat=True)[:limit]
+        )
+        if not ids:
+            return []
+        kind.model.objects.filter(pk__in=ids).update(
+            claim_token=token, claimed_until=now + lease_length()
+        )
+    return list(
+        kind.model.objects.filter(pk__in=ids, claim_token=token)
+        .select_related(*kind.related)
+        .order_by("pk")
+    )
+
+
+def claims_release(kind: Kind, token: str) -> None:
+    kind.model.objects.filter(claim_token=token).update(claim_token="", claimed_until=None)
+
+
+# --- the lease -----------------------------------------------------------------------------
+
+
+class LeaseLost(Exception):
+    """This worker stalled past its lease: another may own its rows now."""
+
+
+def lease_length() -> timedelta:
+    return timedelta(seconds=getattr(settings, "M365_SYNC_LEASE_SECONDS", 300))
+
+
+class Lease:
+    """The claims of one sync task (one token, over every kind), renewed before each HTTP
+    attempt of the tenant's client."""
+
+    def __init__(self, token: str, kinds: list[Kind]):
+        self.token = token
+        self.kinds = kinds
+        self.renewed = time.monotonic()
+
+    def renew(self) -> None:
+        now = time.monotonic()
+        if now - self.renewed >= lease_length().total_seconds():
+            raise LeaseLost(f"sync {self.token} stalled for {now - self.renewed:.0f} s")
+        until = timezone.now() + lease_length()
+        for kind in self.kinds:
+            kind.model.objects.filter(claim_token=self.token).update(claimed_until=until)
+        self.renewed = now
+
+    def release(self) -> None:
+        for kind in self.kinds:
+            claims_release(kind, self.token)
+
+
+def longest_gap(client: graph.GraphClient) -> float:
+    """The most time between two `before_request` calls of this client: one request, one
+    pause before a retry, one wait for the write budget and one token refresh (each
+    request, MSAL's included, bounded by the connect and read time-outs)."""
+    budget_wait = client.budget.max_wait if client.budget is not None else 0.0
+    request = client.config.connect_timeout + client.config.read_timeout
+    return 2 * request + client.config.max_retry_wait + budget_wait
+
+
+def lease_check(client: graph.GraphClient) -> None:
+    """Refuse a client whose slowest request could outlast the lease (the runner builds
+    its client `within` the lease, so this holds by construction)."""
+    gap, lease = longest_gap(client), lease_length().total_seconds()
+    if gap >= lease:
+        raise ValueError(f"a gap of {gap:.0f} s between two requests would outlast the lease")
+
+
+# --- sending -------------------------------------------------------------------------------
+
+
+def send(client: graph.GraphClient, requests_: list[BatchRequest]) -> dict[str, object]:
+    """Each request's reply: the object Microsoft returned (dict), True, or its
+    GraphError. A failure of the whole `$batch` (budget exhausted, Microsoft unreachable)
+    is every item's failure."""
+    if not requests_:
+        return {}
+    try:
+        results = client.batch(requests_)
+    except graph.NeedsReauthorization:
+        raise
+    except graph.GraphError as exc:
+        return {r.id: exc for r in requests_}
+    return {
+        r.id: (r.error if r.error else (r.body if isinstance(r.body, dict) else True))
+        for r in results
+    }
+
+
+def as_graph_error(exc: Exception) -> graph.GraphError:
+    """A failure of Stratus's own while preparing a change, in the shape admins read."""
+    if isinstance(exc, graph.GraphError):
+        return exc
+    return graph.GraphError(
+        f"Stratus could not prepare this change ({type(exc).__name__}).", code="internal_error"
+    )
+
+
+# --- recording (one transaction per row, with its event) ---------------------------------
+
+
+def locked(kind: Kind, pk: int):
+    """The row as it is now, locked; None if it is gone (unbound, tenant deauthorized)."""
+    return (
+        kind.model.objects.select_for_update(of=("self",))
+        .select_related(*kind.related, "intent_actor")
+        .filter(pk=pk)
+        .first()
+    )
+
+
+def record(kind: Kind, pk: int, generation: int | None, update: Callable) -> bool:
+    """Lock the row, let `update(row)` write the outcome and its event, then release the
+    claim and save, all in one transaction. `update` returns True when the intent it
+    handled is done (clean, compare-and-set on `generation`), False to keep it, or
+    `DELETED` after deleting the row. Returns False when the row was already gone."""
+    with transaction.atomic():
+        row = locked(kind, pk)
+        if row is None:
+            return False
+        done = update(row)
+        if done is DELETED:
+            return True
+        row.release_claim(applied_generation=generation if done else None)
+        row.save()
+    return True
+
+
+def record_retry(kind: Kind, pk: int, error: graph.GraphError, result: SyncResult) -> None:
+    """Microsoft is busy or unreachable: keep the intent, come back later."""
+
+    def update(row):
+        row.retry_later(error)
+        return False
+
+    record(kind, pk, None, update)
+    result.retrying += 1
+
+
+def record_failure(
+    kind: Kind,
+    pk: int,
+    generation: int | None,
+    error: graph.GraphError,
+    result: SyncResult,
+    *,
+    event_type: str,
+    details: dict | None = None,
+) -> None:
+    """Microsoft refused this change: the row shows why and waits for a fix or a retry
+    (not retried by itself: it would fail the same way); the others go on."""
+
+    def update(row):
+        row.fail(error)
+        kind.event(
+            row,
+            event_type,
+            outcome="failure",
+            details={**row.error_details(), **(details or {})},
+        )
+        return True
+
+    record(kind, pk, generation, update)
+    result.failed += 1

@@ -1,0 +1,478 @@
+"""The user kind: one chunk of claimed user bindings, from plans to recorded outcomes.
+
+Each binding's plan (`sync.plan`) is one write: `POST /users` with every attribute and
+a password, or a `PATCH` of only what changed. A create that Microsoft answers "already
+exists" links the existing account instead (takeover), which also makes a crash
+between Microsoft's 201 and our commit harmless: the retry links, never duplicates. An
+account deleted in Microsoft is restored first (`sync.restore`, P7). A password that
+overwrote one changed in Microsoft is followed by `revokeSignInSessions` (P5).
+"""
+
+from __future__ import annotations
+
+import logging
+from urllib.parse import quote
+
+from django.db import IntegrityError
+from django.db.models import F
+from django.utils import timezone
+
+from .. import graph
+from ..graph import BatchRequest
+from ..models import UserBinding
+from . import engine, intent, restore
+from . import plan as planning
+from .engine import DELETED, SyncResult
+
+log = logging.getLogger(__name__)
+
+USERS = engine.Kind(model=UserBinding, related=("user", "tenant__organization"))
+
+ALREADY_LINKED = "This Microsoft 365 account is already bound to another Stratus user."
+
+
+def chunk_sync(client, bindings: list[UserBinding], result: SyncResult) -> None:
+    """Plan, send and record one chunk of claimed user bindings."""
+    writes, restores = [], []
+    for binding in bindings:
+        try:
+            plan = planning.binding_plan(binding)
+        except Exception as exc:  # one bad binding never stops the others
+            log.exception("planning binding %s failed", binding.pk)
+            _record_failure(binding, None, engine.as_graph_error(exc), result)
+            continue
+        if plan.action == planning.NOTHING:
+            _record_success(binding, plan, result)
+        elif plan.action == planning.REMOVE:
+            _record_removed(binding, plan, result)
+        elif plan.action == planning.RESTORE:
+            restores.append((binding, plan))
+        else:
+            writes.append((binding, plan))
+    if restores:
+        _restore(client, restores, result)
+    if writes:
+        _write(client, writes, result)
+
+
+def _write_request(binding: UserBinding, plan: planning.Plan) -> BatchRequest:
+    if plan.action == planning.CREATE:
+        return BatchRequest(id=str(binding.pk), method="POST", url="/users", body=plan.graph_body())
+    return BatchRequest(
+        id=str(binding.pk),
+        method="PATCH",
+        url=f"/users/{binding.microsoft_id}",
+        body=plan.graph_body(),
+    )
+
+
+def _write(client, writes, result: SyncResult) -> None:
+    _note_creates_sent([b.pk for b, p in writes if p.action == planning.CREATE])
+    replies = engine.send(client, [_write_request(b, p) for b, p in writes])
+    takeovers, revokes = [], []
+    for binding, plan in writes:
+        reply = replies[str(binding.pk)]
+        if isinstance(reply, graph.GraphError):
+            if plan.action == planning.CREATE and isinstance(reply, graph.Conflict):
+                takeovers.append((binding, plan))
+            else:
+                _record_error(binding, plan, reply, result)
+        elif plan.action == planning.BLOCK_AND_REMOVE:
+            _record_removed(binding, plan, result, blocked=True)
+        elif plan.action == planning.UPDATE and plan.revoke_sessions:
+            revokes.append((binding, plan))
+        else:
+            _record_success(binding, plan, result, created=reply)
+    if takeovers:
+        _take_over(client, takeovers, result)
+    if revokes:
+        _revoke_sessions(client, revokes, result)
+
+
+def _note_creates_sent(pks: list[int]) -> None:
+    """Committed before the creates leave, so that a worker dying after Microsoft's 201
+    leaves a trace: the retry then reports the account it links as its own earlier
+    create, not as someone else's account taken over."""
+    if pks:
+        UserBinding.objects.filter(pk__in=pks).update(creates_sent=F("creates_sent") + 1)
+
+
+def _revoke_sessions(client, revokes, result: SyncResult) -> None:
+    """A password changed in Microsoft 365 was overwritten (P5): end the sessions signed
+    in with it. If that fails the push counts as not done, so it is sent again with its
+    revoke (pushing the same password twice changes nothing)."""
+    replies = engine.send(
+        client,
+        [
+            BatchRequest(
+                id=str(b.pk), method="POST", url=f"/users/{b.microsoft_id}/revokeSignInSessions"
+            )
+            for b, _ in revokes
+        ],
+    )
+    for binding, plan in revokes:
+        reply = replies[str(binding.pk)]
+        if isinstance(reply, graph.GraphError):
+            _record_error(binding, plan, reply, result)
+        else:
+            _record_success(binding, plan, result)
+
+
+def _take_over(client, takeovers, result: SyncResult) -> None:
+    """Microsoft already has an account with this UPN: find it, link it, overwrite it."""
+    found = engine.send(
+        client,
+        [
+            BatchRequest(
+                id=str(b.pk),
+                method="GET",
+                url=(
+                    f"/users/{quote(p.desired['userPrincipalName'], safe='@')}"
+                    "?$select=id,accountEnabled,userPrincipalName"
+                ),
+            )
+            for b, p in takeovers
+        ],
+    )
+    patches = []
+    for binding, plan in takeovers:
+        account = found[str(binding.pk)]
+        if isinstance(account, graph.NotFound):
+            # The address is held by a deleted account (Microsoft keeps it 30 days).
+            _record_waiting(binding, plan, account, result)
+        elif isinstance(account, graph.GraphError):
+            _record_error(binding, plan, account, result)
+        elif not isinstance(account, dict):
+            error = graph.GraphError("Microsoft 365 returned no account.")
+            _record_error(binding, plan, error, result)
+        elif _linked_elsewhere(binding, account["id"]):
+            error = graph.Conflict(ALREADY_LINKED, code="already_linked")
+            _record_failure(binding, plan, error, result)
+        else:
+            takeover = planning.takeover_plan(plan)
+            takeover.previously_enabled = account.get("accountEnabled")
+            patches.append((binding, takeover, str(account["id"])))
+    replies = engine.send(
+        client,
+        [
+            BatchRequest(id=str(b.pk), method="PATCH", url=f"/users/{i}", body=t.graph_body())
+            for b, t, i in patches
+        ],
+    )
+    for binding, takeover, microsoft_id in patches:
+        reply = replies[str(binding.pk)]
+        if isinstance(reply, graph.GraphError):
+            _record_error(binding, takeover, reply, result)
+        else:
+            _record_success(binding, takeover, result, created={"id": microsoft_id}, took_over=True)
+
+
+def _linked_elsewhere(binding: UserBinding, microsoft_id: str) -> bool:
+    return (
+        UserBinding.objects.filter(tenant_id=binding.tenant_id, microsoft_id=microsoft_id)
+        .exclude(pk=binding.pk)
+        .exists()
+    )
+
+
+def _restore(client, restores, result: SyncResult) -> None:
+    """Restore each missing account from Microsoft's deleted items, then PATCH it up to
+    date; an account Microsoft no longer has is created again by the next round."""
+    replies = engine.send(client, [restore.restore_request(b) for b, _ in restores])
+    patches = []
+    for binding, plan in restores:
+        reply = replies[str(binding.pk)]
+        if isinstance(reply, graph.NotFound):
+            _record_gone_for_good(binding, result)
+        elif isinstance(reply, graph.GraphError):
+            _record_error(binding, plan, reply, result)
+        else:
+            update = planning.takeover_plan(plan)
+            update.restored, update.drift = True, dict(plan.drift)
+            patches.append((binding, update))
+    replies = engine.send(
+        client,
+        [
+            BatchRequest(
+                id=str(b.pk), method="PATCH", url=f"/users/{b.microsoft_id}", body=u.graph_body()
+            )
+            for b, u in patches
+        ],
+    )
+    for binding, update in patches:
+        reply = replies[str(binding.pk)]
+        if isinstance(reply, graph.GraphError):
+            _record_error(binding, update, reply, result)
+        else:
+            _record_success(binding, update, result, created={"id": binding.microsoft_id})
+
+
+# --- events ----------------------------------------------------------------------------------
+
+
+def block_reason(row: UserBinding, plan: planning.Plan) -> str:
+    """Why sign-in is blocked, for `user_deprovision` (every block event says why)."""
+    user = row.user
+    if plan.drift.get("enabled"):
+        return "drift"
+    if not row.bound or user is None:
+        return "deleted" if user is None else "unbound"
+    if user.status == user.SUSPENDED:
+        return "suspended"
+    if user.password_expired_at is not None:
+        return "password_expired"
+    return "blocked"
+
+
+def unblock_reason(row: UserBinding, plan: planning.Plan) -> str:
+    """Why sign-in is allowed again, for `user_reactivate_provision`."""
+    if plan.drift.get("enabled"):
+        return "drift"
+    if plan.password is not None:
+        return "password_set"
+    return "reactivated"
+
+
+def _enabled_details(row: UserBinding, plan: planning.Plan) -> dict:
+    details = {"microsoft_id": row.microsoft_id, "account_enabled": plan.enabled}
+    if plan.enabled:
+        details["reason"] = unblock_reason(row, plan)
+        return details
+    details["reason"] = block_reason(row, plan)
+    user = row.user
+    if (
+        row.bound
+        and user is not None
+        and user.password_expired_at
+        and user.status != user.SUSPENDED
+    ):
+        details["password_expired"] = True  # blocked until the user sets a new one (P6)
+    return details
+
+
+def _create_events(row: UserBinding, plan: planning.Plan, *, took_over: bool) -> None:
+    # An earlier create of ours whose reply was lost is linked, not "taken over".
+    own_earlier = took_over and row.creates_sent > 1
+    details = {
+        "microsoft_id": row.microsoft_id,
+        "took_over_existing": took_over and not own_earlier,
+        "password_set": "stratus"
+        if plan.password_retained
+        else ("unchanged" if took_over else "random"),
+        "account_enabled": plan.enabled,
+    }
+    if own_earlier:
+        details["linked_after_lost_reply"] = True
+    details.update(restore.create_details(plan))
+    USERS.event(row, "user_create_provision", details=details)
+    if took_over and plan.previously_enabled is False and plan.enabled:
+        USERS.event(
+            row,
+            "user_reactivate_provision",
+            details={
+                "microsoft_id": row.microsoft_id,
+                "took_over_existing": True,
+                "reason": "took_over",
+            },
+        )
+
+
+def _update_events(row: UserBinding, plan: planning.Plan) -> None:
+    drift = plan.drift
+    base = {"microsoft_id": row.microsoft_id}
+    if plan.properties:
+        details = {**base, "properties": plan.properties}
+        if drift.get("properties"):
+            details.update(reason="drift", drifted=sorted(drift["properties"]))
+        USERS.event(row, "user_update_provision", details=details)
+    if plan.password is not None:
+        details = dict(base)
+        if drift.get("password"):
+            details.update(reason="drift", sessions_revoked=plan.revoke_sessions)
+        USERS.event(row, "user_password_update_provision", details=details)
+    if "accountEnabled" in plan.body:
+        USERS.event(
+            row,
+            "user_reactivate_provision" if plan.enabled else "user_deprovision",
+            details=_enabled_details(row, plan),
+        )
+
+
+# --- recording outcomes -------------------------------------------------------------------------
+
+
+def _record_success(binding, plan, result, *, created=None, took_over=False) -> None:
+    try:
+        engine.record(
+            USERS,
+            binding.pk,
+            plan.generation,
+            lambda row: _applied(row, plan, result, created=created, took_over=took_over),
+        )
+    except IntegrityError:  # the Microsoft account is already linked to another binding
+        error = graph.Conflict(ALREADY_LINKED, code="already_linked")
+        _record_failure(binding, plan, error, result)
+
+
+def _applied(row, plan, result, *, created, took_over) -> bool:
+    now = timezone.now()
+    creating = plan.action == planning.CREATE
+    if creating:
+        row.microsoft_id = str((created or {}).get("id") or row.microsoft_id)
+    if plan.action != planning.NOTHING:
+        row.known_properties = plan.desired
+        row.known_enabled = plan.enabled
+        if plan.drift and row.drift == plan.drift:
+            row.drift = {}  # overwritten; a newer reconcile's finding stays
+        if plan.password is not None and plan.password_retained:
+            row.password_pushed_version = max(row.password_pushed_version, plan.password_version)
+            row.password_pushed_at = now
+        if creating:
+            _create_events(row, plan, took_over=took_over)
+        else:
+            _update_events(row, plan)
+        restore.on_applied(row, plan, creating=creating, took_over=took_over)
+        if creating:
+            row.creates_sent = 0
+            intent.member_account_changed(
+                tenant_id=row.tenant_id,
+                user_id=row.user_id,
+                microsoft_ids=[row.microsoft_id],
+                actor_id=row.intent_actor_id,
+            )
+        result.applied += 1
+        result.count(plan.action)
+    if row.known_enabled is not None:
+        row.state = UserBinding.PROVISIONED if row.known_enabled else UserBinding.BLOCKED
+    row.synced_at = now
+    row.succeed()
+    return True
+
+
+def _record_removed(binding, plan, result, *, blocked: bool = False) -> None:
+    """The account is blocked (or never existed): forget the binding, unless it was
+    bound again meanwhile (then the next round unblocks it)."""
+
+    def update(row):
+        if blocked:
+            row.known_enabled = False
+            row.state = UserBinding.BLOCKED
+            USERS.event(
+                row,
+                "user_deprovision",
+                details={
+                    "microsoft_id": row.microsoft_id,
+                    "account_enabled": False,
+                    "unbound": True,
+                    "reason": block_reason(row, plan),
+                },
+            )
+            result.applied += 1
+            result.count("block")
+        if not row.bound and row.generation == plan.generation:
+            # Its security groups drop the account (G1).
+            intent.member_account_changed(
+                tenant_id=row.tenant_id,
+                user_id=None,
+                microsoft_ids=[row.microsoft_id],
+                actor_id=row.intent_actor_id,
+            )
+            row.delete()
+            return DELETED
+        return False
+
+    engine.record(USERS, binding.pk, plan.generation, update)
+
+
+def _record_error(binding, plan, error: graph.GraphError, result) -> None:
+    if error.retryable:
+        engine.record_retry(USERS, binding.pk, error, result)
+    elif isinstance(error, graph.NotFound) and plan is not None and plan.action == planning.UPDATE:
+        _record_account_gone(binding, result)
+    elif (
+        isinstance(error, graph.NotFound)
+        and plan is not None
+        and plan.action == planning.BLOCK_AND_REMOVE
+    ):
+        _record_removed(binding, plan, result)
+    else:
+        _record_failure(binding, plan, error, result)
+
+
+def _record_waiting(binding, plan, error, result) -> None:
+    """The address is taken by an account in Microsoft's deleted items (P7): wait, with
+    backoff, and tell the admin why."""
+    waiting = True
+
+    def update(row):
+        nonlocal waiting
+        row.attempts += 1
+        row.record_error(error)
+        # Growing intervals for up to 30 days, then an error (sync.restore).
+        waiting = restore.binding_wait(row, plan)
+        if not waiting:
+            USERS.event(
+                row,
+                "user_create_provision",
+                outcome="failure",
+                details={"code": row.last_error_code, "message": row.last_error_message},
+            )
+        return not waiting
+
+    engine.record(USERS, binding.pk, plan.generation, update)
+    if waiting:
+        result.retrying += 1
+    else:
+        result.failed += 1
+
+
+def _record_account_gone(binding, result) -> None:
+    """The linked account no longer exists: the next round restores it from Microsoft's
+    deleted items, or creates it again (P7, sync.restore)."""
+
+    def update(row):
+        restore.binding_missing(row)
+        return False
+
+    engine.record(USERS, binding.pk, None, update)
+    result.retrying += 1
+
+
+def _record_gone_for_good(binding, result) -> None:
+    def update(row):
+        restore.binding_gone_for_good(row)
+        return False
+
+    engine.record(USERS, binding.pk, None, update)
+    result.retrying += 1
+
+
+_EVENT_FOR_ACTION = {
+    planning.CREATE: "user_create_provision",
+    planning.BLOCK_AND_REMOVE: "user_deprovision",
+}
+
+
+def _failed_event_type(plan) -> str:
+    if plan is None:
+        return "user_update_provision"
+    if plan.action in _EVENT_FOR_ACTION:
+        return _EVENT_FOR_ACTION[plan.action]
+    if "accountEnabled" in plan.body:
+        return "user_reactivate_provision" if plan.enabled else "user_deprovision"
+    if not plan.properties and plan.password is not None:
+        return "user_password_update_provision"
+    return "user_update_provision"
+
+
+def _record_failure(binding, plan, error: graph.GraphError, result) -> None:
+    details = {"properties": plan.properties} if plan is not None and plan.properties else {}
+    engine.record_failure(
+        USERS,
+        binding.pk,
+        plan.generation if plan is not None else None,
+        error,
+        result,
+        event_type=_failed_event_type(plan),
+        details=details,
+    )
