@@ -35,7 +35,7 @@ from .connection import (
 from .deauthorize import deauthorize_hooks, tenant_deauthorize
 from .groups import group_bind, group_unbind
 from .keys import RotationResult, encryption_keys_rotate
-from .reconcile import tenant_reconcile, tenant_set_reconcile_interval, tenant_sync_now
+from .reconcile import tenant_reconcile, tenant_reconcile_now, tenant_set_reconcile_interval
 from .tenant_info import tenant_refresh
 
 __all__ = [
@@ -54,9 +54,9 @@ __all__ = [
     "tenant_connect_complete",
     "tenant_deauthorize",
     "tenant_reconcile",
+    "tenant_reconcile_now",
     "tenant_refresh",
     "tenant_set_reconcile_interval",
-    "tenant_sync_now",
     "user_bind",
     "user_unbind",
     "users_bind",

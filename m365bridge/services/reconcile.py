@@ -14,7 +14,7 @@ from ..models import Tenant
 from ..sync import reconcile
 
 
-def tenant_sync_now(*, actor: User, tenant: Tenant) -> None:
+def tenant_reconcile_now(*, actor: User, tenant: Tenant) -> None:
     """ "Sync now": queue a reconcile of the tenant (after commit). A run already going
     on makes the queued one stop at once, with a note in the sync history."""
     if not tenant.can_sync:
