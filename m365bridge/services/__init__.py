@@ -32,10 +32,10 @@ from .connection import (
     tenant_connect_begin,
     tenant_connect_complete,
 )
-from .deauthorize import deauthorize_hooks, tenant_deauthorize
+from .deauthorize import tenant_deauthorize
 from .groups import group_bind, group_unbind
 from .keys import RotationResult, encryption_keys_rotate
-from .reconcile import tenant_reconcile, tenant_reconcile_now, tenant_set_reconcile_interval
+from .reconcile import tenant_reconcile_now, tenant_set_reconcile_interval
 from .tenant_info import tenant_refresh
 
 __all__ = [
@@ -46,14 +46,12 @@ __all__ = [
     "binding_password_problems",
     "binding_retry",
     "bindings_retry_failed",
-    "deauthorize_hooks",
     "encryption_keys_rotate",
     "group_bind",
     "group_unbind",
     "tenant_connect_begin",
     "tenant_connect_complete",
     "tenant_deauthorize",
-    "tenant_reconcile",
     "tenant_reconcile_now",
     "tenant_refresh",
     "tenant_set_reconcile_interval",

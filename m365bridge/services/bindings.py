@@ -63,7 +63,8 @@ def _tenant_resolver(organization: Organization) -> TenantResolver:
 def _bind_check(
     user: User, tenant: Tenant, existing: UserBinding | None, resolve: TenantResolver
 ) -> BindResult:
-    """C3 for one user: refused (ok False) or fine (ok True, code "bind"/"rebind"/...)."""
+    """C3 for one user: refused (ok False, code names why) or fine (ok True, code
+    "bound", "rebound" or "already_bound", with the existing binding if any)."""
     result = BindResult(user_id=user.pk, email=user.email, ok=False, code="", message="")
     if existing is not None and existing.tenant_id != tenant.pk:
         result.code = "bound_elsewhere"
@@ -218,7 +219,7 @@ def user_bind(*, actor: User | None, tenant: Tenant, user: User) -> UserBinding:
     result = users_bind(actor=actor, tenant=tenant, users=[user])[0]
     if not result.ok:
         raise Conflict(result.message, code=result.code)
-    return result.binding or UserBinding.objects.get(user=user)
+    return result.binding
 
 
 def users_bind_to_their_tenants(

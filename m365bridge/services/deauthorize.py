@@ -3,8 +3,6 @@ binding to it, and writes nothing to Microsoft 365."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
 from django.db import transaction
 from django.utils import timezone
 
@@ -12,10 +10,6 @@ from directory.models import User
 
 from ..events import tenant_event
 from ..models import GroupBinding, Tenant, UserBinding
-
-# Functions `(tenant) -> int` that drop further per-tenant state when a tenant is
-# deauthorized (for example queued sync intent); each returns how many rows it removed.
-deauthorize_hooks: list[Callable[[Tenant], int]] = []
 
 
 @transaction.atomic
@@ -29,7 +23,6 @@ def tenant_deauthorize(*, actor: User, tenant: Tenant) -> Tenant:
     users = removed.get(UserBinding._meta.label, 0)
     _, removed = GroupBinding.objects.filter(tenant=tenant).delete()
     groups = removed.get(GroupBinding._meta.label, 0)
-    other = sum(hook(tenant) for hook in deauthorize_hooks)
     tenant.status = Tenant.DEAUTHORIZED
     tenant.token_cache_encrypted = ""
     tenant.deauthorized_at = timezone.now()
@@ -44,7 +37,6 @@ def tenant_deauthorize(*, actor: User, tenant: Tenant) -> Tenant:
             "bindings_removed": users + groups,
             "user_bindings_removed": users,
             "group_bindings_removed": groups,
-            "other_removed": other,
         },
     )
     return tenant

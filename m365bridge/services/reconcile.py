@@ -1,6 +1,6 @@
 """The reconcile (DESIGN P5) as admins drive it: "Sync now" queues a read-back of the
 tenant from Microsoft 365, and the interval says how often workers run one by
-themselves. The reconcile itself is `sync.reconcile`."""
+themselves. The reconcile itself is `sync.reconcile.tenant_reconcile`, run by workers."""
 
 from __future__ import annotations
 
@@ -24,12 +24,6 @@ def tenant_reconcile_now(*, actor: User, tenant: Tenant) -> None:
         )
     actor_id = getattr(actor, "pk", None)
     transaction.on_commit(lambda: reconcile.reconcile_send(tenant_id=tenant.pk, actor_id=actor_id))
-
-
-def tenant_reconcile(*, tenant: Tenant, actor: User | None = None):
-    """Read the tenant's users back from Microsoft 365 now and send their drift for
-    correction (the worker's job; returns the recorded `SyncRun`)."""
-    return reconcile.tenant_reconcile(tenant_id=tenant.pk, actor_id=getattr(actor, "pk", None))
 
 
 def tenant_set_reconcile_interval(*, actor: User, tenant: Tenant, minutes) -> Tenant:
