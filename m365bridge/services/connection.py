@@ -126,7 +126,7 @@ class Grant:
     permissions and directory roles its token carries."""
 
     mode: str
-    token_cache: str | None
+    token_cache: str
     permissions: list[str]
     roles: list[str]
     upn: str
