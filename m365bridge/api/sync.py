@@ -68,5 +68,5 @@ class TenantSyncApi(APIView):
     )
     def post(self, request, tenant_id: int):
         tenant = selectors.tenant_get(organization=request_organization(request), pk=tenant_id)
-        services.tenant_sync_now(actor=request_actor(request), tenant=tenant)
+        services.tenant_reconcile_now(actor=request_actor(request), tenant=tenant)
         return Response(_sync_state(tenant, queued=True), status=status.HTTP_202_ACCEPTED)

@@ -13,10 +13,10 @@ from .. import selectors, services
 
 @console_view("m365")
 @require_POST
-def tenant_sync_now(request, pk):
+def tenant_reconcile_now(request, pk):
     tenant = selectors.tenant_get(organization=request.organization, pk=pk)
     try:
-        services.tenant_sync_now(actor=request.user, tenant=tenant)
+        services.tenant_reconcile_now(actor=request.user, tenant=tenant)
     except ServiceError as exc:
         messages.error(request, exc.message)
     else:

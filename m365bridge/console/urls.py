@@ -12,7 +12,7 @@ urlpatterns = [
     path("<int:pk>/check/", views.tenant_check, name="check"),
     path("<int:pk>/reauthorize/", views.tenant_reauthorize, name="reauthorize"),
     path("<int:pk>/deauthorize/", views.tenant_deauthorize, name="deauthorize"),
-    path("<int:pk>/sync/", sync.tenant_sync_now, name="sync"),
+    path("<int:pk>/sync/", sync.tenant_reconcile_now, name="sync"),
     path("<int:pk>/reconcile-interval/", sync.tenant_reconcile_interval, name="reconcile_interval"),
     path("<int:pk>/licences/", licences.tenant_licences, name="licences"),
     # Binding users (provisioning)

@@ -1,0 +1,62 @@
+"""Writes of the Microsoft 365 bridge, by job. Every function that changes state is
+atomic, takes `actor=` and records its event in the same transaction; work for
+Microsoft 365 is left to workers (`m365bridge.sync`), sent after commit.
+
+- `connection`: connecting a tenant (sign-in or admin consent, then checks with Graph
+  and storing the tenant, its domains and tokens), and re-authorizing it;
+- `deauthorize`: forgetting a tenant's tokens and bindings, writing nothing to Microsoft;
+- `tenant_info`: what Graph says about a tenant (name, verified domains, partner
+  federation) and `tenant_refresh`, which re-reads it with a fresh token;
+- `bindings`: binding users to a tenant (C3 checks, bulk binds), unbinding, retrying a
+  binding now, Microsoft's password rules for bound users;
+- `groups`: syncing groups to a tenant as security groups, and stopping it;
+- `reconcile`: "Sync now" and how often a tenant is read back from Microsoft 365;
+- `keys`: re-encrypting retained passwords and token caches with the newest key.
+
+Callers use the package: `from m365bridge import services; services.user_bind(...)`.
+"""
+
+from .bindings import (
+    BindResult,
+    binding_password_problems,
+    binding_retry,
+    bindings_retry_failed,
+    user_bind,
+    user_unbind,
+    users_bind,
+    users_bind_to_their_tenants,
+)
+from .connection import (
+    ConnectRefused,
+    ConnectStart,
+    tenant_connect_begin,
+    tenant_connect_complete,
+)
+from .deauthorize import tenant_deauthorize
+from .groups import group_bind, group_unbind
+from .keys import RotationResult, encryption_keys_rotate
+from .reconcile import tenant_reconcile_now, tenant_set_reconcile_interval
+from .tenant_info import tenant_refresh
+
+__all__ = [
+    "BindResult",
+    "ConnectRefused",
+    "ConnectStart",
+    "RotationResult",
+    "binding_password_problems",
+    "binding_retry",
+    "bindings_retry_failed",
+    "encryption_keys_rotate",
+    "group_bind",
+    "group_unbind",
+    "tenant_connect_begin",
+    "tenant_connect_complete",
+    "tenant_deauthorize",
+    "tenant_reconcile_now",
+    "tenant_refresh",
+    "tenant_set_reconcile_interval",
+    "user_bind",
+    "user_unbind",
+    "users_bind",
+    "users_bind_to_their_tenants",
+]
