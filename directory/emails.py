@@ -194,7 +194,11 @@ def _deliver_later(sent_email_id: int) -> None:
         else:  # by name: the directory does not import workers
             app.send_task(DELIVER_TASK, args=[sent_email_id])
     except Exception as exc:  # noqa: BLE001 — broker down: the row is kept, the sweep resends
-        log.warning("could not queue email %s (%s); the sweep will retry", sent_email_id, exc)
+        log.warning(
+            "could not queue email %s (%s); the sweep will retry",
+            sent_email_id,
+            type(exc).__name__,
+        )
 
 
 # --- delivery (the worker's side) -------------------------------------------------------
