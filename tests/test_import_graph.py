@@ -4,7 +4,8 @@
   functions too (a lazy import hides a circle from Python, not from the design);
 - no module uses another module's private name (`from x import _y`, `x._y`);
 - `directory` never imports `m365bridge` (bridges subscribe to the directory, not the
-  other way round), and `graphsim` and the Stratus apps import nothing of each other.
+  other way round) nor `workers` (it queues tasks by name), and `graphsim` and the
+  Stratus apps import nothing of each other.
 """
 
 import ast
@@ -254,6 +255,10 @@ def _imports_between(importers: tuple[str, ...], targets: tuple[str, ...]) -> li
 
 def test_the_directory_never_imports_a_bridge():
     assert not _imports_between(("directory",), ("m365bridge",))
+
+
+def test_the_directory_queues_tasks_by_name_and_never_imports_workers():
+    assert not _imports_between(("directory",), ("workers",))
 
 
 def test_graphsim_and_stratus_import_nothing_of_each_other():
