@@ -157,6 +157,13 @@ EMAIL_FILE_PATH = env.str("EMAIL_FILE_PATH", default=str(VAR_DIR / "mail"))
 if env.str("EMAIL_URL", default=""):
     vars().update(env.email_url("EMAIL_URL"))
 DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="Stratus <no-reply@stratus.localhost>")
+# "worker": emails leave from a Celery task after commit, retried while the mail server
+# fails (directory.emails). "inline": sent once from the committing process (tests).
+EMAIL_DELIVERY = env.str("EMAIL_DELIVERY", default="worker")
+if EMAIL_DELIVERY not in ("worker", "inline"):
+    raise environ.ImproperlyConfigured("EMAIL_DELIVERY must be 'worker' or 'inline'")
+# Seconds an SMTP connection may hang before the try counts as failed (and is retried).
+EMAIL_TIMEOUT = env.int("EMAIL_TIMEOUT", default=30)
 # Lifetimes of emailed links, in seconds: password reset (single-use) and activation.
 PASSWORD_RESET_TIMEOUT = env.int("PASSWORD_RESET_TIMEOUT", default=3600)
 ACTIVATION_TIMEOUT = env.int("ACTIVATION_TIMEOUT", default=7 * 24 * 3600)

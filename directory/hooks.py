@@ -11,20 +11,23 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 
-# Kinds of change.
-USER_CREATED = "user_created"
-USER_UPDATED = "user_updated"
-USER_PASSWORD_SET = "user_password_set"
-USER_SUSPENDED = "user_suspended"
-USER_ACTIVATED = "user_activated"
-USER_DELETING = "user_deleting"
+# Kinds of change. Their values are dotted ("user.password_set") so a change is never
+# mistaken for the audit event of the same name ("user_password_set"): events are what
+# people read in the log; these are what bridges subscribe to. Compare with the
+# constants, never with the strings.
+USER_CREATED = "user.created"
+USER_UPDATED = "user.updated"
+USER_PASSWORD_SET = "user.password_set"
+USER_SUSPENDED = "user.suspended"
+USER_ACTIVATED = "user.activated"
+USER_DELETING = "user.deleting"
 # The password reached the organization's maximum age: bridges block remote sign-in
 # until the next USER_PASSWORD_SET (behaviour P6).
-USER_PASSWORD_EXPIRED = "user_password_expired"
-GROUP_CREATED = "group_created"
-GROUP_UPDATED = "group_updated"
-GROUP_DELETING = "group_deleting"
-GROUP_MEMBERS_CHANGED = "group_members_changed"
+USER_PASSWORD_EXPIRED = "user.password_expired"
+GROUP_CREATED = "group.created"
+GROUP_UPDATED = "group.updated"
+GROUP_DELETING = "group.deleting"
+GROUP_MEMBERS_CHANGED = "group.members_changed"
 
 
 @dataclass(frozen=True)

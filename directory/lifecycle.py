@@ -1,34 +1,28 @@
-"""An account's life after it is created: activation and reset links, the emails a
-person receives, sign-in slowdown and lock-out, and password expiry (DESIGN P6, P9).
+"""An account's life after it is created: redeeming activation and reset links,
+passwords chosen in the portal, sign-in slowdown and lock-out, and password expiry
+(DESIGN P6, P9). The emails and the links in them are `directory.emails`.
 
 Every password still goes through `services.user_set_password`, so the policy, the
-history, the event and the push to bridges stay in one place. Emails are rendered in
-the caller's transaction and leave only after it commits; each one is logged
-(`SentEmail`) so admins can see when it went out, or why it did not.
+history, the event and the push to bridges stay in one place. Imports go one way:
+lifecycle builds on services and emails; services uses emails.
 """
 
 import hmac
-import logging
 import math
-import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from django.conf import settings
-from django.core.mail import EmailMultiAlternatives
-from django.db import IntegrityError, transaction
-from django.template.loader import render_to_string
-from django.urls import reverse
+from django.contrib.auth import authenticate
+from django.db import transaction
 from django.utils import timezone
 
 from audit.services import event_record
 
-from . import hooks, services
+from . import emails, hooks, services
 from .backoff import growing_wait
-from .errors import InvalidInput, NotAllowed
+from .errors import InvalidInput
 from .models import AccountToken, Organization, SentEmail, SignInThrottle, User
-
-log = logging.getLogger(__name__)
 
 LINK_INVALID = "This link is not valid any more. Links work once and expire; ask for a new one."
 WRONG_CURRENT = "Your current password is not correct."
@@ -36,32 +30,7 @@ EXPIRY_WARNING_DAYS = (14, 7, 1)
 RESET_EMAIL_MIN_INTERVAL = timedelta(seconds=60)
 
 
-# --- links (activation and reset) ----------------------------------------------------
-
-
-def _token_lifetime(purpose: str) -> timedelta:
-    if purpose == AccountToken.RESET:
-        return timedelta(seconds=settings.PASSWORD_RESET_TIMEOUT)
-    return timedelta(seconds=settings.ACTIVATION_TIMEOUT)
-
-
-def _token_issue(*, user: User, purpose: str) -> tuple[str, AccountToken]:
-    """A new link secret; earlier unused links of the same purpose stop working."""
-    now = timezone.now()
-    AccountToken.objects.filter(
-        user=user, purpose=purpose, used_at__isnull=True, expires_at__gt=now
-    ).update(expires_at=now)
-    lookup = secrets.token_hex(8)
-    token = f"{lookup}.{secrets.token_urlsafe(32)}"
-    row = AccountToken.objects.create(
-        user=user,
-        purpose=purpose,
-        lookup=lookup,
-        token_hash=AccountToken.hash_token(token),
-        created_at=now,
-        expires_at=now + _token_lifetime(purpose),
-    )
-    return token, row
+# --- links coming back (activation and reset) -----------------------------------------
 
 
 def token_find(*, token: str, purpose: str) -> AccountToken | None:
@@ -102,128 +71,7 @@ def token_redeem(*, token: str, purpose: str, password: str) -> User:
     return user
 
 
-def _link(name: str, token: str) -> str:
-    return settings.BASE_URL.rstrip("/") + reverse(name, kwargs={"token": token})
-
-
-# --- emails --------------------------------------------------------------------------
-
-
-def _email_queue(*, user: User, kind: str, context: dict, dedupe_key: str = "") -> SentEmail | None:
-    """Log the email and send it after the current transaction commits. With a
-    `dedupe_key` already used for this user, nothing is sent and None is returned."""
-    context = {
-        "user": user,
-        "organization": user.organization,
-        "base_url": settings.BASE_URL,
-        "portal_url": settings.BASE_URL.rstrip("/") + reverse("portal:home"),
-        **context,
-    }
-    subject = " ".join(render_to_string(f"emails/{kind}_subject.txt", context).split())
-    text = render_to_string(f"emails/{kind}.txt", context)
-    html = render_to_string(f"emails/{kind}.html", context)
-    record = SentEmail(
-        organization_id=user.organization_id,
-        user=user,
-        to=user.email,
-        kind=kind,
-        subject=subject[:255],
-        dedupe_key=dedupe_key,
-    )
-    try:
-        with transaction.atomic():
-            record.save()
-    except IntegrityError:
-        return None
-    transaction.on_commit(lambda: _email_deliver(record, text, html))
-    return record
-
-
-def _email_deliver(record: SentEmail, text: str, html: str) -> None:
-    message = EmailMultiAlternatives(record.subject, text, settings.DEFAULT_FROM_EMAIL, [record.to])
-    message.attach_alternative(html, "text/html")
-    try:
-        message.send()
-    except Exception as exc:  # noqa: BLE001 — a mail server's failure is shown, not raised
-        record.error = f"{type(exc).__name__}: {exc}"[:500]
-        log.warning(
-            "email %s (%s) to user %s failed: %s",
-            record.pk,
-            record.kind,
-            record.user_id,
-            record.error,
-        )
-    else:
-        record.sent_at = timezone.now()
-    SentEmail.objects.filter(pk=record.pk).update(sent_at=record.sent_at, error=record.error)
-
-
-@transaction.atomic
-def activation_send(*, actor: User | None, user: User) -> SentEmail:
-    """Email a staged user the welcome message with a link to set their first password.
-    Sending again makes the earlier link stop working."""
-    if user.status != User.STAGED:
-        raise NotAllowed(
-            "This account is already activated (or suspended); send a password reset link instead.",
-            code="not_staged",
-        )
-    token, row = _token_issue(user=user, purpose=AccountToken.ACTIVATION)
-    record = _email_queue(
-        user=user,
-        kind=SentEmail.ACTIVATION,
-        context={
-            "link": _link("portal:activate", token),
-            "expires_at": row.expires_at,
-            "inviter": actor,
-        },
-    )
-    event_record(
-        organization=user.organization,
-        type="user_activation_send",
-        actor=actor,
-        target=user,
-        details={"expires_at": row.expires_at.isoformat()},
-    )
-    return record
-
-
-def activation_send_after_create(*, user_id: int, actor_id: int | None) -> None:
-    """Run after `user_create` commits: welcome the user if they still need a password."""
-    user = User.objects.select_related("organization").filter(pk=user_id).first()
-    if user is None or user.organization_id is None or user.status != User.STAGED:
-        return
-    actor = User.objects.filter(pk=actor_id).first() if actor_id else None
-    activation_send(actor=actor, user=user)
-
-
-@transaction.atomic
-def password_reset_send(*, actor: User | None, user: User) -> SentEmail:
-    """Email an active user a single-use link to choose a new password."""
-    if user.status != User.ACTIVE:
-        raise NotAllowed(
-            "Only an active account can reset its password; a staged one "
-            "gets an activation email instead.",
-            code="not_active",
-        )
-    token, row = _token_issue(user=user, purpose=AccountToken.RESET)
-    record = _email_queue(
-        user=user,
-        kind=SentEmail.RESET,
-        context={
-            "link": _link("portal:reset", token),
-            "expires_at": row.expires_at,
-            "minutes": max(1, round(_token_lifetime(AccountToken.RESET).total_seconds() / 60)),
-            "requested_by_admin": actor is not None and actor.pk != user.pk,
-        },
-    )
-    event_record(
-        organization=user.organization,
-        type="user_password_reset_send",
-        actor=actor,
-        target=user,
-        details={"expires_at": row.expires_at.isoformat()},
-    )
-    return record
+# --- "forgot password" ----------------------------------------------------------------
 
 
 def password_reset_request(*, email: str) -> None:
@@ -244,26 +92,9 @@ def password_reset_request(*, email: str) -> None:
     if recent:  # one link a minute is plenty, and keeps the form from flooding a mailbox
         return
     if user.status == User.STAGED:
-        activation_send(actor=None, user=user)
+        emails.activation_send(actor=None, user=user)
     elif user.status == User.ACTIVE:
-        password_reset_send(actor=user, user=user)
-
-
-def password_changed_notify(*, user_id: int, source: str) -> None:
-    """Tell the user their password changed, so they notice a change they did not make.
-    `services.user_set_password` calls this after commit."""
-    user = User.objects.select_related("organization").filter(pk=user_id).first()
-    if user is None or user.organization_id is None:
-        return
-    _email_queue(
-        user=user,
-        kind=SentEmail.PASSWORD_CHANGED,
-        context={
-            "source": source,
-            "changed_at": user.password_changed_at,
-            "forgot_url": settings.BASE_URL.rstrip("/") + reverse("portal:forgot"),
-        },
-    )
+        emails.password_reset_send(actor=user, user=user)
 
 
 # --- passwords chosen in the portal or set by an admin -------------------------------
@@ -341,17 +172,11 @@ def _expiry_check(*, user: User, now: datetime) -> str | None:
     if not due:
         return None
     days = min(due)
-    key = f"expiry:{int(user.password_changed_at.timestamp())}:{days}"
-    record = _email_queue(
+    record = emails.expiry_warning_send(
         user=user,
-        kind=SentEmail.EXPIRY_WARNING,
-        dedupe_key=key,
-        context={
-            "days": days,
-            "days_left": max(1, math.ceil(left / timedelta(days=1))),
-            "expires_at": expires,
-            "change_url": settings.BASE_URL.rstrip("/") + reverse("portal:password_change"),
-        },
+        days=days,
+        days_left=max(1, math.ceil(left / timedelta(days=1))),
+        expires_at=expires,
     )
     return "warned" if record else None
 
@@ -442,8 +267,6 @@ def wait_message(retry_at: datetime) -> str:
 def sign_in_attempt(*, email: str, password: str, address: str, request=None) -> SignInResult:
     """Check the password unless this account or client address must wait. The answer
     is the same whether or not the email exists: unknown emails are throttled too."""
-    from django.contrib.auth import authenticate
-
     email = (email or "").strip().lower()
     keys = [(SignInThrottle.ACCOUNT, email), (SignInThrottle.ADDRESS, address or "unknown")]
     now = timezone.now()
@@ -570,11 +393,6 @@ def sign_in_locked_until(*, user: User) -> datetime | None:
         blocked_until__gt=timezone.now(),
     ).first()
     return row.blocked_until if row else None
-
-
-def sent_email_list(*, organization: Organization, user: User, limit: int = 20):
-    """The emails most recently sent to one user of this organization, newest first."""
-    return SentEmail.objects.for_organization(organization).filter(user=user)[:limit]
 
 
 def lifecycle_prune(*, now: datetime | None = None) -> dict[str, int]:

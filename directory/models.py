@@ -259,9 +259,14 @@ class AccountToken(models.Model):
 
 
 class SentEmail(models.Model):
-    """One email the directory sent (or tried to send) to a person: what, when, and why
-    it failed if it did. Admins see these on the user's page. `dedupe_key` makes a
-    message that must go out only once (an expiry warning) unique per user."""
+    """One email the directory sent (or tried to send): to whom, what, when, and why it
+    failed if it did. Admins see a user's emails on the user's page. `dedupe_key` makes
+    a message that must go out only once (an expiry warning) unique per recipient.
+
+    Until it is sent, `payload` holds the rendered bodies, encrypted (they carry
+    activation and reset links, which are secrets); it is erased once the email is sent
+    or given up on, so a non-empty payload means "still to deliver". `due_at` is when a
+    worker is expected to try it next: the sweep re-queues one whose task was lost."""
 
     ACTIVATION = "activation"
     RESET = "reset"
@@ -277,14 +282,20 @@ class SentEmail(models.Model):
     organization = models.ForeignKey(
         Organization, on_delete=models.CASCADE, related_name="sent_emails", null=True
     )
-    user = models.ForeignKey(User, on_delete=models.CASCADE, related_name="sent_emails")
+    # Empty for a notice to an admin address that is not about one user (bridges).
+    user = models.ForeignKey(
+        User, on_delete=models.CASCADE, related_name="sent_emails", null=True, blank=True
+    )
     to = models.EmailField(max_length=254)
     kind = models.CharField(max_length=32, choices=KINDS)
     subject = models.CharField(max_length=255)
     dedupe_key = models.CharField(max_length=100, blank=True)
     created_at = models.DateTimeField(default=timezone.now)
     sent_at = models.DateTimeField(null=True, blank=True)
-    error = models.CharField(max_length=500, blank=True)
+    error = models.CharField(max_length=500, blank=True)  # the last failure, if any
+    payload = models.TextField(blank=True)  # encrypted bodies, erased once done
+    attempts = models.PositiveSmallIntegerField(default=0)
+    due_at = models.DateTimeField(default=timezone.now)
 
     objects = OrganizationScopedQuerySet.as_manager()
 
@@ -297,11 +308,30 @@ class SentEmail(models.Model):
                 name="sent_email_once",
                 condition=~models.Q(dedupe_key=""),
             ),
+            models.UniqueConstraint(
+                "organization",
+                "to",
+                "dedupe_key",
+                name="sent_email_once_to_address",
+                condition=models.Q(user__isnull=True) & ~models.Q(dedupe_key=""),
+            ),
         ]
-        indexes = [models.Index(fields=["organization", "user", "-created_at"])]
+        indexes = [
+            models.Index(fields=["organization", "user", "-created_at"]),
+            models.Index(
+                fields=["due_at"],
+                name="sent_email_pending",
+                condition=models.Q(sent_at__isnull=True) & ~models.Q(payload=""),
+            ),
+        ]
 
     def __str__(self):
         return f"{self.kind} to {self.to}"
+
+    @property
+    def is_pending(self) -> bool:
+        """Still to deliver: neither sent nor given up on."""
+        return self.sent_at is None and bool(self.payload)
 
 
 class SignInThrottle(models.Model):

@@ -6,7 +6,7 @@ import hmac
 from django.db.models import Q, QuerySet
 from django.http import Http404
 
-from .models import ApiKey, Group, Organization, User
+from .models import ApiKey, Group, Organization, SentEmail, User
 
 
 def user_list(
@@ -86,3 +86,8 @@ def api_key_find(*, secret: str) -> ApiKey | None:
     if key is None or not hmac.compare_digest(key.key_hash, ApiKey.hash_key(secret)):
         return None
     return key
+
+
+def sent_email_list(*, organization: Organization, user: User, limit: int = 20):
+    """The emails most recently sent to one user of this organization, newest first."""
+    return SentEmail.objects.for_organization(organization).filter(user=user)[:limit]

@@ -14,7 +14,7 @@ from django.utils.text import slugify
 
 from audit.services import event_record
 
-from . import hooks
+from . import emails, hooks
 from .errors import Conflict, InvalidInput, NotAllowed
 from .models import ApiKey, Group, Membership, Organization, PasswordHistoryEntry, User
 from .passwords import password_problems
@@ -269,11 +269,9 @@ def user_create(
     if password is not None:
         user_set_password(actor=actor, user=user, password=password)
     elif send_activation:
-        from . import lifecycle  # lifecycle builds on this module
-
         user_id, actor_id = user.pk, getattr(actor, "pk", None)
         transaction.on_commit(
-            lambda: lifecycle.activation_send_after_create(user_id=user_id, actor_id=actor_id)
+            lambda: emails.activation_send_after_create(user_id=user_id, actor_id=actor_id)
         )
     return user
 
@@ -385,11 +383,9 @@ def user_set_password(
     )
     _announce(hooks.USER_PASSWORD_SET, actor=actor, user=user, password=password)
     if had_password:
-        from . import lifecycle  # lifecycle builds on this module
-
         user_id = user.pk
         transaction.on_commit(
-            lambda: lifecycle.password_changed_notify(user_id=user_id, source=source)
+            lambda: emails.password_changed_notify(user_id=user_id, source=source)
         )
     return user
 

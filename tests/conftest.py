@@ -14,6 +14,13 @@ def _quick_password_hashing(settings):
     settings.PASSWORD_HASHERS = ["tests.hashers.QuickArgon2PasswordHasher"]
 
 
+@pytest.fixture(autouse=True)
+def _emails_sent_inline(settings):
+    """Emails leave from the committing process, so tests read them from the mailbox;
+    tests/directory/test_email_delivery.py proves the worker path."""
+    settings.EMAIL_DELIVERY = "inline"
+
+
 @pytest.fixture
 def acme(db):
     organization, _ = services.organization_signup(

@@ -26,4 +26,10 @@ CELERY_BEAT_SCHEDULE = {
         "task": "workers.tasks.m365_reconcile_due",
         "schedule": 60.0,
     },
+    # Emails: re-send those whose task was lost (unsent, not given up on, due over
+    # 30 s ago). One indexed query when there is nothing to do.
+    "email-sweep": {
+        "task": "workers.tasks.email_sweep",
+        "schedule": 60.0,
+    },
 }

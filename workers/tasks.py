@@ -66,3 +66,24 @@ def m365_reconcile_due() -> list[int]:
     from m365bridge.sync import reconcile
 
     return reconcile.reconcile_due()
+
+
+# max_retries=None: the row counts the tries (emails.MAX_ATTEMPTS), so a re-queue by
+# the sweep does not start the count afresh.
+@shared_task(bind=True, acks_late=True, ignore_result=True, max_retries=None)
+def email_deliver(self, sent_email_id: int) -> None:
+    """Send one logged email; while the mail server fails, try again with backoff (the
+    row counts the tries and records the last error). Safe to run twice."""
+    from directory import emails
+
+    retry_in = emails.email_deliver(sent_email_id=sent_email_id)
+    if retry_in is not None:
+        raise self.retry(countdown=retry_in)
+
+
+@shared_task(ignore_result=True)
+def email_sweep() -> list[int]:
+    """Queue again the emails still to deliver whose task was lost."""
+    from directory import emails
+
+    return emails.email_sweep()

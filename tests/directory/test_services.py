@@ -1,10 +1,12 @@
+from contextlib import contextmanager
+
 import pytest
-from django.db import IntegrityError
+from django.db import DatabaseError, IntegrityError, connection
 
 from audit.models import Event
 from directory import hooks, services
 from directory.errors import Conflict, InvalidInput, NotAllowed
-from directory.models import User
+from directory.models import Group, User
 from tests.conftest import PASSWORD
 
 
@@ -62,6 +64,28 @@ def test_usage_location_must_be_an_iso_country_code(alice, bob):
     assert bob.usage_location == "DE"
 
 
+@contextmanager
+def events_refused(event_type: str):
+    """PostgreSQL refuses to store events of this type, as a full disk or a lost
+    connection would: a write whose event fails must leave nothing behind. The trigger
+    is created inside the test's transaction, so it disappears with it."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "CREATE FUNCTION refuse_event() RETURNS trigger LANGUAGE plpgsql AS "
+            "$$ BEGIN RAISE EXCEPTION 'event refused'; END $$"
+        )
+        cursor.execute(
+            "CREATE TRIGGER refuse_event BEFORE INSERT ON audit_event FOR EACH ROW "
+            f"WHEN (NEW.type = '{event_type}') EXECUTE FUNCTION refuse_event()"
+        )
+    try:
+        yield
+    finally:
+        with connection.cursor() as cursor:
+            cursor.execute("DROP TRIGGER refuse_event ON audit_event")
+            cursor.execute("DROP FUNCTION refuse_event()")
+
+
 def test_every_write_records_its_event_in_the_same_transaction(alice, bob):
     services.user_update(actor=alice, user=bob, job_title="Engineer")
     event = Event.objects.filter(type="user_update").latest("id")
@@ -69,6 +93,42 @@ def test_every_write_records_its_event_in_the_same_transaction(alice, bob):
     assert event.actor_label == "alice@acme.example"
     assert event.target_label == "bob@acme.example"
     assert event.details == {"changed": ["job_title"]}
+
+    with events_refused("user_update"), pytest.raises(DatabaseError):
+        services.user_update(actor=alice, user=bob, job_title="Architect")
+    assert User.objects.get(pk=bob.pk).job_title == "Engineer"  # the change went with it
+
+
+@pytest.mark.parametrize(
+    ("event_type", "write", "unchanged"),
+    [
+        (
+            "user_suspend",
+            lambda alice, bob: services.user_suspend(actor=alice, user=bob),
+            lambda bob: bob.status == User.ACTIVE,
+        ),
+        (
+            "user_password_set",
+            lambda alice, bob: services.user_set_password(
+                actor=alice, user=bob, password="Brand-New-Pass-77"
+            ),
+            lambda bob: bob.check_password(PASSWORD) and not bob.password_history.exists(),
+        ),
+        (
+            "group_create",
+            lambda alice, bob: services.group_create(
+                actor=alice, organization=alice.organization, name="Ops"
+            ),
+            lambda bob: not Group.objects.filter(name="Ops").exists(),
+        ),
+    ],
+)
+def test_a_write_whose_event_fails_is_rolled_back_whole(alice, bob, event_type, write, unchanged):
+    before = Event.objects.count()
+    with events_refused(event_type), pytest.raises(DatabaseError):
+        write(alice, bob)
+    assert unchanged(User.objects.get(pk=bob.pk))
+    assert Event.objects.count() == before
 
 
 def test_an_update_that_changes_nothing_records_nothing(alice, bob):
@@ -99,9 +159,21 @@ def test_changes_are_announced_to_subscribers_without_exposing_the_password(alic
 
 def test_suspend_and_reactivate(alice, bob):
     services.user_suspend(actor=alice, user=bob)
-    assert bob.status == User.SUSPENDED
+    assert User.objects.get(pk=bob.pk).status == User.SUSPENDED
     services.user_activate(actor=alice, user=bob)
-    assert bob.status == User.ACTIVE
+    assert User.objects.get(pk=bob.pk).status == User.ACTIVE
+    assert list(
+        Event.objects.filter(target_id=str(bob.pk), type__in=["user_suspend", "user_activate"])
+        .order_by("id")
+        .values_list("type", "details")
+    ) == [("user_suspend", {}), ("user_activate", {"status": User.ACTIVE})]
+
+
+def test_reactivating_a_user_who_never_set_a_password_leaves_them_staged(acme, alice):
+    staged = services.user_create(actor=alice, organization=acme, email="sam@acme.example")
+    services.user_suspend(actor=alice, user=staged)
+    services.user_activate(actor=alice, user=User.objects.get(pk=staged.pk))
+    assert User.objects.get(pk=staged.pk).status == User.STAGED
 
 
 def test_an_admin_cannot_suspend_or_delete_themselves(alice):
@@ -112,12 +184,29 @@ def test_an_admin_cannot_suspend_or_delete_themselves(alice):
 
 
 def test_the_last_owner_cannot_be_demoted(acme, alice):
-    admin = services.user_create(
+    ann = services.user_create(
         actor=alice, organization=acme, email="ann@acme.example", role=User.OWNER, password=PASSWORD
     )
-    services.user_update(actor=admin, user=alice, role=User.ADMIN)
+    services.user_suspend(actor=alice, user=ann)  # still an owner, but not an active one
+    ann = User.objects.get(pk=ann.pk)
+    with pytest.raises(NotAllowed) as raised:
+        services.user_update(actor=ann, user=alice, role=User.ADMIN)
+    assert raised.value.message == "An organization must keep at least one active owner."
+    assert User.objects.get(pk=alice.pk).role == User.OWNER
+    assert not Event.objects.filter(type="user_update", target_id=str(alice.pk)).exists()
+
+    services.user_activate(actor=alice, user=ann)  # with another active owner, it may
+    services.user_update(actor=ann, user=alice, role=User.ADMIN)
+    assert User.objects.get(pk=alice.pk).role == User.ADMIN
+
+
+def test_the_last_active_owner_cannot_be_suspended(acme, alice):
+    ann = services.user_create(
+        actor=alice, organization=acme, email="ann@acme.example", role=User.ADMIN, password=PASSWORD
+    )
     with pytest.raises(NotAllowed):
-        services.user_update(actor=alice, user=admin, role=User.MEMBER)
+        services.user_suspend(actor=ann, user=alice)
+    assert User.objects.get(pk=alice.pk).status == User.ACTIVE
 
 
 def test_a_group_accepts_only_members_of_its_organization(alice, acme, bob, charlie):

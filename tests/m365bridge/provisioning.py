@@ -10,10 +10,10 @@ import pytest
 from directory import services as directory_services
 from m365bridge.capabilities import APPLICATION_PERMISSIONS
 from m365bridge.graph.client import GraphClient
-from m365bridge.models import Tenant, TenantDomain
 from m365bridge.sync import intent, runner
 
 from .conftest import REDIRECT_URI, _submit, unique_domain
+from .factories import TenantDomainFactory, TenantFactory
 
 EMPLOYEE_PASSWORD = "Kx7#mWq2-Lp9zR"
 
@@ -52,14 +52,8 @@ def ms(m365, stratus_app):
 
 @pytest.fixture
 def tenant(acme, alice, ms, queued):
-    row = Tenant.objects.create(
-        organization=acme,
-        microsoft_tenant_id=ms["id"],
-        display_name="Contoso",
-        mode=Tenant.APPLICATION,
-        connected_by=alice,
-    )
-    TenantDomain.objects.create(tenant=row, name=ms["domain"], is_default=True)
+    row = TenantFactory(organization=acme, microsoft_tenant_id=ms["id"], connected_by=alice)
+    TenantDomainFactory(tenant=row, name=ms["domain"], is_default=True)
     return row
 
 

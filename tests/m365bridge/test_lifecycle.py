@@ -14,6 +14,7 @@ from m365bridge.models import GroupBinding, Tenant, UserBinding
 from m365bridge.tenants import tenant_graph_session
 
 from .conftest import connect_tenant, sign_in_at_microsoft, tenant_pk_from
+from .factories import GroupBindingFactory, UserBindingFactory
 
 
 @pytest.fixture
@@ -36,11 +37,9 @@ def bind_users(acme, alice, tenant, ms_tenant, count=3):
             password="Correct-Horse-42",
         )
         assert selectors.tenant_for_email(organization=acme, email=user.email) == tenant
-        UserBinding.objects.create(
-            organization=acme, tenant=tenant, user=user, microsoft_id=account["id"]
-        )
+        UserBindingFactory(tenant=tenant, user=user, microsoft_id=account["id"])
     group = directory_services.group_create(actor=alice, organization=acme, name="Sales")
-    GroupBinding.objects.create(organization=acme, tenant=tenant, group=group)
+    GroupBindingFactory(tenant=tenant, group=group)
     return len(remote) + 1
 
 

@@ -11,11 +11,12 @@ from audit.models import Event
 from directory import services as directory_services
 from m365bridge import services
 from m365bridge.capabilities import APPLICATION_PERMISSIONS
-from m365bridge.models import Tenant, TenantDomain, UserBinding
+from m365bridge.models import UserBinding
 from tests.support.broker import celery_broker
 from tests.support.processes import ProcessSet, database_url, stratus_env, wait_for
 
 from .conftest import unique_domain
+from .factories import TenantDomainFactory, TenantFactory
 from .provisioning import EMPLOYEE_PASSWORD, account, can_sign_in
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -49,13 +50,8 @@ def test_a_running_worker_creates_the_account_and_pushes_the_password_within_sec
         application_permissions=APPLICATION_PERMISSIONS,
         directory_roles=["User Administrator"],
     )
-    tenant = Tenant.objects.create(
-        organization=acme,
-        microsoft_tenant_id=created["id"],
-        display_name="Contoso",
-        mode=Tenant.APPLICATION,
-    )
-    TenantDomain.objects.create(tenant=tenant, name=domain, is_default=True)
+    tenant = TenantFactory(organization=acme, microsoft_tenant_id=created["id"])
+    TenantDomainFactory(tenant=tenant, name=domain, is_default=True)
     ms = {
         "id": created["id"],
         "control": m365.control,

@@ -16,6 +16,7 @@ from m365bridge.models import SyncRun, Tenant, UserBinding
 from m365bridge.sync import reconcile
 
 from .conftest import REDIRECT_URI, _submit
+from .factories import SyncRunFactory
 from .provisioning import (
     EMPLOYEE_PASSWORD,
     account,
@@ -293,7 +294,7 @@ def test_the_lease_of_a_worker_that_died_expires(acme, alice, ms, tenant):
 
     provisioned(acme, alice, ms, tenant, "ann")
     assert reconcile.reconcile_lease_claim(tenant_id=tenant.pk, token="dead-worker")
-    dead = SyncRun.objects.create(organization=acme, tenant=tenant)  # its run, left running
+    dead = SyncRunFactory(tenant=tenant)  # its run, left running
     assert reconciled(tenant).outcome == "skipped"
 
     Tenant.objects.filter(pk=tenant.pk).update(

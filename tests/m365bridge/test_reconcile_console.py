@@ -8,10 +8,10 @@ from django.utils import timezone
 
 from audit.models import Event
 from directory import services as directory_services
-from m365bridge.models import SyncRun, Tenant
+from m365bridge.models import Tenant
 from m365bridge.sync import reconcile
 
-from .factories import tenant_row
+from .factories import SyncRunFactory, tenant_row
 
 
 @pytest.fixture
@@ -57,7 +57,7 @@ def a_run(tenant, **fields):
         note=reconcile.LINK_EXPIRED,
     )
     values.update(fields)
-    return SyncRun.objects.create(organization=tenant.organization, tenant=tenant, **values)
+    return SyncRunFactory(tenant=tenant, **values)
 
 
 def test_sync_now_queues_a_reconcile_of_the_tenant_after_commit(

@@ -5,7 +5,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from audit.models import Event
-from directory import hooks, lifecycle, services
+from directory import emails, hooks, lifecycle, services
 from directory.errors import InvalidInput, NotAllowed
 from directory.models import AccountToken, SentEmail, User
 from tests.conftest import PASSWORD
@@ -75,7 +75,7 @@ def test_the_activation_link_sets_the_first_password_and_activates(
     staged, alice, mailoutbox, django_capture_on_commit_callbacks
 ):
     with django_capture_on_commit_callbacks(execute=True):
-        lifecycle.activation_send(actor=alice, user=staged)
+        emails.activation_send(actor=alice, user=staged)
     token = token_from(mailoutbox[0])
     with django_capture_on_commit_callbacks(execute=True):
         lifecycle.token_redeem(token=token, purpose=AccountToken.ACTIVATION, password=NEW_PASSWORD)
@@ -90,7 +90,7 @@ def test_an_activation_link_works_only_once(
     staged, alice, mailoutbox, django_capture_on_commit_callbacks
 ):
     with django_capture_on_commit_callbacks(execute=True):
-        lifecycle.activation_send(actor=alice, user=staged)
+        emails.activation_send(actor=alice, user=staged)
     token = token_from(mailoutbox[0])
     lifecycle.token_redeem(token=token, purpose=AccountToken.ACTIVATION, password=NEW_PASSWORD)
     with pytest.raises(InvalidInput) as raised:
@@ -104,7 +104,7 @@ def test_a_refused_password_does_not_use_up_the_link(
     staged, alice, mailoutbox, django_capture_on_commit_callbacks
 ):
     with django_capture_on_commit_callbacks(execute=True):
-        lifecycle.activation_send(actor=alice, user=staged)
+        emails.activation_send(actor=alice, user=staged)
     token = token_from(mailoutbox[0])
     with pytest.raises(InvalidInput) as raised:
         lifecycle.token_redeem(token=token, purpose=AccountToken.ACTIVATION, password="weak")
@@ -117,8 +117,8 @@ def test_resending_activation_makes_the_earlier_link_stop_working(
     staged, alice, mailoutbox, django_capture_on_commit_callbacks
 ):
     with django_capture_on_commit_callbacks(execute=True):
-        lifecycle.activation_send(actor=alice, user=staged)
-        lifecycle.activation_send(actor=alice, user=staged)
+        emails.activation_send(actor=alice, user=staged)
+        emails.activation_send(actor=alice, user=staged)
     first, second = token_from(mailoutbox[0]), token_from(mailoutbox[1])
     assert lifecycle.token_find(token=first, purpose=AccountToken.ACTIVATION) is None
     assert lifecycle.token_find(token=second, purpose=AccountToken.ACTIVATION) is not None
@@ -128,7 +128,7 @@ def test_a_link_with_a_wrong_secret_or_purpose_is_refused(
     staged, alice, mailoutbox, django_capture_on_commit_callbacks
 ):
     with django_capture_on_commit_callbacks(execute=True):
-        lifecycle.activation_send(actor=alice, user=staged)
+        emails.activation_send(actor=alice, user=staged)
     token = token_from(mailoutbox[0])
     lookup = token.split(".")[0]
     assert lifecycle.token_find(token=f"{lookup}.wrong", purpose=AccountToken.ACTIVATION) is None
@@ -140,7 +140,7 @@ def test_only_a_hash_of_the_link_is_stored(
     staged, alice, mailoutbox, django_capture_on_commit_callbacks
 ):
     with django_capture_on_commit_callbacks(execute=True):
-        lifecycle.activation_send(actor=alice, user=staged)
+        emails.activation_send(actor=alice, user=staged)
     token = token_from(mailoutbox[0])
     row = AccountToken.objects.get(user=staged)
     assert token.split(".", 1)[1] not in row.token_hash
@@ -149,7 +149,7 @@ def test_only_a_hash_of_the_link_is_stored(
 
 def test_an_active_user_cannot_be_sent_an_activation(bob, alice):
     with pytest.raises(NotAllowed):
-        lifecycle.activation_send(actor=alice, user=bob)
+        emails.activation_send(actor=alice, user=bob)
 
 
 # --- reset -------------------------------------------------------------------------------
@@ -173,7 +173,7 @@ def test_a_reset_sets_the_password_and_kills_other_links(
     bob, alice, mailoutbox, django_capture_on_commit_callbacks
 ):
     with django_capture_on_commit_callbacks(execute=True):
-        lifecycle.password_reset_send(actor=alice, user=bob)
+        emails.password_reset_send(actor=alice, user=bob)
     token = token_from(mailoutbox[0])
     with django_capture_on_commit_callbacks(execute=True):
         lifecycle.token_redeem(token=token, purpose=AccountToken.RESET, password=NEW_PASSWORD)
@@ -220,7 +220,7 @@ def test_a_suspended_users_reset_link_stops_working(
     bob, alice, mailoutbox, django_capture_on_commit_callbacks
 ):
     with django_capture_on_commit_callbacks(execute=True):
-        lifecycle.password_reset_send(actor=alice, user=bob)
+        emails.password_reset_send(actor=alice, user=bob)
     services.user_suspend(actor=alice, user=bob)
     assert lifecycle.token_find(token=token_from(mailoutbox[0]), purpose=AccountToken.RESET) is None
 
@@ -266,7 +266,7 @@ def test_a_failed_email_is_logged_with_its_reason(
     settings.EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
     settings.EMAIL_HOST, settings.EMAIL_PORT = "127.0.0.1", 9  # nothing listens there
     with django_capture_on_commit_callbacks(execute=True):
-        lifecycle.password_reset_send(actor=alice, user=bob)
+        emails.password_reset_send(actor=alice, user=bob)
     record = SentEmail.objects.get(user=bob)
     assert record.sent_at is None and record.error
 
@@ -458,7 +458,7 @@ def test_housekeeping_forgets_old_failures_and_dead_links_but_keeps_live_locks(
         _unblock()
     _attempt(bob.email, "wrong")  # the fourth failure locks
     _attempt("nobody@acme.example", "wrong")
-    lifecycle.password_reset_send(actor=alice, user=bob)
+    emails.password_reset_send(actor=alice, user=bob)
     later = timezone.now() + timedelta(days=2)
     SignInThrottle.objects.filter(locked=True).update(blocked_until=later + timedelta(hours=1))
     assert lifecycle.lifecycle_prune(now=later) == {"throttles": 2, "tokens": 0}

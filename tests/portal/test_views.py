@@ -7,7 +7,7 @@ from django.test import Client
 from django.urls import URLPattern, reverse
 from django.utils import timezone
 
-from directory import hooks, lifecycle, services
+from directory import emails, hooks, lifecycle, services
 from directory.models import User
 from directory.portal import urls as portal_urls
 from directory.portal.views import SIGN_IN_FAILED
@@ -345,7 +345,7 @@ def test_activation_page_activates_the_staged_user(
     client, staged, alice, mailoutbox, django_capture_on_commit_callbacks
 ):
     with django_capture_on_commit_callbacks(execute=True):
-        lifecycle.activation_send(actor=alice, user=staged)
+        emails.activation_send(actor=alice, user=staged)
     path = link_in(mailoutbox[0]).replace("http://127.0.0.1:8000", "")
     assert "Welcome, Dana Diaz" in client.get(path).content.decode()
     weak = client.post(path, {"new_password": "abc", "confirm_password": "abc"})
@@ -375,7 +375,7 @@ def test_the_development_mailbox_lists_what_the_file_backend_wrote(
     settings.EMAIL_BACKEND = "django.core.mail.backends.filebased.EmailBackend"
     settings.EMAIL_FILE_PATH = str(tmp_path)
     with django_capture_on_commit_callbacks(execute=True):
-        lifecycle.password_reset_send(actor=alice, user=bob)
+        emails.password_reset_send(actor=alice, user=bob)
     page = client.get(reverse("portal:dev_mail")).content.decode()
     assert "Reset your Acme password" in page and "/portal/reset/" in page
 

@@ -4,7 +4,7 @@ the "Set password" page (`users.user_password`)."""
 
 from django.views.decorators.http import require_http_methods
 
-from directory import lifecycle
+from directory import emails, lifecycle
 
 from ..access import console_view
 from .users import user_action
@@ -16,7 +16,7 @@ def user_send_reset(request, pk):
     return user_action(
         request,
         pk,
-        action=lifecycle.password_reset_send,
+        action=emails.password_reset_send,
         verb="Send reset link",
         title="Send {user.email} a password reset link?",
         message="They receive an email with a link to choose a new password. The link works "
@@ -32,7 +32,7 @@ def user_send_activation(request, pk):
     return user_action(
         request,
         pk,
-        action=lifecycle.activation_send,
+        action=emails.activation_send,
         verb="Send activation email",
         title="Send {user.email} the activation email again?",
         message="They receive a new welcome email with a link to choose their first "

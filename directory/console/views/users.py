@@ -57,7 +57,7 @@ def user_detail(request, pk):
             "subject": user,
             "groups": user.security_groups.order_by("name"),
             "form": UserForm(initial=UserForm.initial_for(user)),
-            "emails": lifecycle.sent_email_list(organization=request.organization, user=user),
+            "emails": selectors.sent_email_list(organization=request.organization, user=user),
             "locked_until": lifecycle.sign_in_locked_until(user=user),
         },
     )
