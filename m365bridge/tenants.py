@@ -7,13 +7,12 @@ from __future__ import annotations
 from contextlib import contextmanager
 
 from django.conf import settings
-from django.core.mail import send_mail
 from django.db import transaction
 from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils import timezone
 
-from directory.models import User
+from directory.emails import admins_email_queue
 
 from . import graph
 from .events import tenant_event
@@ -63,25 +62,17 @@ def tenant_mark_needs_reauthorization(*, tenant: Tenant, reason: str) -> Tenant:
                 outcome="failure",
                 details={"reason": reason[:500]},
             )
-            transaction.on_commit(lambda: _email_admins_reauthorize(tenant.pk))
+            _email_admins_reauthorize(tenant)
     return tenant
 
 
-def _email_admins_reauthorize(tenant_pk: int) -> None:
-    tenant = Tenant.objects.select_related("organization").get(pk=tenant_pk)
-    admins = (
-        User.objects.for_organization(tenant.organization)
-        .filter(role__in=[User.ADMIN, User.OWNER], status=User.ACTIVE)
-        .values_list("email", flat=True)
-    )
-    if not admins:
-        return
+def _email_admins_reauthorize(tenant: Tenant) -> None:
+    """One email to each admin, through the directory's durable, retried email path."""
     url = settings.BASE_URL.rstrip("/") + reverse("m365:tenant", args=[tenant.pk])
     context = {"tenant": tenant, "url": url}
-    send_mail(
+    admins_email_queue(
+        organization=tenant.organization,
+        kind="m365_needs_reauthorization",
         subject=f"Microsoft 365 tenant {tenant} needs to be re-authorized",
-        message=render_to_string("m365/emails/needs_reauthorization.txt", context),
-        from_email=settings.DEFAULT_FROM_EMAIL,
-        recipient_list=list(admins),
-        fail_silently=True,
+        text=render_to_string("m365/emails/needs_reauthorization.txt", context),
     )
