@@ -24,6 +24,9 @@ USER_DELETING = "user.deleting"
 # The password reached the organization's maximum age: bridges block remote sign-in
 # until the next USER_PASSWORD_SET (behaviour P6).
 USER_PASSWORD_EXPIRED = "user.password_expired"
+# The user signed in with this password (just checked against its hash): a bridge
+# that holds no copy of it yet may keep one now. Not a change; carries the password.
+USER_SIGNED_IN = "user.signed_in"
 GROUP_CREATED = "group.created"
 GROUP_UPDATED = "group.updated"
 GROUP_DELETING = "group.deleting"
@@ -136,3 +139,48 @@ def service_statuses(*, user) -> list[ServiceStatus]:
 
 def extra_password_rules(*, user) -> list[dict]:
     return [rule for provider in _password_rule_providers for rule in provider(user=user)]
+
+
+# --- what the console's users list shows of bridges ---------------------------------
+
+
+@dataclass(frozen=True)
+class UserListFilter:
+    """A filter a bridge adds to the console's users list: `?service=<key>` keeps the
+    users `apply(users=queryset, organization=)` returns; `label` is what admins read."""
+
+    key: str
+    label: str
+    apply: Callable[..., object]
+
+
+UserBadgeProvider = Callable[..., dict[int, list[str]]]
+
+_user_list_filters: list[UserListFilter] = []
+_user_badge_providers: list[UserBadgeProvider] = []
+
+
+def add_user_list_filter(user_filter: UserListFilter) -> UserListFilter:
+    if all(f.key != user_filter.key for f in _user_list_filters):
+        _user_list_filters.append(user_filter)
+    return user_filter
+
+
+def user_list_filters() -> list[UserListFilter]:
+    return list(_user_list_filters)
+
+
+def add_user_badge_provider(provider: UserBadgeProvider) -> UserBadgeProvider:
+    """Register `(organization=, users=) -> {user_id: [label, ...]}`: short notes a
+    bridge shows beside users on one page of the list (one query for the page)."""
+    if provider not in _user_badge_providers:
+        _user_badge_providers.append(provider)
+    return provider
+
+
+def user_badges(*, organization, users) -> dict[int, list[str]]:
+    badges: dict[int, list[str]] = {}
+    for provider in _user_badge_providers:
+        for user_id, labels in provider(organization=organization, users=users).items():
+            badges.setdefault(user_id, []).extend(labels)
+    return badges

@@ -277,6 +277,15 @@ def sign_in_attempt(*, email: str, password: str, address: str, request=None) ->
     if user is not None and user.organization_id is not None:
         _throttle_clear(SignInThrottle.ACCOUNT, email)
         password_expiry_check(user=user)
+        hooks.announce(
+            hooks.DirectoryChange(
+                kind=hooks.USER_SIGNED_IN,
+                organization_id=user.organization_id,
+                actor_id=user.pk,
+                user_id=user.pk,
+                password=password,
+            )
+        )
         return SignInResult(user=user)
     waits = [until for scope, value in keys if (until := _failure(scope, value, email, now))]
     return SignInResult(retry_at=max(waits) if waits else None)

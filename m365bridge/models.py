@@ -390,12 +390,41 @@ class UserBinding(SyncedBinding):
         return ("user", self.user_ref or self.user_id or "", self.user_label)
 
     @property
-    def is_dirty(self) -> bool:
-        return self.needs_sync
-
-    @property
     def has_password(self) -> bool:
         return bool(self.password_encrypted)
+
+    @property
+    def password_pending(self) -> bool:
+        """Bound, but Stratus does not hold the user's password yet (it was set before
+        Stratus kept passwords, or outside the retention window): the account has a
+        random one until the user's next portal sign-in (or activation) pushes theirs."""
+        return self.bound and self.user_id is not None and not self.password_encrypted
+
+
+class RetainedPassword(models.Model):
+    """A user's Stratus password, encrypted (K1), while no binding holds it: set before
+    the user was bound, or kept from a binding that was unbound, so that a bind or a
+    rebind within `M365_PASSWORD_RETAIN_HOURS` (default 72) gives Microsoft the real
+    password. Kept only for users a connected tenant could take (their email domain is
+    one of its verified domains); taken by the binding, or deleted once expired."""
+
+    organization = models.ForeignKey(
+        "directory.Organization", on_delete=models.CASCADE, related_name="+"
+    )
+    user = models.OneToOneField(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="m365_retained_password"
+    )
+    password_encrypted = models.TextField(editable=False)
+    retained_at = models.DateTimeField(default=timezone.now)
+    expires_at = models.DateTimeField()
+
+    objects = OrganizationScopedQuerySet.as_manager()
+
+    class Meta:
+        indexes = [models.Index(fields=["expires_at"], name="m365_retained_expiry")]
+
+    def __str__(self):
+        return f"retained password of user {self.user_id} until {self.expires_at:%Y-%m-%d %H:%M}"
 
 
 class GroupBinding(SyncedBinding):

@@ -3,7 +3,7 @@ reaches another organization's tenants; a missing or foreign tenant is `Http404`
 
 from __future__ import annotations
 
-from django.db.models import Count, QuerySet
+from django.db.models import Count, Q, QuerySet
 from django.http import Http404
 from django.utils import timezone
 
@@ -12,7 +12,15 @@ from directory.errors import Conflict, InvalidInput
 from directory.models import Organization
 
 from .capabilities import PermissionCheck, permission_check
-from .models import BindRun, GroupBinding, SyncRun, Tenant, TenantDomain, UserBinding
+from .models import (
+    BindRun,
+    GroupBinding,
+    RetainedPassword,
+    SyncRun,
+    Tenant,
+    TenantDomain,
+    UserBinding,
+)
 
 
 def tenant_list(
@@ -310,3 +318,42 @@ def group_binding_get(*, organization: Organization, pk) -> GroupBinding:
         )
     except (GroupBinding.DoesNotExist, ValueError, TypeError):
         raise Http404("No such group binding.") from None
+
+
+def bindings_password_pending(*, bindings, pending: bool = True):
+    """Of `bindings`, those bound without a password Stratus holds (or, with
+    `pending=False`, the others): `UserBinding.password_pending` as a query."""
+    condition = Q(bound=True, user__isnull=False, password_encrypted="")
+    return bindings.filter(condition) if pending else bindings.exclude(condition)
+
+
+def users_password_pending(*, organization: Organization, users) -> set[int]:
+    """Ids of these users whose binding is password pending (one query)."""
+    return set(
+        bindings_password_pending(
+            bindings=UserBinding.objects.for_organization(organization).filter(user__in=users)
+        ).values_list("user_id", flat=True)
+    )
+
+
+def users_without_held_password(*, users) -> tuple[list, list]:
+    """Of users about to be bound, (those whose password Stratus does not hold, those
+    who have none yet). The first get a random Microsoft 365 password until their next
+    portal sign-in; the second until they activate. Users whose password is retained or
+    already on their binding are in neither list."""
+    now = timezone.now()
+    retained = set(
+        RetainedPassword.objects.filter(
+            user__in=[u.pk for u in users], expires_at__gt=now
+        ).values_list("user_id", flat=True)
+    )
+    held = set(
+        UserBinding.objects.filter(user__in=[u.pk for u in users])
+        .exclude(password_encrypted="")
+        .values_list("user_id", flat=True)
+    )
+    staged = [u for u in users if not u.has_usable_password()]
+    missing = [
+        u for u in users if u.has_usable_password() and u.pk not in retained and u.pk not in held
+    ]
+    return missing, staged

@@ -10,7 +10,9 @@ registers the bridge's answers:
 - `bindings.binding_password_problems` (through `services`): Microsoft's password rules
   for bound users, so a password Microsoft would refuse is refused before it is saved;
 - `selectors.binding_service_status` and `selectors.binding_password_rules`: what the
-  portal shows of a user's Microsoft 365 account and rules.
+  portal shows of a user's Microsoft 365 account and rules;
+- the users list's "Microsoft 365: password pending" filter and badge (the user's
+  binding holds no password yet: their next portal sign-in pushes it).
 """
 
 from __future__ import annotations
@@ -33,11 +35,31 @@ _GROUP_KINDS = {hooks.GROUP_UPDATED, hooks.GROUP_MEMBERS_CHANGED}
 _GROUP_SYNCED_FIELDS = {"name", "description"}
 
 
+PASSWORD_PENDING = "Microsoft 365: password pending"
+
+
 def subscribe() -> None:
     hooks.subscribe(directory_changed)
     hooks.add_password_check(services.binding_password_problems)
     hooks.add_service_status_provider(selectors.binding_service_status)
     hooks.add_password_rule_provider(selectors.binding_password_rules)
+    hooks.add_user_list_filter(
+        hooks.UserListFilter(
+            key="m365_password_pending", label=PASSWORD_PENDING, apply=_password_pending_users
+        )
+    )
+    hooks.add_user_badge_provider(_password_pending_badges)
+
+
+def _password_pending_users(*, users, organization):
+    return users.filter(
+        m365_binding__bound=True, m365_binding__password_encrypted="", organization=organization
+    )
+
+
+def _password_pending_badges(*, organization, users) -> dict[int, list[str]]:
+    pending = selectors.users_password_pending(organization=organization, users=users)
+    return {user_id: [PASSWORD_PENDING] for user_id in pending}
 
 
 def directory_changed(change: hooks.DirectoryChange) -> None:
@@ -55,11 +77,16 @@ def directory_changed(change: hooks.DirectoryChange) -> None:
 def _user_changed(change: hooks.DirectoryChange) -> None:
     if change.kind == hooks.USER_CREATED:
         return
+    if change.kind == hooks.USER_SIGNED_IN:
+        _signed_in(change)
+        return
     if change.kind == hooks.USER_UPDATED and not (change.changed_fields & SYNCED_STRATUS_FIELDS):
         return
     bindings = UserBinding.objects.filter(user_id=change.user_id)
     tenant_id = bindings.values_list("tenant_id", flat=True).first()
     if tenant_id is None:
+        if change.kind == hooks.USER_PASSWORD_SET and change.password:
+            _password_retain(change, encryption.encrypt(change.password))
         return
     fields: dict = {}
     if change.kind == hooks.USER_PASSWORD_SET:
@@ -70,6 +97,9 @@ def _user_changed(change: hooks.DirectoryChange) -> None:
             "password_version": F("password_version") + 1,
         }
         bindings = bindings.filter(bound=True)
+        if not bindings.exists():  # unbound, or being unbound: keep it for a rebind
+            _password_retain(change, fields["password_encrypted"])
+            return
     elif change.kind == hooks.USER_DELETING:
         # Keep the binding without its user so a worker can still block the account.
         fields = {"user": None, "bound": False, "password_encrypted": ""}
@@ -77,6 +107,20 @@ def _user_changed(change: hooks.DirectoryChange) -> None:
         return
     if binding_mark_dirty(bindings=bindings, actor_id=change.actor_id, **fields):
         sync_after_commit(tenant_id=tenant_id)
+
+
+def _password_retain(change: hooks.DirectoryChange, password_encrypted: str) -> None:
+    """Not bound yet: keep the password for a bind within the window (services.passwords)."""
+    user = User.objects.select_related("organization").filter(pk=change.user_id).first()
+    if user is not None:
+        services.password_retain(user=user, password_encrypted=password_encrypted)
+
+
+def _signed_in(change: hooks.DirectoryChange) -> None:
+    """A bound user whose password Stratus does not hold yet signed in: push it now."""
+    user = User.objects.filter(pk=change.user_id, password_expired_at__isnull=True).first()
+    if user is not None and change.password:
+        services.binding_password_capture(user=user, password=change.password)
 
 
 def _group_changed(change: hooks.DirectoryChange) -> None:

@@ -32,4 +32,10 @@ CELERY_BEAT_SCHEDULE = {
         "task": "workers.tasks.email_sweep",
         "schedule": 60.0,
     },
+    # Passwords kept for a bind or rebind to push (M365_PASSWORD_RETAIN_HOURS): delete
+    # them once their window has passed. A missed run keeps one an hour longer at most.
+    "m365-retained-passwords-prune": {
+        "task": "workers.tasks.m365_retained_passwords_prune",
+        "schedule": crontab(minute=23),
+    },
 }

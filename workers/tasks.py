@@ -87,3 +87,11 @@ def email_sweep() -> list[int]:
     from directory import emails
 
     return emails.email_sweep()
+
+
+@shared_task(ignore_result=True)
+def m365_retained_passwords_prune() -> int:
+    """Delete retained passwords whose window has passed (M365_PASSWORD_RETAIN_HOURS)."""
+    from m365bridge import services
+
+    return services.retained_passwords_prune()

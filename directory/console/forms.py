@@ -3,6 +3,7 @@ in the services, whose errors `add_service_error` puts next to the fields they n
 
 from django import forms
 
+from directory import hooks
 from directory.errors import ServiceError
 from directory.models import User
 from directory.services import PROFILE_FIELDS
@@ -47,6 +48,14 @@ class UserFilterForm(forms.Form):
     q = forms.CharField(required=False, label="Search")
     status = forms.ChoiceField(required=False, choices=[("", "Any status"), *User.STATUSES])
     role = forms.ChoiceField(required=False, choices=[("", "Any role"), *User.ROLES])
+    service = forms.ChoiceField(required=False, label="Connected services")
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        # Filters the bridges add (directory.hooks), e.g. "Microsoft 365: password pending".
+        self.fields["service"].choices = [("", "Any service state")] + [
+            (f.key, f.label) for f in hooks.user_list_filters()
+        ]
 
 
 class UserForm(forms.Form):

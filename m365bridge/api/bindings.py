@@ -31,6 +31,10 @@ class BindingOutputSerializer(serializers.ModelSerializer):
     email = serializers.CharField(source="user_label")
     account_enabled = serializers.BooleanField(source="known_enabled", allow_null=True)
     changes_pending = serializers.BooleanField(source="needs_sync")
+    password_pending = serializers.BooleanField(
+        help_text="Bound, but Stratus holds no password for the user yet: the account has a "
+        "random one until the user's next portal sign-in (or activation) pushes theirs."
+    )
     last_error = serializers.SerializerMethodField()
 
     class Meta:
@@ -45,6 +49,7 @@ class BindingOutputSerializer(serializers.ModelSerializer):
             "microsoft_id",
             "account_enabled",
             "changes_pending",
+            "password_pending",
             "password_pushed_at",
             "synced_at",
             "attempts",
@@ -92,7 +97,7 @@ class TenantUsersApi(APIView):
     @extend_schema(
         tags=TAGS,
         responses=BindingOutputSerializer(many=True),
-        summary="List the tenant's user bindings (filter with ?state=)",
+        summary="List the tenant's user bindings (filter with ?state= and ?password_pending=true)",
     )
     def get(self, request, tenant_id: int):
         tenant = selectors.tenant_get(organization=request_organization(request), pk=tenant_id)
@@ -104,6 +109,13 @@ class TenantUsersApi(APIView):
                     "state", "Must be one of: " + ", ".join(dict(UserBinding.STATES)) + "."
                 )
             bindings = bindings.filter(state=state)
+        pending = request.query_params.get("password_pending")
+        if pending is not None:
+            if pending not in ("true", "false"):
+                raise InvalidInput.for_field("password_pending", "Must be true or false.")
+            bindings = selectors.bindings_password_pending(
+                bindings=bindings, pending=pending == "true"
+            )
         paginator = Pagination()
         page = paginator.paginate_queryset(bindings, request, view=self)
         return paginator.get_paginated_response(BindingOutputSerializer(page, many=True).data)

@@ -36,6 +36,27 @@ def _selected_users(request) -> list[User]:
     return list(users.filter(pk__in=ids).order_by("email"))
 
 
+def _password_counts(users: list[User]) -> dict:
+    """What the bind dialog says about passwords: who will get a random one until their
+    next portal sign-in (Stratus does not hold theirs), who until they activate."""
+    missing, staged = selectors.users_without_held_password(users=users)
+    return {"password_missing": missing, "password_staged": staged}
+
+
+def _notify_pending(request, users: list[User]) -> None:
+    """With "email them a sign-in link" ticked, ask the bound users whose password
+    Stratus does not hold to sign in to the portal once."""
+    if request.POST.get("email_pending") != "1":
+        return
+    queued = services.password_pending_notify(actor=request.user, users=users)
+    if queued:
+        messages.info(
+            request,
+            f"Emailed {queued} user{'s' if queued != 1 else ''} a link to sign in to the "
+            "portal; their Microsoft 365 password is set when they do.",
+        )
+
+
 @console_view("users")
 @require_POST
 def users_bind(request):
@@ -54,11 +75,13 @@ def users_bind(request):
                 "users": users,
                 "groups": [(t, members) for t, members in grouped.items()],
                 "group_id": request.POST.get("group_id", ""),
+                **_password_counts(users),
             },
         )
     results = services.users_bind_to_their_tenants(
         actor=request.user, organization=request.organization, users=users
     )
+    _notify_pending(request, users)
     tenants = {r.binding.tenant for r in results if r.ok and r.binding is not None}
     return render(
         request,
@@ -82,7 +105,12 @@ def user_bind(request, user_pk):
         return render(
             request,
             "m365/bind_confirm.html",
-            {"users": [user], "groups": list(grouped.items()), "single": user},
+            {
+                "users": [user],
+                "groups": list(grouped.items()),
+                "single": user,
+                **_password_counts([user]),
+            },
         )
     if tenant is None:
         messages.error(
@@ -99,6 +127,7 @@ def user_bind(request, user_pk):
             request,
             f"{user.email} is bound to {tenant}; the Microsoft 365 account is being created.",
         )
+        _notify_pending(request, [user])
     return redirect("console:user_detail", pk=user.pk)
 
 

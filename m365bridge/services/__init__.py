@@ -9,6 +9,8 @@ Microsoft 365 is left to workers (`m365bridge.sync`), sent after commit.
   federation) and `tenant_refresh`, which re-reads it with a fresh token;
 - `bindings`: binding users to a tenant (C3 checks, bulk binds), unbinding, retrying a
   binding now, Microsoft's password rules for bound users;
+- `passwords`: keeping a user's password (encrypted) until a binding can push it, and
+  taking it at the user's next sign-in when no binding holds it yet;
 - `groups`: syncing groups to a tenant as security groups, and stopping it;
 - `reconcile`: "Sync now" and how often a tenant is read back from Microsoft 365;
 - `keys`: re-encrypting retained passwords and token caches with the newest key.
@@ -35,6 +37,13 @@ from .connection import (
 from .deauthorize import tenant_deauthorize
 from .groups import group_bind, group_unbind
 from .keys import RotationResult, encryption_keys_rotate
+from .passwords import (
+    binding_password_capture,
+    password_pending_notify,
+    password_retain,
+    retained_passwords_prune,
+    retained_passwords_take,
+)
 from .reconcile import tenant_reconcile_now, tenant_set_reconcile_interval
 from .tenant_info import tenant_refresh
 
@@ -43,12 +52,17 @@ __all__ = [
     "ConnectRefused",
     "ConnectStart",
     "RotationResult",
+    "binding_password_capture",
     "binding_password_problems",
     "binding_retry",
     "bindings_retry_failed",
     "encryption_keys_rotate",
     "group_bind",
     "group_unbind",
+    "password_pending_notify",
+    "password_retain",
+    "retained_passwords_prune",
+    "retained_passwords_take",
     "tenant_connect_begin",
     "tenant_connect_complete",
     "tenant_deauthorize",

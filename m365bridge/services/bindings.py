@@ -9,6 +9,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from django.db import transaction
+from django.db.models import F
 
 from directory.errors import Conflict, InvalidInput, ServiceError
 from directory.models import Organization, User
@@ -18,6 +19,7 @@ from ..models import BindRun, Tenant, UserBinding
 from ..passwords import microsoft_password_problems
 from ..selectors import tenant_for_email
 from ..sync.intent import binding_mark_dirty, sync_after_commit
+from .passwords import password_retain, retained_passwords_take
 
 BOUND_ELSEWHERE = (
     "{email} is already bound to the Microsoft 365 tenant {tenant}. A user is "
@@ -152,21 +154,17 @@ def users_bind(*, actor: User | None, tenant: Tenant, users: list[User]) -> list
     actor_id = getattr(actor, "pk", None)
     _bindings_create(tenant, plan, run=run, actor_id=actor_id)
     if plan.rebind:
-        binding_mark_dirty(
-            bindings=UserBinding.objects.filter(pk__in=plan.rebind),
-            actor_id=actor_id,
-            bound=True,
-            bind_run=run,
-            next_attempt_at=None,
-        )
+        _bindings_reselect(tenant, plan, run=run, actor_id=actor_id)
     _users_bind_event(tenant, actor, users=users, plan=plan, run=run)
     sync_after_commit(tenant_id=tenant.pk)
     return plan.results
 
 
 def _bindings_create(tenant: Tenant, plan: BindPlan, *, run: BindRun, actor_id) -> None:
-    """One `bulk_create` for the users bound for the first time; their results get
-    their new binding."""
+    """One `bulk_create` for the users bound for the first time, each with the password
+    Stratus retained for it (so the account is created with the user's real password);
+    their results get their new binding."""
+    passwords = retained_passwords_take(users=plan.new, tenant_name=tenant.display_name)
     created = UserBinding.objects.bulk_create(
         [
             UserBinding(
@@ -177,6 +175,8 @@ def _bindings_create(tenant: Tenant, plan: BindPlan, *, run: BindRun, actor_id) 
                 user_label=user.email,
                 bind_run=run,
                 intent_actor_id=actor_id,
+                password_encrypted=passwords.get(user.pk, ""),
+                password_version=1 if user.pk in passwords else 0,
             )
             for user in plan.new
         ]
@@ -185,6 +185,25 @@ def _bindings_create(tenant: Tenant, plan: BindPlan, *, run: BindRun, actor_id) 
     for result in plan.results:
         if result.code == "bound":
             result.binding = by_user[result.user_id]
+
+
+def _bindings_reselect(tenant: Tenant, plan: BindPlan, *, run: BindRun, actor_id) -> None:
+    """Bindings unbound earlier are selected again: sign-in is unblocked, and the password
+    kept from the unbind (or set since) is pushed again, so a password changed directly
+    in Microsoft after this rebind is overwritten (P5)."""
+    rows = UserBinding.objects.filter(pk__in=plan.rebind).select_related("user")
+    users = [row.user for row in rows if row.user is not None]
+    passwords = retained_passwords_take(users=users, tenant_name=tenant.display_name)
+    for row in rows:
+        fields = {"bound": True, "bind_run": run, "next_attempt_at": None}
+        if row.user_id in passwords:
+            fields.update(
+                password_encrypted=passwords[row.user_id],
+                password_version=F("password_version") + 1,
+            )
+        binding_mark_dirty(
+            bindings=UserBinding.objects.filter(pk=row.pk), actor_id=actor_id, **fields
+        )
 
 
 def _users_bind_event(
@@ -250,12 +269,14 @@ def users_bind_to_their_tenants(
 @transaction.atomic
 def user_unbind(*, actor: User | None, user: User) -> UserBinding | None:
     """Unbind a user: a worker blocks sign-in to the Microsoft 365 account (it is never
-    deleted), then forgets the binding. The retained password is deleted now."""
+    deleted), then forgets the binding. Its password is kept for the retention window
+    (`passwords`), so binding the user again pushes it again."""
     binding = (
         UserBinding.objects.select_for_update().select_related("tenant").filter(user=user).first()
     )
     if binding is None or not binding.bound:
         return binding
+    password_retain(user=user, password_encrypted=binding.password_encrypted)
     binding_mark_dirty(
         bindings=UserBinding.objects.filter(pk=binding.pk),
         actor_id=getattr(actor, "pk", None),

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 from directory import encryption
 
-from ..models import Tenant, UserBinding
+from ..models import RetainedPassword, Tenant, UserBinding
 
 
 @dataclass
@@ -23,6 +23,7 @@ def encryption_keys_rotate() -> RotationResult:
     `directory.encryption`; safe to run while workers run, and to run again."""
     result = RotationResult()
     _rotate_column(UserBinding, "password_encrypted", result, "passwords")
+    _rotate_column(RetainedPassword, "password_encrypted", result, "passwords")
     _rotate_column(Tenant, "token_cache_encrypted", result, "token_caches")
     return result
 

@@ -3,7 +3,7 @@ from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_http_methods
 
-from directory import lifecycle, selectors, services
+from directory import hooks, lifecycle, selectors, services
 from directory.errors import ServiceError
 from directory.passwords import policy_rules
 
@@ -36,14 +36,17 @@ def user_list(request):
         status=criteria.get("status", ""),
         role=criteria.get("role", ""),
     ).only(*LIST_COLUMNS)
+    for user_filter in hooks.user_list_filters():
+        if criteria.get("service") == user_filter.key:
+            users = user_filter.apply(users=users, organization=request.organization)
+    page = paginate(users, page=request.GET.get("page"))
+    badges = hooks.user_badges(organization=request.organization, users=page.items)
+    for person in page.items:
+        person.service_badges = badges.get(person.pk, [])
     return render(
         request,
         "console/users/list.html",
-        {
-            "filters": filters,
-            "filtered": any(criteria.values()),
-            "page": paginate(users, page=request.GET.get("page")),
-        },
+        {"filters": filters, "filtered": any(criteria.values()), "page": page},
     )
 
 
