@@ -11,10 +11,12 @@ from pathlib import Path
 import environ
 
 BASE_DIR = Path(__file__).resolve().parent.parent
-VAR_DIR = BASE_DIR / "var"
 
 env = environ.Env()
 environ.Env.read_env(BASE_DIR / ".env", overwrite=False)
+
+# Development state: broker folders, mail files, graphsim's data (one stack per folder).
+VAR_DIR = Path(env.str("STRATUS_VAR_DIR", default="") or BASE_DIR / "var")
 
 STRATUS_ENV = env.str("STRATUS_ENV", default="development")
 PRODUCTION = STRATUS_ENV == "production"
@@ -29,7 +31,10 @@ DEBUG = env.bool("DEBUG", default=not PRODUCTION)
 SECRET_KEY = env.str("SECRET_KEY") if PRODUCTION else env.str("SECRET_KEY", _DEV_SECRET_KEY)
 ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=[] if PRODUCTION else ["*"])
 CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
-BASE_URL = env.str("BASE_URL", default="http://127.0.0.1:8000")
+# `make run` serves on RUN_PORT; links and Microsoft's redirect URI must name that port
+# unless BASE_URL says otherwise (an empty BASE_URL counts as unset).
+RUN_PORT = env.int("RUN_PORT", default=8000)
+BASE_URL = env.str("BASE_URL", default="") or f"http://127.0.0.1:{RUN_PORT}"
 
 # Keys for secrets at rest (MultiFernet): the first encrypts, every one decrypts.
 FIELD_ENCRYPTION_KEYS = (
