@@ -94,8 +94,17 @@ DATABASES = {
 DATABASES["default"]["ATOMIC_REQUESTS"] = False
 DATABASES["default"]["CONN_MAX_AGE"] = env.int("DB_CONN_MAX_AGE", default=60)
 if DATABASES["default"]["ENGINE"].endswith("sqlite3"):
-    # Web, worker and scheduler share one SQLite file in development.
-    DATABASES["default"].setdefault("OPTIONS", {})["timeout"] = 20
+    # Web, worker and scheduler write one SQLite file at once in development. IMMEDIATE
+    # takes the write lock at BEGIN, so a transaction that read first never fails with
+    # "database is locked" when it starts writing (a lock upgrade skips the busy timeout);
+    # WAL lets readers go on during a write; `timeout` is the busy wait in seconds.
+    DATABASES["default"].setdefault("OPTIONS", {}).update(
+        {
+            "transaction_mode": "IMMEDIATE",
+            "timeout": 20,
+            "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
+        }
+    )
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 AUTH_USER_MODEL = "directory.User"
