@@ -11,10 +11,12 @@ from pathlib import Path
 import environ
 
 BASE_DIR = Path(__file__).resolve().parent.parent
-VAR_DIR = BASE_DIR / "var"
 
 env = environ.Env()
 environ.Env.read_env(BASE_DIR / ".env", overwrite=False)
+
+# Development state: broker folders, mail files, graphsim's data (one stack per folder).
+VAR_DIR = Path(env.str("STRATUS_VAR_DIR", default="") or BASE_DIR / "var")
 
 STRATUS_ENV = env.str("STRATUS_ENV", default="development")
 PRODUCTION = STRATUS_ENV == "production"
@@ -29,7 +31,10 @@ DEBUG = env.bool("DEBUG", default=not PRODUCTION)
 SECRET_KEY = env.str("SECRET_KEY") if PRODUCTION else env.str("SECRET_KEY", _DEV_SECRET_KEY)
 ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=[] if PRODUCTION else ["*"])
 CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
-BASE_URL = env.str("BASE_URL", default="http://127.0.0.1:8000")
+# `make run` serves on RUN_PORT; links and Microsoft's redirect URI must name that port
+# unless BASE_URL says otherwise (an empty BASE_URL counts as unset).
+RUN_PORT = env.int("RUN_PORT", default=8000)
+BASE_URL = env.str("BASE_URL", default="") or f"http://127.0.0.1:{RUN_PORT}"
 
 # Keys for secrets at rest (MultiFernet): the first encrypts, every one decrypts.
 FIELD_ENCRYPTION_KEYS = (
@@ -89,8 +94,17 @@ DATABASES = {
 DATABASES["default"]["ATOMIC_REQUESTS"] = False
 DATABASES["default"]["CONN_MAX_AGE"] = env.int("DB_CONN_MAX_AGE", default=60)
 if DATABASES["default"]["ENGINE"].endswith("sqlite3"):
-    # Web, worker and scheduler share one SQLite file in development.
-    DATABASES["default"].setdefault("OPTIONS", {})["timeout"] = 20
+    # Web, worker and scheduler write one SQLite file at once in development. IMMEDIATE
+    # takes the write lock at BEGIN, so a transaction that read first never fails with
+    # "database is locked" when it starts writing (a lock upgrade skips the busy timeout);
+    # WAL lets readers go on during a write; `timeout` is the busy wait in seconds.
+    DATABASES["default"].setdefault("OPTIONS", {}).update(
+        {
+            "transaction_mode": "IMMEDIATE",
+            "timeout": 20,
+            "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
+        }
+    )
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 AUTH_USER_MODEL = "directory.User"

@@ -67,12 +67,15 @@ def unsupported_query(message: str) -> GraphError:
 class AuthError(Exception):
     """An Entra sign-in error: OAuth `error`, AADSTS number and its description."""
 
-    def __init__(self, error: str, aadsts: int, description: str, status: int = 400):
+    def __init__(
+        self, error: str, aadsts: int, description: str, status: int = 400, suberror: str = ""
+    ):
         super().__init__(description)
         self.error = error
         self.aadsts = aadsts
         self.description = description
         self.status = status
+        self.suberror = suberror
 
 
 def tenant_not_found(tenant: str) -> AuthError:
@@ -202,11 +205,12 @@ def unsupported_grant(grant: str) -> AuthError:
     )
 
 
-def consent_missing(client_id: str, name: str) -> AuthError:
+def consent_missing(client_id: str, name: str, suberror: str = "") -> AuthError:
     return AuthError(
         "invalid_grant",
         65001,
         f"The user or administrator has not consented to use the application with ID "
         f"'{client_id}' named '{name}'. Send an interactive authorization request for this "
         "user and resource.",
+        suberror=suberror,
     )

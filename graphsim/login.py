@@ -56,6 +56,8 @@ def auth_error_response(err: AuthError, correlation_id: str | None = None) -> JS
         "correlation_id": correlation,
         "error_uri": f"https://login.microsoftonline.com/error?code={err.aadsts}",
     }
+    if err.suberror:
+        body["suberror"] = err.suberror
     return JSONResponse(
         body,
         status_code=err.status,
@@ -334,9 +336,20 @@ class Login:
             if requested - OIDC_SCOPES
             else record["scopes"]
         )
+        self._require_consent(owner, app, scopes)
         return self._delegated_tokens(
             owner, app, user, scopes, record["auth_time"], record.get("prefixed", False)
         ), owner
+
+    def _require_consent(self, tenant, app: dict, scopes: list) -> None:
+        """A refresh token is only as good as the consent behind it: once the grant is
+        deleted (or narrowed), Entra refuses it with AADSTS65001, `consent_required`."""
+        grant = self.grant_for(tenant, app["clientId"]) or {}
+        consented = set(grant.get("delegatedPermissions") or [])
+        if any(s not in OIDC_SCOPES and s not in consented for s in scopes):
+            raise errors.consent_missing(
+                app["clientId"], app.get("displayName", ""), suberror="consent_required"
+            )
 
     def _delegated_tokens(
         self, tenant, app: dict, user: dict, scopes: list, auth_time: float, prefixed: bool

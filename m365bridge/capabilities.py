@@ -109,8 +109,9 @@ class Feature:
 
 
 FEATURES = [
+    # Only features Stratus has: no "Import Microsoft 365 users" line until an import
+    # exists (the check would promise it to admins otherwise).
     Feature("tenant", "Read the tenant and its verified domains", (READ_ORG, READ_DOMAINS)),
-    Feature("import", "Import Microsoft 365 users", (READ_USERS,)),
     Feature(
         "create_users",
         "Create users",

@@ -73,9 +73,28 @@ class MemoryTokenStore:
         self.serialized = serialized
 
 
-# MSAL's HTTP cache (OIDC discovery for 24 h, throttled token errors), shared by every
-# tenant's app in this process so a new client does not fetch discovery again.
-_HTTP_CACHE: dict = {}
+class _DiscoveryOnlyCache(dict):
+    """An MSAL `http_cache` that keeps the OIDC discovery GETs (24 h) and drops every
+    token POST reply. MSAL would otherwise replay a 400 token reply for 60 s: the token
+    request made right after an admin restores consent would get the stale refusal
+    instead of reaching Microsoft. Keys are MSAL's ("GET <url> ..." for discovery), and
+    its bookkeeping entry; anything else is not stored, so an unknown key costs a fetch,
+    never a stale answer."""
+
+    def __setitem__(self, key, value):
+        if key == _MSAL_INDEX or str(key).startswith("GET "):
+            super().__setitem__(key, value)
+
+
+_MSAL_INDEX = "_index_"  # msal.individual_cache._ExpiringMapping._INDEX
+
+# One cache per authority tenant, kept for the process so a new client of that tenant
+# does not fetch discovery again; nothing one tenant's sign-in caches reaches another.
+_HTTP_CACHES: dict[str, _DiscoveryOnlyCache] = {}
+
+
+def _http_cache(authority_tenant: str) -> _DiscoveryOnlyCache:
+    return _HTTP_CACHES.setdefault(authority_tenant.lower(), _DiscoveryOnlyCache())
 
 
 def _confidential_app(
@@ -89,7 +108,7 @@ def _confidential_app(
             instance_discovery=False,
             http_client=session,
             token_cache=cache,
-            http_cache=_HTTP_CACHE,
+            http_cache=_http_cache(authority_tenant),
         )
     except requests.RequestException as exc:
         raise Transient(f"Could not reach Microsoft sign-in: {type(exc).__name__}.") from None

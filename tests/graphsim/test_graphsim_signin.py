@@ -249,6 +249,47 @@ def test_refresh_token_stops_working_after_user_changes(world, change, code, mes
     assert result["error_description"].startswith(message)
 
 
+CONSENT_MISSING = (
+    "AADSTS65001: The user or administrator has not consented to use the application with ID "
+)
+
+
+def test_refresh_token_is_refused_once_the_apps_grant_is_deleted(world):
+    app, account = _signed_in_user(world, "patgrant")
+    world.sim.control.revoke_grant(world.tid, world.app["clientId"])
+
+    result = app.acquire_token_silent_with_error(["User.Read"], account=account, force_refresh=True)
+
+    assert result["error"] == "invalid_grant" and result["error_codes"] == [65001]
+    assert result["suberror"] == "consent_required"
+    assert result["error_description"].startswith(CONSENT_MISSING + f"'{world.app['clientId']}'")
+
+
+def test_refresh_token_is_refused_for_a_permission_no_longer_consented(world):
+    app, account = _signed_in_user(world, "patnarrow")
+    world.sim.control.grant(
+        world.tid, world.app["clientId"], delegated_permissions=["Mail.Read"], replace=True
+    )
+
+    result = app.acquire_token_silent_with_error(["User.Read"], account=account, force_refresh=True)
+
+    assert result["error"] == "invalid_grant" and result["error_codes"] == [65001]
+
+    # Consent restored: the same refresh token works again. (Asked over plain HTTP: this
+    # MSAL client would replay its cached 400 for 60 s.)
+    world.sim.control.grant(world.tid, world.app["clientId"], delegated_permissions=["User.Read"])
+    [refresh] = app.token_cache.search(msal.TokenCache.CredentialType.REFRESH_TOKEN)
+    again = token_post(
+        world,
+        grant_type="refresh_token",
+        client_id=world.app["clientId"],
+        client_secret=world.app["secret"],
+        refresh_token=refresh["secret"],
+        scope="User.Read offline_access",
+    )
+    assert again.status_code == 200 and "access_token" in again.json()
+
+
 def test_sign_in_page_rejects_wrong_password_and_blocked_user(world):
     control = world.sim.control
     control.admin_create_user(world.tid, f"kim@{world.domain}", password=STRONG_PASSWORD)

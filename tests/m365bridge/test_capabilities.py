@@ -40,3 +40,8 @@ def test_delegated_rights_are_bounded_by_the_signed_in_admins_roles():
     assert check.complete, check.missing
     without_role = permission_check(mode="delegated", permissions=permissions, roles=[])
     assert not feature(without_role, "create_users").allowed
+
+
+def test_it_promises_no_import_of_microsoft_365_users_while_stratus_has_none():
+    check = permission_check(mode="application", permissions=["Directory.ReadWrite.All"], roles=[])
+    assert not [f for f in check.features if f.key == "import" or "import" in f.name.lower()]

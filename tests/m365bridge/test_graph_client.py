@@ -14,6 +14,7 @@ from m365bridge.graph import (
     GraphClient,
     GraphConfig,
     MemoryTokenStore,
+    NeedsReauthorization,
     NotFound,
     Throttled,
     WriteBudget,
@@ -307,3 +308,22 @@ def test_a_graphsim_time_scale_speeds_the_budget_up_by_the_same_factor(acme, set
     assert tenant_graph(tenant=tenant).budget.rate == DEFAULT_RATE
     settings.M365_GRAPH_TIME_SCALE = 4
     assert tenant_graph(tenant=tenant).budget.rate == DEFAULT_RATE * 4
+
+
+def test_a_refused_token_request_is_sent_again_once_consent_is_back(
+    graphsim_server, config, stratus_app, sim_tenant
+):
+    """MSAL would replay a 400 token reply for 60 s; Stratus keeps only discovery."""
+    created = graphsim_server.control.create_tenant(
+        display_name="Late consent", domains=[unique_domain("late")]
+    )
+    with pytest.raises(NeedsReauthorization, match="AADSTS700016"):
+        make_client(config, created["id"]).tokens.token()
+    assert make_client(config, sim_tenant).tokens.token()  # another tenant is untouched
+
+    graphsim_server.control.grant(
+        created["id"], stratus_app["clientId"], application_permissions=ROLES
+    )
+    since = last_log_id(graphsim_server, created["id"])
+    assert make_client(config, created["id"]).tokens.token()
+    assert [row["status"] for row in log_since(graphsim_server, created["id"], since)] == [200]

@@ -181,3 +181,37 @@ def test_withdrawn_admin_consent_pauses_an_application_mode_tenant(
     )
     m365.control.revoke_grant(ms_tenant["id"], stratus_app["clientId"])
     assert services.tenant_refresh(tenant=tenant).status == "needs_reauthorization"
+
+
+def token_requests(m365, tenant_id, since):
+    return [
+        row
+        for row in m365.control.request_log(tenant_id, since=since, limit=100000)
+        if row["path"].endswith("/oauth2/v2.0/token")
+    ]
+
+
+def test_restoring_admin_consent_right_after_it_was_withdrawn_reconnects_the_tenant(
+    client, alice, m365, ms_tenant, stratus_app
+):
+    """MSAL keeps a 400 token reply for 60 s in its HTTP cache; the token request made
+    after the admin consents again must reach Microsoft, not that stale copy."""
+    client.force_login(alice)
+    tenant = Tenant.objects.get(
+        pk=tenant_pk_from(connect_tenant(client, m365, ms_tenant, mode="application"))
+    )
+    m365.control.revoke_grant(ms_tenant["id"], stratus_app["clientId"])
+    assert services.tenant_refresh(tenant=tenant).status == "needs_reauthorization"
+    mark = m365.control.request_log(ms_tenant["id"], limit=100000)[-1]["id"]
+
+    started = client.post(reverse("m365:reauthorize", args=[tenant.pk]))
+    params = sign_in_at_microsoft(
+        m365, started["Location"], login=ms_tenant["admin"], password=ms_tenant["password"]
+    )
+    response = client.get("/console/m365/callback/", params)
+
+    assert tenant_pk_from(response) == tenant.pk
+    tenant.refresh_from_db()
+    assert tenant.status == "connected" and tenant.last_error == ""
+    assert [row["status"] for row in token_requests(m365, ms_tenant["id"], mark)] == [200]
+    assert services.tenant_refresh(tenant=tenant).status == "connected"

@@ -35,11 +35,17 @@ class DemoTenant:
     admin_password: str
 
 
-def demo_prepare(*, graphsim: str, ca: str, secret: str = "") -> DemoTenant:
-    base = graphsim.rstrip("/")
-    session = requests.Session()
-    session.trust_env = False  # REQUESTS_CA_BUNDLE would override verify (graph-facts §0)
-    session.verify = ca
+def demo_prepare(*, graphsim: str, ca: str, secret: str = "", base_url: str = "") -> DemoTenant:
+    """`base_url`: where Stratus will answer (default `settings.BASE_URL`)."""
+    # Closed when done: an idle keep-alive connection would hold graphsim's shutdown.
+    with requests.Session() as session:
+        session.trust_env = False  # REQUESTS_CA_BUNDLE would override verify (graph-facts §0)
+        session.verify = ca
+        return _demo_prepare(session, graphsim.rstrip("/"), ca, secret, base_url)
+
+
+def _demo_prepare(session, base: str, ca: str, secret: str, base_url: str) -> DemoTenant:
+    stratus = (base_url or settings.BASE_URL).rstrip("/")
 
     def call(method, path, json=None):
         response = session.request(method, f"{base}/_graphsim{path}", json=json, timeout=30)
@@ -47,8 +53,8 @@ def demo_prepare(*, graphsim: str, ca: str, secret: str = "") -> DemoTenant:
             raise CommandError(f"graphsim answered {response.status_code}: {response.text}")
         return response
 
-    client_id = str(uuid.uuid5(uuid.NAMESPACE_URL, f"{settings.BASE_URL}/stratus"))
-    redirect_uri = settings.BASE_URL.rstrip("/") + "/console/m365/callback/"
+    client_id = str(uuid.uuid5(uuid.NAMESPACE_URL, f"{stratus}/stratus"))
+    redirect_uri = stratus + "/console/m365/callback/"
     app = call("GET", f"/apps/{client_id}")
     if app.status_code == 404:
         app = call(

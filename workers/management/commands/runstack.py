@@ -3,10 +3,16 @@
 Starts graphsim (the emulated Microsoft 365) and prepares its demo tenant, seeds the
 demo organization, then runs the web server, a Celery worker and the Celery scheduler
 as child processes configured for graphsim, prefixing each line of their output with
-its name. Ctrl-C (or any child exiting) stops them all."""
+its name. Ctrl-C (or any child exiting) stops them all: each child's main process is
+asked to stop (SIGTERM; Celery's warm shutdown ends its own pool) and waited for.
 
+Unless BASE_URL is set, Stratus's URL (emailed links, Microsoft's redirect URI) follows
+the port served here (`--port`, default RUN_PORT or 8000)."""
+
+import ipaddress
 import os
 import signal
+import socket
 import subprocess
 import sys
 import threading
@@ -21,6 +27,7 @@ from directory.management.commands.seed_demo import DEMO_OWNER, DEMO_PASSWORD
 from m365bridge.management.commands.m365_graphsim_demo import demo_prepare
 
 GRAPHSIM_PORT = int(os.environ.get("GRAPHSIM_PORT", "8443"))
+STOP_SECONDS = 20  # Celery's warm shutdown lets running tasks finish first
 
 
 class Command(BaseCommand):
@@ -34,9 +41,24 @@ class Command(BaseCommand):
         for folder in ("broker", "broker-processed", "broker-control", "mail"):
             (settings.VAR_DIR / folder).mkdir(parents=True, exist_ok=True)
         call_command("seed_demo")
+        # Explicit handlers: a shell that starts us in the background ignores SIGINT.
+        signal.signal(signal.SIGINT, _interrupt)
+        signal.signal(signal.SIGTERM, _interrupt)
+        base_url = os.environ.get("BASE_URL") or f"http://{_url_host(host)}:{port}"
+        stack = Stack(env={**os.environ, "BASE_URL": base_url}, cwd=str(settings.BASE_DIR))
+        try:
+            self._start(stack, host=host, port=port, base_url=base_url)
+        except KeyboardInterrupt:  # Ctrl-C while starting: stop what started, quietly
+            stack.stop_all()
+            return
+        except Exception:
+            stack.stop_all()
+            raise
+        stack.run()
+
+    def _start(self, stack: "Stack", *, host: str, port: int, base_url: str) -> None:
         python = sys.executable
         graphsim_dir = settings.VAR_DIR / "graphsim"
-        stack = Stack(env={**os.environ}, cwd=str(settings.BASE_DIR))
         graphsim = f"https://127.0.0.1:{GRAPHSIM_PORT}"
         stack.start(
             "graphsim",
@@ -54,12 +76,8 @@ class Command(BaseCommand):
             ],
         )
         ca = str(graphsim_dir / "ca.pem")
-        try:
-            _wait_for_graphsim(graphsim, ca)
-            demo = demo_prepare(graphsim=graphsim, ca=ca)
-        except Exception:
-            stack.stop_all()
-            raise
+        _wait_for_graphsim(graphsim, ca)
+        demo = demo_prepare(graphsim=graphsim, ca=ca, base_url=base_url)
         stack.env.update(demo.settings)
         processes = {
             "web": [python, "manage.py", "runserver", f"{host}:{port}", "--noreload"],
@@ -79,10 +97,9 @@ class Command(BaseCommand):
             ],
             "scheduler": [python, "-m", "celery", "-A", "config", "beat", "-l", "INFO"],
         }
-        url = f"http://{host}:{port}"
         self.stdout.write(
             self.style.SUCCESS(
-                f"\nStratus is starting at {url}/console/\n"
+                f"\nStratus is starting at {base_url}/console/\n"
                 f"  Demo console sign-in:      {DEMO_OWNER} / {DEMO_PASSWORD}\n"
                 f"  Emulated Microsoft 365:    {graphsim} (graphsim, CA {ca})\n"
                 f"  Its administrator sign-in: {demo.admin_upn} / {demo.admin_password}\n"
@@ -92,20 +109,40 @@ class Command(BaseCommand):
         )
         for name, argv in processes.items():
             stack.start(name, argv)
-        stack.run()
+
+
+def _url_host(host: str) -> str:
+    """A host a browser can open: a wildcard bind address means this machine."""
+    try:
+        unspecified = ipaddress.ip_address(host).is_unspecified
+    except ValueError:
+        unspecified = not host
+    return "127.0.0.1" if unspecified else host
+
+
+def _interrupt(signum, frame):
+    raise KeyboardInterrupt  # SIGTERM stops the stack exactly as Ctrl-C does
 
 
 def _wait_for_graphsim(base: str, ca: str, timeout: float = 30) -> None:
-    session = requests.Session()
-    session.trust_env = False
+    """Wait for graphsim's port, then check its health once. Only plain sockets are
+    opened while it starts: a failed HTTPS attempt can leave its connection open until
+    garbage collection, and graphsim's shutdown would wait for it and log an error."""
+    address = ("127.0.0.1", int(base.rsplit(":", 1)[1]))
     deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
+    while True:
         try:
-            session.get(f"{base}/_graphsim/health", verify=ca, timeout=1)
-            return
-        except (requests.RequestException, OSError):
+            with socket.create_connection(address, timeout=1):
+                break
+        except OSError:
+            if time.monotonic() >= deadline:
+                raise RuntimeError(
+                    f"graphsim did not answer at {base} within {timeout:.0f} s"
+                ) from None
             time.sleep(0.3)
-    raise RuntimeError(f"graphsim did not answer at {base} within {timeout:.0f} s")
+    with requests.Session() as session:
+        session.trust_env = False
+        session.get(f"{base}/_graphsim/health", verify=ca, timeout=30).raise_for_status()
 
 
 class Stack:
@@ -117,14 +154,13 @@ class Stack:
         self.stopping = threading.Event()
 
     def run(self) -> None:
-        signal.signal(signal.SIGTERM, lambda *_: self.stopping.set())
         try:
             while not self.stopping.is_set():
                 for name, child in self.children.items():
                     if child.poll() is not None:
                         print(f"[{name}] exited with {child.returncode}; stopping the stack")
                         self.stopping.set()
-                time.sleep(0.5)
+                self.stopping.wait(0.5)
         except KeyboardInterrupt:
             pass
         finally:
@@ -151,13 +187,37 @@ class Stack:
             sys.stdout.flush()
 
     def stop_all(self) -> None:
-        for child in self.children.values():
-            if child.poll() is None:
-                os.killpg(child.pid, signal.SIGTERM)
-        deadline = time.monotonic() + 10
-        for child in self.children.values():
-            try:
-                child.wait(timeout=max(deadline - time.monotonic(), 0.1))
-            except subprocess.TimeoutExpired:
-                os.killpg(child.pid, signal.SIGKILL)
+        """Stop the children, the last started first (graphsim, which the others call,
+        goes last, once nothing holds a connection to it). Each child's main process is
+        asked to stop and waited for: signalling its whole process group would hit
+        Celery's pool processes behind the worker's back, which then logs each of them as
+        lost ("exited with signal 15")."""
+        # A second Ctrl-C must not cut the wait short and leave children behind.
+        previous = {
+            signum: signal.signal(signum, signal.SIG_IGN)
+            for signum in (signal.SIGINT, signal.SIGTERM)
+        }
+        try:
+            for name, child in reversed(self.children.items()):
+                self._stop(name, child)
+        finally:
+            for signum, handler in previous.items():
+                signal.signal(signum, handler)
         print("Stopped.")
+
+    @staticmethod
+    def _stop(name: str, child: subprocess.Popen) -> None:
+        if child.poll() is None:
+            child.terminate()
+        try:
+            child.wait(timeout=STOP_SECONDS)
+        except subprocess.TimeoutExpired:
+            print(f"[{name}] did not stop within {STOP_SECONDS} s; killed")
+        _kill_group(child.pid)  # anything it left behind
+
+
+def _kill_group(pgid: int) -> None:
+    try:
+        os.killpg(pgid, signal.SIGKILL)
+    except (ProcessLookupError, PermissionError):
+        pass
