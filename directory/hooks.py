@@ -145,42 +145,25 @@ def extra_password_rules(*, user) -> list[dict]:
 
 
 @dataclass(frozen=True)
-class UserListFilter:
-    """A filter a bridge adds to the console's users list: `?service=<key>` keeps the
-    users `apply(users=queryset, organization=)` returns; `label` is what admins read."""
+class UserListFlag:
+    """A state a bridge shows on the console's users list: a badge `label` beside each
+    user for whom `condition(organization=)` (a boolean query expression over users,
+    such as `Exists(...)`) holds, and a filter `?service=<key>` keeping only them. The
+    list computes it in its own query, so a page costs no extra query."""
 
     key: str
     label: str
-    apply: Callable[..., object]
+    condition: Callable[..., object]
 
 
-UserBadgeProvider = Callable[..., dict[int, list[str]]]
-
-_user_list_filters: list[UserListFilter] = []
-_user_badge_providers: list[UserBadgeProvider] = []
+_user_list_flags: list[UserListFlag] = []
 
 
-def add_user_list_filter(user_filter: UserListFilter) -> UserListFilter:
-    if all(f.key != user_filter.key for f in _user_list_filters):
-        _user_list_filters.append(user_filter)
-    return user_filter
+def add_user_list_flag(flag: UserListFlag) -> UserListFlag:
+    if all(f.key != flag.key for f in _user_list_flags):
+        _user_list_flags.append(flag)
+    return flag
 
 
-def user_list_filters() -> list[UserListFilter]:
-    return list(_user_list_filters)
-
-
-def add_user_badge_provider(provider: UserBadgeProvider) -> UserBadgeProvider:
-    """Register `(organization=, users=) -> {user_id: [label, ...]}`: short notes a
-    bridge shows beside users on one page of the list (one query for the page)."""
-    if provider not in _user_badge_providers:
-        _user_badge_providers.append(provider)
-    return provider
-
-
-def user_badges(*, organization, users) -> dict[int, list[str]]:
-    badges: dict[int, list[str]] = {}
-    for provider in _user_badge_providers:
-        for user_id, labels in provider(organization=organization, users=users).items():
-            badges.setdefault(user_id, []).extend(labels)
-    return badges
+def user_list_flags() -> list[UserListFlag]:
+    return list(_user_list_flags)

@@ -3,7 +3,7 @@ reaches another organization's tenants; a missing or foreign tenant is `Http404`
 
 from __future__ import annotations
 
-from django.db.models import Count, Q, QuerySet
+from django.db.models import Count, Exists, OuterRef, Q, QuerySet
 from django.http import Http404
 from django.utils import timezone
 
@@ -327,12 +327,12 @@ def bindings_password_pending(*, bindings, pending: bool = True):
     return bindings.filter(condition) if pending else bindings.exclude(condition)
 
 
-def users_password_pending(*, organization: Organization, users) -> set[int]:
-    """Ids of these users whose binding is password pending (one query)."""
-    return set(
+def user_password_pending_condition(*, organization: Organization):
+    """For annotating a user queryset: the user's binding is password pending."""
+    return Exists(
         bindings_password_pending(
-            bindings=UserBinding.objects.for_organization(organization).filter(user__in=users)
-        ).values_list("user_id", flat=True)
+            bindings=UserBinding.objects.for_organization(organization).filter(user=OuterRef("pk"))
+        )
     )
 
 

@@ -43,23 +43,13 @@ def subscribe() -> None:
     hooks.add_password_check(services.binding_password_problems)
     hooks.add_service_status_provider(selectors.binding_service_status)
     hooks.add_password_rule_provider(selectors.binding_password_rules)
-    hooks.add_user_list_filter(
-        hooks.UserListFilter(
-            key="m365_password_pending", label=PASSWORD_PENDING, apply=_password_pending_users
+    hooks.add_user_list_flag(
+        hooks.UserListFlag(
+            key="m365_password_pending",
+            label=PASSWORD_PENDING,
+            condition=selectors.user_password_pending_condition,
         )
     )
-    hooks.add_user_badge_provider(_password_pending_badges)
-
-
-def _password_pending_users(*, users, organization):
-    return users.filter(
-        m365_binding__bound=True, m365_binding__password_encrypted="", organization=organization
-    )
-
-
-def _password_pending_badges(*, organization, users) -> dict[int, list[str]]:
-    pending = selectors.users_password_pending(organization=organization, users=users)
-    return {user_id: [PASSWORD_PENDING] for user_id in pending}
 
 
 def directory_changed(change: hooks.DirectoryChange) -> None:

@@ -52,9 +52,9 @@ class UserFilterForm(forms.Form):
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
-        # Filters the bridges add (directory.hooks), e.g. "Microsoft 365: password pending".
+        # States the bridges add (directory.hooks), e.g. "Microsoft 365: password pending".
         self.fields["service"].choices = [("", "Any service state")] + [
-            (f.key, f.label) for f in hooks.user_list_filters()
+            (f.key, f.label) for f in hooks.user_list_flags()
         ]
 
 

@@ -36,13 +36,16 @@ def user_list(request):
         status=criteria.get("status", ""),
         role=criteria.get("role", ""),
     ).only(*LIST_COLUMNS)
-    for user_filter in hooks.user_list_filters():
-        if criteria.get("service") == user_filter.key:
-            users = user_filter.apply(users=users, organization=request.organization)
+    flags = hooks.user_list_flags()
+    users = users.annotate(
+        **{f"flag_{f.key}": f.condition(organization=request.organization) for f in flags}
+    )
+    for flag in flags:
+        if criteria.get("service") == flag.key:
+            users = users.filter(**{f"flag_{flag.key}": True})
     page = paginate(users, page=request.GET.get("page"))
-    badges = hooks.user_badges(organization=request.organization, users=page.items)
     for person in page.items:
-        person.service_badges = badges.get(person.pk, [])
+        person.service_badges = [f.label for f in flags if getattr(person, f"flag_{f.key}")]
     return render(
         request,
         "console/users/list.html",
