@@ -185,6 +185,7 @@ REST_FRAMEWORK = {
         "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["directory.api.permissions.IsOrganizationAdmin"],
+    "DEFAULT_PARSER_CLASSES": ["directory.api.parsers.StrictJSONParser"],
     "DEFAULT_PAGINATION_CLASS": "directory.api.pagination.Pagination",
     "PAGE_SIZE": 50,
     "EXCEPTION_HANDLER": "directory.api.errors.exception_handler",
