@@ -15,6 +15,7 @@ from django.utils.text import slugify
 from audit.services import event_record
 
 from . import hooks
+from .emails import email_canonical
 from .errors import Conflict, InvalidInput, NotAllowed
 from .models import ApiKey, Group, Membership, Organization, PasswordHistoryEntry, User
 from .passwords import password_problems
@@ -150,7 +151,7 @@ def organization_update_policy(
 
 
 def _clean_email(email: str) -> str:
-    email = (email or "").strip().lower()
+    email = email_canonical(email)  # one spelling per address: see directory/emails.py
     try:
         validate_email(email)
     except ValidationError as exc:
