@@ -9,6 +9,8 @@ the secrets to be given. Every variable is listed, with a comment, in `.env.exam
 from pathlib import Path
 
 import environ
+from csp.constants import NONE as CSP_NONE
+from csp.constants import SELF as CSP_SELF
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = BASE_DIR / "var"
@@ -48,6 +50,7 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "rest_framework",
     "drf_spectacular",
+    "csp",
     "audit",
     "directory",
     "m365bridge",
@@ -56,6 +59,8 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    "csp.middleware.CSPMiddleware",
+    "directory.middleware.NoStoreMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -226,6 +231,25 @@ SESSION_COOKIE_SAMESITE = "Lax"
 CSRF_COOKIE_SAMESITE = "Lax"
 CSRF_COOKIE_HTTPONLY = True
 X_FRAME_OPTIONS = "DENY"
+
+# Content-Security-Policy (django-csp): only Stratus's own static files run or style a
+# page, with no inline script, handler or style attribute anywhere (templates keep
+# theirs in static/). Forms may post only here, or be redirected to Microsoft's
+# sign-in (connecting a tenant), which browsers check against form-action too.
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": [CSP_NONE],
+        "script-src": [CSP_SELF],
+        "style-src": [CSP_SELF],
+        "img-src": [CSP_SELF, "data:"],
+        "font-src": [CSP_SELF],
+        "connect-src": [CSP_SELF],
+        "manifest-src": [CSP_SELF],
+        "form-action": [CSP_SELF, M365_LOGIN_URL],
+        "frame-ancestors": [CSP_NONE],
+        "base-uri": [CSP_NONE],
+    },
+}
 
 if PRODUCTION:
     SESSION_COOKIE_SECURE = True
