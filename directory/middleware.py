@@ -14,6 +14,7 @@ class NoStoreMiddleware:
 
     def __call__(self, request):
         response = self.get_response(request)
-        if request.path.startswith(PRIVATE_PREFIXES):
+        already = "no-store" in response.get("Cache-Control", "")  # a view said so itself
+        if request.path.startswith(PRIVATE_PREFIXES) and not already:
             add_never_cache_headers(response)  # no-store, no-cache, max-age=0, private
         return response

@@ -39,9 +39,6 @@ class SignUpForm(forms.Form):
     email = CanonicalEmailField(
         label="Work email", widget=forms.EmailInput(attrs={"autocomplete": "email"})
     )
-    password = forms.CharField(
-        strip=False, widget=forms.PasswordInput(attrs={"autocomplete": "new-password"})
-    )
 
 
 class UserFilterForm(forms.Form):
