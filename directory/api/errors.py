@@ -126,7 +126,7 @@ _DESCRIPTIONS = {
     400: "The input is not valid (code `invalid`); `fields` names each bad field.",
     401: "No API key, or a key that is not valid or was revoked.",
     403: "The caller may not do this (for example a member, or an owner-only change).",
-    404: "No such object in the caller's organization.",
+    404: "No such object in the caller's organization (for a list: no such page).",
     409: "Conflicts with existing data (code `email_taken` or `group_name_taken`).",
     413: "The body is larger than the API accepts (code `request_too_large`).",
     415: "The body is not JSON.",
@@ -134,8 +134,10 @@ _DESCRIPTIONS = {
 
 
 def error_responses(*statuses: int) -> dict[int, OpenApiResponse]:
-    """The error responses of an operation, for `extend_schema(responses=...)`."""
+    """The error responses of an operation, for `extend_schema(responses=...)`: 401 and
+    403 always; an operation that reads a body (415) can also answer 413."""
+    codes = {401, 403, *statuses} | ({413} if 415 in statuses else set())
     return {
         code: OpenApiResponse(response=ErrorSerializer, description=_DESCRIPTIONS[code])
-        for code in (401, 403, *statuses)
+        for code in sorted(codes)
     }
