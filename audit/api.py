@@ -114,6 +114,7 @@ class EventListApi(APIView):
             400: OpenApiResponse(_ERROR, description="A filter is not valid; `fields` names it."),
             401: OpenApiResponse(_ERROR, description="No valid API key or session."),
             403: OpenApiResponse(_ERROR, description="Members may not use the API."),
+            404: OpenApiResponse(_ERROR, description="No such page."),
         },
     )
     def get(self, request):

@@ -10,6 +10,9 @@ from .redaction import assert_no_secrets
 SYSTEM = "system"
 
 
+LABEL_LENGTH = Event._meta.get_field("target_label").max_length
+
+
 def event_record(
     *,
     organization,
@@ -36,10 +39,17 @@ def event_record(
         actor=actor,
         actor_label=actor.email if actor is not None else SYSTEM,
         tenant_ref=str(tenant_ref or ""),
-        tenant_label=tenant_label,
+        tenant_label=_label(tenant_label),
         target_type=target_type,
         target_id=str(target_id),
-        target_label=target_label,
+        target_label=_label(target_label),
         outcome=outcome,
         details=details,
     )
+
+
+def _label(text) -> str:
+    """Labels are copies for display; a name longer than the column (a group may be
+    named with 256 characters) is shortened rather than failing the change it records."""
+    text = str(text or "")
+    return text if len(text) <= LABEL_LENGTH else text[: LABEL_LENGTH - 1] + "…"

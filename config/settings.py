@@ -9,6 +9,8 @@ the secrets to be given. Every variable is listed, with a comment, in `.env.exam
 from pathlib import Path
 
 import environ
+from csp.constants import NONE as CSP_NONE
+from csp.constants import SELF as CSP_SELF
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -53,6 +55,7 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "rest_framework",
     "drf_spectacular",
+    "csp",
     "audit",
     "directory",
     "m365bridge",
@@ -61,6 +64,8 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    "csp.middleware.CSPMiddleware",
+    "directory.middleware.NoStoreMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -209,6 +214,7 @@ REST_FRAMEWORK = {
         "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["directory.api.permissions.IsOrganizationAdmin"],
+    "DEFAULT_PARSER_CLASSES": ["directory.api.parsers.StrictJSONParser"],
     "DEFAULT_PAGINATION_CLASS": "directory.api.pagination.Pagination",
     "PAGE_SIZE": 50,
     "EXCEPTION_HANDLER": "directory.api.errors.exception_handler",
@@ -240,6 +246,10 @@ SPECTACULAR_SETTINGS = {
     "SCHEMA_PATH_PREFIX": "/api/v1",
 }
 
+# Self-service sign-ups allowed per client address in each window (directory/signup.py).
+SIGNUP_RATE_LIMIT = env.int("SIGNUP_RATE_LIMIT", default=5)
+SIGNUP_RATE_WINDOW_SECONDS = env.int("SIGNUP_RATE_WINDOW_SECONDS", default=3600)
+
 # How many reverse proxies in front of Stratus append to X-Forwarded-For (0: none).
 TRUSTED_PROXY_COUNT = env.int("TRUSTED_PROXY_COUNT", default=0)
 
@@ -249,6 +259,25 @@ SESSION_COOKIE_SAMESITE = "Lax"
 CSRF_COOKIE_SAMESITE = "Lax"
 CSRF_COOKIE_HTTPONLY = True
 X_FRAME_OPTIONS = "DENY"
+
+# Content-Security-Policy (django-csp): only Stratus's own static files run or style a
+# page, with no inline script, handler or style attribute anywhere (templates keep
+# theirs in static/). Forms may post only here, or be redirected to Microsoft's
+# sign-in (connecting a tenant), which browsers check against form-action too.
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": [CSP_NONE],
+        "script-src": [CSP_SELF],
+        "style-src": [CSP_SELF],
+        "img-src": [CSP_SELF, "data:"],
+        "font-src": [CSP_SELF],
+        "connect-src": [CSP_SELF],
+        "manifest-src": [CSP_SELF],
+        "form-action": [CSP_SELF, M365_LOGIN_URL],
+        "frame-ancestors": [CSP_NONE],
+        "base-uri": [CSP_NONE],
+    },
+}
 
 if PRODUCTION:
     SESSION_COOKIE_SECURE = True
@@ -265,7 +294,21 @@ LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    # Emailed account tokens never reach a log line (config/logredact.py).
+    "filters": {"redact_tokens": {"()": "config.logredact.RedactAccountTokens"}},
+    "handlers": {
+        "console": {
+            "class": "logging.StreamHandler",
+            "formatter": "plain",
+            "filters": ["redact_tokens"],
+        }
+    },
     "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
-    "loggers": {"django.db.backends": {"level": "WARNING"}},
+    "loggers": {
+        "django.db.backends": {"level": "WARNING"},
+        # Django's own loggers (the development server's access log, "Not Found: <path>")
+        # write through the redacting handler only, instead of Django's default one.
+        "django": {"handlers": ["console"], "level": "INFO", "propagate": False},
+        "django.server": {"handlers": ["console"], "level": "INFO", "propagate": False},
+    },
 }

@@ -1,6 +1,8 @@
 from django.contrib import admin
 from django.shortcuts import redirect
-from django.urls import include, path
+from django.urls import include, path, re_path
+
+from directory.api.errors import not_found
 
 urlpatterns = [
     path("", lambda request: redirect("console:dashboard"), name="home"),
@@ -9,5 +11,6 @@ urlpatterns = [
     path("portal/", include("directory.portal.urls")),
     path("api/v1/m365/", include("m365bridge.api.urls")),
     path("api/v1/", include("directory.api.urls")),
+    re_path(r"^api(/|$)", not_found),  # every other /api/ path: the API's JSON 404
     path("django-admin/", admin.site.urls),
 ]

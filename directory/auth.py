@@ -1,5 +1,6 @@
 from django.contrib.auth.backends import ModelBackend
 
+from .addresses import email_canonical
 from .models import User
 
 
@@ -7,7 +8,7 @@ class EmailBackend(ModelBackend):
     """Sign-in by email, case-insensitively; only active accounts get in."""
 
     def authenticate(self, request, username=None, password=None, email=None, **kwargs):
-        email = (email or username or "").strip()
+        email = email_canonical(email or username or "")
         if not email or password is None:
             return None
         user = User.objects.filter(email__iexact=email).select_related("organization").first()

@@ -6,6 +6,8 @@ from django.db import models
 from django.db.models.functions import Lower
 from django.utils import timezone
 
+from .addresses import email_canonical
+
 
 class OrganizationScopedQuerySet(models.QuerySet):
     def for_organization(self, organization):
@@ -43,12 +45,12 @@ class UserManager(BaseUserManager.from_queryset(OrganizationScopedQuerySet)):
     use_in_migrations = True
 
     def get_by_natural_key(self, username):
-        return self.get(email__iexact=username)
+        return self.get(email__iexact=email_canonical(username))
 
     def create_superuser(self, email, password=None, **extra):
         """For `manage.py createsuperuser`: a service operator with no organization."""
         user = self.model(
-            email=self.normalize_email(email).lower(),
+            email=email_canonical(email),
             is_staff=True,
             is_superuser=True,
             status=User.ACTIVE,

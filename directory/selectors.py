@@ -6,6 +6,7 @@ import hmac
 from django.db.models import Q, QuerySet
 from django.http import Http404
 
+from .addresses import email_canonical
 from .models import ApiKey, Group, Organization, SentEmail, User
 
 
@@ -39,7 +40,7 @@ def user_by_email(*, organization: Organization, email: str) -> User | None:
     """The organization's user with this email (any case), or None."""
     return (
         User.objects.for_organization(organization)
-        .filter(email__iexact=(email or "").strip())
+        .filter(email__iexact=email_canonical(email))
         .first()
     )
 

@@ -15,6 +15,7 @@ from django.utils.text import slugify
 from audit.services import event_record
 
 from . import emails, hooks
+from .addresses import email_canonical
 from .errors import Conflict, InvalidInput, NotAllowed
 from .models import ApiKey, Group, Membership, Organization, PasswordHistoryEntry, User
 from .passwords import password_problems
@@ -82,9 +83,11 @@ def _apply_changes(instance, changes: dict) -> list[str]:
 
 @transaction.atomic
 def organization_signup(
-    *, name: str, email: str, password: str, first_name: str = "", last_name: str = ""
+    *, name: str, email: str, password: str | None, first_name: str = "", last_name: str = ""
 ) -> tuple[Organization, User]:
-    """Create an organization and its owner, who can then sign in to the console."""
+    """Create an organization and its owner, who can then sign in to the console.
+    Without a password the owner is staged and sent the activation email (self-service
+    sign-up, `directory.signup`)."""
     name = (name or "").strip()
     if not name:
         raise InvalidInput.for_field("name", "Enter the organization's name.")
@@ -97,7 +100,8 @@ def organization_signup(
         first_name=first_name,
         last_name=last_name,
     )
-    user_set_password(actor=owner, user=owner, password=password)
+    if password is not None:
+        user_set_password(actor=owner, user=owner, password=password)
     event_record(
         organization=organization, type="organization_create", actor=owner, target=organization
     )
@@ -150,7 +154,7 @@ def organization_update_policy(
 
 
 def _clean_email(email: str) -> str:
-    email = (email or "").strip().lower()
+    email = email_canonical(email)  # one spelling per address: see directory/emails.py
     try:
         validate_email(email)
     except ValidationError as exc:

@@ -5,11 +5,15 @@
 Validation errors are 400 with code `invalid` (not 422: DRF and most clients expect
 400, and one status for all bad input is simpler to handle); conflicts (an email or a
 group name already taken) 409; authentication 401; permission 403; missing (or another
-organization's) objects 404; unsupported media types 415; unexpected failures 500."""
+organization's) objects 404; a body larger than `DATA_UPLOAD_MAX_MEMORY_SIZE` 413;
+unsupported media types 415; unexpected failures 500."""
 
 import logging
 
+from django.conf import settings
+from django.core.exceptions import RequestDataTooBig
 from django.http import Http404, JsonResponse
+from django.views.decorators.csrf import csrf_exempt
 from drf_spectacular.utils import OpenApiResponse
 from rest_framework import exceptions, serializers, status
 from rest_framework.response import Response
@@ -26,6 +30,7 @@ CODES = {
     404: "not_found",
     405: "method_not_allowed",
     406: "not_acceptable",
+    413: "request_too_large",
     415: "unsupported_media_type",
     429: "throttled",
 }
@@ -40,6 +45,11 @@ def exception_handler(exc, context):
         return Response(error_body(exc.code, exc.message, exc.fields), status=exc.status)
     if isinstance(exc, Http404):
         return Response(error_body("not_found", "Not found."), status=status.HTTP_404_NOT_FOUND)
+    if isinstance(exc, RequestDataTooBig):
+        return Response(
+            error_body("request_too_large", _too_large_message()),
+            status=status.HTTP_413_REQUEST_ENTITY_TOO_LARGE,
+        )
     response = drf_handler(exc, context)
     if response is None:
         # Not ours to explain: log it with its traceback, answer in the same shape.
@@ -61,9 +71,17 @@ def exception_handler(exc, context):
     return response
 
 
+@csrf_exempt
 def not_found(request, *args, **kwargs):
-    """Unknown paths under /api/v1/ answer in the API's shape, not with an HTML page."""
+    """Unknown paths under /api/ answer in the API's shape, not with an HTML page, for
+    every method: exempt from CSRF because there is nothing here a forged request could
+    change, and a CSRF 403 page would hide that the path does not exist."""
     return JsonResponse(error_body("not_found", "There is no such API endpoint."), status=404)
+
+
+def _too_large_message() -> str:
+    limit = settings.DATA_UPLOAD_MAX_MEMORY_SIZE
+    return f"The request body is larger than the {limit:,} bytes the API accepts."
 
 
 def _summary(fields: dict[str, list[str]]) -> str:
@@ -108,15 +126,18 @@ _DESCRIPTIONS = {
     400: "The input is not valid (code `invalid`); `fields` names each bad field.",
     401: "No API key, or a key that is not valid or was revoked.",
     403: "The caller may not do this (for example a member, or an owner-only change).",
-    404: "No such object in the caller's organization.",
+    404: "No such object in the caller's organization (for a list: no such page).",
     409: "Conflicts with existing data (code `email_taken` or `group_name_taken`).",
+    413: "The body is larger than the API accepts (code `request_too_large`).",
     415: "The body is not JSON.",
 }
 
 
 def error_responses(*statuses: int) -> dict[int, OpenApiResponse]:
-    """The error responses of an operation, for `extend_schema(responses=...)`."""
+    """The error responses of an operation, for `extend_schema(responses=...)`: 401 and
+    403 always; an operation that reads a body (415) can also answer 413."""
+    codes = {401, 403, *statuses} | ({413} if 415 in statuses else set())
     return {
         code: OpenApiResponse(response=ErrorSerializer, description=_DESCRIPTIONS[code])
-        for code in (401, 403, *statuses)
+        for code in sorted(codes)
     }

@@ -101,7 +101,7 @@ class UserListApi(_Paginated):
         tags=USERS,
         summary="List users",
         parameters=[UserFilterSerializer],
-        responses={200: UserOutputSerializer(many=True), **error_responses(400)},
+        responses={200: UserOutputSerializer(many=True), **error_responses(400, 404)},
     )
     def get(self, request):
         filters = UserFilterSerializer(data=request.query_params)
@@ -236,7 +236,7 @@ class GroupListApi(_Paginated):
         tags=GROUPS,
         summary="List groups",
         parameters=[GroupFilterSerializer],
-        responses={200: GroupOutputSerializer(many=True), **error_responses()},
+        responses={200: GroupOutputSerializer(many=True), **error_responses(404)},
     )
     def get(self, request):
         filters = GroupFilterSerializer(data=request.query_params)

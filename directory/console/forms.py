@@ -4,6 +4,7 @@ in the services, whose errors `add_service_error` puts next to the fields they n
 from django import forms
 
 from directory import hooks
+from directory.addresses import CanonicalEmailField
 from directory.errors import ServiceError
 from directory.models import User
 from directory.services import PROFILE_FIELDS
@@ -22,7 +23,7 @@ def add_service_error(form: forms.Form, error: ServiceError) -> None:
 
 
 class SignInForm(forms.Form):
-    email = forms.EmailField(
+    email = CanonicalEmailField(
         widget=forms.EmailInput(attrs={"autofocus": True, "autocomplete": "email"})
     )
     password = forms.CharField(
@@ -36,11 +37,8 @@ class SignUpForm(forms.Form):
     )
     first_name = forms.CharField(max_length=64, required=False)
     last_name = forms.CharField(max_length=64, required=False)
-    email = forms.EmailField(
+    email = CanonicalEmailField(
         label="Work email", widget=forms.EmailInput(attrs={"autocomplete": "email"})
-    )
-    password = forms.CharField(
-        strip=False, widget=forms.PasswordInput(attrs={"autocomplete": "new-password"})
     )
 
 
@@ -61,7 +59,7 @@ class UserFilterForm(forms.Form):
 class UserForm(forms.Form):
     """Create or edit a user: login, role and the profile attributes synced to M365."""
 
-    email = forms.EmailField(max_length=254)
+    email = CanonicalEmailField(max_length=254)
     role = forms.ChoiceField(choices=User.ROLES, initial=User.MEMBER)
     first_name = forms.CharField(max_length=64, required=False)
     last_name = forms.CharField(max_length=64, required=False)
@@ -156,7 +154,7 @@ class GroupForm(forms.Form):
 
 
 class MemberAddForm(forms.Form):
-    email = forms.EmailField(label="Email of the user to add")
+    email = CanonicalEmailField(label="Email of the user to add")
 
 
 class PolicyForm(forms.Form):

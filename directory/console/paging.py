@@ -6,6 +6,10 @@ one row more than it shows (so "next" needs no count), the last page knows its t
 without counting, and other pages count only up to `COUNT_LIMIT`: past that the
 console says "more than 10,000". A page costs at most two queries, and their cost is
 bounded, however large the organization is.
+
+A page past the end (a stale link, or `?page=99999999999999999999`) shows the last
+page. Finding it is the one case that counts exactly, so it costs a third query; page
+numbers are capped first so the offset always fits the database's integer.
 """
 
 from dataclasses import dataclass
@@ -14,6 +18,9 @@ from django.db.models import QuerySet
 
 PER_PAGE = 50
 COUNT_LIMIT = 10_000
+# Far more pages than any organization has, and small enough that the offset, even at
+# 500 a page, stays a 64-bit integer.
+MAX_PAGE = 10_000_000
 
 
 @dataclass
@@ -65,15 +72,18 @@ class Page:
 
 def page_number(value) -> int:
     try:
-        return max(1, int(value))
+        return min(max(1, int(value)), MAX_PAGE)
     except (TypeError, ValueError):
         return 1
 
 
 def paginate(queryset: QuerySet, *, page, per_page: int = PER_PAGE) -> Page:
     number = page_number(page)
+    rows = _rows(queryset, number=number, per_page=per_page)
+    if not rows and number > 1:
+        number = _last_page_number(queryset, per_page=per_page)
+        rows = _rows(queryset, number=number, per_page=per_page)
     offset = (number - 1) * per_page
-    rows = list(queryset[offset : offset + per_page + 1])
     has_next = len(rows) > per_page
     rows = rows[:per_page]
     if not has_next and (rows or number == 1):
@@ -92,3 +102,13 @@ def paginate(queryset: QuerySet, *, page, per_page: int = PER_PAGE) -> Page:
         total=total,
         total_is_capped=capped,
     )
+
+
+def _rows(queryset: QuerySet, *, number: int, per_page: int) -> list:
+    """The rows of page `number`, and one more if there is a next page."""
+    offset = (number - 1) * per_page
+    return list(queryset[offset : offset + per_page + 1])
+
+
+def _last_page_number(queryset: QuerySet, *, per_page: int) -> int:
+    return max(1, -(-queryset.order_by().count() // per_page))

@@ -1,5 +1,7 @@
 from django import forms
 
+from directory.addresses import CanonicalEmailField, email_canonical
+
 
 class SignInForm(forms.Form):
     email = forms.CharField(
@@ -12,9 +14,13 @@ class SignInForm(forms.Form):
         widget=forms.PasswordInput(attrs={"autocomplete": "current-password"}),
     )
 
+    def clean_email(self):
+        # Not an EmailField: a malformed address is a failed sign-in, not a form error.
+        return email_canonical(self.cleaned_data["email"])
+
 
 class ForgotForm(forms.Form):
-    email = forms.EmailField(
+    email = CanonicalEmailField(
         max_length=254, widget=forms.EmailInput(attrs={"autocomplete": "email", "autofocus": True})
     )
 

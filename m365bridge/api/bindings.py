@@ -8,6 +8,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from directory import selectors as directory_selectors
+from directory.api.errors import error_responses
 from directory.api.pagination import Pagination
 from directory.errors import InvalidInput
 from directory.models import User
@@ -94,9 +95,11 @@ def _input(serializer_class, data):
 
 
 class TenantUsersApi(APIView):
+    pagination_class = Pagination  # so the schema shows the page, not a bare array
+
     @extend_schema(
         tags=TAGS,
-        responses=BindingOutputSerializer(many=True),
+        responses={200: BindingOutputSerializer(many=True), **error_responses(400, 404)},
         summary="List the tenant's user bindings (filter with ?state= and ?password_pending=true)",
     )
     def get(self, request, tenant_id: int):
@@ -123,7 +126,7 @@ class TenantUsersApi(APIView):
     @extend_schema(
         tags=TAGS,
         request=BindInputSerializer,
-        responses=BindOutputSerializer,
+        responses={200: BindOutputSerializer, **error_responses(400, 404, 415)},
         summary="Bind users to the tenant: each gets a result; their Microsoft 365 "
         "accounts are created by workers",
     )
@@ -166,14 +169,16 @@ def _binding(request, tenant_id, user_id) -> UserBinding:
 
 class TenantUserApi(APIView):
     @extend_schema(
-        tags=TAGS, responses=BindingOutputSerializer, summary="Get one user's binding to the tenant"
+        tags=TAGS,
+        responses={200: BindingOutputSerializer, **error_responses(404)},
+        summary="Get one user's binding to the tenant",
     )
     def get(self, request, tenant_id: int, user_id: int):
         return Response(BindingOutputSerializer(_binding(request, tenant_id, user_id)).data)
 
     @extend_schema(
         tags=TAGS,
-        responses={202: BindingOutputSerializer},
+        responses={202: BindingOutputSerializer, **error_responses(400, 404)},
         summary="Unbind a user: sign-in to the Microsoft 365 account is blocked "
         "(never deleted), then the binding is removed",
     )
@@ -187,7 +192,7 @@ class TenantUserRetryApi(APIView):
     @extend_schema(
         tags=TAGS,
         request=None,
-        responses={202: BindingOutputSerializer},
+        responses={202: BindingOutputSerializer, **error_responses(400, 404)},
         summary="Sync one binding now (after an error, or to overwrite changes "
         "made in Microsoft 365)",
     )

@@ -6,6 +6,8 @@ from rest_framework import serializers, status
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from directory.api.errors import error_responses
+
 from .. import selectors, services
 from ..models import SyncRun
 from .views import TAGS, request_actor, request_organization
@@ -52,7 +54,7 @@ def _sync_state(tenant, *, queued: bool) -> dict:
 class TenantSyncApi(APIView):
     @extend_schema(
         tags=TAGS,
-        responses=TenantSyncOutputSerializer,
+        responses={200: TenantSyncOutputSerializer, **error_responses(404)},
         summary="A tenant's sync history with Microsoft 365 (latest runs first)",
     )
     def get(self, request, tenant_id: int):
@@ -62,7 +64,7 @@ class TenantSyncApi(APIView):
     @extend_schema(
         tags=TAGS,
         request=None,
-        responses={202: TenantSyncOutputSerializer},
+        responses={202: TenantSyncOutputSerializer, **error_responses(400, 404)},
         summary="Sync a tenant with Microsoft 365 now: read back what changed "
         "there and overwrite the drift",
     )

@@ -9,6 +9,7 @@ from rest_framework import serializers, status
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from directory.api.errors import error_responses
 from directory.api.pagination import Pagination
 from directory.errors import InvalidInput
 from directory.models import User
@@ -53,7 +54,9 @@ class PermissionCheckSerializer(serializers.Serializer):
 
 class TenantOutputSerializer(serializers.ModelSerializer):
     domains = DomainSerializer(many=True, source="domains.all")
-    connected_by = serializers.EmailField(source="connected_by.email", default=None)
+    connected_by = serializers.EmailField(
+        source="connected_by.email", default=None, allow_null=True
+    )
     authorized_by = serializers.CharField(source="authorized_by_upn")
     permission_check = serializers.SerializerMethodField()
 
@@ -90,9 +93,11 @@ class ReauthorizeOutputSerializer(serializers.Serializer):
 
 
 class TenantListApi(APIView):
+    pagination_class = Pagination  # so the schema shows the page, not a bare array
+
     @extend_schema(
         tags=TAGS,
-        responses=TenantOutputSerializer(many=True),
+        responses={200: TenantOutputSerializer(many=True), **error_responses(404)},
         summary="List the organization's Microsoft 365 tenants",
     )
     def get(self, request):
@@ -105,7 +110,7 @@ class TenantListApi(APIView):
 class TenantDetailApi(APIView):
     @extend_schema(
         tags=TAGS,
-        responses=TenantOutputSerializer,
+        responses={200: TenantOutputSerializer, **error_responses(404)},
         summary="Get a tenant with its domains and permission check",
     )
     def get(self, request, tenant_id: int):
@@ -117,7 +122,7 @@ class TenantDeauthorizeApi(APIView):
     @extend_schema(
         tags=TAGS,
         request=None,
-        responses=TenantOutputSerializer,
+        responses={200: TenantOutputSerializer, **error_responses(404)},
         summary="Deauthorize a tenant: delete its tokens and unbind its users "
         "and groups (nothing is written to Microsoft 365)",
     )
@@ -135,7 +140,7 @@ class TenantReauthorizeApi(APIView):
     @extend_schema(
         tags=TAGS,
         request=None,
-        responses={202: ReauthorizeOutputSerializer},
+        responses={202: ReauthorizeOutputSerializer, **error_responses(400, 404)},
         summary="Start re-authorizing a tenant (a browser sign-in to Microsoft)",
     )
     def post(self, request, tenant_id: int):

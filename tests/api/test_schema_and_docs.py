@@ -40,3 +40,26 @@ def test_the_docs_page_lists_every_operation_and_needs_no_internet(client, db):
     external = re.findall(r'(?:src|href)="(https?:)?//', page)
     assert external == []
     assert "cdn" not in page.lower()
+
+
+def _schema(client):
+    return client.get("/api/v1/schema/", HTTP_ACCEPT="application/vnd.oai.openapi+json").json()
+
+
+def test_every_paged_list_is_documented_as_a_page_not_an_array(client, db):
+    schema = _schema(client)
+    for path in ("/api/v1/m365/tenants", "/api/v1/m365/tenants/{tenant_id}/users"):
+        ok = schema["paths"][path]["get"]["responses"]["200"]["content"]["application/json"]
+        page = schema["components"]["schemas"][ok["schema"]["$ref"].rsplit("/", 1)[1]]
+        assert {"count", "next", "previous", "results"} <= set(page["properties"])
+
+
+def test_every_operation_documents_its_errors(client, db):
+    for path, operations in _schema(client)["paths"].items():
+        for method, operation in operations.items():
+            documented = set(operation["responses"])
+            assert {"401", "403"} <= documented, (method, path)
+            if "{" in path or method == "get" and "count" in str(operation["responses"]):
+                assert "404" in documented, (method, path)
+            if "requestBody" in operation:
+                assert {"400", "413", "415"} <= documented, (method, path)

@@ -4,10 +4,8 @@ from django.shortcuts import redirect, render
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_POST
 
-from directory import lifecycle, services
+from directory import lifecycle, signup
 from directory.errors import ServiceError
-from directory.models import Organization
-from directory.passwords import policy_rules
 
 from ..forms import SignInForm, SignUpForm, add_service_error
 
@@ -51,17 +49,26 @@ def sign_out(request):
     return redirect("console:login")
 
 
+SIGNUP_SENT = (
+    "Check your inbox: we sent {email} a link to finish. If the address already has an "
+    "account, the email says how to sign in instead."
+)
+
+
 def sign_up(request):
+    """The same answer for every email (see directory/signup.py): no page says whether
+    an address already has an account."""
     form = SignUpForm(request.POST or None)
+    status = 200
     if request.method == "POST" and form.is_valid():
         try:
-            _, owner = services.organization_signup(**form.cleaned_data)
+            signup.signup_request(**form.cleaned_data, address=lifecycle.client_address(request))
+        except signup.SignupThrottled as error:
+            form.add_error(None, error.message)
+            status = 429
         except ServiceError as error:
             add_service_error(form, error)
         else:
-            login(request, owner, backend="directory.auth.EmailBackend")
-            messages.success(request, f"Welcome to Stratus. {owner.organization.name} is ready.")
-            return redirect("console:dashboard")
-    # A new organization starts with the default policy; its rules are the hint.
-    rules = policy_rules(Organization())
-    return render(request, "console/sign_up.html", {"form": form, "rules": rules})
+            messages.success(request, SIGNUP_SENT.format(email=form.cleaned_data["email"]))
+            return redirect("console:login")
+    return render(request, "console/sign_up.html", {"form": form}, status=status)
