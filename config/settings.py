@@ -51,6 +51,7 @@ INSTALLED_APPS = [
     "audit",
     "directory",
     "m365bridge",
+    "webhooks",
     "workers",
 ]
 
@@ -178,6 +179,12 @@ M365_SYNC_LEASE_SECONDS = env.int("M365_SYNC_LEASE_SECONDS", default=300)
 # and Microsoft's lastPasswordChangeDateTime before a change counts as drift.
 M365_RECONCILE_LEASE_SECONDS = env.int("M365_RECONCILE_LEASE_SECONDS", default=120)
 M365_PASSWORD_DRIFT_GRACE_SECONDS = env.int("M365_PASSWORD_DRIFT_GRACE_SECONDS", default=2)
+
+# Webhooks (see README, "Webhooks"): how long a failing delivery is retried, the longest
+# wait between tries, and how long a worker's claim on an endpoint holds.
+WEBHOOK_RETRY_HOURS = env.int("WEBHOOK_RETRY_HOURS", default=24)
+WEBHOOK_RETRY_MAX_SECONDS = env.int("WEBHOOK_RETRY_MAX_SECONDS", default=600)
+WEBHOOK_LEASE_SECONDS = env.int("WEBHOOK_LEASE_SECONDS", default=120)
 
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [

@@ -5,6 +5,7 @@ from django.urls import include, path
 urlpatterns = [
     path("", lambda request: redirect("console:dashboard"), name="home"),
     path("console/m365/", include("m365bridge.console.urls")),
+    path("console/webhooks/", include("webhooks.urls")),
     path("console/", include("directory.console.urls")),
     path("portal/", include("directory.portal.urls")),
     path("api/v1/m365/", include("m365bridge.api.urls")),

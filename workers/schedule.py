@@ -26,4 +26,9 @@ CELERY_BEAT_SCHEDULE = {
         "task": "workers.tasks.m365_reconcile_due",
         "schedule": 60.0,
     },
+    # Webhooks: retries that are due and deliveries whose task was lost (one indexed query).
+    "webhook-sweep": {
+        "task": "workers.tasks.webhook_sweep",
+        "schedule": 30.0,
+    },
 }

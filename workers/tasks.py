@@ -66,3 +66,21 @@ def m365_reconcile_due() -> list[int]:
     from m365bridge.sync import reconcile
 
     return reconcile.reconcile_due()
+
+
+@shared_task(ignore_result=True)
+def webhook_deliver(endpoint_id: int) -> dict:
+    """Send one webhook endpoint's pending deliveries in order. Safe to run twice or on
+    two workers at once: the endpoint is claimed, the second run does nothing."""
+    from webhooks import services
+
+    run = services.endpoint_deliver(endpoint_id=endpoint_id)
+    return {"claimed": run.claimed, "delivered": run.delivered, "gave_up": run.gave_up}
+
+
+@shared_task(ignore_result=True)
+def webhook_sweep() -> list[int]:
+    """Queue delivery for endpoints whose retry is due or whose task was lost."""
+    from webhooks import services
+
+    return services.endpoints_due()
