@@ -185,7 +185,8 @@ def on_event_recorded(event) -> None:
         return
     endpoints = [
         endpoint
-        for endpoint in Endpoint.objects.filter(organization_id=event.organization_id, active=True)
+        # Paused endpoints too: pausing holds delivery, it does not drop events.
+        for endpoint in Endpoint.objects.filter(organization_id=event.organization_id)
         if endpoint.matches(event.type)
     ]
     if not endpoints:
