@@ -183,10 +183,12 @@ M365_RECONCILE_LEASE_SECONDS = env.int("M365_RECONCILE_LEASE_SECONDS", default=1
 M365_PASSWORD_DRIFT_GRACE_SECONDS = env.int("M365_PASSWORD_DRIFT_GRACE_SECONDS", default=2)
 
 # Webhooks (see README, "Webhooks"): how long a failing delivery is retried, the longest
-# wait between tries, and how long a worker's claim on an endpoint holds.
+# wait between tries, how long a worker's claim on an endpoint holds, and how many days
+# the delivery log keeps finished deliveries.
 WEBHOOK_RETRY_HOURS = env.int("WEBHOOK_RETRY_HOURS", default=24)
 WEBHOOK_RETRY_MAX_SECONDS = env.int("WEBHOOK_RETRY_MAX_SECONDS", default=600)
 WEBHOOK_LEASE_SECONDS = env.int("WEBHOOK_LEASE_SECONDS", default=120)
+WEBHOOK_LOG_DAYS = env.int("WEBHOOK_LOG_DAYS", default=30)
 
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [

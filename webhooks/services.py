@@ -284,6 +284,17 @@ def endpoints_due() -> list[int]:
     return due
 
 
+def deliveries_prune() -> int:
+    """Forget finished deliveries older than `WEBHOOK_LOG_DAYS` (the log would grow
+    forever); pending ones are never pruned."""
+    cutoff = timezone.now() - timedelta(days=settings.WEBHOOK_LOG_DAYS)
+    finished = Delivery.objects.filter(
+        state__in=[Delivery.DELIVERED, Delivery.FAILED], created_at__lt=cutoff
+    )
+    deleted, _ = finished.delete()
+    return deleted
+
+
 def _pending(endpoint: Endpoint):
     return endpoint.deliveries.filter(state=Delivery.PENDING).order_by("sequence", "id")
 

@@ -31,4 +31,9 @@ CELERY_BEAT_SCHEDULE = {
         "task": "workers.tasks.webhook_sweep",
         "schedule": 30.0,
     },
+    # Webhooks: the delivery log keeps finished deliveries WEBHOOK_LOG_DAYS days.
+    "webhook-prune": {
+        "task": "workers.tasks.webhook_prune",
+        "schedule": crontab(hour=4, minute=23),
+    },
 }

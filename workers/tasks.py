@@ -84,3 +84,11 @@ def webhook_sweep() -> list[int]:
     from webhooks import services
 
     return services.endpoints_due()
+
+
+@shared_task(acks_late=True, ignore_result=True)
+def webhook_prune() -> int:
+    """Forget finished webhook deliveries past the log's retention (idempotent)."""
+    from webhooks import services
+
+    return services.deliveries_prune()

@@ -83,3 +83,20 @@ def test_every_request_gets_a_request_id_its_log_lines_carry(client, db, caplog)
     assert response["X-Request-ID"] == "lb-0123456789"
     fresh = client.get("/console/sign-in/", HTTP_X_REQUEST_ID="bad id\nwith newline")
     assert fresh["X-Request-ID"] != "bad id\nwith newline" and len(fresh["X-Request-ID"]) == 32
+
+
+def test_the_plain_format_is_redacted_too():
+    script = (
+        "import logging; logging.getLogger('stratus.x').warning('sent Bearer abcdefghijklmnop')"
+    )
+    env = {**os.environ, "LOG_FORMAT": "plain", "DJANGO_SETTINGS_MODULE": "config.settings"}
+    result = subprocess.run(
+        [sys.executable, "manage.py", "shell", "-c", script],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert "WARNING stratus.x sent Bearer [redacted]" in result.stderr
+    assert "abcdefghijklmnop" not in result.stderr

@@ -78,3 +78,17 @@ def test_editing_pauses_the_endpoint(alice_client, endpoint):
     assert response.status_code == 302
     endpoint.refresh_from_db()
     assert endpoint.active is False and endpoint.description == "SIEM"
+
+
+def test_the_delivery_log_filters_by_state(alice_client, alice, endpoint, receiver):
+    services.endpoint_send_test(actor=alice, endpoint=endpoint)
+    services.endpoint_deliver(endpoint_id=endpoint.pk)
+    receiver.status = 503
+    services.endpoint_send_test(actor=alice, endpoint=endpoint)
+    services.endpoint_deliver(endpoint_id=endpoint.pk)
+    url = reverse("webhooks:detail", args=[endpoint.pk])
+    pending = alice_client.get(url, {"state": "pending"})
+    delivered = alice_client.get(url, {"state": "delivered"})
+    ids = list(endpoint.deliveries.order_by("sequence").values_list("event_id", flat=True))
+    assert ids[1].encode() in pending.content and ids[0].encode() not in pending.content
+    assert ids[0].encode() in delivered.content and ids[1].encode() not in delivered.content

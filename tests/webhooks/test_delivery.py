@@ -9,7 +9,7 @@ import time
 from datetime import timedelta
 
 import pytest
-from django.db import transaction
+from django.db import connection, transaction
 from django.utils import timezone
 from standardwebhooks import Webhook
 
@@ -196,7 +196,14 @@ def test_two_workers_at_once_deliver_each_event_once_in_order(receiver):
     make_users(alice, acme, 12)
     receiver.delay = 0.02
     runs = []
-    workers = [threading.Thread(target=lambda: runs.append(deliver(endpoint))) for _ in range(4)]
+
+    def worker():
+        try:
+            runs.append(deliver(endpoint))
+        finally:
+            connection.close()  # each thread opened its own connection
+
+    workers = [threading.Thread(target=worker) for _ in range(4)]
     for worker in workers:
         worker.start()
     for worker in workers:
@@ -254,3 +261,19 @@ def test_a_paused_endpoint_queues_but_does_not_send_until_resumed(acme, alice, r
     assert deliver(endpoint).delivered == 3
     types = [e["type"] for e in receiver.events()]
     assert types == ["webhook_update", "user_create", "webhook_update"]
+
+
+def test_the_log_forgets_finished_deliveries_after_its_retention_but_never_pending_ones(
+    acme, alice, receiver, endpoint, settings
+):
+    settings.WEBHOOK_LOG_DAYS = 30
+    make_users(alice, acme, 2)
+    deliver(endpoint)
+    make_users(alice, acme, 1, prefix="stuck")
+    receiver.status = 500
+    deliver(endpoint)
+    Delivery.objects.update(created_at=timezone.now() - timedelta(days=31))
+    from workers.tasks import webhook_prune
+
+    assert webhook_prune.apply().get() == 2
+    assert list(endpoint.deliveries.values_list("state", flat=True)) == [Delivery.PENDING]
