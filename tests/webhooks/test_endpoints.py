@@ -101,3 +101,20 @@ def test_deleting_an_endpoint_drops_its_queue_and_is_recorded(acme, alice, endpo
     services.endpoint_delete(actor=alice, endpoint=endpoint)
     assert not Endpoint.objects.exists()
     assert Event.objects.filter(type="webhook_delete", target_label="127.0.0.1").exists()
+
+
+def test_in_production_a_host_that_resolves_to_a_private_address_gets_nothing(
+    acme, alice, settings, monkeypatch
+):
+    endpoint, _ = services.endpoint_create(
+        actor=alice, organization=acme, url="https://siem.example.com/hook"
+    )
+    settings.PRODUCTION = True
+    # The name is public, its address is not (DNS is what leaves the machine: faked).
+    monkeypatch.setattr("socket.getaddrinfo", lambda *a, **k: [(2, 1, 6, "", ("10.0.0.5", 443))])
+    sent = []
+    monkeypatch.setattr("requests.post", lambda *a, **k: sent.append(a))
+    run = services.endpoint_deliver(endpoint_id=endpoint.pk)
+    assert run.failed and sent == []
+    endpoint.refresh_from_db()
+    assert endpoint.last_error == "The URL's host resolves to a local or private network address."
