@@ -16,8 +16,8 @@ from datetime import timedelta
 from celery import current_app
 from django.conf import settings
 from django.core.serializers.json import DjangoJSONEncoder
-from django.db import transaction
-from django.db.models import F, Q
+from django.db import connection, transaction
+from django.db.models import Q
 from django.utils import timezone
 
 from audit.services import event_record
@@ -218,9 +218,18 @@ def on_event_recorded(event) -> None:
 
 
 def _next_sequence(*, organization_id: int) -> int:
-    stream, _ = Stream.objects.select_for_update().get_or_create(organization_id=organization_id)
-    Stream.objects.filter(pk=stream.pk).update(last_sequence=F("last_sequence") + 1)
-    return stream.last_sequence + 1
+    """One statement: the increment takes the row lock that orders commits."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"UPDATE {Stream._meta.db_table} SET last_sequence = last_sequence + 1 "  # noqa: S608
+            "WHERE organization_id = %s RETURNING last_sequence",
+            [organization_id],
+        )
+        row = cursor.fetchone()
+    if row is not None:
+        return row[0]
+    Stream.objects.get_or_create(organization_id=organization_id)  # made with the endpoint
+    return _next_sequence(organization_id=organization_id)
 
 
 def _body(*, event_id: str, type: str, timestamp, sequence: int, data) -> str:
@@ -254,13 +263,14 @@ def endpoint_deliver(*, endpoint_id: int, limit: int = RUN_LIMIT) -> DeliveryRun
     run.claimed = True
     try:
         endpoint = Endpoint.objects.get(pk=endpoint_id)
-        for delivery in _pending(endpoint)[:limit]:
-            if not _attempt(endpoint=endpoint, delivery=delivery, run=run):
-                break
-            if not _renew(endpoint_id=endpoint_id, token=token):
-                return run  # the lease ran out and another worker took over
-        else:
-            run.more = _pending(endpoint).exists()
+        with transport.session() as session:  # one connection for the run (keep-alive)
+            for delivery in _pending(endpoint)[:limit]:
+                if not _attempt(
+                    endpoint=endpoint, delivery=delivery, token=token, session=session, run=run
+                ):
+                    break
+            else:
+                run.more = _pending(endpoint).exists()
     finally:
         _release(endpoint_id=endpoint_id, token=token)
     if run.more:
@@ -299,8 +309,9 @@ def _pending(endpoint: Endpoint):
     return endpoint.deliveries.filter(state=Delivery.PENDING).order_by("sequence", "id")
 
 
-def _attempt(*, endpoint: Endpoint, delivery: Delivery, run: DeliveryRun) -> bool:
-    """Try one delivery; True when the next one may go."""
+def _attempt(*, endpoint: Endpoint, delivery: Delivery, token: str, session, run) -> bool:
+    """Try one delivery; True when the next one may go (it was delivered or given up,
+    and the claim is still this worker's)."""
     now = timezone.now()
     headers = signing.signature_headers(
         event_id=delivery.event_id,
@@ -310,7 +321,9 @@ def _attempt(*, endpoint: Endpoint, delivery: Delivery, run: DeliveryRun) -> boo
     )
     attempts = delivery.attempts + 1
     try:
-        status = transport.send(url=endpoint.url, body=delivery.body, headers=headers)
+        status = transport.send(
+            url=endpoint.url, body=delivery.body, headers=headers, session=session
+        )
     except transport.SendFailed as failure:
         return _failed(
             endpoint=endpoint, delivery=delivery, failure=failure, attempts=attempts, run=run
@@ -323,11 +336,13 @@ def _attempt(*, endpoint: Endpoint, delivery: Delivery, run: DeliveryRun) -> boo
         last_status=status,
         last_error="",
     )
-    Endpoint.objects.filter(pk=endpoint.pk).update(
-        last_success_at=now, next_attempt_at=None, last_error=""
-    )
     run.delivered += 1
-    return True
+    # Renews the claim in the same statement; 0 rows: the lease ran out and another
+    # worker took over, so this one stops.
+    still_ours = Endpoint.objects.filter(pk=endpoint.pk, claim_token=token).update(
+        last_success_at=now, next_attempt_at=None, last_error="", claimed_until=now + _lease()
+    )
+    return still_ours == 1
 
 
 def _failed(*, endpoint, delivery, failure, attempts: int, run: DeliveryRun) -> bool:
@@ -376,13 +391,6 @@ def _claim(*, endpoint_id: int) -> str | None:
         .update(claim_token=token, claimed_until=now + _lease())
     )
     return token if changed == 1 else None
-
-
-def _renew(*, endpoint_id: int, token: str) -> bool:
-    changed = Endpoint.objects.filter(pk=endpoint_id, claim_token=token).update(
-        claimed_until=timezone.now() + _lease()
-    )
-    return changed == 1
 
 
 def _release(*, endpoint_id: int, token: str) -> None:

@@ -43,7 +43,12 @@ def url_problem(url: str) -> str:
     return "The URL must start with https:// (plain http only to this machine in development)."
 
 
-def send(*, url: str, body: str, headers: dict) -> int:
+def session() -> requests.Session:
+    """A session for one delivery run: deliveries to one receiver reuse its connection."""
+    return requests.Session()
+
+
+def send(*, url: str, body: str, headers: dict, session: requests.Session | None = None) -> int:
     """POST the body; return the 2xx status or raise SendFailed."""
     problem = url_problem(url)
     if problem:
@@ -51,7 +56,7 @@ def send(*, url: str, body: str, headers: dict) -> int:
     if settings.PRODUCTION and _resolves_internal(url):
         raise SendFailed("The URL's host resolves to a local or private network address.")
     try:
-        response = requests.post(
+        response = (session or requests).post(
             url,
             data=body.encode(),
             headers={

@@ -113,7 +113,7 @@ def test_in_production_a_host_that_resolves_to_a_private_address_gets_nothing(
     # The name is public, its address is not (DNS is what leaves the machine: faked).
     monkeypatch.setattr("socket.getaddrinfo", lambda *a, **k: [(2, 1, 6, "", ("10.0.0.5", 443))])
     sent = []
-    monkeypatch.setattr("requests.post", lambda *a, **k: sent.append(a))
+    monkeypatch.setattr("requests.Session.request", lambda *a, **k: sent.append(a))
     run = services.endpoint_deliver(endpoint_id=endpoint.pk)
     assert run.failed and sent == []
     endpoint.refresh_from_db()
