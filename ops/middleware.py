@@ -24,7 +24,9 @@ class OpsMiddleware:
         given = request.headers.get("X-Request-ID", "")
         request_id = given if REQUEST_ID.match(given) else uuid.uuid4().hex
         started = time.monotonic()
-        with context.bound(request_id=request_id):
+        # Every field starts empty and is put back afterwards: nothing a Graph call set
+        # during this request (ms_request_id) leaks into the thread's next request.
+        with context.bound(request_id=request_id, tenant="", binding="", ms_request_id=""):
             response = self.get_response(request)
         match = getattr(request, "resolver_match", None)
         metrics.HTTP_REQUEST_SECONDS.labels(

@@ -100,3 +100,17 @@ def test_the_plain_format_is_redacted_too():
     )
     assert "WARNING stratus.x sent Bearer [redacted]" in result.stderr
     assert "abcdefghijklmnop" not in result.stderr
+
+
+def test_context_set_during_a_request_does_not_outlive_it(rf):
+    from django.http import HttpResponse
+
+    from ops.middleware import OpsMiddleware
+
+    def view(request):
+        context.set_field("ms_request_id", "ms-from-this-request")
+        return HttpResponse()
+
+    context.clear()
+    OpsMiddleware(view)(rf.get("/anything/"))
+    assert "ms_request_id" not in context.current()
