@@ -1,13 +1,26 @@
 """Recording events. Callers run this inside their own transaction, so the event and
 the change it describes are committed together or not at all."""
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
+
+from django.db import transaction
 
 from .models import Event
 from .redaction import assert_no_secrets
 
 SYSTEM = "system"
+
+# Functions called with each new event inside the transaction that records it (the
+# webhook outboxes). They may only write rows; work for workers goes after commit.
+EventSubscriber = Callable[[Event], None]
+_subscribers: list[EventSubscriber] = []
+
+
+def event_subscribe(subscriber: EventSubscriber) -> EventSubscriber:
+    if subscriber not in _subscribers:
+        _subscribers.append(subscriber)
+    return subscriber
 
 
 LABEL_LENGTH = Event._meta.get_field("target_label").max_length
@@ -33,19 +46,23 @@ def event_record(
         target_type, target_id, target_label = target.event_target()
     details = dict(details or {})
     assert_no_secrets(details)
-    return Event.objects.create(
-        organization=organization,
-        type=type,
-        actor=actor,
-        actor_label=actor.email if actor is not None else SYSTEM,
-        tenant_ref=str(tenant_ref or ""),
-        tenant_label=_label(tenant_label),
-        target_type=target_type,
-        target_id=str(target_id),
-        target_label=_label(target_label),
-        outcome=outcome,
-        details=details,
-    )
+    with transaction.atomic(savepoint=False):  # the event and what subscribers write
+        event = Event.objects.create(
+            organization=organization,
+            type=type,
+            actor=actor,
+            actor_label=actor.email if actor is not None else SYSTEM,
+            tenant_ref=str(tenant_ref or ""),
+            tenant_label=_label(tenant_label),
+            target_type=target_type,
+            target_id=str(target_id),
+            target_label=_label(target_label),
+            outcome=outcome,
+            details=details,
+        )
+        for subscriber in _subscribers:
+            subscriber(event)
+    return event
 
 
 def _label(text) -> str:

@@ -59,10 +59,13 @@ INSTALLED_APPS = [
     "audit",
     "directory",
     "m365bridge",
+    "webhooks",
+    "ops",
     "workers",
 ]
 
 MIDDLEWARE = [
+    "ops.middleware.OpsMiddleware",  # first: probes skip host checks and the https redirect
     "django.middleware.security.SecurityMiddleware",
     "csp.middleware.CSPMiddleware",
     "directory.middleware.NoStoreMiddleware",
@@ -208,6 +211,14 @@ M365_PASSWORD_DRIFT_GRACE_SECONDS = env.int("M365_PASSWORD_DRIFT_GRACE_SECONDS",
 # encrypted for a bind or rebind to push; deleted after.
 M365_PASSWORD_RETAIN_HOURS = env.int("M365_PASSWORD_RETAIN_HOURS", default=72)
 
+# Webhooks (see README, "Webhooks"): how long a failing delivery is retried, the longest
+# wait between tries, how long a worker's claim on an endpoint holds, and how many days
+# the delivery log keeps finished deliveries.
+WEBHOOK_RETRY_HOURS = env.int("WEBHOOK_RETRY_HOURS", default=24)
+WEBHOOK_RETRY_MAX_SECONDS = env.int("WEBHOOK_RETRY_MAX_SECONDS", default=600)
+WEBHOOK_LEASE_SECONDS = env.int("WEBHOOK_LEASE_SECONDS", default=120)
+WEBHOOK_LOG_DAYS = env.int("WEBHOOK_LOG_DAYS", default=30)
+
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
         "directory.api.authentication.ApiKeyAuthentication",
@@ -290,16 +301,33 @@ if PRODUCTION:
     SECURE_CONTENT_TYPE_NOSNIFF = True
     SECURE_REFERRER_POLICY = "same-origin"
 
+# Operations (see README, "Operations"). The bearer token /metrics wants (without one,
+# /metrics is open in development and refused in production); the port a worker machine
+# serves its own metrics on (0: off); prometheus-client's multiprocess folder.
+METRICS_TOKEN = env.str("METRICS_TOKEN", default="")
+METRICS_WORKER_PORT = env.int("METRICS_WORKER_PORT", default=0)
+PROMETHEUS_MULTIPROC_DIR = env.str("PROMETHEUS_MULTIPROC_DIR", default="")
+
+# Logs: `plain` text or `json` (one object a line); both are redacted (ops.logs).
+LOG_FORMAT = env.str("LOG_FORMAT", default="plain")
+if LOG_FORMAT not in {"plain", "json"}:
+    raise environ.ImproperlyConfigured("LOG_FORMAT must be 'plain' or 'json'")
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
+    "formatters": {
+        "plain": {
+            "()": "ops.logs.RedactingFormatter",
+            "format": "%(asctime)s %(levelname)s %(name)s %(message)s",
+        },
+        "json": {"()": "ops.logs.JsonFormatter"},
+    },
     # Emailed account tokens never reach a log line (config/logredact.py).
     "filters": {"redact_tokens": {"()": "config.logredact.RedactAccountTokens"}},
     "handlers": {
         "console": {
             "class": "logging.StreamHandler",
-            "formatter": "plain",
+            "formatter": LOG_FORMAT,
             "filters": ["redact_tokens"],
         }
     },

@@ -7,6 +7,7 @@ from directory.api.errors import not_found
 urlpatterns = [
     path("", lambda request: redirect("console:dashboard"), name="home"),
     path("console/m365/", include("m365bridge.console.urls")),
+    path("console/webhooks/", include("webhooks.urls")),
     path("console/", include("directory.console.urls")),
     path("portal/", include("directory.portal.urls")),
     path("api/v1/m365/", include("m365bridge.api.urls")),

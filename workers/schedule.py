@@ -38,4 +38,14 @@ CELERY_BEAT_SCHEDULE = {
         "task": "workers.tasks.m365_retained_passwords_prune",
         "schedule": crontab(minute=23),
     },
+    # Webhooks: retries that are due and deliveries whose task was lost (one indexed query).
+    "webhook-sweep": {
+        "task": "workers.tasks.webhook_sweep",
+        "schedule": 30.0,
+    },
+    # Webhooks: the delivery log keeps finished deliveries WEBHOOK_LOG_DAYS days.
+    "webhook-prune": {
+        "task": "workers.tasks.webhook_prune",
+        "schedule": crontab(hour=4, minute=23),
+    },
 }

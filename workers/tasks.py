@@ -95,3 +95,29 @@ def m365_retained_passwords_prune() -> int:
     from m365bridge import services
 
     return services.retained_passwords_prune()
+
+
+@shared_task(ignore_result=True)
+def webhook_deliver(endpoint_id: int) -> dict:
+    """Send one webhook endpoint's pending deliveries in order. Safe to run twice or on
+    two workers at once: the endpoint is claimed, the second run does nothing."""
+    from webhooks import services
+
+    run = services.endpoint_deliver(endpoint_id=endpoint_id)
+    return {"claimed": run.claimed, "delivered": run.delivered, "gave_up": run.gave_up}
+
+
+@shared_task(ignore_result=True)
+def webhook_sweep() -> list[int]:
+    """Queue delivery for endpoints whose retry is due or whose task was lost."""
+    from webhooks import services
+
+    return services.endpoints_due()
+
+
+@shared_task(acks_late=True, ignore_result=True)
+def webhook_prune() -> int:
+    """Forget finished webhook deliveries past the log's retention (idempotent)."""
+    from webhooks import services
+
+    return services.deliveries_prune()

@@ -33,6 +33,10 @@ BATCH_SIZE = 20
 RETRY_STATUSES = frozenset({429, 503, 504})
 READ_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
+# Called as observer(tenant_id=, method=, status=, seconds=, headers=) after every HTTP
+# exchange with Graph (status 0: no answer), for metrics and logs (ops registers them).
+response_observers: list = []
+
 
 @dataclass
 class BatchRequest:
@@ -173,6 +177,7 @@ class GraphClient:
                 method, url, params=params, json=json, headers=all_headers
             )
         except requests.RequestException as exc:
+            self._observe(method, 0, started, {})
             log.warning(
                 "graph %s %s failed: %s (client-request-id %s)",
                 method,
@@ -186,6 +191,7 @@ class GraphClient:
                 f"Could not reach Microsoft Graph: {type(exc).__name__}.",
                 client_request_id=client_request_id,
             ) from None
+        self._observe(method, response.status_code, started, response.headers)
         log.debug(
             "graph %s %s -> %s in %.0f ms (request-id %s)",
             method,
@@ -195,6 +201,19 @@ class GraphClient:
             response.headers.get("request-id", ""),
         )
         return response
+
+    def _observe(self, method, status, started, headers) -> None:
+        for observer in response_observers:
+            try:
+                observer(
+                    tenant_id=self.tokens.tenant_id,
+                    method=method,
+                    status=status,
+                    seconds=time.monotonic() - started,
+                    headers=headers,
+                )
+            except Exception:  # an observer must never break a Graph call
+                log.exception("a Graph response observer failed")
 
     def _pause(self, retry_after: float | None, attempt: int) -> None:
         """Wait as Microsoft asked (or back off exponentially), plus jitter so retrying

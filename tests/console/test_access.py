@@ -133,3 +133,68 @@ def test_every_console_page_opens_for_an_owner(alice_client, dave, engineers, ac
     response = alice_client.get(url)
     assert response.status_code == 200
     assert b'aria-current="page"' in response.content  # its section is highlighted
+
+
+# The webhooks pages (organization settings area, app `webhooks`), walked the same way.
+WEBHOOK_PAGES = ["webhooks:list"]
+WEBHOOK_OBJECT_URLS = [
+    "webhooks:detail",
+    "webhooks:rotate_secret",
+    "webhooks:send_test",
+    "webhooks:delete",
+]
+
+
+@pytest.fixture
+def acme_webhook(acme, alice):
+    from webhooks import services
+
+    endpoint, _ = services.endpoint_create(
+        actor=alice, organization=acme, url="https://siem.acme.example/"
+    )
+    return endpoint
+
+
+@pytest.mark.parametrize("name", WEBHOOK_PAGES + WEBHOOK_OBJECT_URLS)
+def test_webhook_pages_turn_away_anonymous_visitors_and_members(client, bob, acme_webhook, name):
+    url = reverse(name, args=None if name in WEBHOOK_PAGES else [acme_webhook.pk])
+    assert client.get(url).status_code == 302
+    client.force_login(bob)
+    assert client.get(url).status_code == 403
+
+
+@pytest.mark.parametrize("method", ["get", "post"])
+@pytest.mark.parametrize("name", WEBHOOK_OBJECT_URLS)
+def test_another_organizations_admin_gets_404_for_every_webhook_url(
+    charlie_client, acme_webhook, name, method
+):
+    url = reverse(name, args=[acme_webhook.pk])
+    data = {"url": "https://evil.example/", "event_types": ""}
+    response = getattr(charlie_client, method)(url, data if method == "post" else None)
+    assert response.status_code == 404
+    acme_webhook.refresh_from_db()  # still there, unchanged, nothing queued by charlie
+    assert acme_webhook.url == "https://siem.acme.example/"
+    assert not acme_webhook.deliveries.filter(event_type="webhook_test").exists()
+
+
+def test_another_organizations_webhooks_are_not_listed(charlie_client, acme_webhook):
+    response = charlie_client.get(reverse("webhooks:list"))
+    assert response.status_code == 200
+    assert b"siem.acme.example" not in response.content
+
+
+@pytest.mark.parametrize("name", WEBHOOK_PAGES + WEBHOOK_OBJECT_URLS)
+def test_every_webhook_page_opens_for_an_owner(alice_client, acme_webhook, name):
+    url = reverse(name, args=None if name in WEBHOOK_PAGES else [acme_webhook.pk])
+    response = alice_client.get(url)
+    assert response.status_code == 200
+    assert b'aria-current="page"' in response.content
+
+
+def test_the_walk_covers_every_webhook_route():
+    from django.urls import get_resolver
+
+    walked = {name.split(":")[1] for name in WEBHOOK_PAGES + WEBHOOK_OBJECT_URLS}
+    namespace = get_resolver().namespace_dict["webhooks"][1]
+    routes = {pattern.name for pattern in namespace.url_patterns}
+    assert routes == walked
