@@ -4,7 +4,7 @@ in the services, whose errors `add_service_error` puts next to the fields they n
 from django import forms
 
 from directory.errors import ServiceError
-from directory.models import User
+from directory.models import ApiKey, User
 from directory.services import PROFILE_FIELDS
 
 
@@ -173,3 +173,20 @@ class PolicyForm(forms.Form):
 
 class ApiKeyForm(forms.Form):
     name = forms.CharField(max_length=100, help_text="Say what uses it, such as “HR sync”.")
+    scope = forms.ChoiceField(
+        label="For",
+        choices=ApiKey.SCOPES,
+        initial=ApiKey.SCOPE_API,
+        required=False,
+        help_text="A SCIM key works only at /scim/v2/; a REST API key only at /api/v1/.",
+    )
+
+
+class ScimSettingsForm(forms.Form):
+    scim_bind_new_users = forms.BooleanField(
+        label="Bind new users to the Microsoft 365 tenant of their domain",
+        required=False,
+        help_text="Users created through SCIM get a Microsoft 365 account in the connected "
+        "tenant whose verified domain is their email's; without such a tenant they stay "
+        "unbound.",
+    )
