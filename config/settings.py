@@ -51,6 +51,7 @@ INSTALLED_APPS = [
     "audit",
     "directory",
     "m365bridge",
+    "scim",
     "workers",
 ]
 

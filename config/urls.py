@@ -9,5 +9,6 @@ urlpatterns = [
     path("portal/", include("directory.portal.urls")),
     path("api/v1/m365/", include("m365bridge.api.urls")),
     path("api/v1/", include("directory.api.urls")),
+    path("scim/v2/", include("scim.urls")),
     path("django-admin/", admin.site.urls),
 ]
