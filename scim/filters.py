@@ -4,6 +4,7 @@ the result is applied to a queryset already scoped to one organization. An attri
 this service does not publish is refused (the stock transpiler would silently drop
 that clause and widen the result)."""
 
+from django.core.exceptions import FieldError
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db.models import Q, QuerySet
 from scim2_filter_parser.lexer import SCIMLexer
@@ -30,15 +31,15 @@ _ENTERPRISE = {
     "employeeNumber": "employee_id",
     "department": "department",
     "organization": "company_name",
-    "manager.value": "scim__manager_id",
-    "manager": "scim__manager_id",
+    "manager.value": "scim__manager__id",
+    "manager": "scim__manager__id",
 }
 _GROUP = {
     "id": "pk",
     "displayName": "name",
     "externalId": "scim__external_id",
-    "members.value": "members__pk",
-    "members": "members__pk",
+    "members.value": "members__id",
+    "members": "members__id",
     "meta.created": "created_at",
 }
 # Text fields, where "present" (`pr`) means "not empty" as well as "not null".
@@ -58,16 +59,14 @@ _TEXT = {
 
 def _attr_map(core: dict, core_uri: str, extensions: dict[str, dict]) -> dict:
     """The transpiler's map: (attribute, sub-attribute, schema URI) → ORM path, each
-    attribute reachable with and without its schema's URI prefix."""
+    attribute reachable with and without its schema's URI prefix (no extension
+    attribute shares a core attribute's name)."""
     mapping = {}
-    for uri, attributes, bare in [(core_uri, core, True)] + [
-        (u, a, False) for u, a in extensions.items()
-    ]:
+    for uri, attributes in [(core_uri, core), *extensions.items()]:
         for path, orm in attributes.items():
             name, _, sub = path.partition(".")
             mapping[(name, sub or None, uri)] = orm
-            if bare:
-                mapping[(name, sub or None, None)] = orm
+            mapping[(name, sub or None, None)] = orm
     return mapping
 
 
@@ -107,7 +106,14 @@ def filter_apply(queryset: QuerySet, text: str, *, attributes: dict) -> QuerySet
         return queryset.filter(query).distinct()
     except ScimError:
         raise
-    except (SCIMParserError, ValueError, TypeError, DjangoValidationError, RecursionError) as exc:
+    except (
+        SCIMParserError,
+        ValueError,
+        TypeError,
+        FieldError,
+        DjangoValidationError,
+        RecursionError,
+    ) as exc:
         raise ScimError(400, f"The filter is not valid: {_reason(exc)}", "invalidFilter") from exc
 
 
