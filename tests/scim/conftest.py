@@ -9,6 +9,10 @@ from django.test import Client
 from directory import services
 from directory.models import ApiKey
 
+# Microsoft 365 (graphsim) for the provisioning tests, with the helpers as they are.
+from tests.m365bridge.conftest import graphsim_server, m365, stratus_app  # noqa: F401
+from tests.m365bridge.provisioning import ms, queued, tenant  # noqa: F401
+
 USER = "urn:ietf:params:scim:schemas:core:2.0:User"
 ENTERPRISE = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User"
 GROUP = "urn:ietf:params:scim:schemas:core:2.0:Group"

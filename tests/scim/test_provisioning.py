@@ -8,16 +8,7 @@ import pytest
 from directory.models import Group, User
 from m365bridge.models import GroupBinding, UserBinding
 from m365bridge.services import tenant_graph_session
-from tests.m365bridge.conftest import graphsim_server, m365, stratus_app  # noqa: F401
-from tests.m365bridge.provisioning import (  # noqa: F401 - fixtures
-    EMPLOYEE_PASSWORD,
-    account,
-    can_sign_in,
-    ms,
-    queued,
-    sync,
-    tenant,
-)
+from tests.m365bridge.provisioning import EMPLOYEE_PASSWORD, account, can_sign_in, sync
 
 from .conftest import ENTERPRISE, GROUP, new_user, patch_op, scim_error
 
@@ -116,9 +107,7 @@ def test_without_the_setting_scim_users_stay_unbound(scim, ms, tenant):
     assert not UserBinding.objects.filter(user__email=f"fay@{ms['domain']}").exists()
 
 
-def test_a_scim_group_is_synced_to_the_tenant_with_its_bound_members(
-    scim, ms, tenant, binding_on
-):
+def test_a_scim_group_is_synced_to_the_tenant_with_its_bound_members(scim, ms, tenant, binding_on):
     ids = [_create(scim, f"g{n}@{ms['domain']}")["id"] for n in range(2)]
     body = {"schemas": [GROUP], "displayName": "Ops", "members": [{"value": i} for i in ids]}
     group = scim.post("Groups", body).json()
@@ -129,6 +118,8 @@ def test_a_scim_group_is_synced_to_the_tenant_with_its_bound_members(
         remote = client.get(f"/groups/{binding.microsoft_id}")
         members = {m["id"] for m in client.pages(f"/groups/{binding.microsoft_id}/members")}
     assert remote["displayName"] == "Ops" and remote["securityEnabled"] is True
-    expected = set(UserBinding.objects.filter(user_id__in=ids).values_list("microsoft_id", flat=True))
+    expected = set(
+        UserBinding.objects.filter(user_id__in=ids).values_list("microsoft_id", flat=True)
+    )
     assert members == expected and len(members) == 2
     assert Group.objects.get(pk=group["id"]).name == "Ops"
