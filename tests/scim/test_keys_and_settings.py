@@ -89,3 +89,23 @@ def test_the_scim_setting_does_not_touch_the_password_policy(client, alice, acme
     client.post(reverse("console:settings"), {"section": "scim", "scim_bind_new_users": "on"})
     acme.refresh_from_db()
     assert acme.password_min_length == 12
+
+
+def test_manage_py_makes_a_scim_key(acme, alice):
+    from io import StringIO
+
+    from django.core.management import call_command
+
+    out, err = StringIO(), StringIO()
+    call_command("scim_key_create", organization=acme.slug, name="Workday", stdout=out, stderr=err)
+    secret = out.getvalue().strip()
+    assert ScimClient(secret).get("Users").status_code == 200
+    assert ApiKey.objects.get(name="Workday").created_by == alice
+    assert secret not in err.getvalue()
+
+
+def test_manage_py_names_an_unknown_organization(db):
+    from django.core.management import CommandError, call_command
+
+    with pytest.raises(CommandError, match="No organization with the slug 'nope'"):
+        call_command("scim_key_create", organization="nope", name="x")
