@@ -45,7 +45,9 @@ def response_for(exc: Exception) -> HttpResponse:
         return error_response(404, str(exc) or "Not found.")
     if isinstance(exc, ServiceError):
         return _service_error(exc)
-    raise exc
+    # Not ours to explain: log it with its traceback, answer in the same shape.
+    logger.error("Unhandled error in the SCIM server", exc_info=exc)
+    return error_response(500, "Something went wrong on our side.")
 
 
 def _service_error(exc: ServiceError) -> HttpResponse:

@@ -31,7 +31,7 @@ def scim_endpoint(*methods):
                 if request.method not in methods:
                     raise ScimError(405, f"{request.method} is not supported here.")
                 return view(request, caller, *args, **kwargs)
-            except Exception as exc:  # noqa: BLE001 - response_for re-raises what is not ours
+            except Exception as exc:  # noqa: BLE001 - every failure leaves as a SCIM error
                 return response_for(exc)
 
         return wrapper

@@ -175,3 +175,25 @@ def test_an_unknown_endpoint_is_404_in_scim_shape(scim, unchanged):
     response = scim.get("Devices")
     assert response.status_code == 404
     scim_error(response)
+
+
+def test_an_unexpected_failure_is_a_500_in_scim_shape_without_details(scim, monkeypatch):
+    def broken(**kwargs):
+        raise RuntimeError("database password is hunter2")
+
+    monkeypatch.setattr("scim.selectors.scim_user_page", broken)
+    response = scim.get("Users")
+    assert response.status_code == 500
+    assert scim_error(response)["detail"] == "Something went wrong on our side."
+    assert "hunter2" not in response.content.decode()
+
+
+@pytest.mark.parametrize("pk", ["99999999999999999999", "-1", "1.5", "abc"])
+def test_ids_that_cannot_be_a_row_are_404(scim, pk):
+    assert scim.get(f"Users/{pk}").status_code == 404
+    assert scim.get(f"Groups/{pk}").status_code == 404
+
+
+def test_a_member_id_out_of_range_is_invalid_value(scim, unchanged):
+    body = {"schemas": [GROUP], "displayName": "G", "members": [{"value": "9" * 30}]}
+    _refused(scim.post("Groups", body), 400, "invalidValue", "members")
