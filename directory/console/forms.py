@@ -177,9 +177,15 @@ class ApiKeyForm(forms.Form):
         label="For",
         choices=ApiKey.SCOPES,
         initial=ApiKey.SCOPE_API,
-        required=False,
         help_text="A SCIM key works only at /scim/v2/; a REST API key only at /api/v1/.",
     )
+
+    def __init__(self, data=None, **kwargs):
+        if data is not None and "scope" not in data:
+            # A post that does not choose (as before keys had scopes) makes a REST API key.
+            data = data.copy()
+            data["scope"] = ApiKey.SCOPE_API
+        super().__init__(data, **kwargs)
 
 
 class ScimSettingsForm(forms.Form):

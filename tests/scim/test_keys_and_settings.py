@@ -109,3 +109,11 @@ def test_manage_py_names_an_unknown_organization(db):
 
     with pytest.raises(CommandError, match="No organization with the slug 'nope'"):
         call_command("scim_key_create", organization="nope", name="x")
+
+
+def test_a_console_key_made_without_choosing_is_a_rest_api_key(client, alice):
+    client.force_login(alice)
+    client.post(reverse("console:api_keys"), {"name": "Script"})
+    assert ApiKey.objects.get(name="Script").scopes == ["api"]
+    page = client.get(reverse("console:api_keys")).content.decode()
+    assert 'name="scope"' in page and "SCIM provisioning" in page

@@ -5,7 +5,6 @@ from django.views.decorators.http import require_http_methods
 
 from directory import selectors, services
 from directory.errors import ServiceError
-from directory.models import ApiKey
 from directory.services import POLICY_FIELDS
 
 from ..access import console_view
@@ -71,7 +70,7 @@ def api_key_list(request):
                 actor=request.user,
                 organization=request.organization,
                 name=form.cleaned_data["name"],
-                scope=form.cleaned_data["scope"] or ApiKey.SCOPE_API,
+                scope=form.cleaned_data["scope"],
             )
         except ServiceError as error:
             add_service_error(form, error)
