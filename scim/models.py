@@ -5,13 +5,16 @@ from directory.models import Group, User
 
 class ScimUser(models.Model):
     """What SCIM says about a user that the directory has no field for: the client's own
-    id for it (`externalId`) and the enterprise extension's `manager`."""
+    id for it (`externalId`), the enterprise extension's `manager`, and the published
+    attributes Stratus does not use (`extra`: emails, phoneNumbers, addresses, nickName,
+    ..., as the client sent them; see scim.schemas.KEPT_*)."""
 
     user = models.OneToOneField(User, on_delete=models.CASCADE, related_name="scim")
     external_id = models.CharField(max_length=256, blank=True)
     manager = models.ForeignKey(
         User, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
     )
+    extra = models.JSONField(default=dict, blank=True)
 
     def __str__(self):
         return f"SCIM data of {self.user_id}"

@@ -63,15 +63,19 @@ def user_resource(user: User, *, base_url: str):
             else None
         }
     )
+    kept = extra.extra if extra is not None else {}
+    enterprise = _present(enterprise | kept.get("enterprise", {}))
+    name = {"givenName": user.first_name, "familyName": user.last_name} | kept.get("name", {})
     payload = _present(
         {
             "schemas": [schemas.USER_SCHEMA] + ([schemas.ENTERPRISE_SCHEMA] if enterprise else []),
             "id": str(user.pk),
             "externalId": extra.external_id if extra is not None else None,
             "userName": user.email,
-            "name": _present({"givenName": user.first_name, "familyName": user.last_name}),
+            "name": _present(name),
             "displayName": user.display_name,
             "title": user.job_title,
+            **{attr: kept.get(attr) for attr in schemas.KEPT_USER},
             schemas.ENTERPRISE_SCHEMA: enterprise,
         }
     )
@@ -126,6 +130,21 @@ class UserChanges:
     password: str | None
     external_id: str
     manager_id: str | None
+    kept: dict = field(default_factory=dict)
+
+
+def _kept(resource) -> dict:
+    """The published attributes with no directory field, in SCIM's JSON."""
+    dumped = resource.model_dump(scim_ctx=RESPONSE)
+    name = dumped.get("name") or {}
+    enterprise = dumped.get(schemas.ENTERPRISE_SCHEMA) or {}
+    return _present(
+        {
+            **{attr: dumped.get(attr) for attr in schemas.KEPT_USER},
+            "name": _present({key: name.get(key) for key in schemas.KEPT_NAME}),
+            "enterprise": _present({key: enterprise.get(key) for key in schemas.KEPT_ENTERPRISE}),
+        }
+    )
 
 
 def user_changes(resource) -> UserChanges:
@@ -148,6 +167,7 @@ def user_changes(resource) -> UserChanges:
         password=resource.password,
         external_id=resource.external_id or "",
         manager_id=manager.value if manager else None,
+        kept=_kept(resource),
     )
 
 

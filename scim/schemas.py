@@ -31,23 +31,66 @@ GROUP_SCHEMA = str(Group.__schema__)
 MAX_RESULTS = 200  # the most resources one list response carries
 DEFAULT_COUNT = 100
 
-# Attribute name → the sub-attributes kept (None: a simple attribute). Everything else of
-# RFC 7643's schemas is left out: Stratus has nowhere to keep it, and a client sending it
-# gets an error rather than seeing it silently dropped.
+# Attribute name → the sub-attributes published (None: a simple attribute). Most map to a
+# directory field (scim.resources); those in KEPT_* have none and are kept as the client
+# sent them, so that what an identity provider sends comes back. Everything else of RFC
+# 7643's schemas is left out, and a client sending it gets an error rather than seeing it
+# silently dropped.
 _USER_ATTRIBUTES = {
     "userName": None,
-    "name": {"givenName", "familyName"},
+    "name": {
+        "givenName",
+        "familyName",
+        "formatted",
+        "middleName",
+        "honorificPrefix",
+        "honorificSuffix",
+    },
     "displayName": None,
+    "nickName": None,
+    "profileUrl": None,
     "title": None,
+    "userType": None,
+    "preferredLanguage": None,
+    "locale": None,
+    "timezone": None,
     "active": None,
     "password": None,
+    "emails": {"value", "type", "primary"},
+    "phoneNumbers": {"value", "type", "primary"},
+    "addresses": {
+        "formatted",
+        "streetAddress",
+        "locality",
+        "region",
+        "postalCode",
+        "country",
+        "type",
+        "primary",
+    },
 }
 _ENTERPRISE_ATTRIBUTES = {
     "employeeNumber": None,
-    "department": None,
+    "costCenter": None,
     "organization": None,
+    "division": None,
+    "department": None,
     "manager": {"value", "$ref"},
 }
+# Published attributes with no directory field, kept verbatim per user (SCIM names).
+KEPT_USER = (
+    "nickName",
+    "profileUrl",
+    "userType",
+    "preferredLanguage",
+    "locale",
+    "timezone",
+    "emails",
+    "phoneNumbers",
+    "addresses",
+)
+KEPT_NAME = ("formatted", "middleName", "honorificPrefix", "honorificSuffix")
+KEPT_ENTERPRISE = ("costCenter", "division")
 _GROUP_ATTRIBUTES = {"displayName": None, "members": {"value", "$ref", "type"}}
 
 

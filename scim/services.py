@@ -50,7 +50,12 @@ def _manager(caller: ScimCaller, manager_id: str | None, *, user: User | None) -
 def _save_scim_user(caller: ScimCaller, user: User, changes: UserChanges) -> None:
     manager = _manager(caller, changes.manager_id, user=user)
     ScimUser.objects.update_or_create(
-        user=user, defaults={"external_id": changes.external_id, "manager": manager}
+        user=user,
+        defaults={
+            "external_id": changes.external_id,
+            "manager": manager,
+            "extra": changes.kept,
+        },
     )
 
 

@@ -243,3 +243,36 @@ def test_a_write_with_a_stale_if_match_is_412_and_changes_nothing(scim, dana):
     current = scim.get(f"Users/{dana['id']}")["ETag"]
     ok = scim.delete(f"Users/{dana['id']}", if_match=current)
     assert ok.status_code == 204
+
+
+def test_attributes_stratus_does_not_use_are_kept_as_sent(scim):
+    kept = {
+        "nickName": "Dee",
+        "preferredLanguage": "de-DE",
+        "emails": [{"value": "dana@home.example", "type": "home", "primary": False}],
+        "phoneNumbers": [{"value": "+49 30 1", "type": "work"}],
+        "addresses": [{"locality": "Berlin", "country": "DE", "type": "work"}],
+    }
+    body = new_user(name={"givenName": "Dana", "familyName": "Doe", "middleName": "Q"}, **kept)
+    body[ENTERPRISE] = {"costCenter": "CC-9", "department": "R&D"}
+    created = scim.post("Users", body).json()
+    read = scim.get(f"Users/{created['id']}").json()
+    for key, value in kept.items():
+        assert read[key] == value, key
+    assert read["name"]["middleName"] == "Q"
+    assert read[ENTERPRISE] == {"costCenter": "CC-9", "department": "R&D"}
+    user = User.objects.get(pk=created["id"])
+    assert user.department == "R&D" and user.email == "dana@acme.example"
+
+
+def test_a_patch_through_a_value_path_changes_a_kept_attribute(scim):
+    body = new_user(emails=[{"value": "old@home.example", "type": "home"}])
+    created = scim.post("Users", body).json()
+    operation = {
+        "op": "replace",
+        "path": 'emails[type eq "home"].value',
+        "value": "new@home.example",
+    }
+    response = scim.patch(f"Users/{created['id']}", patch_op(operation))
+    assert response.status_code == 200, response.content
+    assert scim.get(f"Users/{created['id']}").json()["emails"][0]["value"] == "new@home.example"
