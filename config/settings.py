@@ -61,6 +61,7 @@ INSTALLED_APPS = [
     "m365bridge",
     "webhooks",
     "ops",
+    "scim",
     "workers",
 ]
 

@@ -12,6 +12,7 @@ urlpatterns = [
     path("portal/", include("directory.portal.urls")),
     path("api/v1/m365/", include("m365bridge.api.urls")),
     path("api/v1/", include("directory.api.urls")),
+    path("scim/v2/", include("scim.urls")),
     re_path(r"^api(/|$)", not_found),  # every other /api/ path: the API's JSON 404
     path("django-admin/", admin.site.urls),
 ]

@@ -33,6 +33,13 @@ class Organization(models.Model):
     password_history = models.PositiveSmallIntegerField(
         default=5, help_text="How many previous passwords may not be reused."
     )
+    # SCIM provisioning: bind a user created through SCIM to the connected tenant whose
+    # verified domain is the user's email domain (DESIGN C3), so an HR system's new hire
+    # gets a Microsoft 365 account with no console step.
+    scim_bind_new_users = models.BooleanField(
+        default=False,
+        help_text="Bind users created through SCIM to the Microsoft 365 tenant of their domain.",
+    )
 
     def __str__(self):
         return self.name
@@ -194,11 +201,17 @@ class Membership(models.Model):
 
 
 class ApiKey(models.Model):
-    """An organization's key for the REST API. Only a SHA-256 of the key is stored; the
-    key is shown once, at creation. Keys are long random strings, so a fast hash is
-    enough (there is nothing to brute-force)."""
+    """An organization's key for the REST API or SCIM. Only a SHA-256 of the key is
+    stored; the key is shown once, at creation. Keys are long random strings, so a fast
+    hash is enough (there is nothing to brute-force).
+
+    `scopes` says what a key may be used for: `api` (the REST API) or `scim` (SCIM
+    provisioning, `/scim/v2/`, and nothing else). A key with no scopes (every key made
+    before scopes existed) is an `api` key."""
 
     PREFIX = "stk_"
+    SCOPE_API, SCOPE_SCIM = "api", "scim"
+    SCOPES = [(SCOPE_API, "REST API"), (SCOPE_SCIM, "SCIM provisioning")]
 
     organization = models.ForeignKey(
         Organization, on_delete=models.CASCADE, related_name="api_keys"
@@ -210,6 +223,7 @@ class ApiKey(models.Model):
     created_at = models.DateTimeField(auto_now_add=True)
     last_used_at = models.DateTimeField(null=True, blank=True)
     revoked_at = models.DateTimeField(null=True, blank=True)
+    scopes = models.JSONField(default=list, blank=True)
 
     objects = OrganizationScopedQuerySet.as_manager()
 
@@ -222,6 +236,9 @@ class ApiKey(models.Model):
     @staticmethod
     def hash_key(key: str) -> str:
         return hashlib.sha256(key.encode()).hexdigest()
+
+    def allows(self, scope: str) -> bool:
+        return scope in (self.scopes or [self.SCOPE_API])
 
     def event_target(self):
         return ("api_key", self.pk, self.name)

@@ -150,6 +150,26 @@ def organization_update_policy(
     return organization
 
 
+@transaction.atomic
+def organization_update_scim(
+    *, actor: User, organization: Organization, bind_new_users: bool
+) -> Organization:
+    """Choose whether users created through SCIM are bound to their domain's tenant."""
+    if not isinstance(bind_new_users, bool):
+        raise InvalidInput.for_field("scim_bind_new_users", "Must be true or false.")
+    if organization.scim_bind_new_users != bind_new_users:
+        organization.scim_bind_new_users = bind_new_users
+        organization.save(update_fields=["scim_bind_new_users"])
+        event_record(
+            organization=organization,
+            type="organization_scim_update",
+            actor=actor,
+            target=organization,
+            details={"scim_bind_new_users": bind_new_users},
+        )
+    return organization
+
+
 # --- users ---------------------------------------------------------------------------
 
 
@@ -552,13 +572,18 @@ def group_member_remove(*, actor: User, group: Group, user: User) -> bool:
 
 
 @transaction.atomic
-def api_key_create(*, actor: User, organization: Organization, name: str) -> tuple[ApiKey, str]:
-    """Create a key and return it with its secret, which is shown this once only."""
+def api_key_create(
+    *, actor: User, organization: Organization, name: str, scope: str = ApiKey.SCOPE_API
+) -> tuple[ApiKey, str]:
+    """Create a key and return it with its secret, which is shown this once only. `scope`
+    is what the key is for: the REST API, or SCIM provisioning only."""
     name = (name or "").strip()
     if not name:
         raise InvalidInput.for_field("name", "Give the key a name.")
     if len(name) > 100:
         raise InvalidInput.for_field("name", "At most 100 characters.")
+    if scope not in dict(ApiKey.SCOPES):
+        raise InvalidInput.for_field("scope", "Must be one of: api, scim.")
     lookup = secrets.token_hex(8)
     secret = f"{ApiKey.PREFIX}{lookup}_{secrets.token_urlsafe(32)}"
     key = ApiKey.objects.create(
@@ -567,8 +592,15 @@ def api_key_create(*, actor: User, organization: Organization, name: str) -> tup
         lookup=lookup,
         key_hash=ApiKey.hash_key(secret),
         created_by=actor,
+        scopes=[scope],
     )
-    event_record(organization=organization, type="api_key_create", actor=actor, target=key)
+    event_record(
+        organization=organization,
+        type="api_key_create",
+        actor=actor,
+        target=key,
+        details={"scopes": key.scopes},
+    )
     return key, secret
 
 

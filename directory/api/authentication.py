@@ -22,6 +22,10 @@ class ApiKeyAuthentication(authentication.BaseAuthentication):
         key = selectors.api_key_find(secret=secret.strip())
         if key is None:
             raise exceptions.AuthenticationFailed("The API key is not valid or was revoked.")
+        if not key.allows(ApiKey.SCOPE_API):
+            raise exceptions.AuthenticationFailed(
+                "This key is for SCIM provisioning only (/scim/v2/), not the REST API."
+            )
         services.api_key_touch(key=key)
         return (ApiKeyActor(key), key)
 

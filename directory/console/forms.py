@@ -6,7 +6,7 @@ from django import forms
 from directory import hooks
 from directory.addresses import CanonicalEmailField
 from directory.errors import ServiceError
-from directory.models import User
+from directory.models import ApiKey, User
 from directory.services import PROFILE_FIELDS
 
 
@@ -180,3 +180,26 @@ class PolicyForm(forms.Form):
 
 class ApiKeyForm(forms.Form):
     name = forms.CharField(max_length=100, help_text="Say what uses it, such as “HR sync”.")
+    scope = forms.ChoiceField(
+        label="For",
+        choices=ApiKey.SCOPES,
+        initial=ApiKey.SCOPE_API,
+        help_text="A SCIM key works only at /scim/v2/; a REST API key only at /api/v1/.",
+    )
+
+    def __init__(self, data=None, **kwargs):
+        if data is not None and "scope" not in data:
+            # A post that does not choose (as before keys had scopes) makes a REST API key.
+            data = data.copy()
+            data["scope"] = ApiKey.SCOPE_API
+        super().__init__(data, **kwargs)
+
+
+class ScimSettingsForm(forms.Form):
+    scim_bind_new_users = forms.BooleanField(
+        label="Bind new users to the Microsoft 365 tenant of their domain",
+        required=False,
+        help_text="Users created through SCIM get a Microsoft 365 account in the connected "
+        "tenant whose verified domain is their email's; without such a tenant they stay "
+        "unbound.",
+    )

@@ -8,14 +8,23 @@ from directory.errors import ServiceError
 from directory.services import POLICY_FIELDS
 
 from ..access import console_view
-from ..forms import ApiKeyForm, PolicyForm, add_service_error
+from ..forms import ApiKeyForm, PolicyForm, ScimSettingsForm, add_service_error
 from .common import confirm
 
 
 @console_view("settings")
 @require_http_methods(["GET", "POST"])
 def organization_settings(request):
+    """The password policy form, and the SCIM provisioning form (posted with
+    `section=scim`), on one page."""
     organization = request.organization
+    scim_post = request.method == "POST" and request.POST.get("section") == "scim"
+    scim_form = ScimSettingsForm(
+        request.POST if scim_post else None,
+        initial={"scim_bind_new_users": organization.scim_bind_new_users},
+    )
+    if scim_post:
+        return _scim_settings_save(request, scim_form)
     form = PolicyForm(
         request.POST or None, initial={name: getattr(organization, name) for name in POLICY_FIELDS}
     )
@@ -32,7 +41,20 @@ def organization_settings(request):
                 "The password policy was saved. It applies to every password set from now on.",
             )
             return redirect("console:settings")
-    return render(request, "console/settings.html", {"form": form})
+    return render(request, "console/settings.html", {"form": form, "scim_form": scim_form})
+
+
+def _scim_settings_save(request, scim_form):
+    if scim_form.is_valid():
+        services.organization_update_scim(
+            actor=request.user,
+            organization=request.organization,
+            bind_new_users=scim_form.cleaned_data["scim_bind_new_users"],
+        )
+        messages.success(request, "The SCIM provisioning setting was saved.")
+        return redirect("console:settings")
+    form = PolicyForm(initial={name: getattr(request.organization, name) for name in POLICY_FIELDS})
+    return render(request, "console/settings.html", {"form": form, "scim_form": scim_form})
 
 
 @console_view("api_keys")
@@ -48,6 +70,7 @@ def api_key_list(request):
                 actor=request.user,
                 organization=request.organization,
                 name=form.cleaned_data["name"],
+                scope=form.cleaned_data["scope"],
             )
         except ServiceError as error:
             add_service_error(form, error)

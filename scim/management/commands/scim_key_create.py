@@ -1,0 +1,37 @@
+"""`manage.py scim_key_create --organization <slug> --name "Workday"`: make an
+organization's SCIM key from the command line (for an operator setting up an HR system
+or identity provider). The key is printed once; Stratus keeps only its hash."""
+
+from django.core.management.base import BaseCommand, CommandError
+
+from directory import services
+from directory.errors import ServiceError
+from directory.models import ApiKey, Organization, User
+
+
+class Command(BaseCommand):
+    help = "Create a SCIM key (usable only at /scim/v2/) for an organization."
+
+    def add_arguments(self, parser):
+        parser.add_argument("--organization", required=True, help="The organization's slug.")
+        parser.add_argument("--name", required=True, help="What uses it, such as Workday.")
+        parser.add_argument(
+            "--owner", help="Email of the owner named in its events (default: the first owner)."
+        )
+
+    def handle(self, *args, organization, name, owner=None, **options):
+        org = Organization.objects.filter(slug=organization).first()
+        if org is None:
+            raise CommandError(f"No organization with the slug {organization!r}.")
+        owners = User.objects.for_organization(org).filter(role=User.OWNER).order_by("pk")
+        actor = owners.filter(email__iexact=owner).first() if owner else owners.first()
+        if actor is None:
+            raise CommandError(f"No owner {owner!r} in {org.name}." if owner else "No owner.")
+        try:
+            key, secret = services.api_key_create(
+                actor=actor, organization=org, name=name, scope=ApiKey.SCOPE_SCIM
+            )
+        except ServiceError as error:
+            raise CommandError(error.message) from error
+        self.stderr.write(f"SCIM key {key.name!r} for {org.name}; it is shown only now:")
+        self.stdout.write(secret)
