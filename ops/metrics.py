@@ -178,7 +178,7 @@ def _write_budget():
         Tenant.objects.exclude(status="deauthorized").values_list("pk", "microsoft_tenant_id")
     )
     if tenants:
-        client = budget._redis_client(settings.REDIS_URL)
+        client = budget.redis_client(settings.REDIS_URL)
         pipe = client.pipeline()
         pipe.time()
         for _, microsoft_id in tenants:

@@ -89,7 +89,7 @@ class WriteBudget:
         self._redis = None
         self._script = None
         if redis_url:
-            self._redis = _redis_client(redis_url)
+            self._redis = redis_client(redis_url)
             self._script = self._redis.register_script(_TAKE)
         else:
             log.warning("REDIS_URL is not set: the Graph write budget is per process only")
@@ -138,7 +138,7 @@ class WriteBudget:
 _clients: dict[str, object] = {}
 
 
-def _redis_client(url: str):
+def redis_client(url: str):
     """One connection pool per Redis URL and process."""
     client = _clients.get(url)
     if client is None:

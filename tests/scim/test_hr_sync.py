@@ -11,7 +11,7 @@ from scim2_models import PatchOp
 
 from directory.models import Group, User
 from m365bridge.models import GroupBinding, UserBinding
-from m365bridge.services import tenant_graph_session
+from m365bridge.tenants import tenant_graph_session
 from tests.m365bridge.provisioning import sync
 
 from .conftest import ENTERPRISE, scim_key
@@ -138,7 +138,7 @@ def _assert_groups_equal(tenant_row, groups):
             group = Group.objects.get(pk=resource.id)
             binding = GroupBinding.objects.get(group=group, tenant=tenant_row)
             remote = client.get(f"/groups/{binding.microsoft_id}")
-            members = {m["id"] for m in client.pages(f"/groups/{binding.microsoft_id}/members")}
+            members = {m["id"] for m in client.items(f"/groups/{binding.microsoft_id}/members")}
             assert remote["displayName"] == group.name
             expected = {microsoft_ids[pk] for pk in group.members.values_list("pk", flat=True)}
             assert members == expected and len(members) == 20

@@ -7,7 +7,7 @@ import pytest
 
 from directory.models import Group, User
 from m365bridge.models import GroupBinding, UserBinding
-from m365bridge.services import tenant_graph_session
+from m365bridge.tenants import tenant_graph_session
 from tests.m365bridge.provisioning import EMPLOYEE_PASSWORD, account, can_sign_in, sync
 
 from .conftest import ENTERPRISE, GROUP, new_user, patch_op, scim_error
@@ -116,7 +116,7 @@ def test_a_scim_group_is_synced_to_the_tenant_with_its_bound_members(scim, ms, t
     binding.refresh_from_db()
     with tenant_graph_session(tenant=tenant, budget=False) as client:
         remote = client.get(f"/groups/{binding.microsoft_id}")
-        members = {m["id"] for m in client.pages(f"/groups/{binding.microsoft_id}/members")}
+        members = {m["id"] for m in client.items(f"/groups/{binding.microsoft_id}/members")}
     assert remote["displayName"] == "Ops" and remote["securityEnabled"] is True
     expected = set(
         UserBinding.objects.filter(user_id__in=ids).values_list("microsoft_id", flat=True)
