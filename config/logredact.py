@@ -14,16 +14,12 @@ still carries it.
 """
 
 import logging
-import re
 
 from gunicorn.glogging import Logger
 
-REDACTED = "[redacted]"
-_TOKEN_PATH = re.compile(r"(/portal/(?:activate|reset)/)[^/\s?#\"']+")
+from ops.logs import REDACTED, redact
 
-
-def redact(text: str) -> str:
-    return _TOKEN_PATH.sub(rf"\g<1>{REDACTED}", text)
+__all__ = ["REDACTED", "GunicornLogger", "RedactAccountTokens", "redact"]
 
 
 class RedactAccountTokens(logging.Filter):

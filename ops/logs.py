@@ -26,6 +26,8 @@ _SECRET_PATTERNS = [
         r"api_key|authorization)(\"?\s*[:=]\s*\"?)[^\s\"',;&]+"
     ),
 ]
+# Emailed account tokens sit in the path of activation and reset links (config/logredact.py).
+_TOKEN_PATH = re.compile(r"(/portal/(?:activate|reset)/)[^/\s?#\"']+")
 _SECRET_KEYS = re.compile(r"(?i)(password|secret|token|authorization|api_key|cookie)")
 REDACTED = "[redacted]"
 
@@ -34,6 +36,9 @@ _STANDARD = set(vars(logging.makeLogRecord({}))) | {"message", "asctime", "taskN
 
 
 def redact(text: str) -> str:
+    """`text` with every secret Stratus knows the shape of replaced: the one redaction
+    every log line, plain or JSON, and gunicorn's access log go through."""
+    text = _TOKEN_PATH.sub(rf"\g<1>{REDACTED}", text)
     for pattern in _SECRET_PATTERNS:
         if pattern.groups == 2:
             text = pattern.sub(lambda m: f"{m.group(1)}{m.group(2)}{REDACTED}", text)
