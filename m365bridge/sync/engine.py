@@ -58,15 +58,19 @@ class Kind:
     related: tuple[str, ...]  # loaded with claimed and locked rows
 
     def event(self, row, type_: str, *, outcome: str = "success", details=None) -> None:
-        """An event about the row, acted by whoever asked for the change."""
-        tenant_event(
-            tenant=row.tenant,
-            type=type_,
-            actor=row.intent_actor,
-            target=row,
-            outcome=outcome,
-            details=details,
-        )
+        row_event(row, type_, outcome=outcome, details=details)
+
+
+def row_event(row, type_: str, *, outcome: str = "success", details=None) -> None:
+    """An event about a synced row, acted by whoever asked for the change."""
+    tenant_event(
+        tenant=row.tenant,
+        type=type_,
+        actor=row.intent_actor,
+        target=row,
+        outcome=outcome,
+        details=details,
+    )
 
 
 @dataclass
