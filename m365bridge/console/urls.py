@@ -1,6 +1,6 @@
 from django.urls import path
 
-from . import bindings, licences, sync, views
+from . import bindings, brake, licences, sync, views
 
 app_name = "m365"
 
@@ -15,6 +15,9 @@ urlpatterns = [
     path("<int:pk>/sync/", sync.tenant_reconcile_now, name="sync"),
     path("<int:pk>/reconcile-interval/", sync.tenant_reconcile_interval, name="reconcile_interval"),
     path("<int:pk>/licences/", licences.tenant_licences, name="licences"),
+    path("<int:pk>/held/release/", brake.held_blocks_release, name="held_release"),
+    path("<int:pk>/held/discard/", brake.held_blocks_discard, name="held_discard"),
+    path("<int:pk>/brake/", brake.tenant_brake_update, name="brake"),
     # Binding users (provisioning)
     path("bind/", bindings.users_bind, name="users_bind"),
     path("users/<int:user_pk>/bind/", bindings.user_bind, name="user_bind"),

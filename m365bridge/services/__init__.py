@@ -13,6 +13,8 @@ Microsoft 365 is left to workers (`m365bridge.sync`), sent after commit.
   taking it at the user's next sign-in when no binding holds it yet;
 - `groups`: syncing groups to a tenant as security groups, and stopping it;
 - `reconcile`: "Sync now" and how often a tenant is read back from Microsoft 365;
+- `brake`: the mass-deprovision brake's thresholds, and an owner releasing or
+  discarding the blocks it holds;
 - `keys`: re-encrypting retained passwords and token caches with the newest key.
 
 Callers use the package: `from m365bridge import services; services.user_bind(...)`.
@@ -28,6 +30,7 @@ from .bindings import (
     users_bind,
     users_bind_to_their_tenants,
 )
+from .brake import held_blocks_discard, held_blocks_release, tenant_brake_update
 from .connection import (
     ConnectRefused,
     ConnectStart,
@@ -59,6 +62,8 @@ __all__ = [
     "encryption_keys_rotate",
     "group_bind",
     "group_unbind",
+    "held_blocks_discard",
+    "held_blocks_release",
     "password_pending_notify",
     "password_retain",
     "retained_passwords_prune",
@@ -69,6 +74,7 @@ __all__ = [
     "tenant_reconcile_now",
     "tenant_refresh",
     "tenant_set_reconcile_interval",
+    "tenant_brake_update",
     "user_bind",
     "user_unbind",
     "users_bind",
