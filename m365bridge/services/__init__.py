@@ -15,6 +15,8 @@ Microsoft 365 is left to workers (`m365bridge.sync`), sent after commit.
 - `reconcile`: "Sync now" and how often a tenant is read back from Microsoft 365;
 - `brake`: the mass-deprovision brake's thresholds, and an owner releasing or
   discarding the blocks it holds;
+- `preview`: dry runs of a bind and of "Sync now", planned by the engine's planner,
+  reading Microsoft and writing nothing;
 - `keys`: re-encrypting retained passwords and token caches with the newest key.
 
 Callers use the package: `from m365bridge import services; services.user_bind(...)`.
@@ -47,6 +49,7 @@ from .passwords import (
     retained_passwords_prune,
     retained_passwords_take,
 )
+from .preview import tenant_sync_preview, users_bind_preview
 from .reconcile import tenant_reconcile_now, tenant_set_reconcile_interval
 from .tenant_info import tenant_refresh
 
@@ -74,9 +77,11 @@ __all__ = [
     "tenant_reconcile_now",
     "tenant_refresh",
     "tenant_set_reconcile_interval",
+    "tenant_sync_preview",
     "tenant_brake_update",
     "user_bind",
     "user_unbind",
     "users_bind",
+    "users_bind_preview",
     "users_bind_to_their_tenants",
 ]
