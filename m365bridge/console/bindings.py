@@ -15,7 +15,7 @@ from directory.console.views.common import confirm
 from directory.errors import ServiceError
 from directory.models import User
 
-from .. import selectors, services
+from .. import graph, selectors, services
 
 MAX_BULK = 5000
 
@@ -57,6 +57,19 @@ def _notify_pending(request, users: list[User]) -> None:
         )
 
 
+def _previews(request, grouped: dict) -> list:
+    """A preview per tenant of what binding these users would send (nothing is sent)."""
+    previews = []
+    for tenant, members in grouped.items():
+        if tenant is None:
+            continue
+        try:
+            previews.append((tenant, services.users_bind_preview(tenant=tenant, users=members)))
+        except (ServiceError, graph.GraphError) as exc:
+            messages.error(request, f"No preview for {tenant}: {getattr(exc, 'message', exc)}")
+    return previews
+
+
 @console_view("users")
 @require_POST
 def users_bind(request):
@@ -75,6 +88,7 @@ def users_bind(request):
                 "users": users,
                 "groups": [(t, members) for t, members in grouped.items()],
                 "group_id": request.POST.get("group_id", ""),
+                "previews": _previews(request, grouped) if request.POST.get("preview") else [],
                 **_password_counts(users),
             },
         )
@@ -109,6 +123,7 @@ def user_bind(request, user_pk):
                 "users": [user],
                 "groups": list(grouped.items()),
                 "single": user,
+                "previews": _previews(request, grouped) if request.GET.get("preview") else [],
                 **_password_counts([user]),
             },
         )

@@ -13,6 +13,7 @@ urlpatterns = [
     path("<int:pk>/reauthorize/", views.tenant_reauthorize, name="reauthorize"),
     path("<int:pk>/deauthorize/", views.tenant_deauthorize, name="deauthorize"),
     path("<int:pk>/sync/", sync.tenant_reconcile_now, name="sync"),
+    path("<int:pk>/sync/preview/", sync.tenant_sync_preview, name="sync_preview"),
     path("<int:pk>/reconcile-interval/", sync.tenant_reconcile_interval, name="reconcile_interval"),
     path("<int:pk>/licences/", licences.tenant_licences, name="licences"),
     path("<int:pk>/held/release/", brake.held_blocks_release, name="held_release"),

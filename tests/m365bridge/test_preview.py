@@ -5,6 +5,7 @@ shows reads only, and nothing is saved."""
 import json
 
 import pytest
+from django.urls import reverse
 
 from directory import services as directory_services
 from directory.errors import InvalidInput
@@ -128,3 +129,30 @@ def test_dry_run_on_the_bind_and_sync_endpoints_returns_the_plan(
     bad = client.post(f"/api/v1/m365/tenants/{tenant.pk}/sync?dry_run=maybe", **auth)
     assert bad.status_code == 400 and "dry_run" in bad.json()["error"]["fields"]
     assert not writes_since(ms, mark)
+
+
+def test_the_console_previews_a_bulk_bind_a_single_bind_and_a_sync(client, acme, alice, ms, tenant):
+    ada = employee(acme, alice, ms, "ada", job_title="Analyst")
+    bo = employee(acme, alice, ms, "bo")
+    client.force_login(alice)
+    mark = log_mark(ms)
+
+    page = client.post(
+        reverse("m365:users_bind"), {"user_ids": [ada.pk, bo.pk], "preview": "1"}
+    ).content.decode()
+    assert "data-preview-totals" in page and "create: 2" in page
+    assert "<code>jobTitle</code>: — → Analyst" in page
+    single = client.get(reverse("m365:user_bind", args=[ada.pk]), {"preview": "1"})
+    assert "<code>jobTitle</code>: — → Analyst" in single.content.decode()
+    assert not UserBinding.objects.exists()
+    assert not writes_since(ms, mark)
+
+    services.users_bind(actor=alice, tenant=tenant, users=[ada, bo])
+    sync(tenant)
+    directory_services.user_suspend(actor=alice, user=bo)
+    mark = log_mark(ms)
+    waiting = client.get(reverse("m365:sync_preview", args=[tenant.pk])).content.decode()
+    assert bo.email in waiting and "block" in waiting
+    assert "<code>accountEnabled</code>: True → False" in waiting
+    assert not writes_since(ms, mark)
+    assert UserBinding.objects.get(user=bo).needs_sync
