@@ -232,6 +232,18 @@ def tenant_status(request, pk):
 # --- security groups (G1) ---------------------------------------------------------------------
 
 
+def _group_previews(request, group) -> list:
+    """With ?preview=<tenant id>: what syncing the group to that tenant would send."""
+    if not request.GET.get("preview"):
+        return []
+    tenant = selectors.tenant_get(organization=request.organization, pk=request.GET["preview"])
+    try:
+        return [(tenant, services.group_bind_preview(tenant=tenant, group=group))]
+    except (ServiceError, graph.GraphError) as exc:
+        messages.error(request, f"No preview for {tenant}: {getattr(exc, 'message', exc)}")
+        return []
+
+
 @console_view("groups")
 @require_http_methods(["GET", "POST"])
 def group_bind(request, group_pk):
@@ -254,7 +266,12 @@ def group_bind(request, group_pk):
         return render(
             request,
             "m365/group_bind_confirm.html",
-            {"group": group, "tenants": tenants, "cancel_url": cancel},
+            {
+                "group": group,
+                "tenants": tenants,
+                "cancel_url": cancel,
+                "previews": _group_previews(request, group),
+            },
         )
     tenant = next((t for t in tenants if str(t.pk) == request.POST.get("tenant", "")), None)
     if tenant is None:

@@ -49,7 +49,7 @@ from .passwords import (
     retained_passwords_prune,
     retained_passwords_take,
 )
-from .preview import tenant_sync_preview, users_bind_preview
+from .preview import group_bind_preview, tenant_sync_preview, users_bind_preview
 from .reconcile import tenant_reconcile_now, tenant_set_reconcile_interval
 from .tenant_info import tenant_refresh
 
@@ -64,6 +64,7 @@ __all__ = [
     "bindings_retry_failed",
     "encryption_keys_rotate",
     "group_bind",
+    "group_bind_preview",
     "group_unbind",
     "held_blocks_discard",
     "held_blocks_release",

@@ -8,7 +8,7 @@ from __future__ import annotations
 from directory.errors import InvalidInput
 from directory.models import User
 
-from ..models import Tenant, UserBinding
+from ..models import GroupBinding, Tenant, UserBinding
 from ..sync import preview
 from ..sync.brake import not_held
 from ..tenants import tenant_graph_session
@@ -65,3 +65,16 @@ def tenant_sync_preview(*, tenant: Tenant) -> preview.Preview:
     )
     with tenant_graph_session(tenant=tenant) as client:
         return preview.bindings_preview(client, bindings)
+
+
+def group_bind_preview(*, tenant: Tenant, group) -> preview.Preview:
+    """What syncing this group to the tenant would send now (the group created or
+    updated, members added and removed), whether it is synced there already or not."""
+    if group.organization_id != tenant.organization_id:
+        raise InvalidInput("No such group.", code="not_found", fields={"group": ["No such group."]})
+    _connected(tenant)
+    binding = GroupBinding.objects.filter(group=group, tenant=tenant).first() or GroupBinding(
+        organization_id=tenant.organization_id, tenant=tenant, group=group
+    )
+    with tenant_graph_session(tenant=tenant) as client:
+        return preview.group_bindings_preview(client, [binding])

@@ -15,11 +15,13 @@ from urllib.parse import quote
 from .. import graph
 from ..attributes import SYNCED_GRAPH_PROPERTIES
 from ..graph import BatchRequest
-from ..models import UserBinding
+from ..models import GroupBinding, UserBinding
 from . import engine
 from . import plan as planning
 
 SELECT = ",".join(("id", "accountEnabled", *SYNCED_GRAPH_PROPERTIES))
+GROUP_SELECT = "id,displayName,description"
+MEMBERS_SHOWN = 100
 
 CREATE, TAKE_OVER, UPDATE, BLOCK, UNBLOCK, RESTORE, NOTHING, REFUSED = (
     "create",
@@ -44,6 +46,9 @@ class PreviewItem:
     changes: dict[str, dict[str, Any]] = field(default_factory=dict)
     password_set: bool = False
     message: str = ""
+    # A security group's members (their accounts' users), the first MEMBERS_SHOWN only.
+    members_added: list[str] = field(default_factory=list)
+    members_removed: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -51,10 +56,17 @@ class Preview:
     items: list[PreviewItem] = field(default_factory=list)
     reads: int = 0  # Graph GETs the preview made
 
+    added: int = 0  # members added to security groups, in all
+    removed: int = 0
+    kind: str = "accounts"
+
     @property
     def totals(self) -> dict[str, int]:
         counts = Counter(item.action for item in self.items)
-        return {"accounts": len(self.items), **dict(sorted(counts.items()))}
+        totals = {self.kind: len(self.items), **dict(sorted(counts.items()))}
+        if self.kind == "groups":
+            totals.update(members_added=self.added, members_removed=self.removed)
+        return totals
 
 
 def _read_request(key: str, binding: UserBinding, plan: planning.Plan) -> BatchRequest | None:
@@ -126,3 +138,59 @@ def _update_action(item: PreviewItem) -> str:
     if item.changes or item.password_set:
         return UPDATE
     return NOTHING
+
+
+# --- security groups (G1) -------------------------------------------------------------
+
+
+def group_bindings_preview(client, bindings: list[GroupBinding]) -> Preview:
+    """Plan each group binding (`sync.plan.group_plan`) and read its group from
+    Microsoft: created, renamed, members added and removed."""
+    preview = Preview(kind="groups")
+    planned = [(str(i), b, planning.group_plan(b)) for i, b in enumerate(bindings)]
+    reads = [
+        BatchRequest(id=key, method="GET", url=f"/groups/{b.microsoft_id}?$select={GROUP_SELECT}")
+        for key, b, _ in planned
+        if b.microsoft_id
+    ]
+    replies = engine.send(client, reads)
+    preview.reads = len(reads)
+    for key, binding, plan in planned:
+        item = _group_item(binding, plan, replies.get(key))
+        preview.added += len(plan.add)
+        preview.removed += len(plan.remove)
+        preview.items.append(item)
+    return preview
+
+
+def _labels(tenant_id: int, microsoft_ids: list[str]) -> list[str]:
+    """Who the first members' accounts belong to, in the order given."""
+    shown = microsoft_ids[:MEMBERS_SHOWN]
+    labels = dict(
+        UserBinding.objects.filter(tenant_id=tenant_id, microsoft_id__in=shown).values_list(
+            "microsoft_id", "user_label"
+        )
+    )
+    return [labels.get(i) or i for i in shown]
+
+
+def _group_item(binding: GroupBinding, plan: planning.GroupPlan, reply) -> PreviewItem:
+    item = PreviewItem(user_id=None, email=binding.group.name, action=NOTHING)
+    item.members_added = _labels(binding.tenant_id, plan.add)
+    item.members_removed = _labels(binding.tenant_id, plan.remove)
+    known = len(binding.known_members or [])
+    members = {"old": known, "new": known + len(plan.add) - len(plan.remove)}
+    if isinstance(reply, graph.GraphError) and not isinstance(reply, graph.NotFound):
+        item.action, item.message = REFUSED, f"Microsoft 365 could not be read: {reply.message}"
+        return item
+    if plan.create or not isinstance(reply, dict):
+        item.action = CREATE if plan.create else RESTORE
+        properties = planning.group_properties_body(plan.properties)
+        item.changes = _changes(properties, None)
+        item.changes["members"] = {"old": None, "new": len(plan.add)}
+        return item
+    item.changes = _changes(planning.group_properties_body(plan.properties), reply)
+    if plan.add or plan.remove:
+        item.changes["members"] = members
+    item.action = UPDATE if item.changes else NOTHING
+    return item

@@ -156,3 +156,36 @@ def test_the_console_previews_a_bulk_bind_a_single_bind_and_a_sync(client, acme,
     assert "<code>accountEnabled</code>: True → False" in waiting
     assert not writes_since(ms, mark)
     assert UserBinding.objects.get(user=bo).needs_sync
+
+
+def test_a_group_preview_shows_the_group_created_then_renamed_and_its_members(
+    client, acme, alice, ms, tenant
+):
+    ann, ben, cy = (employee(acme, alice, ms, n) for n in ("ann", "ben", "cy"))
+    services.users_bind(actor=alice, tenant=tenant, users=[ann, ben, cy])
+    sync(tenant)
+    group = directory_services.group_create(actor=alice, organization=acme, name="Ops")
+    for user in (ann, ben):
+        directory_services.group_member_add(actor=alice, group=group, user=user)
+    mark = log_mark(ms)
+
+    first = services.group_bind_preview(tenant=tenant, group=group)
+    [item] = first.items
+    assert item.action == "create" and item.changes["displayName"] == {"old": None, "new": "Ops"}
+    assert sorted(item.members_added) == sorted([ann.email, ben.email])
+    assert first.totals == {"groups": 1, "create": 1, "members_added": 2, "members_removed": 0}
+
+    services.group_bind(actor=alice, tenant=tenant, group=group)
+    sync(tenant)
+    directory_services.group_update(actor=alice, group=group, name="Operations")
+    directory_services.group_member_remove(actor=alice, group=group, user=ann)
+    directory_services.group_member_add(actor=alice, group=group, user=cy)
+    mark = log_mark(ms)
+
+    client.force_login(alice)
+    page = client.get(reverse("m365:group_bind", args=[group.pk]), {"preview": tenant.pk})
+    html = page.content.decode()
+    assert "<code>displayName</code>: Ops → Operations" in html
+    assert f"Members added: {cy.email}" in html and f"Members removed: {ann.email}" in html
+    assert "<code>members</code>: 2 → 2" in html
+    assert not writes_since(ms, mark)
