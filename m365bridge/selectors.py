@@ -123,6 +123,15 @@ def binding_problems(*, tenant: Tenant, limit: int = 200) -> QuerySet[UserBindin
     )
 
 
+def group_binding_problems(*, tenant: Tenant, limit: int = 200) -> QuerySet[GroupBinding]:
+    """Group bindings in error, with Microsoft's reason (the tenant page lists them)."""
+    return (
+        GroupBinding.objects.filter(tenant=tenant, state=GroupBinding.ERROR)
+        .select_related("group")
+        .order_by("-last_error_at", "pk")[:limit]
+    )
+
+
 def bind_run_progress(*, tenant: Tenant) -> dict | None:
     """The latest bulk bind of the tenant: how many of its accounts are done."""
     run = BindRun.objects.filter(tenant=tenant).order_by("-created_at", "-pk").first()

@@ -84,7 +84,7 @@ class BindOutputSerializer(serializers.Serializer):
     results = BindResultSerializer(many=True)
 
 
-def _input(serializer_class, data):
+def validated_input(serializer_class, data):
     serializer = serializer_class(data=data)
     if not serializer.is_valid():
         fields = {
@@ -143,7 +143,7 @@ class TenantUsersApi(APIView):
         organization = request_organization(request)
         tenant = selectors.tenant_get(organization=organization, pk=tenant_id)
         dry_run = dry_run_asked(request)
-        ids = list(dict.fromkeys(_input(BindInputSerializer, request.data)["user_ids"]))
+        ids = list(dict.fromkeys(validated_input(BindInputSerializer, request.data)["user_ids"]))
         users = {u.pk: u for u in User.objects.for_organization(organization).filter(pk__in=ids)}
         if dry_run:
             chosen = [users[i] for i in ids if i in users]

@@ -314,3 +314,21 @@ def group_unbind(request, binding_pk):
         "the Microsoft 365 group was kept.",
     )
     return redirect(cancel)
+
+
+@console_view("groups")
+@require_POST
+def group_binding_retry(request, binding_pk):
+    binding = selectors.group_binding_get(organization=request.organization, pk=binding_pk)
+    services.group_binding_retry(actor=request.user, binding=binding)
+    messages.success(request, f"{binding.group.name} is being synced to {binding.tenant} again.")
+    return redirect("console:group_detail", pk=binding.group_id)
+
+
+@console_view("m365")
+@require_POST
+def tenant_groups_retry_failed(request, pk):
+    tenant = selectors.tenant_get(organization=request.organization, pk=pk)
+    count = services.group_bindings_retry_failed(actor=request.user, tenant=tenant)
+    messages.success(request, f"{count} failed group{'s' if count != 1 else ''} retried.")
+    return redirect("m365:tenant", pk=tenant.pk)

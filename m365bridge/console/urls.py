@@ -29,5 +29,15 @@ urlpatterns = [
     # Security groups (G1)
     path("groups/<int:group_pk>/bind/", bindings.group_bind, name="group_bind"),
     path("group-bindings/<int:binding_pk>/unbind/", bindings.group_unbind, name="group_unbind"),
+    path(
+        "group-bindings/<int:binding_pk>/retry/",
+        bindings.group_binding_retry,
+        name="group_binding_retry",
+    ),
+    path(
+        "<int:pk>/retry-failed-groups/",
+        bindings.tenant_groups_retry_failed,
+        name="retry_failed_groups",
+    ),
     path("<int:pk>/status.json", bindings.tenant_status, name="tenant_status"),
 ]

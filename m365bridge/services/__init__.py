@@ -40,7 +40,7 @@ from .connection import (
     tenant_connect_complete,
 )
 from .deauthorize import tenant_deauthorize
-from .groups import group_bind, group_unbind
+from .groups import group_bind, group_binding_retry, group_bindings_retry_failed, group_unbind
 from .keys import RotationResult, encryption_keys_rotate
 from .passwords import (
     binding_password_capture,
@@ -65,6 +65,8 @@ __all__ = [
     "encryption_keys_rotate",
     "group_bind",
     "group_bind_preview",
+    "group_binding_retry",
+    "group_bindings_retry_failed",
     "group_unbind",
     "held_blocks_discard",
     "held_blocks_release",

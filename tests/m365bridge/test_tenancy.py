@@ -15,6 +15,7 @@ CONSOLE_POSTS = [
     "m365:held_release",
     "m365:held_discard",
     "m365:brake",
+    "m365:retry_failed_groups",
 ]
 
 
