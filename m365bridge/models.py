@@ -598,3 +598,25 @@ class HeldBlock(models.Model):
 
     def __str__(self):
         return f"held block of {self.user_label or self.binding_id}"
+
+
+class TenantSyncAlert(models.Model):
+    """A tenant whose sync has stopped reaching Microsoft 365 (`health`): why, since
+    when, and when its owners were told. Deleted when it recovers (owners are told
+    again); the tenant page shows a banner while it exists."""
+
+    FAILING, SECRET_EXPIRING = "failing", "secret_expiring"
+    KINDS = [(FAILING, "Sync failing"), (SECRET_EXPIRING, "Client secret expiring")]
+
+    organization = models.ForeignKey(
+        "directory.Organization", on_delete=models.CASCADE, related_name="+"
+    )
+    tenant = models.OneToOneField(Tenant, on_delete=models.CASCADE, related_name="sync_alert")
+    kind = models.CharField(max_length=24, choices=KINDS)
+    message = models.CharField(max_length=500)
+    since = models.DateTimeField(default=timezone.now)
+
+    objects = OrganizationScopedQuerySet.as_manager()
+
+    def __str__(self):
+        return f"{self.kind} alert of tenant {self.tenant_id}"

@@ -95,3 +95,11 @@ def m365_retained_passwords_prune() -> int:
     from m365bridge import services
 
     return services.retained_passwords_prune()
+
+
+@shared_task(ignore_result=True)
+def m365_sync_health_check() -> dict[int, str]:
+    """Tell owners (once) when a tenant's sync has stopped, and again when it recovers."""
+    from m365bridge import health
+
+    return health.tenants_health_check()
