@@ -3,6 +3,12 @@ seconds with nothing changed, and with 100 accounts drifted in Microsoft 365; pl
 a reference, a reconcile that lists every user.
 
     .venv/bin/python bench/reconcile.py [--users 50000] [--drifted 100] [--rounds 5]
+                                        [--groups 500] [--groups-drifted 20]
+
+The groups case (`--groups 0` skips it) binds N security groups of 5 bound members
+each, syncs them into graphsim, then measures a reconcile with nothing changed and one
+after `--groups-drifted` groups were changed in Microsoft 365 (half renamed, half given
+an extra member), and the engine's corrections.
 
 It uses a dedicated PostgreSQL database (`stratus_bench_reconcile`, dropped and
 migrated afresh; DATABASE_URL overrides it, its name must contain "bench") and its own
@@ -180,11 +186,109 @@ def counted(sim, tid, work):
     return result, requests, writes, seconds
 
 
+def groups_case(sim, tid, tenant, args, run_reconcile) -> tuple[list, bool]:
+    """N bound groups synced into graphsim; reconciles with nothing changed and with
+    some drifted in Microsoft 365, and the engine's corrections."""
+    from directory.models import Group
+    from m365bridge.models import GroupBinding, UserBinding
+    from m365bridge.sync import runner
+    from m365bridge.tenants import tenant_graph_session
+
+    members = list(
+        UserBinding.objects.filter(tenant=tenant, bound=True, known_enabled=True)
+        .select_related("user")
+        .order_by("pk")[: args.groups * 5]
+    )
+    started = time.monotonic()
+    groups = Group.objects.bulk_create(
+        [
+            Group(organization=tenant.organization, name=f"Bench group {i}")
+            for i in range(args.groups)
+        ]
+    )
+    through = Group.members.through
+    through.objects.bulk_create(
+        [
+            through(group_id=g.pk, user_id=members[(i * 5 + k) % len(members)].user_id)
+            for i, g in enumerate(groups)
+            for k in range(5)
+        ],
+        ignore_conflicts=True,
+    )
+    GroupBinding.objects.bulk_create(
+        [GroupBinding(organization=tenant.organization, tenant=tenant, group=g) for g in groups]
+    )
+    synced = runner.tenant_sync(tenant_id=tenant.pk, time_limit=900)
+    bound = GroupBinding.objects.filter(tenant=tenant).exclude(microsoft_id="").count()
+    say(f"{bound} groups created in graphsim in {time.monotonic() - started:.1f} s ({synced})")
+    first, first_requests, _, first_seconds = counted(sim, tid, run_reconcile)  # lists groups
+
+    quiet = []
+    for _ in range(args.rounds):
+        run, requests, writes, seconds = counted(sim, tid, run_reconcile)
+        assert run.outcome == "succeeded" and writes == 0, run.note
+        quiet.append((requests, seconds, run.corrected))
+    quiet_requests = max(r for r, _, _ in quiet)
+    quiet_seconds = statistics.median(s for _, s, _ in quiet)
+    quiet_corrected = max(c for _, _, c in quiet)
+
+    drifted = list(GroupBinding.objects.filter(tenant=tenant).order_by("pk"))
+    drifted = drifted[:: max(1, len(drifted) // args.groups_drifted)][: args.groups_drifted]
+    outsider = members[-1].microsoft_id
+    with tenant_graph_session(tenant=tenant, budget=False) as client:
+        for i, binding in enumerate(drifted):
+            if i % 2:
+                client.patch(f"/groups/{binding.microsoft_id}", {"displayName": "Renamed there"})
+            else:
+                client.post(
+                    f"/groups/{binding.microsoft_id}/members/$ref",
+                    {"@odata.id": f"https://graph.microsoft.com/v1.0/directoryObjects/{outsider}"},
+                )
+    run, drift_requests, _, drift_seconds = counted(sim, tid, run_reconcile)
+    _, apply_requests, apply_writes, apply_seconds = counted(
+        sim, tid, lambda: runner.tenant_sync(tenant_id=tenant.pk, time_limit=300)
+    )
+    after, _, _, _ = counted(sim, tid, run_reconcile)
+    n = len(drifted)
+    rows = [
+        (f"groups: {bound} bound, first reconcile listing them: requests", first_requests, ""),
+        ("groups: first reconcile: seconds", f"{first_seconds:.2f}", ""),
+        ("groups (a) nothing changed: requests per reconcile", quiet_requests, "<= 4"),
+        ("groups (a) nothing changed: seconds (median)", f"{quiet_seconds:.3f}", "< 1"),
+        ("groups (a) nothing changed: marked for correction", quiet_corrected, "== 0"),
+        (
+            f"groups (b) {n} drifted: reconcile requests / seconds",
+            f"{drift_requests} / {drift_seconds:.3f}",
+            "",
+        ),
+        (f"groups (b) {n} drifted: marked for correction", run.corrected, f"== {n}"),
+        (
+            "groups (b) engine: requests / writes",
+            f"{apply_requests} / {apply_writes}",
+            f"writes == {n}",
+        ),
+        ("groups (b) engine: seconds", f"{apply_seconds:.2f}", ""),
+        ("groups (b) next reconcile: marked for correction", after.corrected, "== 0"),
+    ]
+    ok = (
+        bound == args.groups
+        and quiet_requests <= 4
+        and quiet_seconds < 1
+        and quiet_corrected == 0
+        and run.corrected == n
+        and apply_writes == n
+        and after.corrected == 0
+    )
+    return rows, ok
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--users", type=int, default=50_000)
     parser.add_argument("--drifted", type=int, default=100)
     parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--groups", type=int, default=500)
+    parser.add_argument("--groups-drifted", type=int, default=20)
     args = parser.parse_args()
 
     from graphsim.testing import running_graphsim
@@ -255,6 +359,9 @@ def main() -> int:
         ]
         new_events = Event.objects.filter(pk__gt=events_before, details__reason="drift").count()
         after, again_requests, _, again_seconds = counted(sim, tid, run_reconcile)
+        group_rows, groups_ok = [], True
+        if args.groups:
+            group_rows, groups_ok = groups_case(sim, tid, tenant, args, run_reconcile)
 
     rows = [
         ("(a) nothing changed: requests per reconcile", quiet_requests, "<= 3"),
@@ -279,6 +386,7 @@ def main() -> int:
         ("reference: reconcile listing every user: requests", full_requests, ""),
         ("reference: reconcile listing every user: seconds", f"{full_seconds:.2f}", ""),
         (f"seed: graphsim generating {args.users:,} users, seconds", f"{graphsim_seconds:.1f}", ""),
+        *group_rows,
     ]
     width = max(len(r[0]) for r in rows)
     print(f"\nReconcile at {args.users:,} bound users (graphsim over HTTPS, PostgreSQL)\n")
@@ -293,6 +401,7 @@ def main() -> int:
         and not still_drifted
         and after.corrected == 0
         and new_events == len(drifted)
+        and groups_ok
     )
     print(f"\n{'all targets met' if ok else 'TARGETS MISSED'}")
     return 0 if ok else 1

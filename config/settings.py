@@ -211,6 +211,12 @@ M365_PASSWORD_DRIFT_GRACE_SECONDS = env.int("M365_PASSWORD_DRIFT_GRACE_SECONDS",
 # Hours a password set before its user was bound (or kept from an unbind) stays
 # encrypted for a bind or rebind to push; deleted after.
 M365_PASSWORD_RETAIN_HOURS = env.int("M365_PASSWORD_RETAIN_HOURS", default=72)
+# Safety (m365bridge README): the mass-deprovision brake's window, and when owners are
+# told that sync stopped (changes failing this long, or the client secret expiring soon).
+M365_BRAKE_WINDOW_MINUTES = env.int("M365_BRAKE_WINDOW_MINUTES", default=10)
+M365_SYNC_ALERT_MINUTES = env.int("M365_SYNC_ALERT_MINUTES", default=60)
+M365_CLIENT_SECRET_EXPIRES_AT = env.str("M365_CLIENT_SECRET_EXPIRES_AT", default="")
+M365_SECRET_WARN_DAYS = env.int("M365_SECRET_WARN_DAYS", default=14)
 
 # Webhooks (see README, "Webhooks"): how long a failing delivery is retried, the longest
 # wait between tries, how long a worker's claim on an endpoint holds, and how many days

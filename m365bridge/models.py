@@ -314,12 +314,14 @@ class UserBinding(SyncedBinding):
         "error",
         "waiting",
     )
+    HELD = "held"  # its block waits for an owner behind the deprovision brake (sync.brake)
     STATES = [
         (PENDING, "Pending"),
         (PROVISIONED, "Provisioned"),
         (BLOCKED, "Blocked"),
         (ERROR, "Error"),
         (WAITING, "Waiting"),
+        (HELD, "Held"),
     ]
 
     tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="user_bindings")
@@ -527,3 +529,94 @@ class SyncRun(models.Model):
         if self.ended_at is None:
             return None
         return (self.ended_at - self.started_at).total_seconds()
+
+
+class DeprovisionBrake(models.Model):
+    """A tenant's mass-deprovision brake (`sync.brake`): at most the larger of
+    `max_accounts` and `max_percent` % of its bound accounts are blocked in any window of
+    `M365_BRAKE_WINDOW_MINUTES` (10); the block that would cross it, and every block
+    after it, is held (`HeldBlock`) until an owner releases or discards them.
+    `engaged_at` is set from that crossing until then."""
+
+    MAX_ACCOUNTS_RANGE = (1, 100_000)
+    MAX_PERCENT_RANGE = (1, 100)
+
+    organization = models.ForeignKey(
+        "directory.Organization", on_delete=models.CASCADE, related_name="+"
+    )
+    tenant = models.OneToOneField(Tenant, on_delete=models.CASCADE, related_name="brake")
+    max_accounts = models.PositiveIntegerField(
+        default=50, help_text="Blocks allowed in the window, at least."
+    )
+    max_percent = models.PositiveSmallIntegerField(
+        default=10, help_text="Blocks allowed in the window, as a percentage of bound accounts."
+    )
+    engaged_at = models.DateTimeField(null=True, blank=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    objects = OrganizationScopedQuerySet.as_manager()
+
+    def __str__(self):
+        return f"deprovision brake of tenant {self.tenant_id}"
+
+
+class BlockSent(models.Model):
+    """One block let through the brake, kept for the length of its window."""
+
+    tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="+")
+    sent_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        indexes = [models.Index(fields=["tenant", "sent_at"], name="m365_block_sent_recent")]
+
+    def __str__(self):
+        return f"block sent in tenant {self.tenant_id} at {self.sent_at:%H:%M:%S}"
+
+
+class HeldBlock(models.Model):
+    """A user binding whose block the brake holds: the binding keeps its intent and the
+    sync skips it until an owner releases (`released_at` set: sent once, then this row
+    goes) or discards it. Who and what caused it is kept for the tenant page."""
+
+    organization = models.ForeignKey(
+        "directory.Organization", on_delete=models.CASCADE, related_name="+"
+    )
+    tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="held_blocks")
+    binding = models.OneToOneField(UserBinding, on_delete=models.CASCADE, related_name="held_block")
+    user_label = models.CharField(max_length=254, blank=True)
+    reason = models.CharField(max_length=32, help_text="What asked for the block.")
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    held_at = models.DateTimeField(default=timezone.now)
+    released_at = models.DateTimeField(null=True, blank=True)
+
+    objects = OrganizationScopedQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["held_at", "pk"]
+
+    def __str__(self):
+        return f"held block of {self.user_label or self.binding_id}"
+
+
+class TenantSyncAlert(models.Model):
+    """A tenant whose sync has stopped reaching Microsoft 365 (`health`): why, since
+    when, and when its owners were told. Deleted when it recovers (owners are told
+    again); the tenant page shows a banner while it exists."""
+
+    FAILING, SECRET_EXPIRING = "failing", "secret_expiring"
+    KINDS = [(FAILING, "Sync failing"), (SECRET_EXPIRING, "Client secret expiring")]
+
+    organization = models.ForeignKey(
+        "directory.Organization", on_delete=models.CASCADE, related_name="+"
+    )
+    tenant = models.OneToOneField(Tenant, on_delete=models.CASCADE, related_name="sync_alert")
+    kind = models.CharField(max_length=24, choices=KINDS)
+    message = models.CharField(max_length=500)
+    since = models.DateTimeField(default=timezone.now)
+
+    objects = OrganizationScopedQuerySet.as_manager()
+
+    def __str__(self):
+        return f"{self.kind} alert of tenant {self.tenant_id}"

@@ -14,13 +14,16 @@ from directory.models import Organization
 from .capabilities import PermissionCheck, permission_check
 from .models import (
     BindRun,
+    DeprovisionBrake,
     GroupBinding,
+    HeldBlock,
     RetainedPassword,
     SyncRun,
     Tenant,
     TenantDomain,
     UserBinding,
 )
+from .sync import brake as brake_sync
 
 
 def tenant_list(
@@ -116,6 +119,15 @@ def binding_problems(*, tenant: Tenant, limit: int = 200) -> QuerySet[UserBindin
             tenant=tenant, state__in=[UserBinding.ERROR, UserBinding.WAITING]
         )
         .select_related("user")
+        .order_by("-last_error_at", "pk")[:limit]
+    )
+
+
+def group_binding_problems(*, tenant: Tenant, limit: int = 200) -> QuerySet[GroupBinding]:
+    """Group bindings in error, with Microsoft's reason (the tenant page lists them)."""
+    return (
+        GroupBinding.objects.filter(tenant=tenant, state=GroupBinding.ERROR)
+        .select_related("group")
         .order_by("-last_error_at", "pk")[:limit]
     )
 
@@ -357,3 +369,21 @@ def users_without_held_password(*, users) -> tuple[list, list]:
         u for u in users if u.has_usable_password() and u.pk not in retained and u.pk not in held
     ]
     return missing, staged
+
+
+def tenant_brake_status(*, tenant: Tenant, limit: int = 500) -> dict:
+    """The deprovision brake of a tenant as its page shows it: thresholds, blocks sent
+    in the current window, whether it holds blocks, and the held blocks with who and
+    what caused them."""
+    brake = DeprovisionBrake.objects.filter(tenant=tenant).first() or DeprovisionBrake(
+        tenant=tenant, organization_id=tenant.organization_id
+    )
+    held = HeldBlock.objects.filter(tenant=tenant, released_at__isnull=True)
+    return {
+        "brake": brake,
+        "limit": brake_sync.brake_limit(brake),
+        "window_minutes": int(brake_sync.window().total_seconds() // 60),
+        "sent_recently": brake_sync.blocks_sent_recently(tenant.pk),
+        "held_count": held.count(),
+        "held": held.select_related("actor").order_by("held_at", "pk")[:limit],
+    }

@@ -48,4 +48,11 @@ CELERY_BEAT_SCHEDULE = {
         "task": "workers.tasks.webhook_prune",
         "schedule": crontab(hour=4, minute=23),
     },
+    # Told when sync stops (m365bridge.health): a banner and one email to owners when a
+    # tenant's changes keep failing past M365_SYNC_ALERT_MINUTES or the client secret is
+    # about to expire, and again on recovery. Two indexed queries per tenant.
+    "m365-sync-health-check": {
+        "task": "workers.tasks.m365_sync_health_check",
+        "schedule": 300.0,
+    },
 }

@@ -121,3 +121,10 @@ def webhook_prune() -> int:
     from webhooks import services
 
     return services.deliveries_prune()
+
+
+def m365_sync_health_check() -> dict[int, str]:
+    """Tell owners (once) when a tenant's sync has stopped, and again when it recovers."""
+    from m365bridge import health
+
+    return health.tenants_health_check()

@@ -2,7 +2,7 @@
 bind users (a result per user), read and unbind one, and retry one now."""
 
 from django.http import Http404
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.utils import PolymorphicProxySerializer, extend_schema
 from rest_framework import serializers, status
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -15,6 +15,7 @@ from directory.models import User
 
 from .. import selectors, services
 from ..models import UserBinding
+from .preview import DRY_RUN, PreviewSerializer, dry_run_asked, preview_data
 from .views import TAGS, request_actor, request_organization
 
 MAX_USERS = 5000
@@ -83,7 +84,7 @@ class BindOutputSerializer(serializers.Serializer):
     results = BindResultSerializer(many=True)
 
 
-def _input(serializer_class, data):
+def validated_input(serializer_class, data):
     serializer = serializer_class(data=data)
     if not serializer.is_valid():
         fields = {
@@ -126,15 +127,34 @@ class TenantUsersApi(APIView):
     @extend_schema(
         tags=TAGS,
         request=BindInputSerializer,
-        responses={200: BindOutputSerializer, **error_responses(400, 404, 415)},
+        parameters=[DRY_RUN],
+        responses={
+            200: PolymorphicProxySerializer(
+                component_name="BindOrPreview",
+                serializers=[BindOutputSerializer, PreviewSerializer],
+                resource_type_field_name=None,
+            ),
+            **error_responses(400, 404, 415),
+        },
         summary="Bind users to the tenant: each gets a result; their Microsoft 365 "
-        "accounts are created by workers",
+        "accounts are created by workers (with ?dry_run=true: what would be sent)",
     )
     def post(self, request, tenant_id: int):
         organization = request_organization(request)
         tenant = selectors.tenant_get(organization=organization, pk=tenant_id)
-        ids = list(dict.fromkeys(_input(BindInputSerializer, request.data)["user_ids"]))
+        dry_run = dry_run_asked(request)
+        ids = list(dict.fromkeys(validated_input(BindInputSerializer, request.data)["user_ids"]))
         users = {u.pk: u for u in User.objects.for_organization(organization).filter(pk__in=ids)}
+        if dry_run:
+            chosen = [users[i] for i in ids if i in users]
+            if len(chosen) < len(ids):
+                raise InvalidInput.for_field(
+                    "user_ids",
+                    "No such user in your organization: "
+                    + ", ".join(str(i) for i in ids if i not in users)
+                    + ".",
+                )
+            return Response(preview_data(services.users_bind_preview(tenant=tenant, users=chosen)))
         results = services.users_bind(
             actor=request_actor(request), tenant=tenant, users=[users[i] for i in ids if i in users]
         )

@@ -10,6 +10,7 @@ from directory.api.errors import error_responses
 
 from .. import selectors, services
 from ..models import SyncRun
+from .preview import DRY_RUN, PreviewSerializer, dry_run_asked, preview_data
 from .views import TAGS, request_actor, request_organization
 
 
@@ -64,11 +65,19 @@ class TenantSyncApi(APIView):
     @extend_schema(
         tags=TAGS,
         request=None,
-        responses={202: TenantSyncOutputSerializer, **error_responses(400, 404)},
+        parameters=[DRY_RUN],
+        responses={
+            200: PreviewSerializer,
+            202: TenantSyncOutputSerializer,
+            **error_responses(400, 404),
+        },
         summary="Sync a tenant with Microsoft 365 now: read back what changed "
-        "there and overwrite the drift",
+        "there and overwrite the drift (with ?dry_run=true: 200 and the changes waiting "
+        "to be sent, per account, old → new)",
     )
     def post(self, request, tenant_id: int):
         tenant = selectors.tenant_get(organization=request_organization(request), pk=tenant_id)
+        if dry_run_asked(request):
+            return Response(preview_data(services.tenant_sync_preview(tenant=tenant)))
         services.tenant_reconcile_now(actor=request_actor(request), tenant=tenant)
         return Response(_sync_state(tenant, queued=True), status=status.HTTP_202_ACCEPTED)

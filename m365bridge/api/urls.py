@@ -1,6 +1,6 @@
 from django.urls import path
 
-from . import bindings, sync, views
+from . import bindings, groups, sync, views
 
 urlpatterns = [
     path("tenants", views.TenantListApi.as_view(), name="api-m365-tenants"),
@@ -30,5 +30,20 @@ urlpatterns = [
         "tenants/<int:tenant_id>/users/<int:user_id>/sync",
         bindings.TenantUserRetryApi.as_view(),
         name="api-m365-tenant-user-sync",
+    ),
+    path(
+        "tenants/<int:tenant_id>/groups",
+        groups.TenantGroupsApi.as_view(),
+        name="api-m365-tenant-groups",
+    ),
+    path(
+        "tenants/<int:tenant_id>/groups/<int:group_id>",
+        groups.TenantGroupApi.as_view(),
+        name="api-m365-tenant-group",
+    ),
+    path(
+        "tenants/<int:tenant_id>/groups/<int:group_id>/sync",
+        groups.TenantGroupRetryApi.as_view(),
+        name="api-m365-tenant-group-sync",
     ),
 ]

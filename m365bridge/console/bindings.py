@@ -15,7 +15,7 @@ from directory.console.views.common import confirm
 from directory.errors import ServiceError
 from directory.models import User
 
-from .. import selectors, services
+from .. import graph, selectors, services
 
 MAX_BULK = 5000
 
@@ -57,6 +57,19 @@ def _notify_pending(request, users: list[User]) -> None:
         )
 
 
+def _previews(request, grouped: dict) -> list:
+    """A preview per tenant of what binding these users would send (nothing is sent)."""
+    previews = []
+    for tenant, members in grouped.items():
+        if tenant is None:
+            continue
+        try:
+            previews.append((tenant, services.users_bind_preview(tenant=tenant, users=members)))
+        except (ServiceError, graph.GraphError) as exc:
+            messages.error(request, f"No preview for {tenant}: {getattr(exc, 'message', exc)}")
+    return previews
+
+
 @console_view("users")
 @require_POST
 def users_bind(request):
@@ -75,6 +88,7 @@ def users_bind(request):
                 "users": users,
                 "groups": [(t, members) for t, members in grouped.items()],
                 "group_id": request.POST.get("group_id", ""),
+                "previews": _previews(request, grouped) if request.POST.get("preview") else [],
                 **_password_counts(users),
             },
         )
@@ -109,6 +123,7 @@ def user_bind(request, user_pk):
                 "users": [user],
                 "groups": list(grouped.items()),
                 "single": user,
+                "previews": _previews(request, grouped) if request.GET.get("preview") else [],
                 **_password_counts([user]),
             },
         )
@@ -217,6 +232,18 @@ def tenant_status(request, pk):
 # --- security groups (G1) ---------------------------------------------------------------------
 
 
+def _group_previews(request, group) -> list:
+    """With ?preview=<tenant id>: what syncing the group to that tenant would send."""
+    if not request.GET.get("preview"):
+        return []
+    tenant = selectors.tenant_get(organization=request.organization, pk=request.GET["preview"])
+    try:
+        return [(tenant, services.group_bind_preview(tenant=tenant, group=group))]
+    except (ServiceError, graph.GraphError) as exc:
+        messages.error(request, f"No preview for {tenant}: {getattr(exc, 'message', exc)}")
+        return []
+
+
 @console_view("groups")
 @require_http_methods(["GET", "POST"])
 def group_bind(request, group_pk):
@@ -239,7 +266,12 @@ def group_bind(request, group_pk):
         return render(
             request,
             "m365/group_bind_confirm.html",
-            {"group": group, "tenants": tenants, "cancel_url": cancel},
+            {
+                "group": group,
+                "tenants": tenants,
+                "cancel_url": cancel,
+                "previews": _group_previews(request, group),
+            },
         )
     tenant = next((t for t in tenants if str(t.pk) == request.POST.get("tenant", "")), None)
     if tenant is None:
@@ -282,3 +314,21 @@ def group_unbind(request, binding_pk):
         "the Microsoft 365 group was kept.",
     )
     return redirect(cancel)
+
+
+@console_view("groups")
+@require_POST
+def group_binding_retry(request, binding_pk):
+    binding = selectors.group_binding_get(organization=request.organization, pk=binding_pk)
+    services.group_binding_retry(actor=request.user, binding=binding)
+    messages.success(request, f"{binding.group.name} is being synced to {binding.tenant} again.")
+    return redirect("console:group_detail", pk=binding.group_id)
+
+
+@console_view("m365")
+@require_POST
+def tenant_groups_retry_failed(request, pk):
+    tenant = selectors.tenant_get(organization=request.organization, pk=pk)
+    count = services.group_bindings_retry_failed(actor=request.user, tenant=tenant)
+    messages.success(request, f"{count} failed group{'s' if count != 1 else ''} retried.")
+    return redirect("m365:tenant", pk=tenant.pk)

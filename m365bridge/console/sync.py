@@ -2,13 +2,13 @@
 back from Microsoft 365. The sync history itself is shown on the tenant page."""
 
 from django.contrib import messages
-from django.shortcuts import redirect
-from django.views.decorators.http import require_POST
+from django.shortcuts import redirect, render
+from django.views.decorators.http import require_GET, require_POST
 
 from directory.console.access import console_view
 from directory.errors import ServiceError
 
-from .. import selectors, services
+from .. import graph, selectors, services
 
 
 @console_view("m365")
@@ -44,3 +44,16 @@ def tenant_reconcile_interval(request, pk):
             f"{tenant.reconcile_interval_minutes} minutes.",
         )
     return redirect("m365:tenant", pk=tenant.pk)
+
+
+@console_view("m365")
+@require_GET
+def tenant_sync_preview(request, pk):
+    """What the tenant's next sync would send, per account (read now, nothing sent)."""
+    tenant = selectors.tenant_get(organization=request.organization, pk=pk)
+    try:
+        preview = services.tenant_sync_preview(tenant=tenant)
+    except (ServiceError, graph.GraphError) as exc:
+        messages.error(request, getattr(exc, "message", str(exc)))
+        return redirect("m365:tenant", pk=tenant.pk)
+    return render(request, "m365/sync_preview.html", {"tenant": tenant, "preview": preview})

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from . import bindings, licences, sync, views
+from . import bindings, brake, licences, sync, views
 
 app_name = "m365"
 
@@ -13,8 +13,12 @@ urlpatterns = [
     path("<int:pk>/reauthorize/", views.tenant_reauthorize, name="reauthorize"),
     path("<int:pk>/deauthorize/", views.tenant_deauthorize, name="deauthorize"),
     path("<int:pk>/sync/", sync.tenant_reconcile_now, name="sync"),
+    path("<int:pk>/sync/preview/", sync.tenant_sync_preview, name="sync_preview"),
     path("<int:pk>/reconcile-interval/", sync.tenant_reconcile_interval, name="reconcile_interval"),
     path("<int:pk>/licences/", licences.tenant_licences, name="licences"),
+    path("<int:pk>/held/release/", brake.held_blocks_release, name="held_release"),
+    path("<int:pk>/held/discard/", brake.held_blocks_discard, name="held_discard"),
+    path("<int:pk>/brake/", brake.tenant_brake_update, name="brake"),
     # Binding users (provisioning)
     path("bind/", bindings.users_bind, name="users_bind"),
     path("users/<int:user_pk>/bind/", bindings.user_bind, name="user_bind"),
@@ -25,5 +29,15 @@ urlpatterns = [
     # Security groups (G1)
     path("groups/<int:group_pk>/bind/", bindings.group_bind, name="group_bind"),
     path("group-bindings/<int:binding_pk>/unbind/", bindings.group_unbind, name="group_unbind"),
+    path(
+        "group-bindings/<int:binding_pk>/retry/",
+        bindings.group_binding_retry,
+        name="group_binding_retry",
+    ),
+    path(
+        "<int:pk>/retry-failed-groups/",
+        bindings.tenant_groups_retry_failed,
+        name="retry_failed_groups",
+    ),
     path("<int:pk>/status.json", bindings.tenant_status, name="tenant_status"),
 ]

@@ -128,6 +128,7 @@ def tenant_detail(request, pk):
             "check": selectors.tenant_permission_check(tenant=tenant),
             "domains": tenant.domains.all(),
             "sync_runs": selectors.sync_run_list(tenant=tenant),
+            "brake": selectors.tenant_brake_status(tenant=tenant),
         },
     )
 

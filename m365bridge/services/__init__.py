@@ -13,6 +13,10 @@ Microsoft 365 is left to workers (`m365bridge.sync`), sent after commit.
   taking it at the user's next sign-in when no binding holds it yet;
 - `groups`: syncing groups to a tenant as security groups, and stopping it;
 - `reconcile`: "Sync now" and how often a tenant is read back from Microsoft 365;
+- `brake`: the mass-deprovision brake's thresholds, and an owner releasing or
+  discarding the blocks it holds;
+- `preview`: dry runs of a bind and of "Sync now", planned by the engine's planner,
+  reading Microsoft and writing nothing;
 - `keys`: re-encrypting retained passwords and token caches with the newest key.
 
 Callers use the package: `from m365bridge import services; services.user_bind(...)`.
@@ -28,6 +32,7 @@ from .bindings import (
     users_bind,
     users_bind_to_their_tenants,
 )
+from .brake import held_blocks_discard, held_blocks_release, tenant_brake_update
 from .connection import (
     ConnectRefused,
     ConnectStart,
@@ -35,7 +40,7 @@ from .connection import (
     tenant_connect_complete,
 )
 from .deauthorize import tenant_deauthorize
-from .groups import group_bind, group_unbind
+from .groups import group_bind, group_binding_retry, group_bindings_retry_failed, group_unbind
 from .keys import RotationResult, encryption_keys_rotate
 from .passwords import (
     binding_password_capture,
@@ -44,6 +49,7 @@ from .passwords import (
     retained_passwords_prune,
     retained_passwords_take,
 )
+from .preview import group_bind_preview, tenant_sync_preview, users_bind_preview
 from .reconcile import tenant_reconcile_now, tenant_set_reconcile_interval
 from .tenant_info import tenant_refresh
 
@@ -58,7 +64,12 @@ __all__ = [
     "bindings_retry_failed",
     "encryption_keys_rotate",
     "group_bind",
+    "group_bind_preview",
+    "group_binding_retry",
+    "group_bindings_retry_failed",
     "group_unbind",
+    "held_blocks_discard",
+    "held_blocks_release",
     "password_pending_notify",
     "password_retain",
     "retained_passwords_prune",
@@ -69,8 +80,11 @@ __all__ = [
     "tenant_reconcile_now",
     "tenant_refresh",
     "tenant_set_reconcile_interval",
+    "tenant_sync_preview",
+    "tenant_brake_update",
     "user_bind",
     "user_unbind",
     "users_bind",
+    "users_bind_preview",
     "users_bind_to_their_tenants",
 ]

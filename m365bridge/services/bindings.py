@@ -135,6 +135,11 @@ def _bind_plan(tenant: Tenant, users: list[User]) -> BindPlan:
     return plan
 
 
+def users_bind_check(*, tenant: Tenant, users: list[User]) -> BindPlan:
+    """What a bind of these users would do, checked (C3), binding nobody (previews)."""
+    return _bind_plan(tenant, users)
+
+
 @transaction.atomic
 def users_bind(*, actor: User | None, tenant: Tenant, users: list[User]) -> list[BindResult]:
     """Bind many users to a tenant (console bulk action, API). Each user is checked on

@@ -11,7 +11,7 @@ from directory.models import User
 
 from ..events import tenant_event
 from ..models import GroupBinding, Tenant
-from ..sync.intent import sync_after_commit
+from ..sync.intent import binding_mark_dirty, sync_after_commit
 
 
 @transaction.atomic
@@ -66,3 +66,31 @@ def group_unbind(*, actor: User | None, binding: GroupBinding) -> GroupBinding |
     )
     binding.delete()
     return binding
+
+
+@transaction.atomic
+def group_binding_retry(*, actor: User | None, binding: GroupBinding) -> GroupBinding:
+    """Sync a group binding again now (after an error): its name, description and
+    every member are sent again, so what was changed in Microsoft 365 is put back."""
+    binding_mark_dirty(
+        bindings=GroupBinding.objects.filter(pk=binding.pk),
+        actor_id=getattr(actor, "pk", None),
+        next_attempt_at=None,
+        known_properties={},
+    )
+    sync_after_commit(tenant_id=binding.tenant_id)
+    binding.refresh_from_db()
+    return binding
+
+
+@transaction.atomic
+def group_bindings_retry_failed(*, actor: User | None, tenant: Tenant) -> int:
+    """ "Retry all failed groups": every group binding of the tenant in error, now."""
+    count = binding_mark_dirty(
+        bindings=GroupBinding.objects.filter(tenant=tenant, state=GroupBinding.ERROR),
+        actor_id=getattr(actor, "pk", None),
+        next_attempt_at=None,
+    )
+    if count:
+        sync_after_commit(tenant_id=tenant.pk)
+    return count

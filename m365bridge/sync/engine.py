@@ -56,6 +56,9 @@ class Kind:
 
     model: type
     related: tuple[str, ...]  # loaded with claimed and locked rows
+    # Rows of this kind the sync may take (a filter expression, built when asked), e.g.
+    # user bindings whose block is not held by the deprovision brake (`sync.brake`).
+    ready: Callable | None = None
 
     def event(self, row, type_: str, *, outcome: str = "success", details=None) -> None:
         row_event(row, type_, outcome=outcome, details=details)
@@ -89,9 +92,12 @@ class SyncResult:
 # --- claiming ------------------------------------------------------------------------------
 
 
-def due(model, *, now, tenant_id: int | None = None):
-    """Rows with intent that no worker holds and whose next attempt is due."""
+def due(model, *, now, tenant_id: int | None = None, ready: Callable | None = None):
+    """Rows with intent that no worker holds and whose next attempt is due (and, with
+    `ready`, that the kind lets the sync take)."""
     rows = model.objects.filter(needs_sync=True)
+    if ready is not None:
+        rows = rows.filter(ready())
     if tenant_id is not None:
         rows = rows.filter(tenant_id=tenant_id)
     return rows.filter(Q(claimed_until__isnull=True) | Q(claimed_until__lt=now)).filter(
@@ -103,7 +109,7 @@ def claim(kind: Kind, *, tenant_id: int, token: str, limit: int = CHUNK) -> list
     now = timezone.now()
     with transaction.atomic():
         ids = list(
-            due(kind.model, now=now, tenant_id=tenant_id)
+            due(kind.model, now=now, tenant_id=tenant_id, ready=kind.ready)
             .order_by("pk")
             .select_for_update(skip_locked=True)
             .values_list("pk", flat=True)[:limit]

@@ -30,7 +30,7 @@ from django.utils import timezone
 from .. import graph
 from ..graph.errors import DeltaExpired
 from ..models import GroupBinding, SyncRun
-from . import intent
+from . import group_restore, intent
 
 SELECT = "displayName,description,members"
 PROPERTIES = ("displayName", "description")
@@ -50,6 +50,7 @@ class _Seen:
     properties: dict = field(default_factory=dict)
     added: set[str] = field(default_factory=set)
     removed: set[str] = field(default_factory=set)
+    deleted: bool = False  # the group itself was deleted in Microsoft
 
 
 def tenant_has_bound_groups(*, tenant_id: int) -> bool:
@@ -84,6 +85,12 @@ def groups_reconcile(
         full = True
         run.add_note(LINK_EXPIRED)
         seen, new_link = _pages(client, "groups/delta", bound)
+    gone = [microsoft_id for microsoft_id, entry in seen.items() if entry.deleted]
+    for microsoft_id in gone:
+        del seen[microsoft_id]
+    run.corrected += group_restore.group_bindings_mark_missing(
+        binding_ids=[bound[i] for i in gone], actor_id=actor_id
+    )
     corrected, busy = _judge(seen, bound, full=full, started=started, actor_id=actor_id)
     run.corrected += corrected
     if busy:
@@ -99,8 +106,11 @@ def _pages(client, start: str, bound: dict) -> tuple[dict, str]:
     for page in client.pages(start, params=params, headers=PAGE_HEADERS):
         for item in page.items:
             microsoft_id = str(item.get("id", ""))
-            if microsoft_id not in bound or "@removed" in item:
-                continue  # not ours; a bound group deleted in Microsoft is left to the engine
+            if microsoft_id not in bound:
+                continue  # not ours
+            if "@removed" in item:  # a bound group deleted in Microsoft: restored or recreated
+                seen[microsoft_id] = _Seen(deleted=True)
+                continue
             entry = seen.setdefault(microsoft_id, _Seen())
             entry.properties.update({k: item[k] for k in PROPERTIES if k in item})
             for member in item.get("members@delta", []):

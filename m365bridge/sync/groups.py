@@ -20,7 +20,7 @@ from django.utils import timezone
 from .. import graph
 from ..graph import BatchRequest
 from ..models import GroupBinding
-from . import engine
+from . import engine, group_restore
 from . import plan as planning
 from .engine import SyncResult
 
@@ -67,14 +67,22 @@ def _create_or_link(client, binding, plan) -> tuple[str, list[str], bool]:
 
 def _sync_one(client, binding: GroupBinding, result: SyncResult) -> None:
     plan = planning.group_plan(binding)
-    created_id, added_at_create, linked = "", [], False
+    created_id, added_at_create, linked, came_back = "", [], False, ""
     try:
+        if plan.drift.get(group_restore.MISSING) and binding.microsoft_id:
+            came_back = group_restore.restore_plan(client, binding, plan)
         if plan.create:
             created_id, added_at_create, linked = _create_or_link(client, binding, plan)
         elif plan.changed:
             client.patch(f"/groups/{binding.microsoft_id}", plan.changed)
     except graph.NeedsReauthorization:
         raise
+    except graph.NotFound as error:
+        if plan.create or came_back:
+            _record_error(binding, plan, error, "group_create_provision", result)
+        else:  # deleted in Microsoft 365: restored or created again next
+            _record_missing(binding, result)
+        return
     except graph.GraphError as error:
         type_ = "group_create_provision" if plan.create else "group_update_provision"
         _record_error(binding, plan, error, type_, result)
@@ -91,6 +99,7 @@ def _sync_one(client, binding: GroupBinding, result: SyncResult) -> None:
         added=added_at_create + added,
         removed=removed,
         failures=failures,
+        came_back=came_back,
     )
 
 
@@ -132,10 +141,11 @@ def _drift_done(row: GroupBinding, plan: planning.GroupPlan) -> None:
 
 
 def _record_synced(
-    binding, plan, result, *, created_id, added, removed, failures, linked=False
+    binding, plan, result, *, created_id, added, removed, failures, linked=False, came_back=""
 ) -> None:
     def update(row):  # unbound meanwhile: the row is gone, Microsoft's group stays
-        _properties_recorded(row, plan, result, created_id=created_id, linked=linked)
+        extra = _came_back_recorded(row, came_back) if came_back else {}
+        _properties_recorded(row, plan, result, created_id=created_id, linked=linked, extra=extra)
         _members_recorded(row, plan, result, added=added, removed=removed)
         if created_id or plan.changed or added or removed:
             result.applied += 1
@@ -150,7 +160,34 @@ def _record_synced(
     engine.record(GROUPS, binding.pk, plan.generation, update)
 
 
-def _properties_recorded(row, plan, result, *, created_id: str, linked: bool) -> None:
+def _came_back_recorded(row, came_back: str) -> dict:
+    """A group deleted in Microsoft 365 is back: its members start from nothing, and
+    its create event says how it came back."""
+    row.known_members = []
+    if row.drift.get(group_restore.MISSING):
+        row.drift = {}
+    if came_back == "restored":
+        GROUPS.event(
+            row,
+            "group_create_provision",
+            details={"microsoft_id": row.microsoft_id, "restored": True},
+        )
+        return {}
+    return {"recreated": True, "replaces": row.microsoft_id}
+
+
+def _record_missing(binding, result) -> None:
+    def update(row):
+        group_restore.group_binding_missing(row)
+        return False
+
+    engine.record(GROUPS, binding.pk, None, update)
+    result.retrying += 1
+
+
+def _properties_recorded(
+    row, plan, result, *, created_id: str, linked: bool, extra: dict | None = None
+) -> None:
     if created_id:
         row.microsoft_id = created_id
         row.known_properties = dict(plan.properties)
@@ -162,6 +199,7 @@ def _properties_recorded(row, plan, result, *, created_id: str, linked: bool) ->
                 "security_enabled": True,
                 "mail_enabled": False,
                 "linked_existing": linked,
+                **(extra or {}),
             },
         )
         result.count("group_create")

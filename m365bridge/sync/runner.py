@@ -107,7 +107,7 @@ def sweep_due_tenants() -> list[int]:
     tenant_ids: set[int] = set()
     for kind in KINDS:
         tenant_ids.update(
-            engine.due(kind.model, now=now)
+            engine.due(kind.model, now=now, ready=kind.ready)
             .filter(waiting_long, tenant__status=Tenant.CONNECTED)
             .values_list("tenant_id", flat=True)
             .distinct()

@@ -20,20 +20,22 @@ from django.utils import timezone
 from .. import graph
 from ..graph import BatchRequest
 from ..models import UserBinding
-from . import engine, intent, restore, user_events
+from . import brake, engine, intent, restore, user_events
 from . import plan as planning
 from .engine import DELETED, SyncResult
 
 log = logging.getLogger(__name__)
 
-USERS = engine.Kind(model=UserBinding, related=("user", "tenant__organization"))
+USERS = engine.Kind(
+    model=UserBinding, related=("user", "tenant__organization"), ready=brake.not_held
+)
 
 ALREADY_LINKED = "This Microsoft 365 account is already bound to another Stratus user."
 
 
 def chunk_sync(client, bindings: list[UserBinding], result: SyncResult) -> None:
     """Plan, send and record one chunk of claimed user bindings."""
-    writes, restores = [], []
+    writes, restores, unheld = [], [], []
     for binding in bindings:
         try:
             plan = planning.binding_plan(binding)
@@ -41,6 +43,8 @@ def chunk_sync(client, bindings: list[UserBinding], result: SyncResult) -> None:
             log.exception("planning binding %s failed", binding.pk)
             _record_failure(binding, None, engine.as_graph_error(exc), result)
             continue
+        if binding.state == UserBinding.HELD and not is_block(plan):
+            unheld.append(binding.pk)
         if plan.action == planning.NOTHING:
             _record_success(binding, plan, result)
         elif plan.action == planning.REMOVE:
@@ -49,10 +53,32 @@ def chunk_sync(client, bindings: list[UserBinding], result: SyncResult) -> None:
             restores.append((binding, plan))
         else:
             writes.append((binding, plan))
+    brake.released_settle(binding_ids=unheld)
     if restores:
         _restore(client, restores, result)
+    writes = _through_brake(writes, result)
     if writes:
         _write(client, writes, result)
+
+
+def is_block(plan: planning.Plan) -> bool:
+    """The write turns sign-in off: what the deprovision brake counts."""
+    return plan.action == planning.BLOCK_AND_REMOVE or (
+        plan.action == planning.UPDATE and plan.body.get("accountEnabled") is False
+    )
+
+
+def _through_brake(writes, result: SyncResult) -> list:
+    """The writes to send now: blocks beyond the tenant's brake are held (`sync.brake`),
+    keeping their intent, and counted in `result.counts["held"]`."""
+    blocks = [(b, p, user_events.block_reason(b, p)) for b, p in writes if is_block(p)]
+    if not blocks:
+        return writes
+    _, held = brake.blocks_admit(tenant=blocks[0][0].tenant, blocks=blocks)
+    held_ids = {b.pk for b, _, _ in held}
+    for _ in held:
+        result.count("held")
+    return [(b, p) for b, p in writes if b.pk not in held_ids]
 
 
 def _write_request(binding: UserBinding, plan: planning.Plan) -> BatchRequest:

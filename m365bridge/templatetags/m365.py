@@ -38,6 +38,7 @@ def m365_tenant_provisioning(context, tenant):
         "counts": selectors.binding_state_counts(tenant=tenant),
         "progress": selectors.bind_run_progress(tenant=tenant),
         "problems": selectors.binding_problems(tenant=tenant),
+        "group_problems": selectors.group_binding_problems(tenant=tenant),
     }
 
 
@@ -48,6 +49,7 @@ def m365_group_panel(context, group):
     organization = group.organization
     return {
         "group": group,
+        "csrf_token": context.get("csrf_token"),
         "bindings": list(
             selectors.group_bindings_for_group(organization=organization, group=group)
         ),

@@ -7,8 +7,16 @@ from directory import services as directory_services
 
 from .factories import tenant_row
 
-CONSOLE_PAGES = ["m365:tenant", "m365:reauthorize", "m365:deauthorize"]
-CONSOLE_POSTS = ["m365:check", "m365:reauthorize", "m365:deauthorize"]
+CONSOLE_PAGES = ["m365:tenant", "m365:reauthorize", "m365:deauthorize", "m365:sync_preview"]
+CONSOLE_POSTS = [
+    "m365:check",
+    "m365:reauthorize",
+    "m365:deauthorize",
+    "m365:held_release",
+    "m365:held_discard",
+    "m365:brake",
+    "m365:retry_failed_groups",
+]
 
 
 @pytest.fixture
