@@ -68,9 +68,10 @@ PRIORITIES = ("low", "normal", "high")
 REDIS_DOWN_RETRY = 5.0  # seconds before a write paused by a Redis outage is tried again
 
 # KEYS: hold, slowdown, then one hash per window. ARGV: n, high (0/1), reserve share,
-# then limit, length, slot of each window. Returns "0" when the n writes were counted
-# in every window, "-1" when they can never fit, or else the seconds until they would
-# (as a string: Lua numbers are truncated to integers on the way out), counting nothing.
+# dry (1: only say), then limit, length, slot of each window. Returns "0" when the n
+# writes were counted in every window (or would be, when dry), "-1" when they can never
+# fit, or else the seconds until they would (as a string: Lua numbers are truncated to
+# integers on the way out), counting nothing.
 _TAKE = """
 local t = redis.call('TIME')
 local now = tonumber(t[1]) + tonumber(t[2]) / 1000000
@@ -87,7 +88,7 @@ end
 local wait = 0
 local slots_now = {}
 for i = 3, #KEYS do
-  local j = 4 + (i - 3) * 3
+  local j = 5 + (i - 3) * 3
   local limit = math.floor(tonumber(ARGV[j]) * (1 - reserve))
   local length = tonumber(ARGV[j + 1])
   local slot = tonumber(ARGV[j + 2])
@@ -120,7 +121,7 @@ for i = 3, #KEYS do
   end
   slots_now[i] = {tostring(math.floor(now / slot)), math.ceil((length + slot) * 1000)}
 end
-if wait > 0 then return tostring(wait) end
+if wait > 0 or ARGV[4] == '1' then return tostring(wait) end
 for i = 3, #KEYS do
   redis.call('HINCRBY', KEYS[i], slots_now[i][1], n)
   redis.call('PEXPIRE', KEYS[i], slots_now[i][2])
@@ -221,10 +222,14 @@ class WriteBudget:
             self.sleep(wait)
             waited += wait
 
-    def _try(self, n: int, high: bool) -> float:
+    def wait_for(self, n: int, *, priority: str = "normal") -> float:
+        """Seconds until n writes at `priority` would fit, reserving nothing (0: now)."""
+        return max(0.0, self._try(n, priority == "high", dry=True))
+
+    def _try(self, n: int, high: bool, *, dry: bool = False) -> float:
         if self._script is None:
-            return self._local.take(n, high)
-        args: list = [n, 1 if high else 0, RESERVE_SHARE]
+            return self._local.take(n, high, dry=dry)
+        args: list = [n, 1 if high else 0, RESERVE_SHARE, 1 if dry else 0]
         for window in self.windows:
             args += [window.writes, window.length, window.slot]
         try:
@@ -325,7 +330,7 @@ class _LocalWindows:
         with _local_lock:
             _local_state[self.hold_key] = {"until": time.time() + seconds}
 
-    def take(self, n: int, high: bool) -> float:
+    def take(self, n: int, high: bool, *, dry: bool = False) -> float:
         with _local_lock:
             now = time.time()
             held = _local_state.get(self.hold_key, {}).get("until", 0) - now
@@ -357,7 +362,7 @@ class _LocalWindows:
                         end = (index + 1) * window.slot + window.length - now
                         wait = max(wait, end)
                         break
-            if wait > 0:
+            if wait > 0 or dry:
                 return wait
             for window in self.windows:
                 index = math.floor(now / window.slot)

@@ -221,3 +221,13 @@ def test_an_unknown_priority_is_refused(tenant_id):
     budget = WriteBudget(tenant_id=tenant_id, redis_url="")
     with pytest.raises(ValueError, match="priority"):
         budget.take(1, priority="urgent")
+
+
+def test_asking_how_long_writes_would_wait_reserves_nothing(tenant_id, redis_url):
+    budget = budget_of(tenant_id, redis_url, tight(100, 60.0), max_wait=0.2)
+    budget.take(90, priority="low")
+    assert budget.wait_for(5, priority="low") == 0.0
+    assert budget.wait_for(10, priority="low") > 50  # beyond the 95 bulk work may use
+    assert budget.wait_for(10, priority="high") == 0.0
+    budget.take(5, priority="low")  # the questions counted nothing
+    budget.reset()
