@@ -143,6 +143,7 @@ def _revoke_sessions(client, revokes, result: SyncResult) -> None:
             )
             for b, _ in revokes
         ],
+        priority="high",  # the rest of a password push: security-relevant
     )
     for binding, plan in revokes:
         reply = replies[str(binding.pk)]
