@@ -18,6 +18,7 @@ Everything is stopped on exit, including on Ctrl-C.
 
 from __future__ import annotations
 
+import math
 import os
 import sys
 import time
@@ -218,6 +219,13 @@ class BenchStack:
             interval=interval,
             describe=describe or (lambda: self.procs.logs(15)),
         )
+
+
+def burst_floor_seconds(writes: int, time_scale: float) -> float:
+    """The least time the write quota allows for `writes` when a client may burst: a
+    full window at once, the next as soon as the first has passed (the sliding-window
+    reading: never more than 3,000 in any 150 s)."""
+    return (math.ceil(writes / WRITE_QUOTA) - 1) * WRITE_QUOTA_WINDOW / time_scale
 
 
 def quota_bound_seconds(writes: int, time_scale: float) -> float:

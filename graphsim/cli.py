@@ -132,6 +132,12 @@ def run_control(args) -> object:
         return c.request_log(args.tenant, since=args.since, limit=args.limit)
     if command == ("counters", None):
         return c.counters(args.tenant)
+    if command == ("write-windows", None):
+        if args.app:
+            return c.app_write_windows(args.app)
+        if not args.tenant:
+            raise SystemExit("write-windows needs a tenant, or --app CLIENT_ID")
+        return c.write_windows(args.tenant)
     if command == ("user", "list"):
         return c.users(args.tenant, deleted=args.deleted)
     if command == ("user", "set-password"):
@@ -233,6 +239,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--since", type=int, default=0)
     p.add_argument("--limit", type=int, default=100)
     groups.add_parser("counters").add_argument("tenant")
+    p = groups.add_parser(
+        "write-windows", help="most writes seen in any sliding window (tenant, or --app)"
+    )
+    p.add_argument("tenant", nargs="?")
+    p.add_argument("--app", help="an application's client id: its window across tenants")
 
     user = groups.add_parser("user").add_subparsers(dest="action", required=True)
     p = user.add_parser("list")

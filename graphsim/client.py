@@ -224,6 +224,18 @@ class GraphSimControl:
     def counters(self, tenant_id: str) -> dict:
         return self._call("GET", f"/tenants/{tenant_id}/counters")
 
+    def write_windows(self, tenant_id: str) -> dict:
+        """The most writes accepted in any sliding window: per app in the tenant (150 s)
+        and for the tenant (5 min), scaled; plus the `x-ms-throttle-priority` of writes."""
+        return self._call("GET", f"/tenants/{tenant_id}/write-windows")
+
+    def app_write_windows(self, client_id: str) -> dict:
+        """The most writes of one application across all tenants in any 5 min window."""
+        return self._call("GET", f"/apps/{client_id}/write-windows")
+
+    def reset_app_write_windows(self, client_id: str) -> dict:
+        return self._call("DELETE", f"/apps/{client_id}/write-windows")
+
     # -- an admin in the Microsoft portal ------------------------------------------------
     def users(self, tenant_id: str, deleted: bool = False) -> list:
         return self._call(

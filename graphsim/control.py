@@ -18,6 +18,7 @@ from graphsim import __version__, roles
 from graphsim.directory import USER_PROPERTIES
 from graphsim.errors import GraphError
 from graphsim.tenants import SpecError, add_user, tenant_create, tenant_reset, tenant_summary
+from graphsim.throttle import app_write_windows, write_windows
 
 FAULT_KEYS = {
     "latency_ms",
@@ -34,6 +35,16 @@ FAULT_KEYS = {
 
 class NotFound(Exception):
     pass
+
+
+def throttle_restart(tenant) -> None:
+    """New throttling settings: the tenant's windows and write records start afresh."""
+    runtime = tenant.runtime
+    runtime.ru_window.clear()
+    runtime.write_window.clear()
+    runtime.write_most.clear()
+    runtime.tenant_write_most = None
+    runtime.priorities.clear()
 
 
 def grant_record(tenant, client_id: str) -> dict:
@@ -144,8 +155,7 @@ def routes(sim) -> list[Route]:
             if body["size"] not in (None, "small", "medium", "large"):
                 raise SpecError("size must be small, medium, large or null")
             tenant.settings["size"] = body["size"]
-        tenant.runtime.ru_window.clear()
-        tenant.runtime.write_window.clear()
+        throttle_restart(tenant)
         state.save_tenant(tenant)
         return _json(200, tenant.settings)
 
@@ -156,10 +166,23 @@ def routes(sim) -> list[Route]:
         if scale <= 0:
             raise SpecError("scale must be positive")
         tenant.settings["time_scale"] = scale
-        tenant.runtime.ru_window.clear()
-        tenant.runtime.write_window.clear()
+        throttle_restart(tenant)
         state.save_tenant(tenant)
         return _json(200, tenant.settings)
+
+    @endpoint
+    async def tenant_write_windows(request, body):
+        return _json(200, write_windows(tenant_of(request)))
+
+    @endpoint
+    async def get_app_write_windows(request, body):
+        return _json(200, app_write_windows(state, request.path_params["client_id"]))
+
+    @endpoint
+    async def reset_app_write_windows(request, body):
+        state.app_write_window.pop(request.path_params["client_id"], None)
+        state.app_write_most.pop(request.path_params["client_id"], None)
+        return _json(200, {"reset": True})
 
     @endpoint
     async def request_log(request, body):
@@ -410,6 +433,7 @@ def routes(sim) -> list[Route]:
         Route(t + "/time-scale", set_time_scale, methods=["PUT", "POST"]),
         Route(t + "/log", request_log),
         Route(t + "/counters", counters),
+        Route(t + "/write-windows", tenant_write_windows),
         Route(t + "/grants", list_grants),
         Route(t + "/grants/{client_id}", grant, methods=["PUT", "POST"]),
         Route(t + "/grants/{client_id}", revoke_grant, methods=["DELETE"]),
@@ -429,6 +453,8 @@ def routes(sim) -> list[Route]:
         Route("/apps/{client_id}", get_app),
         Route("/apps/{client_id}", update_app, methods=["PATCH"]),
         Route("/apps/{client_id}", delete_app, methods=["DELETE"]),
+        Route("/apps/{client_id}/write-windows", get_app_write_windows),
+        Route("/apps/{client_id}/write-windows", reset_app_write_windows, methods=["DELETE"]),
     ]
 
 

@@ -27,7 +27,7 @@ from graphsim.directory import (
 )
 from graphsim.errors import GraphError, bad_request, forbidden, not_found, unauthorized
 from graphsim.store import State, Tenant
-from graphsim.throttle import charge, format_seconds, request_cost
+from graphsim.throttle import charge, format_seconds, record_priority, request_cost
 
 JSON_TYPE = (
     "application/json;odata.metadata=minimal;odata.streaming=true;"
@@ -239,10 +239,11 @@ class GraphService:
         try:
             handler, name, params = self._match(req)
             ru, write = request_cost(req.method, name, req.query)
-            verdict = charge(ctx.tenant, ctx.app_id, ru, write)
+            verdict = charge(self.state, ctx.tenant, ctx.app_id, ru, write)
             if verdict.retry_after is not None:
                 scope = f"Tenant_Application/ReadWrite/{ctx.app_id}/{ctx.tenant.id}"
                 raise too_many_requests(verdict.retry_after, verdict.information, scope)
+            record_priority(ctx.tenant, write, req.headers.get("x-ms-throttle-priority"))
             resp = handler(ctx, req, **params)
             resp.ru, resp.write = ru, write
             if verdict.limit_percentage:

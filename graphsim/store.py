@@ -114,8 +114,11 @@ class Database:
 class Runtime:
     """Per-tenant state that deliberately does not survive a restart."""
 
-    ru_window: dict = field(default_factory=dict)  # app id -> [window start, used]
-    write_window: dict = field(default_factory=dict)  # app id -> [window start, used]
+    ru_window: dict = field(default_factory=dict)  # app id -> [window start, used, length]
+    write_window: dict = field(default_factory=dict)  # app id, "*" -> [start, used, length]
+    write_most: dict = field(default_factory=dict)  # app id -> throttle.SlidingMost
+    tenant_write_most: object = None  # throttle.SlidingMost of every app's writes
+    priorities: dict = field(default_factory=dict)  # x-ms-throttle-priority -> writes
     lag: dict = field(default_factory=dict)  # object id -> reads left that 404
     forced_429: int = 0
 
@@ -166,6 +169,9 @@ class State:
         self.tenants: dict[str, Tenant] = {}
         self.apps: dict[str, dict] = self.db.load("app")
         self.tokens: dict[str, dict] = self.db.load("token")
+        # Application-wide throttling across tenants; like the tenants' windows, not kept.
+        self.app_write_window: dict[str, list] = {}  # app id -> [start, used, length]
+        self.app_write_most: dict[str, object] = {}  # app id -> throttle.SlidingMost
         for info in self.db.load("tenant").values():
             self._load_tenant(info)
 

@@ -2,7 +2,8 @@
 
 Every request gets a fresh `client-request-id`, the (connect, read) time-outs of the
 session, a token from the tenant's `TokenSource` (refreshed once on a 401), and, for
-writes, a slot from the tenant's shared `WriteBudget`. 429, 503 and 504 are retried
+writes, a slot from the tenant's shared `WriteBudget` at the request's priority (sent to
+Microsoft as `x-ms-throttle-priority`). 429, 503 and 504 are retried
 after `Retry-After` (plus jitter, up to a cap); every other failure is raised at once
 as one of the typed exceptions in `errors`.
 """
@@ -116,16 +117,20 @@ class GraphClient:
         json: Any = None,
         headers: dict | None = None,
         write_cost: int | None = None,
+        priority: str = "normal",
     ) -> requests.Response:
-        """Send one request and return the successful response, or raise GraphError."""
+        """Send one request and return the successful response, or raise GraphError.
+        `priority` (low, normal, high) orders its writes in the budget and is sent as
+        `x-ms-throttle-priority`."""
         method = method.upper()
         url = self._url(path)
         cost = write_cost if write_cost is not None else (0 if method in READ_METHODS else 1)
+        headers = {"x-ms-throttle-priority": priority, **(headers or {})}
         refreshed = False
         attempt = 0
         while True:
             if cost and self.budget is not None:
-                self.budget.take(cost)
+                self.budget.take(cost, priority=priority)
             client_request_id = str(uuid.uuid4())
             response = self._send(
                 method,
@@ -155,6 +160,8 @@ class GraphClient:
             )
             if response.status_code in RETRY_STATUSES and attempt < self.config.max_retries:
                 wait = getattr(error, "retry_after", None)
+                if response.status_code == 429 and cost:
+                    self._hold_writes(wait)
                 if wait is not None and wait > self.config.max_retry_wait:
                     raise error
                 attempt += 1
@@ -223,6 +230,11 @@ class GraphClient:
         wait = jittered(retry_after) + random.uniform(0, 0.05)
         self.sleep(min(wait, self.config.max_retry_wait))
 
+    def _hold_writes(self, retry_after: float | None) -> None:
+        """Microsoft refused writes: every worker of this tenant waits its Retry-After."""
+        if retry_after and self.budget is not None:
+            self.budget.hold(retry_after)
+
     def _note_usage(self, response: requests.Response) -> None:
         value = response.headers.get("x-ms-throttle-limit-percentage")
         if value and self.budget is not None:
@@ -274,27 +286,36 @@ class GraphClient:
             yield from page.items
 
     # --- $batch ------------------------------------------------------------------------
-    def batch(self, requests_: list[BatchRequest]) -> list[BatchResult]:
-        """Send requests 20 per `$batch`; return one result per request, in order.
-        Items that failed transiently (429/503/504, and the 424s depending on them) are
-        sent again after the longest Retry-After; every other failure is returned."""
+    def batch(
+        self, requests_: list[BatchRequest], *, priority: str = "normal"
+    ) -> list[BatchResult]:
+        """Send requests 20 per `$batch` at `priority` (each item carries it too); return
+        one result per request, in order. Items that failed transiently (429/503/504, and
+        the 424s depending on them) are sent again after the longest Retry-After; every
+        other failure is returned."""
         ids = [r.id for r in requests_]
         if len(set(ids)) != len(ids):
             raise ValueError("batch request ids must be unique")
         results: dict[str, BatchResult] = {}
         for start in range(0, len(requests_), BATCH_SIZE):
-            results.update(self._batch_chunk(requests_[start : start + BATCH_SIZE]))
+            results.update(
+                self._batch_chunk(requests_[start : start + BATCH_SIZE], priority=priority)
+            )
         return [results[r.id] for r in requests_]
 
-    def _batch_chunk(self, chunk: list[BatchRequest]) -> dict[str, BatchResult]:
+    def _batch_chunk(self, chunk: list[BatchRequest], *, priority: str) -> dict[str, BatchResult]:
         results: dict[str, BatchResult] = {}
         pending = chunk
         for round_ in range(self.config.max_retries + 1):
+            items = [r.as_json() for r in pending]
+            for item in items:
+                item.setdefault("headers", {}).setdefault("x-ms-throttle-priority", priority)
             body = self.request(
                 "POST",
                 "$batch",
-                json={"requests": [r.as_json() for r in pending]},
+                json={"requests": items},
                 write_cost=sum(1 for r in pending if r.is_write),
+                priority=priority,
             ).json()
             responses = {str(item.get("id")): item for item in body.get("responses", [])}
             failed: dict[str, BatchResult] = {}
@@ -315,6 +336,8 @@ class GraphClient:
                 break
             waits = [getattr(failed[i].error, "retry_after", None) for i in retry]
             longest = max((w for w in waits if w is not None), default=None)
+            if any(failed[r.id].status == 429 and r.is_write for r in pending if r.id in retry):
+                self._hold_writes(longest)
             if longest is not None and longest > self.config.max_retry_wait:
                 results.update({i: failed[i] for i in retry})
                 break

@@ -12,7 +12,7 @@ from directory import encryption
 
 from ..models import Tenant
 from .auth import AppOnlyTokens, DelegatedTokens, TokenSource, TokenStore
-from .budget import DEFAULT_RATE, WriteBudget
+from .budget import WriteBudget
 from .client import GraphClient
 from .config import GraphConfig
 from .transport import tenant_session
@@ -81,8 +81,9 @@ def tenant_graph(
     write_budget = (
         WriteBudget(
             tenant_id=tenant.microsoft_tenant_id,
+            app_id=config.client_id,
             redis_url=settings.REDIS_URL,
-            rate=DEFAULT_RATE * settings.M365_GRAPH_TIME_SCALE,
+            time_scale=settings.M365_GRAPH_TIME_SCALE,
             max_wait=min(MAX_BUDGET_WAIT, 0.2 * within) if within else MAX_BUDGET_WAIT,
         )
         if budget

@@ -12,6 +12,9 @@ security group, a licence): claim, lease, send, record, release, retry.
   while its write is on the wire. A worker that stalled past its lease (paused, swapped
   out) stops before its next request instead of sending a change someone else now owns.
 - **Send.** Requests go out 20 per `$batch` within the tenant's write budget (`send`).
+  Security-relevant rows (a kind's `urgent` condition: blocks, passwords, unblocks) are
+  claimed before the others and sent at `high` priority, which may use the reserve of
+  the budget that bulk work cannot take.
 - **Record.** Each row's outcome is written in its own transaction together with its
   event (`record`), on the locked current row; the intent is done only if the row's
   generation did not move meanwhile (compare-and-set), so a newer change is sent by the
@@ -35,7 +38,7 @@ from datetime import timedelta
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import Q
+from django.db.models import Case, Q, Value, When
 from django.utils import timezone
 
 from .. import graph
@@ -59,6 +62,7 @@ class Kind:
     # Rows of this kind the sync may take (a filter expression, built when asked), e.g.
     # user bindings whose block is not held by the deprovision brake (`sync.brake`).
     ready: Callable | None = None
+    urgent: Q | None = None  # rows whose change is security-relevant: claimed first
 
     def event(self, row, type_: str, *, outcome: str = "success", details=None) -> None:
         row_event(row, type_, outcome=outcome, details=details)
@@ -83,6 +87,7 @@ class SyncResult:
     applied: int = 0
     failed: int = 0
     retrying: int = 0
+    budget_wait: float = 0.0  # bulk work left for when the write budget has room again
     counts: dict = field(default_factory=dict)
 
     def count(self, what: str) -> None:
@@ -105,13 +110,18 @@ def due(model, *, now, tenant_id: int | None = None, ready: Callable | None = No
     )
 
 
-def claim(kind: Kind, *, tenant_id: int, token: str, limit: int = CHUNK) -> list:
+def claim(
+    kind: Kind, *, tenant_id: int, token: str, limit: int = CHUNK, urgent_only: bool = False
+) -> list:
+    """Claim up to `limit` due rows of one tenant, security-relevant ones first (only
+    those with `urgent_only`)."""
     now = timezone.now()
     with transaction.atomic():
         ids = list(
-            due(kind.model, now=now, tenant_id=tenant_id, ready=kind.ready)
-            .order_by("pk")
-            .select_for_update(skip_locked=True)
+            _by_urgency(
+                kind, due(kind.model, now=now, tenant_id=tenant_id, ready=kind.ready), urgent_only
+            )
+            .select_for_update(skip_locked=True, of=("self",))
             .values_list("pk", flat=True)[:limit]
         )
         if not ids:
@@ -124,6 +134,15 @@ def claim(kind: Kind, *, tenant_id: int, token: str, limit: int = CHUNK) -> list
         .select_related(*kind.related)
         .order_by("pk")
     )
+
+
+def _by_urgency(kind: Kind, rows, urgent_only: bool):
+    if kind.urgent is None:
+        return rows.none() if urgent_only else rows.order_by("pk")
+    if urgent_only:
+        return rows.filter(kind.urgent).order_by("pk")
+    first = Case(When(kind.urgent, then=Value(0)), default=Value(1))
+    return rows.annotate(urgency=first).order_by("urgency", "pk")
 
 
 def claims_release(kind: Kind, token: str) -> None:
@@ -184,14 +203,16 @@ def lease_check(client: graph.GraphClient) -> None:
 # --- sending -------------------------------------------------------------------------------
 
 
-def send(client: graph.GraphClient, requests_: list[BatchRequest]) -> dict[str, object]:
+def send(
+    client: graph.GraphClient, requests_: list[BatchRequest], *, priority: str = "normal"
+) -> dict[str, object]:
     """Each request's reply: the object Microsoft returned (dict), True, or its
     GraphError. A failure of the whole `$batch` (budget exhausted, Microsoft unreachable)
     is every item's failure."""
     if not requests_:
         return {}
     try:
-        results = client.batch(requests_)
+        results = client.batch(requests_, priority=priority)
     except graph.NeedsReauthorization:
         raise
     except graph.GraphError as exc:

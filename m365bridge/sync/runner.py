@@ -24,6 +24,9 @@ from .engine import SyncResult
 from .intent import sync_send
 
 KINDS = [users.USERS, groups.GROUPS]
+# Seconds a worker waits for the write budget before it leaves bulk work for later and
+# is free for another tenant's (or a security-relevant) change.
+BULK_PATIENCE = 1.0
 
 
 def tenant_sync(*, tenant_id: int, time_limit: float = 50.0) -> SyncResult:
@@ -45,22 +48,31 @@ def tenant_sync(*, tenant_id: int, time_limit: float = 50.0) -> SyncResult:
             engine.lease_check(client)
             client.before_request = lease.renew
             _users_sync(client, tenant_id, lease, deadline, result)
-            _groups_sync(client, tenant_id, lease, deadline, result)
+            if not result.budget_wait:  # groups come after their members' accounts (G1)
+                _groups_sync(client, tenant_id, lease, deadline, result)
     except graph.NeedsReauthorization:
         result.held = Tenant.NEEDS_REAUTHORIZATION  # work stays dirty for after re-authorizing
     except engine.LeaseLost:
         result.held = "lease_lost"  # its rows may be another worker's now: touch nothing more
     finally:
         lease.release()
-    _schedule_next(tenant_id, deadline_passed=time.monotonic() >= deadline)
+    _schedule_next(
+        tenant_id,
+        deadline_passed=time.monotonic() >= deadline,
+        budget_wait=result.budget_wait,
+    )
     return result
 
 
 def _users_sync(client, tenant_id: int, lease, deadline: float, result: SyncResult) -> None:
     helper_asked = False
     while time.monotonic() < deadline:
-        claimed = engine.claim(users.USERS, tenant_id=tenant_id, token=lease.token)
+        wait = _bulk_wait(client)
+        claimed = engine.claim(
+            users.USERS, tenant_id=tenant_id, token=lease.token, urgent_only=wait > BULK_PATIENCE
+        )
         if not claimed:
+            result.budget_wait = wait if wait > BULK_PATIENCE else 0.0
             return
         if len(claimed) == engine.CHUNK and not helper_asked:
             # More work than one $batch: ask one more worker to join. Each helper does
@@ -80,11 +92,25 @@ def _groups_sync(client, tenant_id: int, lease, deadline: float, result: SyncRes
         groups.chunk_sync(client, claimed, result)
 
 
-def _schedule_next(tenant_id: int, *, deadline_passed: bool) -> None:
+def _bulk_wait(client) -> float:
+    """How long a chunk of bulk writes would wait for the budget now (Redis down: the
+    budget's own pause)."""
+    if client.budget is None:
+        return 0.0
+    try:
+        return client.budget.wait_for(engine.CHUNK, priority="low")
+    except graph.Throttled as exc:
+        return exc.retry_after or 0.0
+
+
+def _schedule_next(tenant_id: int, *, deadline_passed: bool, budget_wait: float = 0.0) -> None:
     """Come back soon for what is due shortly (Retry-After) or left over; the sweep
     covers anything further away."""
     if deadline_passed:
         sync_send(tenant_id=tenant_id)
+        return
+    if budget_wait:
+        sync_send(tenant_id=tenant_id, countdown=budget_wait)
         return
     soonest = users.USERS.model.objects.filter(
         tenant_id=tenant_id, needs_sync=True, next_attempt_at__isnull=False

@@ -14,8 +14,10 @@ import logging
 from urllib.parse import quote
 
 from django.db import IntegrityError
-from django.db.models import F
+from django.db.models import F, Q
 from django.utils import timezone
+
+from directory.models import User
 
 from .. import graph
 from ..graph import BatchRequest
@@ -26,8 +28,22 @@ from .engine import DELETED, SyncResult
 
 log = logging.getLogger(__name__)
 
+# A change that blocks or allows sign-in or sets a password of an account that exists:
+# claimed before creates and attribute updates (the same tests as `plan.binding_plan`).
+_SIGN_IN_ALLOWED = ~Q(user__status=User.SUSPENDED) & Q(user__password_expired_at__isnull=True)
+SECURITY_RELEVANT = ~Q(microsoft_id="") & (
+    Q(bound=False)
+    | Q(user__isnull=True)
+    | (~Q(password_encrypted="") & Q(password_version__gt=F("password_pushed_version")))
+    | (Q(known_enabled=True) & ~_SIGN_IN_ALLOWED)
+    | (Q(known_enabled=False) & _SIGN_IN_ALLOWED)
+)
+
 USERS = engine.Kind(
-    model=UserBinding, related=("user", "tenant__organization"), ready=brake.not_held
+    model=UserBinding,
+    related=("user", "tenant__organization"),
+    ready=brake.not_held,
+    urgent=SECURITY_RELEVANT,
 )
 
 ALREADY_LINKED = "This Microsoft 365 account is already bound to another Stratus user."
@@ -92,9 +108,28 @@ def _write_request(binding: UserBinding, plan: planning.Plan) -> BatchRequest:
     )
 
 
+def security_relevant(plan: planning.Plan) -> bool:
+    """Blocks sign-in, allows it again, or sets the password of an existing account."""
+    if plan.action == planning.BLOCK_AND_REMOVE:
+        return True
+    return plan.action == planning.UPDATE and (
+        plan.password is not None or "accountEnabled" in plan.body
+    )
+
+
+def _send_by_priority(client, writes) -> dict[str, object]:
+    """Security-relevant writes first and at `high` priority (they may use the budget's
+    reserve); creates and attribute updates after them, as bulk work (`low`)."""
+    urgent = [(b, p) for b, p in writes if security_relevant(p)]
+    bulk = [(b, p) for b, p in writes if not security_relevant(p)]
+    replies = engine.send(client, [_write_request(b, p) for b, p in urgent], priority="high")
+    replies.update(engine.send(client, [_write_request(b, p) for b, p in bulk], priority="low"))
+    return replies
+
+
 def _write(client, writes, result: SyncResult) -> None:
     _note_creates_sent([b.pk for b, p in writes if p.action == planning.CREATE])
-    replies = engine.send(client, [_write_request(b, p) for b, p in writes])
+    replies = _send_by_priority(client, writes)
     takeovers, revokes = [], []
     for binding, plan in writes:
         reply = replies[str(binding.pk)]
@@ -135,6 +170,7 @@ def _revoke_sessions(client, revokes, result: SyncResult) -> None:
             )
             for b, _ in revokes
         ],
+        priority="high",  # the rest of a password push: security-relevant
     )
     for binding, plan in revokes:
         reply = replies[str(binding.pk)]

@@ -71,6 +71,9 @@ def test_cli_creates_a_tenant_and_reads_counters(sim):
     assert cli("throttling", tenant["id"], "on")["throttling"] is True
     assert cli("time-scale", tenant["id"], "60")["time_scale"] == 60
     assert cli("counters", tenant["id"])["requests"] == 0
+    windows = cli("write-windows", tenant["id"])
+    assert windows["tenant"] == {"windowSeconds": 5.0, "limit": 18000, "mostWrites": 0}
+    assert cli("write-windows", "--app", "no-such-app")["mostWrites"] == 0
     upn = next(iter(tenant["admins"]))
     assert cli("user", "block", tenant["id"], upn) == {"accountEnabled": False}
     assert any(t["id"] == tenant["id"] for t in cli("tenant", "list"))

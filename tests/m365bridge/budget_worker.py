@@ -3,6 +3,7 @@
 budget allows. Run with multiprocessing's spawn, so nothing is shared but Redis."""
 
 from m365bridge.graph import AppOnlyTokens, GraphClient, GraphConfig, MemoryTokenStore, WriteBudget
+from m365bridge.graph.budget import WriteLimit
 
 
 def patch_users(
@@ -10,13 +11,20 @@ def patch_users(
     tenant_id: str,
     user_ids: list[str],
     redis_url: str,
-    rate: float,
-    capacity: int,
+    window: tuple[int, float, float],
     label: str,
 ) -> int:
+    """`window`: (writes, seconds, transit allowance) of the one write limit."""
     config = GraphConfig(**config_kwargs)
     tokens = AppOnlyTokens(config=config, tenant_id=tenant_id, store=MemoryTokenStore())
-    budget = WriteBudget(tenant_id=tenant_id, redis_url=redis_url, rate=rate, capacity=capacity)
+    writes, seconds, transit = window
+    budget = WriteBudget(
+        tenant_id=tenant_id,
+        app_id=config.client_id,
+        redis_url=redis_url,
+        limits=(WriteLimit("app+tenant", writes, seconds, "test"),),
+        transit=transit,
+    )
     client = GraphClient(config=config, tokens=tokens, budget=budget)
     tokens.token()  # sign in before the clock matters
     for user_id in user_ids:

@@ -64,9 +64,9 @@ def sent_batches(monkeypatch):
     sent = []
     original = GraphClient.batch
 
-    def recording(self, requests_):
+    def recording(self, requests_, **options):
         sent.extend((r.method, r.url, json.loads(json.dumps(r.body))) for r in requests_)
-        return original(self, requests_)
+        return original(self, requests_, **options)
 
     monkeypatch.setattr(GraphClient, "batch", recording)
     return sent

@@ -208,11 +208,14 @@ def test_a_password_changed_in_microsoft_is_overwritten_and_its_sessions_revoked
     session = refresh_token_of(ms, ann.email, "Adm1n-Chosen-Pw!")
     assert token_request(ms, grant_type="refresh_token", refresh_token=session).ok
     mark = log_mark(ms)
+    ms["control"].set_throttling(ms["id"], enabled=False)  # restarts graphsim's write records
 
     run = reconciled(tenant)
     sync(tenant)
 
     assert run.corrected == 1
+    # the push and its revoke are security-relevant: both sent at high priority
+    assert ms["control"].write_windows(ms["id"])["priorities"] == {"high": 2}
     assert can_sign_in(ms, ann.email, EMPLOYEE_PASSWORD)
     assert not can_sign_in(ms, ann.email, "Adm1n-Chosen-Pw!")
     signed_out = token_request(ms, grant_type="refresh_token", refresh_token=session)
