@@ -177,26 +177,14 @@ def _write_budget():
     tenants = list(
         Tenant.objects.exclude(status="deauthorized").values_list("pk", "microsoft_tenant_id")
     )
-    if tenants:
-        client = budget.redis_client(settings.REDIS_URL)
-        pipe = client.pipeline()
-        pipe.time()
-        for _, microsoft_id in tenants:
-            key = f"stratus:m365:write-budget:{microsoft_id}"
-            pipe.hmget(key, "tokens", "ts")
-            pipe.get(f"{key}:slow")
-        answers = pipe.execute()
-        seconds, micros = answers[0]
-        now = seconds + micros / 1_000_000
-        rate = budget.DEFAULT_RATE * settings.M365_GRAPH_TIME_SCALE
-        for index, (pk, _) in enumerate(tenants):
-            (tokens, ts), slow = answers[1 + 2 * index], answers[2 + 2 * index]
-            if tokens is None:
-                used.add_metric([str(pk)], 0.0)
-                continue
-            refill = max(0.0, now - float(ts)) * rate * float(slow or 1)
-            left = min(budget.DEFAULT_CAPACITY, float(tokens) + refill)
-            used.add_metric([str(pk)], 1 - left / budget.DEFAULT_CAPACITY)
+    for pk, microsoft_id in tenants:
+        share = budget.WriteBudget(
+            tenant_id=microsoft_id,
+            app_id=settings.M365_CLIENT_ID,
+            redis_url=settings.REDIS_URL,
+            time_scale=settings.M365_GRAPH_TIME_SCALE,
+        ).used_share()
+        used.add_metric([str(pk)], share)
     yield used
 
 

@@ -274,6 +274,18 @@ class WriteBudget:
         else:
             self._local.hold(seconds)
 
+    def used_share(self) -> float:
+        """Share of the app+tenant window used right now (0 to 1; more while writers
+        wait), for the operators' metrics. Reads Redis; 0 without it."""
+        if self._redis is None:
+            return 0.0
+        window = self.windows[0]
+        seconds, micros = self._redis.time()
+        first = int((seconds + micros / 1_000_000 - window.length) // window.slot)
+        slots = self._redis.hgetall(window.key)
+        used = sum(int(count) for index, count in slots.items() if int(index) >= first)
+        return used / window.writes
+
     def reset(self) -> None:
         if self._redis is not None:
             self._redis.delete(self.hold_key, self.slow_key, *(w.key for w in self.windows))

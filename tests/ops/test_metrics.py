@@ -130,13 +130,18 @@ def test_reconcile_duration_and_corrections_per_tenant(acme, scrape):
     assert value(samples, "stratus_m365_reconcile_corrections_total", tenant=t) == 5
 
 
-def test_the_write_budget_use_is_read_from_the_shared_bucket(acme, scrape, settings):
+def test_the_write_budget_use_is_read_from_the_shared_windows(acme, scrape, settings):
     tenant = tenant_row(acme, "budget.example")
-    budget = WriteBudget(tenant_id=tenant.microsoft_tenant_id, redis_url=settings.REDIS_URL)
+    budget = WriteBudget(
+        tenant_id=tenant.microsoft_tenant_id,
+        app_id=settings.M365_CLIENT_ID,
+        redis_url=settings.REDIS_URL,
+        time_scale=settings.M365_GRAPH_TIME_SCALE,
+    )
     budget.reset()
-    budget.take(30)  # half of the 60-write bucket
+    budget.take(1500)  # half of the 3,000 writes the app+tenant window allows
     used = value(scrape(), "stratus_graph_write_budget_used_ratio", tenant=str(tenant.pk))
-    assert 0.4 < used <= 0.5
+    assert used == 0.5
     budget.reset()
 
 
