@@ -629,6 +629,7 @@ class ImportJob(models.Model):
     total = models.PositiveIntegerField(default=0)
     done = models.PositiveIntegerField(default=0)
     imported = models.PositiveIntegerField(default=0)
+    skipped = models.PositiveIntegerField(default=0)
     failed = models.PositiveIntegerField(default=0)
     created_at = models.DateTimeField(default=timezone.now)
     started_at = models.DateTimeField(null=True, blank=True)
@@ -652,8 +653,13 @@ class ImportJob(models.Model):
 class ImportItem(models.Model):
     """One Microsoft 365 user of an import job and what became of it."""
 
-    PENDING, IMPORTED, FAILED = "pending", "imported", "failed"
-    OUTCOMES = [(PENDING, "Pending"), (IMPORTED, "Imported"), (FAILED, "Failed")]
+    PENDING, IMPORTED, SKIPPED, FAILED = "pending", "imported", "skipped", "failed"
+    OUTCOMES = [
+        (PENDING, "Pending"),
+        (IMPORTED, "Imported"),
+        (SKIPPED, "Skipped"),
+        (FAILED, "Failed"),
+    ]
 
     job = models.ForeignKey(ImportJob, on_delete=models.CASCADE, related_name="items")
     microsoft_id = models.CharField(max_length=36)

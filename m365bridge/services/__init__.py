@@ -13,6 +13,8 @@ Microsoft 365 is left to workers (`m365bridge.sync`), sent after commit.
   taking it at the user's next sign-in when no binding holds it yet;
 - `groups`: syncing groups to a tenant as security groups, and stopping it;
 - `reconcile`: "Sync now" and how often a tenant is read back from Microsoft 365;
+- `imports`: importing Microsoft 365 users from the tenant's mirror as a background
+  job, and linking a conflict to the Stratus user that has its address (issue 12);
 - `keys`: re-encrypting retained passwords and token caches with the newest key.
 
 Callers use the package: `from m365bridge import services; services.user_bind(...)`.
@@ -36,6 +38,7 @@ from .connection import (
 )
 from .deauthorize import tenant_deauthorize
 from .groups import group_bind, group_unbind
+from .imports import import_run, import_start, imports_resume, mirrored_user_link
 from .keys import RotationResult, encryption_keys_rotate
 from .passwords import (
     binding_password_capture,
@@ -48,6 +51,10 @@ from .reconcile import tenant_reconcile_now, tenant_set_reconcile_interval
 from .tenant_info import tenant_refresh
 
 __all__ = [
+    "import_run",
+    "import_start",
+    "imports_resume",
+    "mirrored_user_link",
     "BindResult",
     "ConnectRefused",
     "ConnectStart",
