@@ -1,6 +1,6 @@
 from django.urls import path
 
-from . import bindings, licences, sync, views
+from . import bindings, imports, licences, sync, views
 
 app_name = "m365"
 
@@ -26,4 +26,14 @@ urlpatterns = [
     path("groups/<int:group_pk>/bind/", bindings.group_bind, name="group_bind"),
     path("group-bindings/<int:binding_pk>/unbind/", bindings.group_unbind, name="group_unbind"),
     path("<int:pk>/status.json", bindings.tenant_status, name="tenant_status"),
+    # Import from Microsoft 365 (issue 12)
+    path("<int:pk>/import/", imports.tenant_import, name="import"),
+    path("<int:pk>/import/preview/", imports.tenant_import_preview, name="import_preview"),
+    path("<int:pk>/import/start/", imports.tenant_import_start, name="import_start"),
+    path("<int:pk>/imports/<int:job_pk>/", imports.tenant_import_job, name="import_job"),
+    path(
+        "<int:pk>/import/users/<str:microsoft_id>/link/",
+        imports.mirrored_user_link,
+        name="import_link",
+    ),
 ]

@@ -12,10 +12,10 @@ from m365bridge.models import ImportItem, ImportJob, MirroredUser, UserBinding
 from m365bridge.services import imports
 from m365bridge.sync import reconcile
 
+from .importing import add_account, mirrored
 from .provisioning import employee, graph_log, log_mark, sync
-from .test_import_mirror import add_account, mirrored
 
-pytest_plugins = ["tests.m365bridge.provisioning"]
+pytest_plugins = ["tests.m365bridge.provisioning", "tests.m365bridge.importing"]
 
 
 def reconciled(tenant):

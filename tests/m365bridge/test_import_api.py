@@ -11,12 +11,10 @@ from audit.models import Event
 from directory import services as directory_services
 from m365bridge import services
 from m365bridge.models import ImportJob, UserBinding
-from m365bridge.sync import reconcile
 
-from .provisioning import employee
-from .test_import_mirror import add_account, mirrored
+from .importing import mirrored
 
-pytest_plugins = ["tests.m365bridge.provisioning"]
+pytest_plugins = ["tests.m365bridge.provisioning", "tests.m365bridge.importing"]
 
 
 def api_for(organization, actor) -> APIClient:
@@ -24,18 +22,6 @@ def api_for(organization, actor) -> APIClient:
     client = APIClient()
     client.credentials(HTTP_AUTHORIZATION=f"Bearer {secret}")
     return client
-
-
-@pytest.fixture
-def mirror(acme, alice, ms, tenant):
-    add_account(ms, "ann", displayName="Ann Archer", department="Sales")
-    add_account(ms, "bea", displayName="Bea Baker", department="Finance", accountEnabled=False)
-    add_account(ms, "cal", displayName="Cal Carter", department="Sales")
-    add_account(ms, "synced", displayName="Syd Synced", onPremisesSyncEnabled=True)
-    employee(acme, alice, ms, "cal")
-    run = reconcile.tenant_reconcile(tenant_id=tenant.pk)
-    assert run.outcome == "succeeded", run.note
-    return tenant
 
 
 @pytest.fixture

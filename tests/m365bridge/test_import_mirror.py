@@ -6,24 +6,14 @@ from m365bridge import services
 from m365bridge.models import MirroredUser, TenantMirror
 from m365bridge.sync import mirror, reconcile
 
+from .importing import add_account, mirrored
 from .provisioning import employee, graph_log, log_mark, sync
 
-pytest_plugins = ["tests.m365bridge.provisioning"]
+pytest_plugins = ["tests.m365bridge.provisioning", "tests.m365bridge.importing"]
 
 
 def reconciled(tenant):
     return reconcile.tenant_reconcile(tenant_id=tenant.pk)
-
-
-def mirrored(tenant, upn) -> MirroredUser:
-    return MirroredUser.objects.get(tenant=tenant, user_principal_name__iexact=upn)
-
-
-def add_account(ms, local, **attrs):
-    upn = attrs.pop("upn", f"{local}@{ms['domain']}")
-    attrs.setdefault("displayName", local.capitalize())
-    attrs.setdefault("mailNickname", local.replace("#", "")[:20])
-    return ms["control"].admin_create_user(ms["id"], upn, password="Gx7#mWq2-Lp9zR", **attrs)
 
 
 def test_the_first_reconcile_mirrors_every_user_with_its_import_status(acme, alice, ms, tenant):
