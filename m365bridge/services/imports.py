@@ -13,9 +13,12 @@ Microsoft. It has no Stratus password; activation emails go now or later."""
 from __future__ import annotations
 
 import uuid
+from collections import Counter
+from dataclasses import dataclass, field
 from datetime import timedelta
 
-from django.db import transaction
+from django.conf import settings
+from django.db import IntegrityError, transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
@@ -38,7 +41,6 @@ GONE = "It is no longer in Microsoft 365 (deleted there after the preview)."
 ALREADY_IMPORTED = "Already imported."
 MAX_SELECTED = 100_000
 CHUNK = 200
-LEASE = timedelta(minutes=2)
 
 
 # --- starting ----------------------------------------------------------------------------
@@ -94,8 +96,10 @@ def imports_resume() -> list[int]:
     now = timezone.now()
     ids = list(
         ImportJob.objects.exclude(status=ImportJob.DONE)
-        .filter(Q(claimed_until__lt=now) | Q(claimed_until__isnull=True))
-        .filter(created_at__lt=now - timedelta(minutes=1))
+        .filter(
+            Q(claimed_until__lt=now)
+            | Q(claimed_until__isnull=True, created_at__lt=now - timedelta(minutes=1))
+        )
         .values_list("pk", flat=True)
     )
     for job_id in ids:
@@ -106,20 +110,24 @@ def imports_resume() -> list[int]:
 # --- running -----------------------------------------------------------------------------
 
 
+def _lease() -> timedelta:
+    return timedelta(seconds=getattr(settings, "M365_IMPORT_LEASE_SECONDS", 120))
+
+
 def _claim(job_id: int, token: str) -> bool:
     now = timezone.now()
     return bool(
         ImportJob.objects.filter(pk=job_id)
         .exclude(status=ImportJob.DONE)
         .filter(Q(claimed_until__isnull=True) | Q(claimed_until__lt=now))
-        .update(claim_token=token, claimed_until=now + LEASE, status=ImportJob.RUNNING)
+        .update(claim_token=token, claimed_until=now + _lease(), status=ImportJob.RUNNING)
     )
 
 
 def _renew(job_id: int, token: str) -> bool:
     return bool(
         ImportJob.objects.filter(pk=job_id, claim_token=token).update(
-            claimed_until=timezone.now() + LEASE
+            claimed_until=timezone.now() + _lease()
         )
     )
 
@@ -135,11 +143,14 @@ def import_run(*, job_id: int) -> ImportJob | None:
         ImportJob.objects.filter(pk=job_id).update(started_at=timezone.now())
     domains = set(job.tenant.domains.values_list("name", flat=True))
     while True:
-        items = list(job.items.filter(outcome=ImportItem.PENDING).order_by("pk")[:CHUNK])
-        if not items:
+        pks = list(
+            job.items.filter(outcome=ImportItem.PENDING)
+            .order_by("pk")
+            .values_list("pk", flat=True)[:CHUNK]
+        )
+        if not pks:
             break
-        for item in items:
-            _item_import(job, item.pk, domains)
+        _chunk_import(job, pks, domains)
         if not _renew(job_id, token):
             return job  # the lease was lost: another worker carries on
     ImportJob.objects.filter(pk=job_id, claim_token=token).update(
@@ -149,40 +160,85 @@ def import_run(*, job_id: int) -> ImportJob | None:
     return job
 
 
+@dataclass
+class _Chunk:
+    """What one transaction of an import did, written at its end."""
+
+    items: list[ImportItem] = field(default_factory=list)
+    imported_rows: list[int] = field(default_factory=list)
+    counts: Counter = field(default_factory=Counter)
+
+    def end(self, item: ImportItem, outcome: str, reason: str = "") -> None:
+        item.outcome, item.reason = outcome, reason[:500]
+        self.items.append(item)
+        self.counts[_COUNTER[outcome]] += 1
+
+
 @transaction.atomic
-def _item_import(job: ImportJob, item_pk: int, domains: set[str]) -> None:
-    item = ImportItem.objects.select_for_update().filter(pk=item_pk).first()
-    if item is None or item.outcome != ImportItem.PENDING:
-        return  # done by an earlier run
+def _chunk_import(job: ImportJob, pks: list[int], domains: set[str]) -> None:
+    """Import up to CHUNK users in one transaction: their users, bindings, events, the
+    items' outcomes and the job's counters commit together or not at all, so a killed
+    worker leaves them pending and exact. Each user has its own savepoint: one refused
+    user never undoes the others."""
     tenant = job.tenant
-    row = MirroredUser.objects.filter(tenant=tenant, microsoft_id=item.microsoft_id).first()
-    if UserBinding.objects.filter(tenant=tenant, microsoft_id=item.microsoft_id).exists():
-        _item_end(job, item, ImportItem.SKIPPED, ALREADY_IMPORTED)
+    items = list(
+        ImportItem.objects.select_for_update()
+        .filter(pk__in=pks, outcome=ImportItem.PENDING)
+        .order_by("pk")
+    )
+    ids = [item.microsoft_id for item in items]
+    rows = {
+        r.microsoft_id: r for r in MirroredUser.objects.filter(tenant=tenant, microsoft_id__in=ids)
+    }
+    bound = set(
+        UserBinding.objects.filter(tenant=tenant, microsoft_id__in=ids).values_list(
+            "microsoft_id", flat=True
+        )
+    )
+    chunk = _Chunk()
+    for item in items:
+        _item_import(job, item, rows.get(item.microsoft_id), bound, domains, chunk)
+    ImportItem.objects.bulk_update(chunk.items, ["outcome", "reason", "user"])
+    MirroredUser.objects.filter(pk__in=chunk.imported_rows).update(
+        status=MirroredUser.IMPORTED, reason=""
+    )
+    ImportJob.objects.filter(pk=job.pk).update(
+        done=F("done") + len(chunk.items),
+        **{name: F(name) + count for name, count in chunk.counts.items()},
+    )
+
+
+def _item_import(job, item, row, bound: set[str], domains: set[str], chunk: _Chunk) -> None:
+    if item.microsoft_id in bound:
+        chunk.end(item, ImportItem.SKIPPED, ALREADY_IMPORTED)
         return
     reason = _refusal(row, domains)
+    if not reason:
+        try:
+            with transaction.atomic():
+                user = _user_create(job, row)
+                _binding_create(job.tenant, user, row, actor_id=job.actor_id)
+        except Conflict:
+            reason = EMAIL_EXISTS
+        except IntegrityError:  # the same account bound meanwhile, or the email taken
+            reason = EMAIL_EXISTS
+        except ServiceError as exc:
+            reason = _service_error_text(exc)
     if reason:
-        _item_failed(job, item, reason)
+        _failure_event(job, item, reason)
+        chunk.end(item, ImportItem.FAILED, reason)
         return
-    try:
-        with transaction.atomic():
-            user = _user_create(job, row)
-    except Conflict:
-        _item_failed(job, item, EMAIL_EXISTS)
-        return
-    except ServiceError as exc:
-        _item_failed(job, item, _service_error_text(exc))
-        return
-    _binding_create(tenant, user, row, actor_id=job.actor_id)
-    MirroredUser.objects.filter(pk=row.pk).update(status=MirroredUser.IMPORTED, reason="")
+    bound.add(item.microsoft_id)
     tenant_event(
-        tenant=tenant,
+        tenant=job.tenant,
         type="user_import",
         actor=job.actor,
         target=user,
         details={"job": job.pk, "microsoft_id": row.microsoft_id},
     )
     item.user = user
-    _item_end(job, item, ImportItem.IMPORTED, "")
+    chunk.imported_rows.append(row.pk)
+    chunk.end(item, ImportItem.IMPORTED)
 
 
 def _refusal(row: MirroredUser | None, domains: set[str]) -> str:
@@ -237,11 +293,6 @@ def _binding_create(tenant: Tenant, user: User, row: MirroredUser, *, actor_id) 
     )
 
 
-def _item_failed(job: ImportJob, item: ImportItem, reason: str) -> None:
-    _failure_event(job, item, reason)
-    _item_end(job, item, ImportItem.FAILED, reason)
-
-
 def _failure_event(job: ImportJob, item: ImportItem, reason: str) -> None:
     tenant_event(
         tenant=job.tenant,
@@ -262,15 +313,6 @@ _COUNTER = {
     ImportItem.SKIPPED: "skipped",
     ImportItem.FAILED: "failed",
 }
-
-
-def _item_end(job: ImportJob, item: ImportItem, outcome: str, reason: str) -> None:
-    """The item's outcome and the job's counters, in the item's transaction: the
-    counts stay exact across a killed worker."""
-    item.outcome, item.reason = outcome, reason[:500]
-    item.save(update_fields=["outcome", "reason", "user"])
-    counter = _COUNTER[outcome]
-    ImportJob.objects.filter(pk=job.pk).update(done=F("done") + 1, **{counter: F(counter) + 1})
 
 
 # --- linking a conflict ------------------------------------------------------------------
