@@ -3,9 +3,12 @@
 next delta round keeps it current (changes, deletions) without a second read."""
 
 from m365bridge import services
+from m365bridge.capabilities import APPLICATION_PERMISSIONS
 from m365bridge.models import MirroredUser, TenantMirror
 from m365bridge.sync import mirror, reconcile
 
+from .conftest import unique_domain
+from .factories import TenantDomainFactory, TenantFactory
 from .importing import add_account, mirrored
 from .provisioning import employee, graph_log, log_mark, sync
 
@@ -86,3 +89,31 @@ def test_an_account_bound_in_stratus_is_mirrored_as_imported(acme, alice, ms, te
     reconciled(tenant)
 
     assert mirrored(tenant, f"bound@{ms['domain']}").status == "imported"
+
+
+def test_the_first_read_fills_the_mirror_through_ten_percent_graph_faults(
+    m365, stratus_app, acme, alice, queued
+):
+    created = m365.control.create_tenant(
+        display_name="Faulty", domains=[unique_domain()], users=2500, seed=3
+    )
+    m365.control.grant(
+        created["id"], stratus_app["clientId"], application_permissions=APPLICATION_PERMISSIONS
+    )
+    tenant = TenantFactory(organization=acme, microsoft_tenant_id=created["id"])
+    for domain in m365.control.get_tenant(created["id"])["domains"]:
+        TenantDomainFactory(
+            tenant=tenant, name=domain["name"] if isinstance(domain, dict) else domain
+        )
+    m365.control.set_faults(created["id"], error_rate=0.1)
+
+    run = reconcile.tenant_reconcile(tenant_id=tenant.pk)
+
+    assert run.outcome == "succeeded", run.note
+    counters = m365.control.counters(created["id"])
+    assert counters["faults"] > 0  # the read really went through faults
+    accounts = {u["id"] for u in m365.control.users(created["id"])}
+    assert (
+        set(MirroredUser.objects.filter(tenant=tenant).values_list("microsoft_id", flat=True))
+        == accounts
+    )
