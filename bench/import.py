@@ -143,7 +143,7 @@ def page_timings(client, url: str, params: dict, runs: int) -> tuple[float, int]
 
 PAGE_VIEWS = [
     ("first page", {}),
-    ("page 20", {"page": 20}),
+    ("page 10", {"page": 10}),
     ("search 'smith'", {"q": "smith"}),
     ("status=new, sort -created", {"status": "new", "sort": "-created"}),
     ("department + blocked", {"department": "Sales", "enabled": "false"}),
@@ -230,6 +230,9 @@ def main() -> int:  # noqa: PLR0915 (one scenario, told in order)
             .order_by("pk")
             .values_list("microsoft_id", flat=True)[: args.to_import]
         )
+
+        # This process is the worker: the task the import sends after commit is not needed.
+        services.imports.import_send = lambda *, job_id: None
 
         def import_selected():
             job = services.import_start(actor=owner, tenant=big, microsoft_ids=ids)

@@ -16,7 +16,7 @@ from django.http import Http404
 from directory.errors import InvalidInput
 
 from .attributes import stratus_values
-from .models import ImportItem, ImportJob, MirroredUser, Tenant
+from .models import ImportItem, ImportJob, MirroredUser, Tenant, TenantMirror
 
 SEARCH_MAX = 200
 SORTS = {
@@ -132,17 +132,10 @@ def mirrored_users_selected(
     return mirrored_users_list(tenant=tenant, filter=filter or MirrorFilter())
 
 
-def mirror_choices(*, tenant: Tenant, column: str) -> list[str]:
-    """The distinct domains or departments of the mirror, for the filter's choices."""
-    if column not in ("domain", "department"):
-        raise ValueError(column)
-    return list(
-        MirroredUser.objects.filter(tenant=tenant)
-        .exclude(**{column: ""})
-        .order_by(column)
-        .values_list(column, flat=True)
-        .distinct()
-    )
+def mirror_state(*, tenant: Tenant) -> TenantMirror | None:
+    """How far the tenant's mirror is, and its filter choices (domains, departments)
+    as the last read found them."""
+    return TenantMirror.objects.filter(tenant=tenant).first()
 
 
 @dataclass

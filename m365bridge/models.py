@@ -603,6 +603,10 @@ class TenantMirror(models.Model):
     filled_at = models.DateTimeField(null=True, blank=True)
     reading = models.BooleanField(default=False)
     read = models.PositiveIntegerField(default=0)
+    # The Import page's filter choices, refreshed after each read (a DISTINCT over
+    # 50,000 rows on every page view would cost more than the page itself).
+    domains = models.JSONField(default=list, blank=True)
+    departments = models.JSONField(default=list, blank=True)
     updated_at = models.DateTimeField(auto_now=True)
 
     def __str__(self):

@@ -13,7 +13,7 @@ from directory.models import User
 
 from .. import import_selectors, selectors, services
 from ..import_selectors import MirrorFilter, mirror_filter_parse
-from ..models import MirroredUser, TenantMirror
+from ..models import MirroredUser
 
 MAX_TICKED = 5000
 SORTABLE = [
@@ -40,6 +40,7 @@ def tenant_import(request, pk):
     tenant = selectors.tenant_get(organization=request.organization, pk=pk)
     filter_ = _filter(request, request.GET)
     rows = import_selectors.mirrored_users_list(tenant=tenant, filter=filter_)
+    mirror = import_selectors.mirror_state(tenant=tenant)
     return render(
         request,
         "m365/import.html",
@@ -50,10 +51,10 @@ def tenant_import(request, pk):
             "filtered": bool(filter_.as_params().keys() - {"sort"}),
             "page": paginate(rows, page=request.GET.get("page")),
             "statuses": MirroredUser.STATUSES,
-            "domains": import_selectors.mirror_choices(tenant=tenant, column="domain"),
-            "departments": import_selectors.mirror_choices(tenant=tenant, column="department"),
+            "domains": mirror.domains if mirror else [],
+            "departments": mirror.departments if mirror else [],
             "sortable": SORTABLE,
-            "mirror": TenantMirror.objects.filter(tenant=tenant).first(),
+            "mirror": mirror,
             "jobs": import_selectors.import_job_list(tenant=tenant, limit=5),
         },
     )

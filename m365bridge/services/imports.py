@@ -160,10 +160,18 @@ def import_run(*, job_id: int) -> ImportJob | None:
     return job
 
 
+_COUNTER = {
+    ImportItem.IMPORTED: "imported",
+    ImportItem.SKIPPED: "skipped",
+    ImportItem.FAILED: "failed",
+}
+
+
 @dataclass
 class _Chunk:
     """What one transaction of an import did, written at its end."""
 
+    taken: set[str] = field(default_factory=set)  # Stratus emails among the addresses
     items: list[ImportItem] = field(default_factory=list)
     imported_rows: list[int] = field(default_factory=list)
     counts: Counter = field(default_factory=Counter)
@@ -195,7 +203,10 @@ def _chunk_import(job: ImportJob, pks: list[int], domains: set[str]) -> None:
             "microsoft_id", flat=True
         )
     )
-    chunk = _Chunk()
+    addresses = {address for row in rows.values() for address in row.addresses}
+    chunk = _Chunk(
+        taken=set(User.objects.filter(email__in=addresses).values_list("email", flat=True))
+    )
     for item in items:
         _item_import(job, item, rows.get(item.microsoft_id), bound, domains, chunk)
     ImportItem.objects.bulk_update(chunk.items, ["outcome", "reason", "user"])
@@ -212,7 +223,7 @@ def _item_import(job, item, row, bound: set[str], domains: set[str], chunk: _Chu
     if item.microsoft_id in bound:
         chunk.end(item, ImportItem.SKIPPED, ALREADY_IMPORTED)
         return
-    reason = _refusal(row, domains)
+    reason = _refusal(row, domains, chunk.taken)
     if not reason:
         try:
             with transaction.atomic():
@@ -229,6 +240,7 @@ def _item_import(job, item, row, bound: set[str], domains: set[str], chunk: _Chu
         chunk.end(item, ImportItem.FAILED, reason)
         return
     bound.add(item.microsoft_id)
+    chunk.taken.add(user.email)
     tenant_event(
         tenant=job.tenant,
         type="user_import",
@@ -241,7 +253,7 @@ def _item_import(job, item, row, bound: set[str], domains: set[str], chunk: _Chu
     chunk.end(item, ImportItem.IMPORTED)
 
 
-def _refusal(row: MirroredUser | None, domains: set[str]) -> str:
+def _refusal(row: MirroredUser | None, domains: set[str], taken: set[str]) -> str:
     """Why this account cannot be imported now, or ""."""
     if row is None:
         return GONE
@@ -249,7 +261,7 @@ def _refusal(row: MirroredUser | None, domains: set[str]) -> str:
         return row.reason
     if row.domain not in domains:
         return f"Its address {row.email} is on a domain this tenant has not verified."
-    if User.objects.filter(email__in=row.addresses).exists():
+    if taken.intersection(row.addresses):
         return EMAIL_EXISTS
     return ""
 
@@ -306,13 +318,6 @@ def _failure_event(job: ImportJob, item: ImportItem, reason: str) -> None:
             "reason": reason[:500],
         },
     )
-
-
-_COUNTER = {
-    ImportItem.IMPORTED: "imported",
-    ImportItem.SKIPPED: "skipped",
-    ImportItem.FAILED: "failed",
-}
 
 
 # --- linking a conflict ------------------------------------------------------------------

@@ -138,9 +138,7 @@ def mirrored_user_fill(row: MirroredUser, account: dict, *, domains: set[str]) -
     row.status = MirroredUser.NOT_IMPORTABLE if row.reason else MirroredUser.NEW
 
 
-def mirrored_users_classify(
-    *, tenant: Tenant, rows: list[MirroredUser], microsoft_ids: set[str] | None = None
-) -> None:
+def mirrored_users_classify(*, tenant: Tenant, rows: list[MirroredUser]) -> None:
     """Mark importable rows `imported` (bound in this tenant) or `conflict` (a Stratus
     user of the organization has one of their addresses). Two queries per call."""
     candidates = [r for r in rows if r.status != MirroredUser.NOT_IMPORTABLE]
@@ -174,8 +172,10 @@ class MirrorRound:
     select: str
     started: datetime = field(default_factory=timezone.now)
     domains: set[str] = field(default_factory=set)
+    full: bool = False
 
     def begin(self, *, full: bool) -> None:
+        self.full = full
         self.started = timezone.now()
         self.domains = {d.lower() for d in self.tenant.domains.values_list("name", flat=True)}
         TenantMirror.objects.update_or_create(
@@ -190,15 +190,17 @@ class MirrorRound:
         if removed:
             MirroredUser.objects.filter(tenant=self.tenant, microsoft_id__in=removed).delete()
         if present:
-            self._upsert(present)
+            self._upsert(present, merge=not self.full)
         TenantMirror.objects.filter(tenant=self.tenant).update(read=F("read") + len(present))
 
-    def _upsert(self, present: dict[str, dict]) -> None:
-        held = dict(
-            MirroredUser.objects.filter(
-                tenant=self.tenant, microsoft_id__in=list(present)
-            ).values_list("microsoft_id", "properties")
-        )
+    def _upsert(self, present: dict[str, dict], *, merge: bool) -> None:
+        held = {}
+        if merge:  # a full read lists every selected property; a delta page may not
+            held = dict(
+                MirroredUser.objects.filter(
+                    tenant=self.tenant, microsoft_id__in=list(present)
+                ).values_list("microsoft_id", "properties")
+            )
         rows = []
         for microsoft_id, item in present.items():
             account = {**held.get(microsoft_id, {}), **_clean_item(item)}
@@ -223,10 +225,25 @@ class MirrorRound:
         read did not touch are accounts deleted since."""
         if full:
             MirroredUser.objects.filter(tenant=self.tenant, read_at__lt=self.started).delete()
-        fields = {"reading": False}
+        fields = {
+            "reading": False,
+            "domains": mirror_distinct(tenant=self.tenant, column="domain"),
+            "departments": mirror_distinct(tenant=self.tenant, column="department"),
+        }
         if full:
             fields.update(select=self.select, filled_at=timezone.now())
         TenantMirror.objects.filter(tenant=self.tenant).update(**fields)
+
+
+def mirror_distinct(*, tenant: Tenant, column: str) -> list[str]:
+    """The distinct non-empty values of a listing column (domain, department)."""
+    return list(
+        MirroredUser.objects.filter(tenant=tenant)
+        .exclude(**{column: ""})
+        .order_by(column)
+        .values_list(column, flat=True)
+        .distinct()
+    )
 
 
 def mirror_current(*, tenant: Tenant, select: str) -> bool:

@@ -92,8 +92,11 @@ def test_an_account_bound_in_stratus_is_mirrored_as_imported(acme, alice, ms, te
 
 
 def test_the_first_read_fills_the_mirror_through_ten_percent_graph_faults(
-    m365, stratus_app, acme, alice, queued
+    m365, stratus_app, acme, alice, queued, monkeypatch
 ):
+    # Pages of 25 users: a hundred requests, so that one in ten failing is all but sure
+    # to hit some of them.
+    monkeypatch.setattr(reconcile, "PAGE_HEADERS", {"Prefer": "odata.maxpagesize=25"})
     created = m365.control.create_tenant(
         display_name="Faulty", domains=[unique_domain()], users=2500, seed=3
     )
