@@ -2,10 +2,14 @@
 it opens, filters by department and status, and its screenshot is the README's."""
 
 import random
+from datetime import UTC, datetime, timedelta
 
 import pytest
+from django.utils import timezone
 
-from m365bridge.models import MirroredUser
+from m365bridge.models import MirroredUser, TenantMirror
+from m365bridge.sync import reconcile
+from m365bridge.sync.mirror import mirror_distinct
 from tests.m365bridge.factories import tenant_row
 
 from .conftest import screenshot
@@ -14,6 +18,7 @@ from .test_portal import console_sign_in
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
 USERS = 50_000
+START = datetime(2023, 1, 1, tzinfo=UTC)
 FIRST = ["Ada", "Ben", "Chloé", "Dev", "Emma", "Farid", "Grace", "Hiro", "Ines", "Jonas"]
 LAST = ["Archer", "Baker", "Carter", "Diaz", "Evans", "Fischer", "García", "Huang", "Ito"]
 DEPARTMENTS = ["Sales", "Finance", "Engineering", "Support", "Marketing", "Legal"]
@@ -43,6 +48,7 @@ def mirrored_tenant(organization, count: int):
                 job_title="Analyst",
                 account_enabled=pick.random() > 0.03,
                 licensed=pick.random() > 0.3,
+                created_in_microsoft=START + timedelta(hours=pick.randrange(24 * 900)),
                 status=status,
                 reason="A guest account (invited from another organization): it cannot be imported."
                 if status == "not_importable"
@@ -50,6 +56,14 @@ def mirrored_tenant(organization, count: int):
             )
         )
     MirroredUser.objects.bulk_create(rows, batch_size=5000)
+    TenantMirror.objects.create(
+        tenant=tenant,
+        select=reconcile.SELECT_TEXT,
+        filled_at=timezone.now(),
+        read=count,
+        domains=mirror_distinct(tenant=tenant, column="domain"),
+        departments=mirror_distinct(tenant=tenant, column="department"),
+    )
     return tenant
 
 
