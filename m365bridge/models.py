@@ -582,6 +582,8 @@ class MirroredUser(models.Model):
         indexes = [
             models.Index(fields=["tenant", "display_name"], name="m365_mirror_name"),
             models.Index(fields=["tenant", "email"], name="m365_mirror_email"),
+            models.Index(fields=["tenant", "user_principal_name"], name="m365_mirror_upn"),
+            models.Index(fields=["tenant", "created_in_microsoft"], name="m365_mirror_created"),
             models.Index(fields=["tenant", "status", "display_name"], name="m365_mirror_status"),
             models.Index(fields=["tenant", "domain", "display_name"], name="m365_mirror_domain"),
             models.Index(
