@@ -6,6 +6,7 @@ import; a rerun never duplicates; a user deleted in Microsoft after the preview 
 skipped with its reason; bad values fail for that user naming the field."""
 
 from audit.models import Event
+from directory import services as directory_services
 from directory.models import User
 from m365bridge import import_selectors, services
 from m365bridge.models import ImportItem, ImportJob, MirroredUser, UserBinding
@@ -13,7 +14,15 @@ from m365bridge.services import imports
 from m365bridge.sync import reconcile
 
 from .importing import add_account, mirrored
-from .provisioning import employee, graph_log, log_mark, sync
+from .provisioning import (
+    EMPLOYEE_PASSWORD,
+    account,
+    can_sign_in,
+    employee,
+    graph_log,
+    log_mark,
+    sync,
+)
 
 pytest_plugins = ["tests.m365bridge.provisioning", "tests.m365bridge.importing"]
 
@@ -209,3 +218,18 @@ def test_a_conflict_is_linked_to_the_stratus_user_and_synced_from_stratus(
     assert binding.microsoft_id == row.microsoft_id and binding.needs_sync
     assert ms["control"].admin_get_user(ms["id"], row.microsoft_id)["jobTitle"] == "New title"
     assert mirrored(tenant, f"linked@{domain}").status == "imported"
+
+
+def test_the_password_an_imported_user_sets_is_pushed_to_microsoft(alice, ms, tenant):
+    domain = ms["domain"]
+    add_account(ms, "grace", givenName="Grace")
+    reconciled(tenant)
+    imported(alice, tenant, f"grace@{domain}")
+    user = User.objects.get(email=f"grace@{domain}")
+    assert not can_sign_in(ms, f"grace@{domain}", EMPLOYEE_PASSWORD)
+
+    directory_services.user_set_password(actor=None, user=user, password=EMPLOYEE_PASSWORD)
+    sync(tenant)
+
+    assert can_sign_in(ms, f"grace@{domain}", EMPLOYEE_PASSWORD)
+    assert account(ms, f"grace@{domain}")["givenName"] == "Grace"  # nothing else changed
