@@ -233,3 +233,29 @@ def test_the_password_an_imported_user_sets_is_pushed_to_microsoft(alice, ms, te
 
     assert can_sign_in(ms, f"grace@{domain}", EMPLOYEE_PASSWORD)
     assert account(ms, f"grace@{domain}")["givenName"] == "Grace"  # nothing else changed
+
+
+def test_a_upn_differing_from_mail_imports_with_the_mail(alice, ms, tenant):
+    domain = ms["domain"]
+    add_account(ms, "j.doe", mail=f"Jane.Doe@{domain}")
+    reconciled(tenant)
+
+    job = imported(alice, tenant, f"j.doe@{domain}")
+
+    assert job.imported == 1
+    assert User.objects.filter(email=f"jane.doe@{domain}").exists()
+
+
+def test_two_microsoft_users_sharing_an_address_in_any_case_import_once(alice, ms, tenant):
+    domain = ms["domain"]
+    add_account(ms, "first", mail=f"Shared@{domain}")
+    add_account(ms, "second", mail=f"SHARED@{domain}")
+    add_account(ms, "third", proxyAddresses=[f"SMTP:third@{domain}", f"smtp:shared@{domain}"])
+    reconciled(tenant)
+
+    job = imported(alice, tenant, f"first@{domain}", f"second@{domain}", f"third@{domain}")
+
+    assert (job.imported, job.failed) == (1, 2)
+    assert User.objects.filter(email=f"shared@{domain}").count() == 1
+    reasons = {i.reason for i in import_selectors.import_items_unfinished(job=job)}
+    assert reasons == {imports.EMAIL_EXISTS}
