@@ -12,7 +12,7 @@ from directory import encryption
 from directory import services as directory_services
 from m365bridge import services
 from m365bridge.models import Tenant, UserBinding
-from m365bridge.sync import apply
+from m365bridge.sync import runner
 
 from .conftest import connect_tenant, sign_in_at_microsoft, tenant_pk_from
 
@@ -65,7 +65,7 @@ def test_a_removed_delegated_consent_holds_the_work_until_an_admin_reauthorizes(
     m365.control.revoke_grant(ms_tenant["id"], stratus_app["clientId"])
     access_tokens_expired(delegated)
 
-    result = apply.tenant_sync(tenant_id=delegated.pk, time_limit=60)
+    result = runner.tenant_sync(tenant_id=delegated.pk, time_limit=60)
 
     delegated.refresh_from_db()
     assert result.held == "needs_reauthorization"
@@ -80,7 +80,7 @@ def test_a_removed_delegated_consent_holds_the_work_until_an_admin_reauthorizes(
     assert tenant_pk_from(client.get("/console/m365/callback/", params)) == delegated.pk
     assert Tenant.objects.get(pk=delegated.pk).status == "connected"
 
-    apply.tenant_sync(tenant_id=delegated.pk, time_limit=60)
+    runner.tenant_sync(tenant_id=delegated.pk, time_limit=60)
 
     assert remote_user(m365, ms_tenant, upn)["accountEnabled"] is True
     assert not UserBinding.objects.get(user=dana).needs_sync
