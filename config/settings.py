@@ -208,6 +208,8 @@ M365_SYNC_LEASE_SECONDS = env.int("M365_SYNC_LEASE_SECONDS", default=300)
 # and Microsoft's lastPasswordChangeDateTime before a change counts as drift.
 M365_RECONCILE_LEASE_SECONDS = env.int("M365_RECONCILE_LEASE_SECONDS", default=120)
 M365_PASSWORD_DRIFT_GRACE_SECONDS = env.int("M365_PASSWORD_DRIFT_GRACE_SECONDS", default=2)
+# An import job's lease: a dead worker's import is taken over this long after its last chunk.
+M365_IMPORT_LEASE_SECONDS = env.int("M365_IMPORT_LEASE_SECONDS", default=120)
 # Hours a password set before its user was bound (or kept from an unbind) stays
 # encrypted for a bind or rebind to push; deleted after.
 M365_PASSWORD_RETAIN_HOURS = env.int("M365_PASSWORD_RETAIN_HOURS", default=72)

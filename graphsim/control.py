@@ -20,6 +20,7 @@ from graphsim.errors import GraphError
 from graphsim.tenants import SpecError, add_user, tenant_create, tenant_reset, tenant_summary
 from graphsim.throttle import app_write_windows, write_windows
 
+SERVICE_SET_USER_PROPERTIES = ("onPremisesSyncEnabled", "proxyAddresses")
 FAULT_KEYS = {
     "latency_ms",
     "jitter_ms",
@@ -340,7 +341,13 @@ def routes(sim) -> list[Route]:
         body.setdefault("mailNickname", upn.split("@")[0])
         if password:
             body["passwordProfile"] = {"password": password, "forceChangePasswordNextSignIn": False}
+        # Set by Microsoft itself (Entra Connect, Exchange), read-only in Graph: the
+        # control API may give them, to stand for synced and mail-enabled accounts.
+        given = {key: body.pop(key) for key in SERVICE_SET_USER_PROPERTIES if key in body}
         user = add_user(state, directory, tenant, body, role_names)
+        if given:
+            user.update(given)
+            state.save_object(tenant, user)
         return _json(201, user_info(user))
 
     @endpoint

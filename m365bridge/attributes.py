@@ -72,3 +72,26 @@ def desired_properties(user) -> dict[str, Any]:
 def changed_properties(desired: dict[str, Any], known: dict[str, Any]) -> dict[str, Any]:
     """The properties to PATCH: those whose desired value differs from the last known one."""
     return {key: value for key, value in desired.items() if known.get(key) != value}
+
+
+def stratus_values(account: dict[str, Any]) -> dict[str, Any]:
+    """The Stratus profile fields a Microsoft account gives on import (I4): the same
+    map read in the other direction. The email is chosen apart (mail, else the UPN),
+    and Graph's null becomes Stratus's empty value."""
+    values: dict[str, Any] = {}
+    for attribute in ATTRIBUTE_MAP:
+        if attribute.stratus == "email":
+            continue
+        field = "display_name" if attribute.stratus == "name" else attribute.stratus
+        value = account.get(attribute.graph)
+        if field == "business_phones":
+            values[field] = [phone for phone in value or [] if phone]
+        else:
+            values[field] = "" if value is None else value
+    return values
+
+
+def known_properties_of(account: dict[str, Any]) -> dict[str, Any]:
+    """What an imported binding records as last told to Microsoft: exactly what Microsoft
+    holds, so the next reconcile finds no drift and the next sync sends nothing."""
+    return {name: account.get(name) for name in SYNCED_GRAPH_PROPERTIES}

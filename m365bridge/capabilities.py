@@ -109,9 +109,10 @@ class Feature:
 
 
 FEATURES = [
-    # Only features Stratus has: no "Import Microsoft 365 users" line until an import
-    # exists (the check would promise it to admins otherwise).
+    # Only features Stratus has (the check would promise the others to admins).
     Feature("tenant", "Read the tenant and its verified domains", (READ_ORG, READ_DOMAINS)),
+    # Importing only reads Microsoft (the reconcile's users/delta): it writes nothing.
+    Feature("import", "Import Microsoft 365 users", (READ_USERS,)),
     Feature(
         "create_users",
         "Create users",

@@ -620,3 +620,165 @@ class TenantSyncAlert(models.Model):
 
     def __str__(self):
         return f"{self.kind} alert of tenant {self.tenant_id}"
+
+
+class MirroredUser(models.Model):
+    """A Microsoft 365 user of a tenant as the reconcile last read it (issue 12, I1).
+
+    The reconcile's own `users/delta` read writes these page by page; the Import page
+    and API list them. `status` says what importing it would do: `not_importable`
+    carries the reason (`reason`), and `imported` / `conflict` are refreshed on every
+    read and by imports and links. `properties` keeps the synced attributes exactly as
+    Microsoft holds them, so an import maps them back through the one attribute map."""
+
+    NEW, IMPORTED, CONFLICT, NOT_IMPORTABLE = "new", "imported", "conflict", "not_importable"
+    STATUSES = [
+        (NEW, "New"),
+        (IMPORTED, "Imported"),
+        (CONFLICT, "Conflict"),
+        (NOT_IMPORTABLE, "Not importable"),
+    ]
+
+    organization = models.ForeignKey(
+        "directory.Organization", on_delete=models.CASCADE, related_name="+"
+    )
+    tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="mirrored_users")
+    microsoft_id = models.CharField(max_length=36)
+    user_principal_name = models.CharField(max_length=1024, blank=True)
+    mail = models.CharField(max_length=1024, blank=True)
+    # The address Stratus would use as its email (lower-case), "" when none is usable.
+    email = models.CharField(max_length=254, blank=True)
+    domain = models.CharField(max_length=255, blank=True)
+    # Listing columns, cut to a length that sorts and indexes (the full values are in
+    # `properties`).
+    display_name = models.CharField(max_length=256, blank=True)
+    department = models.CharField(max_length=256, blank=True)
+    job_title = models.CharField(max_length=256, blank=True)
+    account_enabled = models.BooleanField(default=True)
+    licensed = models.BooleanField(default=False)
+    user_type = models.CharField(max_length=16, blank=True)
+    on_premises_sync = models.BooleanField(default=False)
+    created_in_microsoft = models.DateTimeField(null=True, blank=True)
+    proxy_addresses = models.JSONField(default=list, blank=True)
+    addresses = models.JSONField(default=list, blank=True)  # lower-case, for conflicts
+    properties = models.JSONField(default=dict, blank=True)
+    status = models.CharField(max_length=16, choices=STATUSES, default=NEW)
+    reason = models.CharField(max_length=200, blank=True)
+    read_at = models.DateTimeField(default=timezone.now)
+
+    objects = OrganizationScopedQuerySet.as_manager()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint("tenant", "microsoft_id", name="m365_mirrored_user_unique"),
+        ]
+        indexes = [
+            models.Index(fields=["tenant", "display_name"], name="m365_mirror_name"),
+            models.Index(fields=["tenant", "email"], name="m365_mirror_email"),
+            models.Index(fields=["tenant", "user_principal_name"], name="m365_mirror_upn"),
+            models.Index(fields=["tenant", "created_in_microsoft"], name="m365_mirror_created"),
+            models.Index(fields=["tenant", "status", "display_name"], name="m365_mirror_status"),
+            models.Index(fields=["tenant", "domain", "display_name"], name="m365_mirror_domain"),
+            models.Index(
+                fields=["tenant", "department", "display_name"], name="m365_mirror_department"
+            ),
+        ]
+
+    def __str__(self):
+        return self.user_principal_name or self.microsoft_id
+
+
+class TenantMirror(models.Model):
+    """How far the tenant's mirror is: which `$select` filled it (a delta link from a
+    narrower select never brings the new properties, so a changed select reads every
+    user again), and the progress of the read under way."""
+
+    tenant = models.OneToOneField(Tenant, on_delete=models.CASCADE, related_name="mirror")
+    select = models.TextField(blank=True)
+    filled_at = models.DateTimeField(null=True, blank=True)
+    reading = models.BooleanField(default=False)
+    read = models.PositiveIntegerField(default=0)
+    # The Import page's filter choices, refreshed after each read (a DISTINCT over
+    # 50,000 rows on every page view would cost more than the page itself).
+    domains = models.JSONField(default=list, blank=True)
+    departments = models.JSONField(default=list, blank=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    def __str__(self):
+        return f"mirror of tenant {self.tenant_id}"
+
+
+class ImportJob(models.Model):
+    """One import of Microsoft 365 users into Stratus (I2, I4), run by a worker. Its
+    items are the durable list of what to do: a restarted worker carries on with the
+    items still pending, and an item done is never done twice."""
+
+    QUEUED, RUNNING, DONE = "queued", "running", "done"
+    STATUSES = [(QUEUED, "Queued"), (RUNNING, "Running"), (DONE, "Done")]
+
+    organization = models.ForeignKey(
+        "directory.Organization", on_delete=models.CASCADE, related_name="+"
+    )
+    tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="import_jobs")
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    status = models.CharField(max_length=8, choices=STATUSES, default=QUEUED)
+    send_activation = models.BooleanField(default=False)
+    total = models.PositiveIntegerField(default=0)
+    done = models.PositiveIntegerField(default=0)
+    imported = models.PositiveIntegerField(default=0)
+    skipped = models.PositiveIntegerField(default=0)
+    failed = models.PositiveIntegerField(default=0)
+    created_at = models.DateTimeField(default=timezone.now)
+    started_at = models.DateTimeField(null=True, blank=True)
+    ended_at = models.DateTimeField(null=True, blank=True)
+    # A lease like the reconcile's: one worker at a time; a dead worker's expires.
+    claim_token = models.CharField(max_length=32, blank=True, editable=False)
+    claimed_until = models.DateTimeField(null=True, blank=True, editable=False)
+
+    objects = OrganizationScopedQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-created_at"]
+        indexes = [
+            models.Index(fields=["status"], condition=~Q(status="done"), name="m365_import_open")
+        ]
+
+    def __str__(self):
+        return f"import {self.pk} into tenant {self.tenant_id}"
+
+
+class ImportItem(models.Model):
+    """One Microsoft 365 user of an import job and what became of it."""
+
+    PENDING, IMPORTED, SKIPPED, FAILED = "pending", "imported", "skipped", "failed"
+    OUTCOMES = [
+        (PENDING, "Pending"),
+        (IMPORTED, "Imported"),
+        (SKIPPED, "Skipped"),
+        (FAILED, "Failed"),
+    ]
+
+    job = models.ForeignKey(ImportJob, on_delete=models.CASCADE, related_name="items")
+    microsoft_id = models.CharField(max_length=36)
+    label = models.CharField(max_length=1024, blank=True)
+    outcome = models.CharField(max_length=8, choices=OUTCOMES, default=PENDING)
+    reason = models.CharField(max_length=500, blank=True)
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+
+    class Meta:
+        ordering = ["pk"]
+        constraints = [
+            models.UniqueConstraint("job", "microsoft_id", name="m365_import_item_unique"),
+        ]
+        indexes = [
+            models.Index(
+                fields=["job", "id"], condition=Q(outcome="pending"), name="m365_import_pending"
+            )
+        ]
+
+    def __str__(self):
+        return f"{self.label or self.microsoft_id}: {self.outcome}"

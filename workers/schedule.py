@@ -55,4 +55,10 @@ CELERY_BEAT_SCHEDULE = {
         "task": "workers.tasks.m365_sync_health_check",
         "schedule": 300.0,
     },
+    # Microsoft 365 imports: carry on with an import whose worker stopped (its lease
+    # expired) or whose task was lost. One indexed query when none is open.
+    "m365-imports-resume": {
+        "task": "workers.tasks.m365_imports_resume",
+        "schedule": 60.0,
+    },
 }

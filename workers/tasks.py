@@ -128,3 +128,23 @@ def m365_sync_health_check() -> dict[int, str]:
     from m365bridge import health
 
     return health.tenants_health_check()
+
+
+@shared_task(acks_late=True, ignore_result=True)
+def m365_import_run(job_id: int) -> dict:
+    """Import the pending users of one Microsoft 365 import. Safe to run twice or after
+    a dead worker: each user is imported in its own transaction, at most once."""
+    from m365bridge import services
+
+    job = services.import_run(job_id=job_id)
+    if job is None:
+        return {"outcome": "missing"}
+    return {"status": job.status, "done": job.done, "total": job.total}
+
+
+@shared_task(ignore_result=True)
+def m365_imports_resume() -> list[int]:
+    """Send again the imports whose worker stopped or whose task was lost."""
+    from m365bridge import services
+
+    return services.imports_resume()

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from . import bindings, groups, sync, views
+from . import bindings, groups, imports, sync, views
 
 urlpatterns = [
     path("tenants", views.TenantListApi.as_view(), name="api-m365-tenants"),
@@ -45,5 +45,31 @@ urlpatterns = [
         "tenants/<int:tenant_id>/groups/<int:group_id>/sync",
         groups.TenantGroupRetryApi.as_view(),
         name="api-m365-tenant-group-sync",
+    ),
+    # Import (issue 12)
+    path(
+        "tenants/<int:tenant_id>/import/users",
+        imports.TenantMirrorApi.as_view(),
+        name="api-m365-import-users",
+    ),
+    path(
+        "tenants/<int:tenant_id>/import/users/<str:microsoft_id>/link",
+        imports.MirroredUserLinkApi.as_view(),
+        name="api-m365-import-link",
+    ),
+    path(
+        "tenants/<int:tenant_id>/import/preview",
+        imports.TenantImportPreviewApi.as_view(),
+        name="api-m365-import-preview",
+    ),
+    path(
+        "tenants/<int:tenant_id>/imports",
+        imports.TenantImportsApi.as_view(),
+        name="api-m365-imports",
+    ),
+    path(
+        "tenants/<int:tenant_id>/imports/<int:job_id>",
+        imports.TenantImportApi.as_view(),
+        name="api-m365-import",
     ),
 ]

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from . import bindings, brake, licences, sync, views
+from . import bindings, brake, imports, licences, sync, views
 
 app_name = "m365"
 
@@ -40,4 +40,14 @@ urlpatterns = [
         name="retry_failed_groups",
     ),
     path("<int:pk>/status.json", bindings.tenant_status, name="tenant_status"),
+    # Import from Microsoft 365 (issue 12)
+    path("<int:pk>/import/", imports.tenant_import, name="import"),
+    path("<int:pk>/import/preview/", imports.tenant_import_preview, name="import_preview"),
+    path("<int:pk>/import/start/", imports.tenant_import_start, name="import_start"),
+    path("<int:pk>/imports/<int:job_pk>/", imports.tenant_import_job, name="import_job"),
+    path(
+        "<int:pk>/import/users/<str:microsoft_id>/link/",
+        imports.mirrored_user_link,
+        name="import_link",
+    ),
 ]

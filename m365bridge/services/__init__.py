@@ -17,6 +17,8 @@ Microsoft 365 is left to workers (`m365bridge.sync`), sent after commit.
   discarding the blocks it holds;
 - `preview`: dry runs of a bind and of "Sync now", planned by the engine's planner,
   reading Microsoft and writing nothing;
+- `imports`: importing Microsoft 365 users from the tenant's mirror as a background
+  job, and linking a conflict to the Stratus user that has its address (issue 12);
 - `keys`: re-encrypting retained passwords and token caches with the newest key.
 
 Callers use the package: `from m365bridge import services; services.user_bind(...)`.
@@ -41,6 +43,7 @@ from .connection import (
 )
 from .deauthorize import tenant_deauthorize
 from .groups import group_bind, group_binding_retry, group_bindings_retry_failed, group_unbind
+from .imports import import_run, import_start, imports_resume, mirrored_user_link
 from .keys import RotationResult, encryption_keys_rotate
 from .passwords import (
     binding_password_capture,
@@ -54,6 +57,10 @@ from .reconcile import tenant_reconcile_now, tenant_set_reconcile_interval
 from .tenant_info import tenant_refresh
 
 __all__ = [
+    "import_run",
+    "import_start",
+    "imports_resume",
+    "mirrored_user_link",
     "BindResult",
     "ConnectRefused",
     "ConnectStart",

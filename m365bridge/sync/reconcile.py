@@ -43,12 +43,21 @@ from ..graph.errors import DeltaExpired
 from ..models import SyncRun, Tenant, UserBinding
 from ..tenants import tenant_graph_session
 from . import group_reconcile, intent
+from .mirror import MIRROR_PROPERTIES, MirrorRound, mirror_current
 from .restore import bindings_mark_missing
 
 log = logging.getLogger(__name__)
 
 RECONCILE_TASK = "workers.tasks.m365_reconcile_tenant"
-SELECT = ("id", "accountEnabled", "lastPasswordChangeDateTime", *SYNCED_GRAPH_PROPERTIES)
+# The drift check's properties, and what the import mirror keeps besides (issue 12).
+SELECT = (
+    "id",
+    "accountEnabled",
+    "lastPasswordChangeDateTime",
+    *SYNCED_GRAPH_PROPERTIES,
+    *MIRROR_PROPERTIES,
+)
+SELECT_TEXT = ",".join(SELECT)
 PAGE_SIZE = 999  # asked for with Prefer: odata.maxpagesize; Microsoft may send fewer
 PAGE_HEADERS = {"Prefer": f"odata.maxpagesize={PAGE_SIZE}"}
 CHECKED_STATES = (UserBinding.PROVISIONED, UserBinding.BLOCKED)
@@ -56,6 +65,10 @@ CHECKED_STATES = (UserBinding.PROVISIONED, UserBinding.BLOCKED)
 _CASELESS = frozenset({"userPrincipalName", "mail"})
 
 FIRST_READ = "First reconcile of this tenant: every user was read."
+MIRROR_FILL = (
+    "The import mirror of this tenant was not filled with the current properties: "
+    "every user was read."
+)
 LINK_EXPIRED = "The saved delta link had expired (syncStateNotFound): every user was read instead."
 ALREADY_RUNNING = "Another reconcile of this tenant was running; this one stopped at once."
 WORKER_STOPPED = (
@@ -85,6 +98,7 @@ class _Round:
     token: str
     actor_id: int | None
     started: datetime
+    mirror: MirrorRound
     seen: set[str] = field(default_factory=set)
     recheck: set[int] = field(default_factory=set)
 
@@ -168,7 +182,14 @@ def _run(tenant: Tenant, token: str, actor_id: int | None) -> SyncRun:
         kind=SyncRun.DELTA if tenant.delta_link else SyncRun.FULL,
         note="" if tenant.delta_link else FIRST_READ,
     )
-    round_ = _Round(tenant=tenant, run=run, token=token, actor_id=actor_id, started=run.started_at)
+    round_ = _Round(
+        tenant=tenant,
+        run=run,
+        token=token,
+        actor_id=actor_id,
+        started=run.started_at,
+        mirror=MirrorRound(tenant=tenant, select=SELECT_TEXT),
+    )
     try:
         with tenant_graph_session(tenant=tenant, budget=False) as client:
             client.before_request = round_.before_request
@@ -203,6 +224,10 @@ def _read(client: graph.GraphClient, round_: _Round) -> str:
     """Process every page of one delta round; return the new delta link. A link that
     expired (on its first page or later) restarts as a full read."""
     link = round_.tenant.delta_link
+    if link and not mirror_current(tenant=round_.tenant, select=SELECT_TEXT):
+        link = ""  # a link keeps the select it began with: the new properties need a full read
+        round_.run.kind = SyncRun.FULL
+        round_.run.add_note(MIRROR_FILL)
     try:
         return _pages(client, round_, link or "users/delta", full=not link)
     except DeltaExpired:
@@ -229,12 +254,15 @@ def _read_groups(client: graph.GraphClient, round_: _Round) -> str:
 
 
 def _pages(client: graph.GraphClient, round_: _Round, start: str, *, full: bool) -> str:
-    params = {"$select": ",".join(SELECT)} if start == "users/delta" else None
+    params = {"$select": SELECT_TEXT} if start == "users/delta" else None
     delta_link = ""
+    round_.mirror.begin(full=full)
     for page in client.pages(start, params=params, headers=PAGE_HEADERS):
         round_.run.read += len(page.items)
         _page_check(round_, page.items)
+        round_.mirror.page_write(page.items)
         delta_link = page.delta_link or delta_link
+    round_.mirror.end(full=full)
     if full:
         _missing_after_full_read(round_)
     return delta_link
@@ -246,9 +274,7 @@ def _recheck(client: graph.GraphClient, round_: _Round) -> None:
         return
     bindings = list(UserBinding.objects.filter(pk__in=round_.recheck).exclude(microsoft_id=""))
     requests_ = [
-        BatchRequest(
-            id=str(i), method="GET", url=f"/users/{b.microsoft_id}?$select={','.join(SELECT)}"
-        )
+        BatchRequest(id=str(i), method="GET", url=f"/users/{b.microsoft_id}?$select={SELECT_TEXT}")
         for i, b in enumerate(bindings)
     ]
     round_.recheck.clear()

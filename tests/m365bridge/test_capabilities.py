@@ -42,6 +42,8 @@ def test_delegated_rights_are_bounded_by_the_signed_in_admins_roles():
     assert not feature(without_role, "create_users").allowed
 
 
-def test_it_promises_no_import_of_microsoft_365_users_while_stratus_has_none():
-    check = permission_check(mode="application", permissions=["Directory.ReadWrite.All"], roles=[])
-    assert not [f for f in check.features if f.key == "import" or "import" in f.name.lower()]
+def test_importing_users_needs_only_to_read_them():
+    check = permission_check(mode="application", permissions=["User.Read.All"], roles=[])
+    assert feature(check, "import").allowed
+    nothing = permission_check(mode="application", permissions=["Organization.Read.All"], roles=[])
+    assert any("User.Read.All" in item for item in feature(nothing, "import").missing)
