@@ -56,6 +56,10 @@ INSTALLED_APPS = [
     "rest_framework",
     "drf_spectacular",
     "csp",
+    # Second factors (directory.mfa): TOTP apps and one-time recovery codes.
+    "django_otp",
+    "django_otp.plugins.otp_totp",
+    "django_otp.plugins.otp_static",
     "audit",
     "directory",
     "m365bridge",
@@ -71,6 +75,8 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    # Sets request.user.is_verified(): whether this session passed a second factor.
+    "django_otp.middleware.OTPMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
 ]
@@ -207,6 +213,9 @@ M365_PASSWORD_DRIFT_GRACE_SECONDS = env.int("M365_PASSWORD_DRIFT_GRACE_SECONDS",
 # Hours a password set before its user was bound (or kept from an unbind) stays
 # encrypted for a bind or rebind to push; deleted after.
 M365_PASSWORD_RETAIN_HOURS = env.int("M365_PASSWORD_RETAIN_HOURS", default=72)
+
+# The name authenticator apps show next to the account (directory.mfa).
+OTP_TOTP_ISSUER = "Stratus"
 
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [

@@ -34,6 +34,12 @@ class Organization(models.Model):
         default=5, help_text="How many previous passwords may not be reused."
     )
 
+    # Multi-factor policy (directory.mfa). Admins of a new organization need a second
+    # factor from the start; organizations that existed before MFA keep it off until an
+    # owner turns it on (the migration), so nobody was locked out by an upgrade.
+    mfa_required_for_admins = models.BooleanField(default=True)
+    mfa_required_for_everyone = models.BooleanField(default=False)
+
     def __str__(self):
         return self.name
 
@@ -85,6 +91,9 @@ class User(AbstractBaseUser, PermissionsMixin):
     # When the scheduled job found the password expired and told bridges to block sign-in;
     # cleared by the next password set.
     password_expired_at = models.DateTimeField(null=True, blank=True)
+    # When the person's authenticator app was confirmed (directory.mfa), cleared when an
+    # owner resets it: every console and portal page reads it, so it saves a query there.
+    mfa_enrolled_at = models.DateTimeField(null=True, blank=True)
 
     # Profile attributes synced to Microsoft 365 (see m365bridge's attribute map).
     first_name = models.CharField(max_length=64, blank=True)
@@ -274,11 +283,13 @@ class SentEmail(models.Model):
     RESET = "reset"
     EXPIRY_WARNING = "expiry_warning"
     PASSWORD_CHANGED = "password_changed"
+    MFA_RESET = "mfa_reset"
     KINDS = [
         (ACTIVATION, "Welcome and activation"),
         (RESET, "Password reset link"),
         (EXPIRY_WARNING, "Password expiry warning"),
         (PASSWORD_CHANGED, "Password changed"),
+        (MFA_RESET, "Second factors reset"),
     ]
 
     organization = models.ForeignKey(

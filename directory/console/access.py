@@ -1,14 +1,17 @@
 """Who may enter the console. Every console view is wrapped in `console_view`, the one
 place that decides: anonymous people are sent to sign in, members and service
-operators without an organization get the "no access" page (403), and admins and
-owners get in with `request.organization` set to their own organization."""
+operators without an organization get the "no access" page (403), someone whose
+second factor is still to verify or to enrol is led there first
+(`directory.mfa.mfa_step`), and admins and owners get in with `request.organization`
+set to their own organization."""
 
 from functools import wraps
 
 from django.contrib.auth.views import redirect_to_login
 from django.shortcuts import redirect, render
 
-from directory import lifecycle
+from directory import lifecycle, mfa
+from directory.portal.mfa_views import mfa_redirect
 
 
 def console_view(section: str):
@@ -23,6 +26,8 @@ def console_view(section: str):
                 return redirect_to_login(request.get_full_path())
             if not user.is_org_admin:
                 return no_access(request)
+            if step := mfa.mfa_step(request):
+                return mfa_redirect(request, step)
             if lifecycle.user_must_set_password(user):  # expired or temporary: change it first
                 return redirect("portal:password_change")
             request.organization = user.organization

@@ -178,5 +178,14 @@ class PolicyForm(forms.Form):
     )
 
 
+class MfaPolicyForm(forms.Form):
+    required_for_admins = forms.BooleanField(
+        label="Admins and owners must use a second factor", required=False
+    )
+    required_for_everyone = forms.BooleanField(
+        label="Every user must use a second factor (console and portal)", required=False
+    )
+
+
 class ApiKeyForm(forms.Form):
     name = forms.CharField(max_length=100, help_text="Say what uses it, such as “HR sync”.")

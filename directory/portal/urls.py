@@ -1,6 +1,6 @@
 from django.urls import path
 
-from . import views
+from . import mfa_views, views
 
 app_name = "portal"
 
@@ -9,6 +9,9 @@ urlpatterns = [
     path("sign-in/", views.sign_in, name="sign_in"),
     path("sign-out/", views.sign_out, name="sign_out"),
     path("password/", views.password_change, name="password_change"),
+    path("security/", mfa_views.mfa_settings, name="mfa"),
+    path("security/verify/", mfa_views.mfa_verify, name="mfa_verify"),
+    path("security/enrol/", mfa_views.mfa_enrol, name="mfa_enrol"),
     path("services.json", views.services_status, name="services_status"),
     path("forgot/", views.forgot, name="forgot"),
     path("forgot/sent/", views.forgot_sent, name="forgot_sent"),

@@ -3,12 +3,12 @@ from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_http_methods
 
-from directory import selectors, services
+from directory import mfa, selectors, services
 from directory.errors import ServiceError
 from directory.services import POLICY_FIELDS
 
 from ..access import console_view
-from ..forms import ApiKeyForm, PolicyForm, add_service_error
+from ..forms import ApiKeyForm, MfaPolicyForm, PolicyForm, add_service_error
 from .common import confirm
 
 
@@ -32,7 +32,34 @@ def organization_settings(request):
                 "The password policy was saved. It applies to every password set from now on.",
             )
             return redirect("console:settings")
-    return render(request, "console/settings.html", {"form": form})
+    return render(
+        request,
+        "console/settings.html",
+        {"form": form, "mfa_form": _mfa_policy_form(organization)},
+    )
+
+
+def _mfa_policy_form(organization, data=None) -> MfaPolicyForm:
+    return MfaPolicyForm(
+        data,
+        initial={
+            "required_for_admins": organization.mfa_required_for_admins,
+            "required_for_everyone": organization.mfa_required_for_everyone,
+        },
+    )
+
+
+@console_view("settings")
+@require_http_methods(["POST"])
+def mfa_policy(request):
+    """Who must use a second factor; saved from the settings page."""
+    form = _mfa_policy_form(request.organization, request.POST)
+    if form.is_valid():
+        mfa.mfa_policy_update(
+            actor=request.user, organization=request.organization, **form.cleaned_data
+        )
+        messages.success(request, "The second-factor policy was saved.")
+    return redirect("console:settings")
 
 
 @console_view("api_keys")

@@ -1,0 +1,134 @@
+"""The second-factor pages, shared by the console and the portal (everyone who signs in
+is a user of the directory): verify a code after the password, set up an authenticator
+app, see and renew recovery codes. Each is thin and calls `directory.mfa`."""
+
+from urllib.parse import urlencode
+
+from django.contrib import messages
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.utils.http import url_has_allowed_host_and_scheme
+from django.views.decorators.cache import never_cache
+from django.views.decorators.debug import sensitive_post_parameters
+from django.views.decorators.http import require_http_methods
+
+from directory import mfa
+from directory.errors import InvalidInput, NotAllowed
+
+from .forms import MfaCodeForm
+
+
+def mfa_redirect(request, step: str):
+    """To the page that verifies or enrols a second factor, coming back here after."""
+    name = "portal:mfa_verify" if step == mfa.VERIFY else "portal:mfa_enrol"
+    return redirect(f"{reverse(name)}?{urlencode({'next': request.get_full_path()})}")
+
+
+def _next(request) -> str:
+    target = request.POST.get("next") or request.GET.get("next") or ""
+    if target and url_has_allowed_host_and_scheme(
+        target, allowed_hosts={request.get_host()}, require_https=request.is_secure()
+    ):
+        return target
+    return reverse("portal:home")
+
+
+def _signed_in(request):
+    user = request.user
+    return user.is_authenticated and user.organization_id is not None
+
+
+@never_cache
+@sensitive_post_parameters("code")
+@require_http_methods(["GET", "POST"])
+def mfa_verify(request):
+    """After the password: a code from the app, or one recovery code."""
+    if not _signed_in(request):
+        return redirect("portal:sign_in")
+    if mfa.mfa_step(request) != mfa.VERIFY:
+        return redirect(_next(request))
+    form = MfaCodeForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        try:
+            method = mfa.mfa_verify(request=request, code=form.cleaned_data["code"])
+        except InvalidInput as error:
+            form.add_service_error(error)
+        else:
+            if method == mfa.RECOVERY_CODE:
+                left = mfa.recovery_codes_left(user=request.user)
+                messages.warning(
+                    request,
+                    f"You used a recovery code; {left} left. Set up your app again or make "
+                    "new codes on your security page.",
+                )
+            return redirect(_next(request))
+    return render(request, "portal/mfa_verify.html", {"form": form, "next": _next(request)})
+
+
+@never_cache
+@sensitive_post_parameters("code")
+@require_http_methods(["GET", "POST"])
+def mfa_enrol(request):
+    """Set up an authenticator app. Someone who already has one must have verified it in
+    this session first: a password alone never adds a factor."""
+    if not _signed_in(request):
+        return redirect("portal:sign_in")
+    if mfa.mfa_step(request) == mfa.VERIFY:
+        return mfa_redirect(request, mfa.VERIFY)
+    user = request.user
+    device = mfa.totp_enrolment(user=user)
+    form = MfaCodeForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        try:
+            enrolled = mfa.totp_enrol_confirm(user=user, code=form.cleaned_data["code"])
+        except InvalidInput as error:
+            form.add_service_error(error)
+        else:
+            mfa.session_verified_by(request, enrolled.device)
+            return render(
+                request,
+                "portal/mfa_recovery_codes.html",
+                {"codes": enrolled.recovery_codes, "next": _next(request), "new_app": True},
+            )
+    return render(
+        request,
+        "portal/mfa_enrol.html",
+        {
+            "form": form,
+            "next": _next(request),
+            "qr_svg": mfa.totp_qr_svg(device),
+            "secret": mfa.totp_secret_text(device),
+            "required": mfa.mfa_required(user),
+        },
+    )
+
+
+@never_cache
+@require_http_methods(["GET", "POST"])
+def mfa_settings(request):
+    """The person's factors, and new recovery codes (shown once, in the POST's answer)."""
+    if not _signed_in(request):
+        return redirect(f"{reverse('portal:sign_in')}?{urlencode({'next': request.path})}")
+    if step := mfa.mfa_step(request):
+        return mfa_redirect(request, step)
+    user = request.user
+    if request.method == "POST":
+        try:
+            codes = mfa.recovery_codes_regenerate(user=user)
+        except NotAllowed as error:
+            messages.error(request, error.message)
+            return redirect("portal:mfa")
+        return render(
+            request,
+            "portal/mfa_recovery_codes.html",
+            {"codes": codes, "next": reverse("portal:mfa"), "new_app": False},
+        )
+    return render(
+        request,
+        "portal/mfa.html",
+        {
+            "has_factor": mfa.user_has_factor(user),
+            "codes_left": mfa.recovery_codes_left(user=user),
+            "required": mfa.mfa_required(user),
+        },
+    )
