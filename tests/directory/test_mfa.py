@@ -248,3 +248,11 @@ def test_the_mfa_policy_is_saved_from_the_settings_page(client, acme, alice):
     assert event.details == {"mfa_required_for_admins": True}
     # Alice has no factor: from her next page on she is led to enrolment.
     assert client.get("/console/")["Location"].startswith(reverse("portal:mfa_enrol"))
+
+
+def test_a_member_cannot_change_the_mfa_policy(client, acme_mfa, bob):
+    client.force_login(bob)
+    response = client.post(reverse("console:mfa_policy"), {"required_for_admins": ""})
+    assert response.status_code == 403
+    acme_mfa.refresh_from_db()
+    assert acme_mfa.mfa_required_for_admins is True
