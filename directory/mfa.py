@@ -195,6 +195,11 @@ def _matching_device(user: User, code: str):
     return None, RECOVERY_CODE
 
 
+def looks_like_app_code(text: str) -> bool:
+    """Six digits (spaces allowed): what an authenticator app shows."""
+    return _code_shape_ok(text)
+
+
 def _code_shape_ok(code: str) -> bool:
     digits = _digits(code)
     return len(digits) == 6 and digits.isdigit()

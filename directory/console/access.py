@@ -6,17 +6,23 @@ second factor is still to verify or to enrol is led there first
 set to their own organization."""
 
 from functools import wraps
+from urllib.parse import urlencode
 
 from django.contrib.auth.views import redirect_to_login
 from django.shortcuts import redirect, render
+from django.urls import reverse
 
 from directory import lifecycle, mfa
 from directory.portal.mfa_views import mfa_redirect
+from directory.reauth import check_is_recent as reauth_check_is_recent
 
 
-def console_view(section: str):
+def console_view(section: str, *, reauth: bool | str = False):
     """Wrap a console view. `section` names the navigation entry to highlight (the base
-    template reads it from `request.console_section`)."""
+        template reads it from `request.console_section`). With `reauth`, the view's POST is a
+        dangerous action: without a check of the person in the last minutes
+        (`directory.reauth`), they are asked to confirm it is them, then sent back to the page
+    (or to the URL name `reauth` gives, for a view that only takes POSTs)."""
 
     def decorate(view):
         @wraps(view)
@@ -30,6 +36,9 @@ def console_view(section: str):
                 return mfa_redirect(request, step)
             if lifecycle.user_must_set_password(user):  # expired or temporary: change it first
                 return redirect("portal:password_change")
+            if reauth and request.method == "POST" and not reauth_check_is_recent(request):
+                back = reverse(reauth) if isinstance(reauth, str) else request.path
+                return redirect(f"{reverse('console:reauth')}?{urlencode({'next': back})}")
             request.organization = user.organization
             request.console_section = section
             return view(request, *args, **kwargs)

@@ -9,6 +9,7 @@ urlpatterns = [
     path("sign-in/", auth.sign_in, name="login"),
     path("sign-out/", auth.sign_out, name="logout"),
     path("sign-up/", auth.sign_up, name="signup"),
+    path("confirm-it-is-you/", auth.reauth, name="reauth"),
     path("users/", users.user_list, name="users"),
     path("users/new/", users.user_create, name="user_create"),
     path("users/<int:pk>/", users.user_detail, name="user_detail"),

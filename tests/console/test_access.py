@@ -15,6 +15,7 @@ EVERY_PAGE = [
     "settings",
     "api_keys",
     "events",
+    "reauth",
 ]
 
 

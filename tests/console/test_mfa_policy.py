@@ -68,9 +68,7 @@ def test_an_admin_without_a_factor_is_sent_to_enrolment(client, acme_mfa, alice,
 
 @pytest.mark.parametrize("method", ["get", "post"])
 @pytest.mark.parametrize("route", console_routes())
-def test_an_admin_with_an_unverified_factor_is_asked_for_a_code(
-    client, acme, alice, route, method
-):
+def test_an_admin_with_an_unverified_factor_is_asked_for_a_code(client, acme, alice, route, method):
     client.force_login(alice)
     client.get(reverse("portal:mfa_enrol"))
     device = TOTPDevice.objects.get(user=alice)

@@ -12,7 +12,7 @@ from ..forms import ApiKeyForm, MfaPolicyForm, PolicyForm, add_service_error
 from .common import confirm
 
 
-@console_view("settings")
+@console_view("settings", reauth=True)
 @require_http_methods(["GET", "POST"])
 def organization_settings(request):
     organization = request.organization
@@ -49,7 +49,7 @@ def _mfa_policy_form(organization, data=None) -> MfaPolicyForm:
     )
 
 
-@console_view("settings")
+@console_view("settings", reauth="console:settings")
 @require_http_methods(["POST"])
 def mfa_policy(request):
     """Who must use a second factor; saved from the settings page."""
@@ -62,7 +62,7 @@ def mfa_policy(request):
     return redirect("console:settings")
 
 
-@console_view("api_keys")
+@console_view("api_keys", reauth=True)
 @require_http_methods(["GET", "POST"])
 def api_key_list(request):
     """The keys, and the form to make one. A new key's secret is rendered in the response
