@@ -353,7 +353,7 @@ def password_reset_send(*, actor: User | None, user: User) -> SentEmail:
     return record
 
 
-def mfa_reset_notify(*, actor: User, user: User) -> SentEmail | None:
+def mfa_reset_notify(*, actor: User | None, user: User) -> SentEmail | None:
     """Tell a member that an owner removed their second factors (directory.mfa), so a
     reset they did not ask for is noticed."""
     return _user_email_queue(

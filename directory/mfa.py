@@ -236,6 +236,23 @@ def mfa_reset(*, actor: User, user: User) -> None:
     emails.mfa_reset_notify(actor=actor, user=user)
 
 
+@transaction.atomic
+def mfa_reset_by_operator(*, user: User) -> None:
+    """The last way back, for someone with no factor, no recovery code and no other owner
+    to ask (`manage.py mfa_reset EMAIL`, run by the Stratus operator once they know who
+    asks). Recorded with no actor ("system") and told to the person by email."""
+    removed = _devices_delete(user)
+    user.mfa_enrolled_at = None
+    user.save(update_fields=["mfa_enrolled_at"])
+    event_record(
+        organization=user.organization,
+        type="mfa_reset",
+        target=user,
+        details={"factors_removed": removed, "by": "operator"},
+    )
+    emails.mfa_reset_notify(actor=None, user=user)
+
+
 def _devices_delete(user: User) -> int:
     removed, _ = TOTPDevice.objects.filter(user=user, confirmed=True).delete()
     StaticDevice.objects.filter(user=user).delete()

@@ -256,3 +256,19 @@ def test_a_member_cannot_change_the_mfa_policy(client, acme_mfa, bob):
     assert response.status_code == 403
     acme_mfa.refresh_from_db()
     assert acme_mfa.mfa_required_for_admins is True
+
+
+def test_the_operator_recovery_path_removes_a_sole_owners_factors(
+    acme_mfa, alice_enrolled, alice, django_capture_on_commit_callbacks
+):
+    from django.core.management import call_command
+
+    mail.outbox.clear()
+    with django_capture_on_commit_callbacks(execute=True):
+        call_command("mfa_reset", "Alice@Acme.example")
+    alice.refresh_from_db()
+    assert alice.mfa_enrolled_at is None
+    assert mfa.recovery_codes_left(user=alice) == 0
+    event = Event.objects.get(type="mfa_reset")
+    assert event.actor is None and event.details["by"] == "operator"
+    assert "Stratus operator" in mail.outbox[0].body
