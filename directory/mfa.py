@@ -26,11 +26,11 @@ from audit.services import event_record
 
 from . import emails
 from .errors import InvalidInput, NotAllowed
-from .models import Organization, User
+from .models import Organization, PasskeyDevice, User
 
 RECOVERY_CODE_COUNT = 10
 VERIFY, ENROL = "verify", "enrol"
-TOTP, RECOVERY_CODE = "totp", "recovery_code"
+TOTP, RECOVERY_CODE, PASSKEY = "totp", "recovery_code", "passkey"
 APP_NAME = "Authenticator app"
 RECOVERY_NAME = "Recovery codes"
 CODE_REFUSED = "This code is not right, was already used, or came too late. Try the next one."
@@ -127,6 +127,24 @@ def totp_enrol_confirm(*, user: User, code: str) -> Enrolled:
     return Enrolled(device=device, recovery_codes=codes)
 
 
+def factor_added(*, user: User, method: str) -> list[str]:
+    """After a passkey is registered (directory.passkeys): the person now has a factor;
+    recovery codes are made if they had none (returned to be shown once, else [])."""
+    first = user.mfa_enrolled_at is None
+    if first:
+        user.mfa_enrolled_at = timezone.now()
+        user.save(update_fields=["mfa_enrolled_at"])
+    codes = _recovery_codes_replace(user) if recovery_codes_left(user=user) == 0 else []
+    event_record(
+        organization=user.organization,
+        type="mfa_enrol",
+        actor=user,
+        target=user,
+        details={"method": method, "recovery_codes": len(codes)},
+    )
+    return codes
+
+
 @transaction.atomic
 def recovery_codes_regenerate(*, user: User) -> list[str]:
     """New recovery codes; the old ones stop working."""
@@ -165,18 +183,23 @@ def mfa_verify(*, request, code: str) -> str:
     user = request.user
     code = (code or "").strip()
     device, method = _matching_device(user, code)
+    verification_record(user=user, method=method, ok=device is not None)
+    if device is None:
+        raise InvalidInput.for_field("code", CODE_REFUSED)
+    django_otp.login(request, device)
+    return method
+
+
+def verification_record(*, user: User, method: str, ok: bool) -> None:
+    """The `mfa_verify` event of one attempt: the method, and whether it worked."""
     event_record(
         organization=user.organization,
         type="mfa_verify",
         actor=user,
         target=user,
-        outcome=Event.SUCCESS if device else Event.FAILURE,
+        outcome=Event.SUCCESS if ok else Event.FAILURE,
         details={"method": method, "recovery_codes_left": recovery_codes_left(user=user)},
     )
-    if device is None:
-        raise InvalidInput.for_field("code", CODE_REFUSED)
-    django_otp.login(request, device)
-    return method
 
 
 def _matching_device(user: User, code: str):
@@ -255,6 +278,7 @@ def mfa_reset_by_operator(*, user: User) -> None:
 
 def _devices_delete(user: User) -> int:
     removed, _ = TOTPDevice.objects.filter(user=user, confirmed=True).delete()
+    removed += PasskeyDevice.objects.filter(user=user).delete()[0]
     StaticDevice.objects.filter(user=user).delete()
     TOTPDevice.objects.filter(user=user).delete()
     return removed

@@ -5,6 +5,7 @@ from django.contrib.auth.models import PermissionsMixin
 from django.db import models
 from django.db.models.functions import Lower
 from django.utils import timezone
+from django_otp.models import Device
 
 from .addresses import email_canonical
 
@@ -366,3 +367,23 @@ class SignInThrottle(models.Model):
     @staticmethod
     def key_for(scope: str, value: str) -> str:
         return f"{scope}:{hashlib.sha256(value.strip().lower().encode()).hexdigest()}"
+
+
+# --- second factors (directory.mfa) --------------------------------------------------------
+
+
+class PasskeyDevice(Device):
+    """A WebAuthn passkey (a platform authenticator or a security key) as a django-otp
+    device, so that signing in with it marks the session verified like an app code. The
+    ceremony is checked by py_webauthn (`directory.passkeys`); only the credential's id,
+    public key and signature counter are kept (nothing secret)."""
+
+    credential_id = models.BinaryField(unique=True)
+    public_key = models.BinaryField()
+    sign_count = models.PositiveBigIntegerField(default=0)
+    transports = models.JSONField(default=list, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+    last_used_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta(Device.Meta):
+        verbose_name = "passkey"

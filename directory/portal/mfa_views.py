@@ -2,20 +2,24 @@
 is a user of the directory): verify a code after the password, set up an authenticator
 app, see and renew recovery codes. Each is thin and calls `directory.mfa`."""
 
+import json
 from urllib.parse import urlencode
 
 from django.contrib import messages
+from django.http import HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.cache import never_cache
 from django.views.decorators.debug import sensitive_post_parameters
-from django.views.decorators.http import require_http_methods
+from django.views.decorators.http import require_http_methods, require_POST
 
-from directory import mfa
+from directory import mfa, passkeys
 from directory.errors import InvalidInput, NotAllowed
 
 from .forms import MfaCodeForm
+
+NOT_NOW = "Sign in first; to add a passkey, confirm your current factor first."
 
 
 def mfa_redirect(request, step: str):
@@ -62,7 +66,15 @@ def mfa_verify(request):
                     "new codes on your security page.",
                 )
             return redirect(_next(request))
-    return render(request, "portal/mfa_verify.html", {"form": form, "next": _next(request)})
+    return render(
+        request,
+        "portal/mfa_verify.html",
+        {
+            "form": form,
+            "next": _next(request),
+            "has_passkey": passkeys.passkey_list(user=request.user).exists(),
+        },
+    )
 
 
 @never_cache
@@ -128,7 +140,82 @@ def mfa_settings(request):
         "portal/mfa.html",
         {
             "has_factor": mfa.user_has_factor(user),
+            "passkeys": passkeys.passkey_list(user=user),
             "codes_left": mfa.recovery_codes_left(user=user),
             "required": mfa.mfa_required(user),
         },
     )
+
+
+# --- passkeys (directory.passkeys): JSON steps the page's script calls ---------------------
+
+
+def _json_body(request) -> dict:
+    try:
+        body = json.loads(request.body or b"{}")
+    except ValueError:
+        return {}
+    return body if isinstance(body, dict) else {}
+
+
+def _refused(error: InvalidInput, status: int = 400) -> JsonResponse:
+    return JsonResponse(
+        {"error": {"code": error.code, "message": error.message, "fields": error.fields}},
+        status=status,
+    )
+
+
+def _may_add_factor(request) -> bool:
+    return _signed_in(request) and mfa.mfa_step(request) != mfa.VERIFY
+
+
+@never_cache
+@require_POST
+def passkey_register_options(request):
+    if not _may_add_factor(request):
+        return JsonResponse({"error": {"code": "not_allowed", "message": NOT_NOW}}, status=403)
+    return HttpResponse(
+        passkeys.registration_options(request=request), content_type="application/json"
+    )
+
+
+@never_cache
+@require_POST
+def passkey_register(request):
+    if not _may_add_factor(request):
+        return JsonResponse({"error": {"code": "not_allowed", "message": NOT_NOW}}, status=403)
+    body = _json_body(request)
+    try:
+        codes = passkeys.registration_finish(
+            request=request,
+            credential=json.dumps(body.get("credential")),
+            name=str(body.get("name") or ""),
+        )
+    except InvalidInput as error:
+        return _refused(error)
+    return JsonResponse({"recovery_codes": codes, "next": _next(request)})
+
+
+@never_cache
+@require_POST
+def passkey_sign_in_options(request):
+    if not _signed_in(request):
+        return JsonResponse({"error": {"code": "not_signed_in", "message": NOT_NOW}}, status=403)
+    return HttpResponse(
+        passkeys.authentication_options(request=request), content_type="application/json"
+    )
+
+
+@never_cache
+@require_POST
+def passkey_sign_in(request):
+    if not _signed_in(request):
+        return JsonResponse({"error": {"code": "not_signed_in", "message": NOT_NOW}}, status=403)
+    body = _json_body(request)
+    try:
+        passkeys.authentication_finish(
+            request=request, credential=json.dumps(body.get("credential"))
+        )
+    except InvalidInput as error:
+        return _refused(error)
+    return JsonResponse({"next": _next(request)})

@@ -12,6 +12,18 @@ urlpatterns = [
     path("security/", mfa_views.mfa_settings, name="mfa"),
     path("security/verify/", mfa_views.mfa_verify, name="mfa_verify"),
     path("security/enrol/", mfa_views.mfa_enrol, name="mfa_enrol"),
+    path(
+        "security/passkeys/register/options/",
+        mfa_views.passkey_register_options,
+        name="passkey_register_options",
+    ),
+    path("security/passkeys/register/", mfa_views.passkey_register, name="passkey_register"),
+    path(
+        "security/passkeys/sign-in/options/",
+        mfa_views.passkey_sign_in_options,
+        name="passkey_sign_in_options",
+    ),
+    path("security/passkeys/sign-in/", mfa_views.passkey_sign_in, name="passkey_sign_in"),
     path("services.json", views.services_status, name="services_status"),
     path("forgot/", views.forgot, name="forgot"),
     path("forgot/sent/", views.forgot_sent, name="forgot_sent"),

@@ -77,3 +77,37 @@ def test_an_admin_with_an_unverified_factor_is_asked_for_a_code(client, acme, al
     client.force_login(User.objects.get(pk=alice.pk))  # a new session, password only
     response = getattr(client, method)(concrete(route))
     assert_led_to(response, "portal:mfa_verify", route)
+
+
+# Portal pages that come before a second factor: signing in, links from emails, and the
+# second-factor pages themselves (each checks who may use it; tests/directory/test_mfa.py
+# and test_passkeys.py).
+PORTAL_BEFORE_FACTOR = {
+    "portal/sign-in/",
+    "portal/sign-out/",
+    "portal/forgot/",
+    "portal/forgot/sent/",
+    "portal/activate/<str:token>/",
+    "portal/reset/<str:token>/",
+    "portal/dev/mail/",
+    "portal/security/verify/",
+    "portal/security/enrol/",
+    "portal/security/passkeys/register/options/",
+    "portal/security/passkeys/register/",
+    "portal/security/passkeys/sign-in/options/",
+    "portal/security/passkeys/sign-in/",
+}
+
+
+def portal_routes() -> list[str]:
+    routes = {r for r in _routes(get_resolver().url_patterns) if r.startswith("portal/")}
+    assert PORTAL_BEFORE_FACTOR <= routes
+    return sorted(routes - PORTAL_BEFORE_FACTOR)
+
+
+@pytest.mark.parametrize("method", ["get", "post"])
+@pytest.mark.parametrize("route", portal_routes())
+def test_every_other_portal_page_needs_the_factor_first(client, acme_mfa, alice, route, method):
+    client.force_login(alice)
+    response = getattr(client, method)(concrete(route))
+    assert_led_to(response, "portal:mfa_enrol", route)
