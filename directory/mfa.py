@@ -43,7 +43,7 @@ def mfa_required(user: User) -> bool:
         return False
     if organization.mfa_required_for_everyone:
         return True
-    return organization.mfa_required_for_admins and user.is_org_admin
+    return organization.mfa_required_for_admins and user.has_console_access
 
 
 def user_has_factor(user: User) -> bool:

@@ -74,7 +74,16 @@ class User(AbstractBaseUser, PermissionsMixin):
     `status` is the account lifecycle; `state` is the postal state, as Graph names it."""
 
     MEMBER, ADMIN, OWNER = "member", "admin", "owner"
-    ROLES = [(MEMBER, "Member"), (ADMIN, "Admin"), (OWNER, "Owner")]
+    # Console roles with fewer rights (directory.roles): helpdesk helps people sign in,
+    # read-only sees everything and changes nothing.
+    HELPDESK, READ_ONLY = "helpdesk", "read_only"
+    ROLES = [
+        (MEMBER, "Member"),
+        (READ_ONLY, "Read-only"),
+        (HELPDESK, "Helpdesk"),
+        (ADMIN, "Admin"),
+        (OWNER, "Owner"),
+    ]
     STAGED, ACTIVE, SUSPENDED = "staged", "active", "suspended"
     STATUSES = [(STAGED, "Staged"), (ACTIVE, "Active"), (SUSPENDED, "Suspended")]
 
@@ -142,6 +151,16 @@ class User(AbstractBaseUser, PermissionsMixin):
     @property
     def is_org_admin(self):
         return self.organization_id is not None and self.role in (self.ADMIN, self.OWNER)
+
+    @property
+    def has_console_access(self):
+        """Admins and owners, and the narrower helpdesk and read-only roles."""
+        return self.organization_id is not None and self.role in (
+            self.ADMIN,
+            self.OWNER,
+            self.HELPDESK,
+            self.READ_ONLY,
+        )
 
     @property
     def name(self):

@@ -40,6 +40,7 @@ class ApiKeyActor:
     is_authenticated = True
     is_anonymous = False
     is_org_admin = True
+    has_console_access = True
     pk = None
 
     def __init__(self, key: ApiKey):

@@ -12,7 +12,7 @@ from django.contrib.auth.views import redirect_to_login
 from django.shortcuts import redirect, render
 from django.urls import reverse
 
-from directory import lifecycle, mfa
+from directory import lifecycle, mfa, roles
 from directory.portal.mfa_views import mfa_redirect
 from directory.reauth import check_is_recent as reauth_check_is_recent
 
@@ -30,7 +30,7 @@ def console_view(section: str, *, reauth: bool | str = False):
             user = request.user
             if not user.is_authenticated:
                 return redirect_to_login(request.get_full_path())
-            if not user.is_org_admin:
+            if not user.has_console_access:
                 return no_access(request)
             if step := mfa.mfa_step(request):
                 return mfa_redirect(request, step)
@@ -39,6 +39,10 @@ def console_view(section: str, *, reauth: bool | str = False):
             if reauth and request.method == "POST" and not reauth_check_is_recent(request):
                 back = reverse(reauth) if isinstance(reauth, str) else request.path
                 return redirect(f"{reverse('console:reauth')}?{urlencode({'next': back})}")
+            if not roles.console_allows(
+                role=user.role, view_name=request.resolver_match.view_name, method=request.method
+            ):
+                return not_for_your_role(request)
             request.organization = user.organization
             request.console_section = section
             return view(request, *args, **kwargs)
@@ -46,6 +50,11 @@ def console_view(section: str, *, reauth: bool | str = False):
         return wrapper
 
     return decorate
+
+
+def not_for_your_role(request):
+    message = roles.NOT_ALLOWED.format(role=roles.role_label(request.user.role))
+    return render(request, "console/no_access.html", {"role_message": message}, status=403)
 
 
 def no_access(request):
