@@ -406,3 +406,61 @@ class PasskeyDevice(Device):
 
     class Meta(Device.Meta):
         verbose_name = "passkey"
+
+
+# --- sign-in audit and sessions (directory.sessions) ---------------------------------------
+
+
+class UserSession(models.Model):
+    """A signed-in browser session of a person, so they can see where they are signed in
+    and sign the others out, and an owner can end all of them. `session_key` is Django's
+    session key (a secret: never shown, only used to delete the session)."""
+
+    user = models.ForeignKey(User, on_delete=models.CASCADE, related_name="web_sessions")
+    session_key = models.CharField(max_length=64, unique=True)
+    surface = models.CharField(max_length=16)  # "console" or "portal"
+    address = models.CharField(max_length=64, blank=True)
+    user_agent = models.CharField(max_length=256, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self):
+        return f"{self.user_id} from {self.address}"
+
+
+class KnownSignInAddress(models.Model):
+    """An address this person signed in from successfully: an account lock-out does not
+    apply there (the per-address slowdown still does), so strangers cannot lock them out."""
+
+    user = models.ForeignKey(User, on_delete=models.CASCADE, related_name="known_addresses")
+    address = models.CharField(max_length=64)
+    last_success_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint("user", "address", name="known_sign_in_address_unique")
+        ]
+
+    def __str__(self):
+        return f"{self.user_id} at {self.address}"
+
+
+class UnknownEmailSignInTally(models.Model):
+    """Failed sign-ins with emails that have no account, counted per client address and
+    hour instead of one event each (a password-spraying run would flood the log)."""
+
+    address = models.CharField(max_length=64)
+    hour = models.DateTimeField()
+    failures = models.PositiveIntegerField(default=0)
+    last_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint("address", "hour", name="unknown_email_tally_unique")
+        ]
+        ordering = ["-hour"]
+
+    def __str__(self):
+        return f"{self.failures} from {self.address} at {self.hour:%Y-%m-%d %H}h"

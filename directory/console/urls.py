@@ -26,6 +26,7 @@ urlpatterns = [
     ),
     path("users/<int:pk>/unlock/", lifecycle.user_unlock, name="user_unlock"),
     path("users/<int:pk>/mfa-reset/", lifecycle.user_mfa_reset, name="user_mfa_reset"),
+    path("users/<int:pk>/sessions/end/", lifecycle.user_sessions_end, name="user_sessions_end"),
     path("groups/", groups.group_list, name="groups"),
     path("groups/new/", groups.group_create, name="group_create"),
     path("groups/<int:pk>/", groups.group_detail, name="group_detail"),

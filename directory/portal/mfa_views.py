@@ -14,7 +14,7 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.debug import sensitive_post_parameters
 from django.views.decorators.http import require_http_methods, require_POST
 
-from directory import mfa, passkeys
+from directory import mfa, passkeys, signins
 from directory.errors import InvalidInput, NotAllowed
 
 from .forms import MfaCodeForm
@@ -58,6 +58,7 @@ def mfa_verify(request):
         except InvalidInput as error:
             form.add_service_error(error)
         else:
+            signins.factor_passed(request=request, mfa_method=method)
             if method == mfa.RECOVERY_CODE:
                 left = mfa.recovery_codes_left(user=request.user)
                 messages.warning(
@@ -139,6 +140,8 @@ def mfa_settings(request):
         request,
         "portal/mfa.html",
         {
+            "sessions": signins.session_list(user=user),
+            "current_session": request.session.session_key,
             "has_factor": mfa.user_has_factor(user),
             "passkeys": passkeys.passkey_list(user=user),
             "codes_left": mfa.recovery_codes_left(user=user),
@@ -218,4 +221,18 @@ def passkey_sign_in(request):
         )
     except InvalidInput as error:
         return _refused(error)
+    signins.factor_passed(request=request, mfa_method=mfa.PASSKEY)
     return JsonResponse({"next": _next(request)})
+
+
+@never_cache
+@require_POST
+def sessions_end_others(request):
+    """Sign out everywhere else (this browser stays signed in)."""
+    if not _signed_in(request):
+        return redirect("portal:sign_in")
+    if step := mfa.mfa_step(request):
+        return mfa_redirect(request, step)
+    ended = signins.sessions_end_others(request=request)
+    messages.success(request, f"{ended} other session{'s' if ended != 1 else ''} signed out.")
+    return redirect("portal:mfa")

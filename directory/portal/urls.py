@@ -11,6 +11,11 @@ urlpatterns = [
     path("password/", views.password_change, name="password_change"),
     path("security/", mfa_views.mfa_settings, name="mfa"),
     path("security/verify/", mfa_views.mfa_verify, name="mfa_verify"),
+    path(
+        "security/sessions/end-others/",
+        mfa_views.sessions_end_others,
+        name="sessions_end_others",
+    ),
     path("security/enrol/", mfa_views.mfa_enrol, name="mfa_enrol"),
     path(
         "security/passkeys/register/options/",

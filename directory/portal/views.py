@@ -19,7 +19,7 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.debug import sensitive_post_parameters
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from directory import lifecycle, mfa
+from directory import lifecycle, mfa, signins
 from directory.errors import InvalidInput
 from directory.models import AccountToken
 
@@ -80,9 +80,16 @@ def sign_in(request):
         )
         if result.user is not None:
             login(request, result.user)
+            signins.sign_in_succeeded(request=request, user=result.user, surface=signins.PORTAL)
             if lifecycle.user_must_set_password(result.user):
                 return redirect("portal:password_change")
             return redirect(next_url)
+        signins.sign_in_failed(
+            request=request,
+            email=form.cleaned_data["email"],
+            surface=signins.PORTAL,
+            reason="throttled" if result.refused else "password",
+        )
         if result.refused:
             form.add_error(None, lifecycle.wait_message(result.retry_at))
         elif result.retry_at:

@@ -68,6 +68,7 @@ OBJECT_URLS = [
     ("user_activate", lambda o: [o["user"]]),
     ("user_delete", lambda o: [o["user"]]),
     ("user_mfa_reset", lambda o: [o["user"]]),
+    ("user_sessions_end", lambda o: [o["user"]]),
     ("group_detail", lambda o: [o["group"]]),
     ("group_edit", lambda o: [o["group"]]),
     ("group_delete", lambda o: [o["group"]]),

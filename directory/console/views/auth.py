@@ -5,7 +5,7 @@ from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.debug import sensitive_post_parameters
 from django.views.decorators.http import require_http_methods, require_POST
 
-from directory import lifecycle, signup
+from directory import lifecycle, signins, signup
 from directory import reauth as reauthentication
 from directory.errors import InvalidInput, ServiceError
 
@@ -34,7 +34,14 @@ def sign_in(request):
         )
         if result.user is not None:
             login(request, result.user)
+            signins.sign_in_succeeded(request=request, user=result.user, surface=signins.CONSOLE)
             return redirect(_next_url(request) or "console:dashboard")
+        signins.sign_in_failed(
+            request=request,
+            email=form.cleaned_data["email"],
+            surface=signins.CONSOLE,
+            reason="throttled" if result.refused else "password",
+        )
         failed = "The email or password is not right, or the account is not active."
         if result.refused:
             form.add_error(None, lifecycle.wait_message(result.retry_at))

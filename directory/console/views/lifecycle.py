@@ -5,7 +5,7 @@ second factors here (`directory.mfa.mfa_reset`)."""
 
 from django.views.decorators.http import require_http_methods
 
-from directory import emails, lifecycle, mfa
+from directory import emails, lifecycle, mfa, signins
 
 from ..access import console_view
 from .users import user_action
@@ -72,4 +72,19 @@ def user_mfa_reset(request, pk):
         "up a new one at their next sign-in, and are told by email. Do this only once you "
         "are sure who asked (a lost phone).",
         done="The second factor of {user.email} was reset; they were told by email.",
+    )
+
+
+@console_view("users")
+@require_http_methods(["GET", "POST"])
+def user_sessions_end(request, pk):
+    return user_action(
+        request,
+        pk,
+        action=signins.sessions_end_all,
+        verb="Sign out everywhere",
+        title="Sign {user.email} out of every browser?",
+        message="Every console and portal session of theirs ends at once; they can sign in "
+        "again with their password (and second factor).",
+        done="{user.email} was signed out everywhere.",
     )
