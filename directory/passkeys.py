@@ -29,7 +29,7 @@ from . import mfa
 from .errors import InvalidInput
 from .models import PasskeyDevice, User
 
-REGISTER, SIGN_IN = "register", "sign_in"
+REGISTER, SIGN_IN, PASSWORDLESS = "register", "sign_in", "passwordless"
 SESSION_KEY = "stratus_webauthn_challenge"
 REFUSED = "The passkey was not accepted. Try again, or use a code from your app."
 
@@ -160,6 +160,61 @@ def authentication_finish(*, request, credential: str) -> PasskeyDevice:
     device.save(update_fields=["sign_count", "last_used_at"])
     django_otp.login(request, device)
     return device
+
+
+def passwordless_options(*, request) -> str:
+    """Options for signing in with a passkey alone (no email typed): the authenticator
+    offers the passkeys it holds for this site."""
+    rp_id, _ = relying_party(request)
+    options = webauthn.generate_authentication_options(
+        rp_id=rp_id, user_verification=UserVerificationRequirement.REQUIRED
+    )
+    _challenge_keep(request, PASSWORDLESS, options.challenge)
+    return webauthn.options_to_json(options)
+
+
+def passwordless_finish(*, request, credential: str) -> PasskeyDevice:
+    """Find whose passkey answered and check its signature, with user verification (the
+    device's PIN or biometric): the passkey is then both factors. An account lock-out
+    does not stop it (a stranger's wrong passwords prove nothing against a signature);
+    an account that is not active cannot sign in."""
+    rp_id, origin = relying_party(request)
+    challenge = _challenge_take(request, PASSWORDLESS)
+    device = _device_by_credential(credential)
+    verified = None
+    if device is not None and device.user.is_active and device.user.organization_id:
+        try:
+            verified = webauthn.verify_authentication_response(
+                credential=credential,
+                expected_challenge=challenge,
+                expected_rp_id=rp_id,
+                expected_origin=origin,
+                credential_public_key=bytes(device.public_key),
+                credential_current_sign_count=device.sign_count,
+                require_user_verification=True,
+            )
+        except (WebAuthnException, ValueError, KeyError, TypeError, IndexError):
+            verified = None
+    if device is not None:
+        mfa.verification_record(user=device.user, method=mfa.PASSKEY, ok=verified is not None)
+    if verified is None:
+        raise InvalidInput.for_field("credential", REFUSED)
+    device.sign_count = verified.new_sign_count
+    device.last_used_at = timezone.now()
+    device.save(update_fields=["sign_count", "last_used_at"])
+    return device
+
+
+def _device_by_credential(credential: str) -> PasskeyDevice | None:
+    try:
+        raw_id = webauthn.base64url_to_bytes(json.loads(credential)["rawId"])
+    except (ValueError, KeyError, TypeError):
+        return None
+    return (
+        PasskeyDevice.objects.select_related("user__organization")
+        .filter(confirmed=True, credential_id=raw_id)
+        .first()
+    )
 
 
 def _device_of(user: User, credential: str) -> PasskeyDevice | None:

@@ -6,6 +6,7 @@ import json
 from urllib.parse import urlencode
 
 from django.contrib import messages
+from django.contrib.auth import login
 from django.http import HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
@@ -236,3 +237,31 @@ def sessions_end_others(request):
     ended = signins.sessions_end_others(request=request)
     messages.success(request, f"{ended} other session{'s' if ended != 1 else ''} signed out.")
     return redirect("portal:mfa")
+
+
+@never_cache
+@require_POST
+def passkey_passwordless_options(request):
+    return HttpResponse(
+        passkeys.passwordless_options(request=request), content_type="application/json"
+    )
+
+
+@never_cache
+@require_POST
+def passkey_passwordless(request):
+    """Sign in with a passkey alone, from the console's or the portal's sign-in page."""
+    body = _json_body(request)
+    try:
+        device = passkeys.passwordless_finish(
+            request=request, credential=json.dumps(body.get("credential"))
+        )
+    except InvalidInput as error:
+        return _refused(error)
+    login(request, device.user, backend="directory.auth.EmailBackend")
+    mfa.session_verified_by(request, device)
+    surface = signins.CONSOLE if _next(request).startswith("/console/") else signins.PORTAL
+    signins.sign_in_completed(
+        request=request, user=device.user, surface=surface, mfa_method=mfa.PASSKEY
+    )
+    return JsonResponse({"next": _next(request)})

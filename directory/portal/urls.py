@@ -29,6 +29,12 @@ urlpatterns = [
         name="passkey_sign_in_options",
     ),
     path("security/passkeys/sign-in/", mfa_views.passkey_sign_in, name="passkey_sign_in"),
+    path(
+        "passkey/options/",
+        mfa_views.passkey_passwordless_options,
+        name="passkey_passwordless_options",
+    ),
+    path("passkey/", mfa_views.passkey_passwordless, name="passkey_passwordless"),
     path("services.json", views.services_status, name="services_status"),
     path("forgot/", views.forgot, name="forgot"),
     path("forgot/sent/", views.forgot_sent, name="forgot_sent"),

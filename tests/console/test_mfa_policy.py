@@ -96,6 +96,8 @@ PORTAL_BEFORE_FACTOR = {
     "portal/security/passkeys/register/",
     "portal/security/passkeys/sign-in/options/",
     "portal/security/passkeys/sign-in/",
+    "portal/passkey/options/",
+    "portal/passkey/",
 }
 
 

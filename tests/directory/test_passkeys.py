@@ -168,3 +168,47 @@ def test_a_malformed_answer_is_a_400_not_a_500(client, alice_with_passkey, alice
     response = post_json(client, "portal:passkey_sign_in", {"credential": credential})
     assert response.status_code == 400
     assert client.get("/console/").status_code == 302
+
+
+def passwordless(client, authenticator, next_url="/console/"):
+    options = post_json(client, "portal:passkey_passwordless_options").json()
+    assert options.get("allowCredentials", []) == []
+    answer = authenticator.get(options)
+    return post_json(client, "portal:passkey_passwordless", {"credential": answer}, next_url)
+
+
+def test_sign_in_with_a_passkey_alone(client, alice_with_passkey, alice):
+    assert b"Sign in with a passkey" in client.get(reverse("console:login")).content
+    response = passwordless(client, alice_with_passkey)
+    assert response.status_code == 200, response.content
+    assert response.json()["next"] == "/console/"
+    assert client.get("/console/").status_code == 200  # both factors: the passkey
+    event = Event.objects.filter(type="sign_in").latest("id")
+    assert (event.actor_id, event.details["mfa_method"]) == (alice.pk, "passkey")
+
+
+def test_a_locked_account_still_signs_in_with_its_passkey(settings, alice_with_passkey, alice):
+    """From an address where the lock applies (not one Alice signed in from before)."""
+    from django.test import Client
+
+    client = Client(REMOTE_ADDR="203.0.113.5")
+    settings.PORTAL_SIGN_IN_THROTTLE = {"account": {"free": 0, "lock_after": 1}}
+    client.post(reverse("console:login"), {"email": alice.email, "password": "guess"})
+    locked = client.post(reverse("console:login"), {"email": alice.email, "password": PASSWORD})
+    assert locked.status_code == 200  # the password is refused while locked
+    assert passwordless(client, alice_with_passkey).status_code == 200
+    assert client.get("/console/").status_code == 200
+
+
+def test_a_suspended_persons_passkey_does_not_sign_in(client, alice_with_passkey, acme, alice):
+    from directory.models import User
+
+    User.objects.filter(pk=alice.pk).update(status=User.SUSPENDED)
+    assert passwordless(client, alice_with_passkey).status_code == 400
+    assert client.get("/console/").status_code == 302
+
+
+def test_an_unknown_passkey_does_not_sign_in(client, acme_mfa, alice):
+    stranger = SoftAuthenticator(ORIGIN)
+    stranger.create({"rp": {"id": "testserver"}, "challenge": "AAAA"})
+    assert passwordless(client, stranger).status_code == 400

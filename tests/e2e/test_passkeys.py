@@ -1,7 +1,8 @@
 """A passkey in real Chromium: its virtual authenticator (CDP `WebAuthn.addVirtualAuthenticator`)
 stands in for a laptop's fingerprint reader. An admin who must have a second factor
-registers a passkey at enrolment, saves the recovery codes, signs out, and signs in again
-with the passkey, with no Content-Security-Policy violation on the way."""
+registers a passkey at enrolment, saves the recovery codes, signs out, signs in again with
+the password and the passkey, then with the passkey alone, with no Content-Security-Policy
+violation on the way."""
 
 import pytest
 from playwright.sync_api import expect
@@ -64,4 +65,10 @@ def test_an_admin_enrols_a_passkey_and_signs_in_with_it(site, new_page, acme, al
     page.wait_for_url(f"{base}/console/")
     expect(page.locator("h1")).to_be_visible()
     assert PasskeyDevice.objects.get(user=alice).last_used_at is not None
+
+    # And with the passkey alone, no email or password typed.
+    page.click("form[action$='/sign-out/'] button")
+    page.goto(f"{base}/console/sign-in/")
+    page.click("button[data-passkey-start]")
+    page.wait_for_url(f"{base}/console/")
     assert problems == []

@@ -44,9 +44,12 @@ class SoftAuthenticator:
         }
 
     def get(self, options: dict, *, counter_step: int = 1) -> dict:
-        """Answer `navigator.credentials.get` with the first allowed credential it holds."""
+        """Answer `navigator.credentials.get` with the first allowed credential it holds
+        (any it holds, as a passkey does, when the options allow all)."""
         allowed = [base64url_to_bytes(c["id"]) for c in options.get("allowCredentials", [])]
-        credential_id = next(c for c in allowed if c in self.credentials)
+        credential_id = next(
+            c for c in (allowed or list(self.credentials)) if c in self.credentials
+        )
         held = self.credentials[credential_id]
         held["count"] += counter_step
         client_data = self._client_data("webauthn.get", options["challenge"])

@@ -1,6 +1,7 @@
 from django.contrib import messages
 from django.contrib.auth import login, logout
 from django.shortcuts import redirect, render
+from django.urls import reverse
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.debug import sensitive_post_parameters
 from django.views.decorators.http import require_http_methods, require_POST
@@ -49,7 +50,15 @@ def sign_in(request):
             form.add_error(None, f"{failed} {lifecycle.wait_message(result.retry_at)}")
         else:
             form.add_error(None, failed)
-    return render(request, "console/sign_in.html", {"form": form, "next": _next_url(request)})
+    return render(
+        request,
+        "console/sign_in.html",
+        {
+            "form": form,
+            "next": _next_url(request),
+            "passkey_next": _next_url(request) or reverse("console:dashboard"),
+        },
+    )
 
 
 @require_POST
