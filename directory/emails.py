@@ -353,6 +353,16 @@ def password_reset_send(*, actor: User | None, user: User) -> SentEmail:
     return record
 
 
+def mfa_reset_notify(*, actor: User | None, user: User) -> SentEmail | None:
+    """Tell a member that an owner removed their second factors (directory.mfa), so a
+    reset they did not ask for is noticed."""
+    return _user_email_queue(
+        user=user,
+        kind=SentEmail.MFA_RESET,
+        context={"actor": actor, "reset_at": timezone.now()},
+    )
+
+
 def password_changed_notify(*, user_id: int, source: str) -> None:
     """Tell the user their password changed, so they notice a change they did not make.
     `services.user_set_password` calls this after commit."""

@@ -22,7 +22,14 @@ from audit.services import event_record
 from . import emails, hooks, services
 from .backoff import growing_wait
 from .errors import InvalidInput
-from .models import AccountToken, Organization, SentEmail, SignInThrottle, User
+from .models import (
+    AccountToken,
+    KnownSignInAddress,
+    Organization,
+    SentEmail,
+    SignInThrottle,
+    User,
+)
 
 LINK_INVALID = "This link is not valid any more. Links work once and expire; ask for a new one."
 WRONG_CURRENT = "Your current password is not correct."
@@ -270,7 +277,12 @@ def sign_in_attempt(*, email: str, password: str, address: str, request=None) ->
     email = (email or "").strip().lower()
     keys = [(SignInThrottle.ACCOUNT, email), (SignInThrottle.ADDRESS, address or "unknown")]
     now = timezone.now()
-    waits = [until for scope, value in keys if (until := _blocked_until(scope, value, email, now))]
+    # Strangers must not lock a person out: from an address they signed in from before,
+    # only the per-address slowdown applies, not the account's lock-out.
+    checked = keys[1:] if _address_is_known(email=email, address=address) else keys
+    waits = [
+        until for scope, value in checked if (until := _blocked_until(scope, value, email, now))
+    ]
     if waits:
         return SignInResult(retry_at=max(waits), refused=True)
     user = authenticate(request, email=email, password=password or "")
@@ -289,6 +301,12 @@ def sign_in_attempt(*, email: str, password: str, address: str, request=None) ->
         return SignInResult(user=user)
     waits = [until for scope, value in keys if (until := _failure(scope, value, email, now))]
     return SignInResult(retry_at=max(waits) if waits else None)
+
+
+def _address_is_known(*, email: str, address: str) -> bool:
+    """Whether this person signed in successfully from this address before
+    (`directory.signins` remembers it)."""
+    return KnownSignInAddress.objects.filter(user__email__iexact=email, address=address).exists()
 
 
 @transaction.atomic

@@ -5,6 +5,7 @@ from django.contrib.auth.models import PermissionsMixin
 from django.db import models
 from django.db.models.functions import Lower
 from django.utils import timezone
+from django_otp.models import Device
 
 from .addresses import email_canonical
 
@@ -41,6 +42,12 @@ class Organization(models.Model):
         help_text="Bind users created through SCIM to the Microsoft 365 tenant of their domain.",
     )
 
+    # Multi-factor policy (directory.mfa). Admins of a new organization need a second
+    # factor from the start; organizations that existed before MFA keep it off until an
+    # owner turns it on (the migration), so nobody was locked out by an upgrade.
+    mfa_required_for_admins = models.BooleanField(default=True)
+    mfa_required_for_everyone = models.BooleanField(default=False)
+
     def __str__(self):
         return self.name
 
@@ -74,7 +81,16 @@ class User(AbstractBaseUser, PermissionsMixin):
     `status` is the account lifecycle; `state` is the postal state, as Graph names it."""
 
     MEMBER, ADMIN, OWNER = "member", "admin", "owner"
-    ROLES = [(MEMBER, "Member"), (ADMIN, "Admin"), (OWNER, "Owner")]
+    # Console roles with fewer rights (directory.roles): helpdesk helps people sign in,
+    # read-only sees everything and changes nothing.
+    HELPDESK, READ_ONLY = "helpdesk", "read_only"
+    ROLES = [
+        (MEMBER, "Member"),
+        (READ_ONLY, "Read-only"),
+        (HELPDESK, "Helpdesk"),
+        (ADMIN, "Admin"),
+        (OWNER, "Owner"),
+    ]
     STAGED, ACTIVE, SUSPENDED = "staged", "active", "suspended"
     STATUSES = [(STAGED, "Staged"), (ACTIVE, "Active"), (SUSPENDED, "Suspended")]
 
@@ -92,6 +108,9 @@ class User(AbstractBaseUser, PermissionsMixin):
     # When the scheduled job found the password expired and told bridges to block sign-in;
     # cleared by the next password set.
     password_expired_at = models.DateTimeField(null=True, blank=True)
+    # When the person's authenticator app was confirmed (directory.mfa), cleared when an
+    # owner resets it: every console and portal page reads it, so it saves a query there.
+    mfa_enrolled_at = models.DateTimeField(null=True, blank=True)
 
     # Profile attributes synced to Microsoft 365 (see m365bridge's attribute map).
     first_name = models.CharField(max_length=64, blank=True)
@@ -139,6 +158,16 @@ class User(AbstractBaseUser, PermissionsMixin):
     @property
     def is_org_admin(self):
         return self.organization_id is not None and self.role in (self.ADMIN, self.OWNER)
+
+    @property
+    def has_console_access(self):
+        """Admins and owners, and the narrower helpdesk and read-only roles."""
+        return self.organization_id is not None and self.role in (
+            self.ADMIN,
+            self.OWNER,
+            self.HELPDESK,
+            self.READ_ONLY,
+        )
 
     @property
     def name(self):
@@ -291,11 +320,13 @@ class SentEmail(models.Model):
     RESET = "reset"
     EXPIRY_WARNING = "expiry_warning"
     PASSWORD_CHANGED = "password_changed"
+    MFA_RESET = "mfa_reset"
     KINDS = [
         (ACTIVATION, "Welcome and activation"),
         (RESET, "Password reset link"),
         (EXPIRY_WARNING, "Password expiry warning"),
         (PASSWORD_CHANGED, "Password changed"),
+        (MFA_RESET, "Second factors reset"),
     ]
 
     organization = models.ForeignKey(
@@ -372,3 +403,81 @@ class SignInThrottle(models.Model):
     @staticmethod
     def key_for(scope: str, value: str) -> str:
         return f"{scope}:{hashlib.sha256(value.strip().lower().encode()).hexdigest()}"
+
+
+# --- second factors (directory.mfa) --------------------------------------------------------
+
+
+class PasskeyDevice(Device):
+    """A WebAuthn passkey (a platform authenticator or a security key) as a django-otp
+    device, so that signing in with it marks the session verified like an app code. The
+    ceremony is checked by py_webauthn (`directory.passkeys`); only the credential's id,
+    public key and signature counter are kept (nothing secret)."""
+
+    credential_id = models.BinaryField(unique=True)
+    public_key = models.BinaryField()
+    sign_count = models.PositiveBigIntegerField(default=0)
+    transports = models.JSONField(default=list, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+    last_used_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta(Device.Meta):
+        verbose_name = "passkey"
+
+
+# --- sign-in audit and sessions (directory.sessions) ---------------------------------------
+
+
+class UserSession(models.Model):
+    """A signed-in browser session of a person, so they can see where they are signed in
+    and sign the others out, and an owner can end all of them. `session_key` is Django's
+    session key (a secret: never shown, only used to delete the session)."""
+
+    user = models.ForeignKey(User, on_delete=models.CASCADE, related_name="web_sessions")
+    session_key = models.CharField(max_length=64, unique=True)
+    surface = models.CharField(max_length=16)  # "console" or "portal"
+    address = models.CharField(max_length=64, blank=True)
+    user_agent = models.CharField(max_length=256, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self):
+        return f"{self.user_id} from {self.address}"
+
+
+class KnownSignInAddress(models.Model):
+    """An address this person signed in from successfully: an account lock-out does not
+    apply there (the per-address slowdown still does), so strangers cannot lock them out."""
+
+    user = models.ForeignKey(User, on_delete=models.CASCADE, related_name="known_addresses")
+    address = models.CharField(max_length=64)
+    last_success_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint("user", "address", name="known_sign_in_address_unique")
+        ]
+
+    def __str__(self):
+        return f"{self.user_id} at {self.address}"
+
+
+class UnknownEmailSignInTally(models.Model):
+    """Failed sign-ins with emails that have no account, counted per client address and
+    hour instead of one event each (a password-spraying run would flood the log)."""
+
+    address = models.CharField(max_length=64)
+    hour = models.DateTimeField()
+    failures = models.PositiveIntegerField(default=0)
+    last_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint("address", "hour", name="unknown_email_tally_unique")
+        ]
+        ordering = ["-hour"]
+
+    def __str__(self):
+        return f"{self.failures} from {self.address} at {self.hour:%Y-%m-%d %H}h"

@@ -238,7 +238,7 @@ def _clean_phones(value, errors) -> list[str]:
 
 def _clean_role(role: str) -> str:
     if role not in dict(User.ROLES):
-        raise InvalidInput.for_field("role", "Must be one of: member, admin, owner.")
+        raise InvalidInput.for_field("role", f"Must be one of: {', '.join(dict(User.ROLES))}.")
     return role
 
 

@@ -21,6 +21,15 @@ def _emails_sent_inline(settings):
     settings.EMAIL_DELIVERY = "inline"
 
 
+def _password_only(organization):
+    """The cast signs in with a password alone. New organizations require a second factor
+    of their admins (directory.mfa); tests/directory/test_mfa.py and
+    tests/console/test_mfa_policy.py turn the policy back on and sign in with codes."""
+    organization.mfa_required_for_admins = False
+    organization.save(update_fields=["mfa_required_for_admins"])
+    return organization
+
+
 @pytest.fixture
 def acme(db):
     organization, _ = services.organization_signup(
@@ -30,7 +39,7 @@ def acme(db):
         first_name="Alice",
         last_name="Anders",
     )
-    return organization
+    return _password_only(organization)
 
 
 @pytest.fixture
@@ -58,7 +67,7 @@ def globex(db):
         email="gina@globex.example",
         password=PASSWORD,
     )
-    return organization
+    return _password_only(organization)
 
 
 @pytest.fixture

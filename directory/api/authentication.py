@@ -36,14 +36,15 @@ class ApiKeyAuthentication(authentication.BaseAuthentication):
 class ApiKeyActor:
     """Stands in for a user on key-authenticated requests.
 
-    A key belongs to its organization and works with admin rights. Events name its
-    creator (`user`) when they still exist, so a person is accountable; a key whose
-    creator was deleted acts as nobody (None), and then it cannot do what only an
-    owner may. A creator who is an owner lends their key the owner's rights."""
+    A key belongs to its organization and never has more rights than its creator has
+    now (directory.roles): an owner's key has the owner's rights, a creator demoted to
+    helpdesk or read-only narrows their keys at once, and one demoted to member stops
+    them. Events name its creator (`user`) when they still exist, so a person is
+    accountable; a key whose creator was deleted acts as nobody (None) with admin rights,
+    and then it cannot do what only an owner may."""
 
     is_authenticated = True
     is_anonymous = False
-    is_org_admin = True
     pk = None
 
     def __init__(self, key: ApiKey):
@@ -52,7 +53,9 @@ class ApiKeyActor:
         self.organization_id = key.organization_id
         creator = key.created_by if key.created_by_id else None
         self.user: User | None = creator if _same_organization(creator, key) else None
-        self.role = self.user.role if self.user and self.user.is_org_admin else User.ADMIN
+        self.role = self.user.role if self.user else User.ADMIN
+        self.is_org_admin = self.role in (User.ADMIN, User.OWNER)
+        self.has_console_access = self.user.has_console_access if self.user else True
         self.email = f"api-key:{key.name}"
 
     def __str__(self):

@@ -178,6 +178,24 @@ class PolicyForm(forms.Form):
     )
 
 
+class ReauthForm(forms.Form):
+    secret = forms.CharField(
+        label="Your password, or a code from your authenticator app",
+        max_length=1024,
+        strip=False,
+        widget=forms.PasswordInput(attrs={"autocomplete": "current-password", "autofocus": True}),
+    )
+
+
+class MfaPolicyForm(forms.Form):
+    required_for_admins = forms.BooleanField(
+        label="Admins and owners must use a second factor", required=False
+    )
+    required_for_everyone = forms.BooleanField(
+        label="Every user must use a second factor (console and portal)", required=False
+    )
+
+
 class ApiKeyForm(forms.Form):
     name = forms.CharField(max_length=100, help_text="Say what uses it, such as “HR sync”.")
     scope = forms.ChoiceField(

@@ -72,3 +72,22 @@ class ChangePasswordForm(NewPasswordForm):
     )
 
     field_order = ["current_password", "new_password", "confirm_password"]
+
+
+class MfaCodeForm(forms.Form):
+    """A six-digit code from the authenticator app, or a recovery code."""
+
+    code = forms.CharField(
+        label="Code",
+        max_length=32,
+        widget=forms.TextInput(
+            attrs={"autocomplete": "one-time-code", "inputmode": "text", "autofocus": True}
+        ),
+    )
+
+    def add_service_error(self, error) -> None:
+        for field, messages in (error.fields or {}).items():
+            for message in messages:
+                self.add_error(field if field in self.fields else None, message)
+        if not error.fields:
+            self.add_error(None, error.message)

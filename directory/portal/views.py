@@ -19,12 +19,13 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.debug import sensitive_post_parameters
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from directory import lifecycle
+from directory import lifecycle, mfa, signins
 from directory.errors import InvalidInput
 from directory.models import AccountToken
 
 from . import selectors
 from .forms import ChangePasswordForm, ForgotForm, NewPasswordForm, SignInForm
+from .mfa_views import mfa_redirect
 
 SIGN_IN_FAILED = "The email or password is not correct."
 FORGOT_SENT = (
@@ -44,6 +45,8 @@ def portal_user_required(view=None, *, password_change_allowed: bool = False):
             if not user.is_authenticated or user.organization_id is None:
                 url = reverse("portal:sign_in")
                 return redirect(f"{url}?{urlencode({'next': request.path})}")
+            if step := mfa.mfa_step(request):
+                return mfa_redirect(request, step)
             if not password_change_allowed and lifecycle.user_must_set_password(user):
                 return redirect("portal:password_change")
             return view(request, *args, **kwargs)
@@ -77,9 +80,16 @@ def sign_in(request):
         )
         if result.user is not None:
             login(request, result.user)
+            signins.sign_in_succeeded(request=request, user=result.user, surface=signins.PORTAL)
             if lifecycle.user_must_set_password(result.user):
                 return redirect("portal:password_change")
             return redirect(next_url)
+        signins.sign_in_failed(
+            request=request,
+            email=form.cleaned_data["email"],
+            surface=signins.PORTAL,
+            reason="throttled" if result.refused else "password",
+        )
         if result.refused:
             form.add_error(None, lifecycle.wait_message(result.retry_at))
         elif result.retry_at:

@@ -54,7 +54,7 @@ def tenant_list(request):
     )
 
 
-@console_view("m365")
+@console_view("m365", reauth=True)
 @require_http_methods(["GET", "POST"])
 def tenant_connect(request):
     error = ""
@@ -169,7 +169,7 @@ def tenant_reauthorize(request, pk):
         return redirect("m365:tenant", pk=pk)
 
 
-@console_view("m365")
+@console_view("m365", reauth=True)
 @require_http_methods(["GET", "POST"])
 def tenant_deauthorize(request, pk):
     tenant = selectors.tenant_get(organization=request.organization, pk=pk)

@@ -15,6 +15,7 @@ EVERY_PAGE = [
     "settings",
     "api_keys",
     "events",
+    "reauth",
 ]
 
 
@@ -66,6 +67,8 @@ OBJECT_URLS = [
     ("user_suspend", lambda o: [o["user"]]),
     ("user_activate", lambda o: [o["user"]]),
     ("user_delete", lambda o: [o["user"]]),
+    ("user_mfa_reset", lambda o: [o["user"]]),
+    ("user_sessions_end", lambda o: [o["user"]]),
     ("group_detail", lambda o: [o["group"]]),
     ("group_edit", lambda o: [o["group"]]),
     ("group_delete", lambda o: [o["group"]]),

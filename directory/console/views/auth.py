@@ -1,13 +1,17 @@
 from django.contrib import messages
 from django.contrib.auth import login, logout
 from django.shortcuts import redirect, render
+from django.urls import reverse
 from django.utils.http import url_has_allowed_host_and_scheme
-from django.views.decorators.http import require_POST
+from django.views.decorators.debug import sensitive_post_parameters
+from django.views.decorators.http import require_http_methods, require_POST
 
-from directory import lifecycle, signup
-from directory.errors import ServiceError
+from directory import lifecycle, signins, signup
+from directory import reauth as reauthentication
+from directory.errors import InvalidInput, ServiceError
 
-from ..forms import SignInForm, SignUpForm, add_service_error
+from ..access import console_view
+from ..forms import ReauthForm, SignInForm, SignUpForm, add_service_error
 
 
 def _next_url(request) -> str:
@@ -31,7 +35,14 @@ def sign_in(request):
         )
         if result.user is not None:
             login(request, result.user)
+            signins.sign_in_succeeded(request=request, user=result.user, surface=signins.CONSOLE)
             return redirect(_next_url(request) or "console:dashboard")
+        signins.sign_in_failed(
+            request=request,
+            email=form.cleaned_data["email"],
+            surface=signins.CONSOLE,
+            reason="throttled" if result.refused else "password",
+        )
         failed = "The email or password is not right, or the account is not active."
         if result.refused:
             form.add_error(None, lifecycle.wait_message(result.retry_at))
@@ -39,7 +50,15 @@ def sign_in(request):
             form.add_error(None, f"{failed} {lifecycle.wait_message(result.retry_at)}")
         else:
             form.add_error(None, failed)
-    return render(request, "console/sign_in.html", {"form": form, "next": _next_url(request)})
+    return render(
+        request,
+        "console/sign_in.html",
+        {
+            "form": form,
+            "next": _next_url(request),
+            "passkey_next": _next_url(request) or reverse("console:dashboard"),
+        },
+    )
 
 
 @require_POST
@@ -72,3 +91,24 @@ def sign_up(request):
             messages.success(request, SIGNUP_SENT.format(email=form.cleaned_data["email"]))
             return redirect("console:login")
     return render(request, "console/sign_up.html", {"form": form}, status=status)
+
+
+@console_view("settings")
+@sensitive_post_parameters("secret")
+@require_http_methods(["GET", "POST"])
+def reauth(request):
+    """ "Confirm it is you" before a dangerous action: the password, or a code from the
+    app. Then back to the page the action is on, to submit it again."""
+    form = ReauthForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        try:
+            reauthentication.reauthenticate(request=request, secret=form.cleaned_data["secret"])
+        except InvalidInput as error:
+            add_service_error(form, error)
+        else:
+            return redirect(_next_url(request) or "console:dashboard")
+    return render(
+        request,
+        "console/reauth.html",
+        {"form": form, "next": _next_url(request)},
+    )

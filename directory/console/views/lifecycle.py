@@ -1,10 +1,11 @@
 """Console actions on a user's account lifecycle (issue 7): send a reset link, resend
 the activation email, lift a sign-in lock. Setting a temporary password is an option of
-the "Set password" page (`users.user_password`)."""
+the "Set password" page (`users.user_password`). An owner also resets a member's
+second factors here (`directory.mfa.mfa_reset`)."""
 
 from django.views.decorators.http import require_http_methods
 
-from directory import emails, lifecycle
+from directory import emails, lifecycle, mfa, signins
 
 from ..access import console_view
 from .users import user_action
@@ -55,4 +56,35 @@ def user_unlock(request, pk):
         "you know the failures were theirs.",
         done="{user.email} can sign in again.",
         danger=False,
+    )
+
+
+@console_view("users")
+@require_http_methods(["GET", "POST"])
+def user_mfa_reset(request, pk):
+    return user_action(
+        request,
+        pk,
+        action=mfa.mfa_reset,
+        verb="Reset second factor",
+        title="Reset the second factor of {user.email}?",
+        message="Their authenticator app and recovery codes stop working at once. They set "
+        "up a new one at their next sign-in, and are told by email. Do this only once you "
+        "are sure who asked (a lost phone).",
+        done="The second factor of {user.email} was reset; they were told by email.",
+    )
+
+
+@console_view("users")
+@require_http_methods(["GET", "POST"])
+def user_sessions_end(request, pk):
+    return user_action(
+        request,
+        pk,
+        action=signins.sessions_end_all,
+        verb="Sign out everywhere",
+        title="Sign {user.email} out of every browser?",
+        message="Every console and portal session of theirs ends at once; they can sign in "
+        "again with their password (and second factor).",
+        done="{user.email} was signed out everywhere.",
     )

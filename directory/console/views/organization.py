@@ -3,16 +3,16 @@ from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_http_methods
 
-from directory import selectors, services
+from directory import mfa, selectors, services
 from directory.errors import ServiceError
 from directory.services import POLICY_FIELDS
 
 from ..access import console_view
-from ..forms import ApiKeyForm, PolicyForm, ScimSettingsForm, add_service_error
+from ..forms import ApiKeyForm, MfaPolicyForm, PolicyForm, ScimSettingsForm, add_service_error
 from .common import confirm
 
 
-@console_view("settings")
+@console_view("settings", reauth=True)
 @require_http_methods(["GET", "POST"])
 def organization_settings(request):
     """The password policy form, and the SCIM provisioning form (posted with
@@ -41,7 +41,16 @@ def organization_settings(request):
                 "The password policy was saved. It applies to every password set from now on.",
             )
             return redirect("console:settings")
-    return render(request, "console/settings.html", {"form": form, "scim_form": scim_form})
+    return _settings_page(request, form, scim_form)
+
+
+def _settings_page(request, form, scim_form):
+    context = {
+        "form": form,
+        "scim_form": scim_form,
+        "mfa_form": _mfa_policy_form(request.organization),
+    }
+    return render(request, "console/settings.html", context)
 
 
 def _scim_settings_save(request, scim_form):
@@ -54,10 +63,33 @@ def _scim_settings_save(request, scim_form):
         messages.success(request, "The SCIM provisioning setting was saved.")
         return redirect("console:settings")
     form = PolicyForm(initial={name: getattr(request.organization, name) for name in POLICY_FIELDS})
-    return render(request, "console/settings.html", {"form": form, "scim_form": scim_form})
+    return _settings_page(request, form, scim_form)
 
 
-@console_view("api_keys")
+def _mfa_policy_form(organization, data=None) -> MfaPolicyForm:
+    return MfaPolicyForm(
+        data,
+        initial={
+            "required_for_admins": organization.mfa_required_for_admins,
+            "required_for_everyone": organization.mfa_required_for_everyone,
+        },
+    )
+
+
+@console_view("settings", reauth="console:settings")
+@require_http_methods(["POST"])
+def mfa_policy(request):
+    """Who must use a second factor; saved from the settings page."""
+    form = _mfa_policy_form(request.organization, request.POST)
+    if form.is_valid():
+        mfa.mfa_policy_update(
+            actor=request.user, organization=request.organization, **form.cleaned_data
+        )
+        messages.success(request, "The second-factor policy was saved.")
+    return redirect("console:settings")
+
+
+@console_view("api_keys", reauth=True)
 @require_http_methods(["GET", "POST"])
 def api_key_list(request):
     """The keys, and the form to make one. A new key's secret is rendered in the response

@@ -195,7 +195,7 @@ def user_activate(request, pk):
     )
 
 
-@console_view("users")
+@console_view("users", reauth=True)
 @require_http_methods(["GET", "POST"])
 def user_delete(request, pk):
     return user_action(
