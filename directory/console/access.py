@@ -22,7 +22,8 @@ def console_view(section: str, *, reauth: bool | str = False):
         template reads it from `request.console_section`). With `reauth`, the view's POST is a
         dangerous action: without a check of the person in the last minutes
         (`directory.reauth`), they are asked to confirm it is them, then sent back to the page
-    (or to the URL name `reauth` gives, for a view that only takes POSTs)."""
+    (or to the URL name `reauth` gives, with the view's own URL arguments, for a view
+    that only takes POSTs)."""
 
     def decorate(view):
         @wraps(view)
@@ -37,7 +38,7 @@ def console_view(section: str, *, reauth: bool | str = False):
             if lifecycle.user_must_set_password(user):  # expired or temporary: change it first
                 return redirect("portal:password_change")
             if reauth and request.method == "POST" and not reauth_check_is_recent(request):
-                back = reverse(reauth) if isinstance(reauth, str) else request.path
+                back = reverse(reauth, kwargs=kwargs) if isinstance(reauth, str) else request.path
                 return redirect(f"{reverse('console:reauth')}?{urlencode({'next': back})}")
             if not roles.console_allows(
                 role=user.role, view_name=request.resolver_match.view_name, method=request.method

@@ -17,7 +17,7 @@ def _back(tenant):
     return redirect(reverse("m365:tenant", args=[tenant.pk]) + "#held")
 
 
-@console_view("m365")
+@console_view("m365", reauth="m365:tenant")
 @require_POST
 def held_blocks_release(request, pk):
     tenant = selectors.tenant_get(organization=request.organization, pk=pk)

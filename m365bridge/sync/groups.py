@@ -37,7 +37,7 @@ def chunk_sync(client, bindings: list[GroupBinding], result: SyncResult) -> None
         except (graph.NeedsReauthorization, engine.LeaseLost):
             raise
         except Exception as exc:  # one bad group never stops the others
-            log.exception("group binding %s failed", binding.pk)
+            log.exception("group binding %s failed", binding.pk, extra={"binding": binding.pk})
             _record_error(
                 binding, None, engine.as_graph_error(exc), "group_update_provision", result
             )

@@ -99,7 +99,9 @@ def _record_later(row: UserBinding, error: graph.GraphError) -> None:
         actor_id=row.intent_actor_id,
         next_attempt_at=timezone.now() + RETRY_AFTER,
     )
-    log.info("licence of binding %s not assigned yet (%s)", row.pk, error.code)
+    log.info(
+        "licence of binding %s not assigned yet (%s)", row.pk, error.code, extra={"binding": row.pk}
+    )
 
 
 def _record_refused(row: UserBinding, error: graph.GraphError, skus: list[Sku]) -> None:

@@ -56,7 +56,7 @@ def chunk_sync(client, bindings: list[UserBinding], result: SyncResult) -> None:
         try:
             plan = planning.binding_plan(binding)
         except Exception as exc:  # one bad binding never stops the others
-            log.exception("planning binding %s failed", binding.pk)
+            log.exception("planning binding %s failed", binding.pk, extra={"binding": binding.pk})
             _record_failure(binding, None, engine.as_graph_error(exc), result)
             continue
         if binding.state == UserBinding.HELD and not is_block(plan):

@@ -2,10 +2,13 @@
 within the window are held (nothing sent) until an owner releases them (each sent once)
 or discards them; a single suspension is never held; owners get one email."""
 
+from urllib.parse import urlencode
+
 import pytest
 from django.urls import reverse
 
 from audit.models import Event
+from directory import reauth
 from directory import services as directory_services
 from directory.errors import InvalidInput, NotAllowed
 from directory.models import SentEmail, User
@@ -219,3 +222,23 @@ def test_the_console_names_the_field_of_a_bad_threshold(client, acme, alice, ten
     )
     assert b"max_accounts: Enter a whole number of accounts from 1 to 100000." in response.content
     assert not DeprovisionBrake.objects.filter(tenant=tenant, max_accounts=-3).exists()
+
+
+def test_releasing_held_blocks_asks_to_confirm_it_is_you_after_a_few_minutes(
+    client, acme, alice, ms, tenant
+):
+    services.tenant_brake_update(actor=alice, tenant=tenant, max_accounts=1, max_percent=1)
+    for user in bound_staff(acme, alice, ms, tenant, 3):
+        directory_services.user_suspend(actor=alice, user=user)
+    sync(tenant)
+    client.force_login(alice)
+    session = client.session
+    session[reauth.SESSION_KEY] = session[reauth.SESSION_KEY] - 6 * 60
+    session.save()
+
+    response = client.post(reverse("m365:held_release", args=[tenant.pk]))
+
+    back = reverse("m365:tenant", args=[tenant.pk])
+    assert response.status_code == 302
+    assert response["Location"] == f"{reverse('console:reauth')}?{urlencode({'next': back})}"
+    assert selectors.tenant_brake_status(tenant=tenant)["held_count"] == 2
