@@ -5,6 +5,7 @@ not advertised and carries this run's summary."""
 
 import uuid
 from collections import Counter
+from collections.abc import Sequence
 
 import httpx2
 import pytest
@@ -19,6 +20,21 @@ from .conftest import scim_key
 PASSING = {Status.SUCCESS, Status.COMPLIANT, Status.ACCEPTABLE}
 
 
+class _FreshEach(Sequence):
+    """Examples that are new every time scim2-tester picks one (it draws with
+    `random.choice`): a fixed list of 500 userNames gave two users the same address
+    once in a few runs, which Stratus rightly refuses."""
+
+    def __init__(self, make):
+        self.make = make
+
+    def __len__(self) -> int:
+        return 1_000_000
+
+    def __getitem__(self, index):
+        return self.make()
+
+
 def _described_with_email_user_names() -> ScimProvider:
     """What the server publishes, described on the client side, plus the one rule no SCIM
     schema can say: a Stratus userName is an email address (it is the user's sign-in),
@@ -30,7 +46,7 @@ def _described_with_email_user_names() -> ScimProvider:
         schemas.schemas(), schemas.resource_types(), schemas.service_provider_config()
     )
     examples = {
-        "user_name": [f"{uuid.uuid4().hex}@tester.example" for _ in range(500)],
+        "user_name": _FreshEach(lambda: f"{uuid.uuid4().hex}@tester.example"),
         "password": [f"Tester-{uuid.uuid4().hex[:10]}-Pw1" for _ in range(50)],
     }
     for model in (described.model_for("User"), described.model_for(schemas.USER_SCHEMA)):
