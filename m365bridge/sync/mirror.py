@@ -173,6 +173,7 @@ class MirrorRound:
     started: datetime = field(default_factory=timezone.now)
     domains: set[str] = field(default_factory=set)
     full: bool = False
+    changed: bool = False  # a page added, changed or removed an account
 
     def begin(self, *, full: bool) -> None:
         self.full = full
@@ -187,6 +188,7 @@ class MirrorRound:
         holds), delete those it reports removed, and count the progress."""
         removed = [i["id"] for i in items if "@removed" in i and i.get("id")]
         present = {i["id"]: i for i in items if "@removed" not in i and i.get("id")}
+        self.changed = self.changed or bool(removed or present)
         if removed:
             MirroredUser.objects.filter(tenant=self.tenant, microsoft_id__in=removed).delete()
         if present:
@@ -225,11 +227,10 @@ class MirrorRound:
         read did not touch are accounts deleted since."""
         if full:
             MirroredUser.objects.filter(tenant=self.tenant, read_at__lt=self.started).delete()
-        fields = {
-            "reading": False,
-            "domains": mirror_distinct(tenant=self.tenant, column="domain"),
-            "departments": mirror_distinct(tenant=self.tenant, column="department"),
-        }
+        fields = {"reading": False}
+        if full or self.changed:  # the filter choices: two scans, only when they can move
+            fields["domains"] = mirror_distinct(tenant=self.tenant, column="domain")
+            fields["departments"] = mirror_distinct(tenant=self.tenant, column="department")
         if full:
             fields.update(select=self.select, filled_at=timezone.now())
         TenantMirror.objects.filter(tenant=self.tenant).update(**fields)
