@@ -221,6 +221,30 @@ class BenchStack:
         )
 
 
+def django_against_graphsim(*, database_url: str, sim, app) -> None:
+    """Recreate the bench database and set Django up in this process, pointed at
+    graphsim with Stratus's app registration there, migrated (in-process benches)."""
+    recreate_database(database_url)
+    os.environ.update(
+        {
+            "DATABASE_URL": database_url,
+            "DJANGO_SETTINGS_MODULE": "config.settings",
+            "REDIS_URL": "",
+            "M365_CLIENT_ID": app["clientId"],
+            "M365_CLIENT_SECRET": app["secret"],
+            "M365_LOGIN_URL": sim.base_url,
+            "M365_GRAPH_URL": sim.base_url,
+            "M365_CA_BUNDLE": sim.ca_path,
+        }
+    )
+    import django
+
+    django.setup()
+    from django.core.management import call_command
+
+    call_command("migrate", verbosity=0)
+
+
 def burst_floor_seconds(writes: int, time_scale: float) -> float:
     """The least time the write quota allows for `writes` when a client may burst: a
     full window at once, the next as soon as the first has passed (the sliding-window

@@ -40,27 +40,9 @@ def say(message: str) -> None:
 
 
 def setup_django(sim, app) -> None:
-    from bench._stack import recreate_database
+    from bench._stack import django_against_graphsim
 
-    recreate_database(DATABASE_URL)
-    os.environ.update(
-        {
-            "DATABASE_URL": DATABASE_URL,
-            "DJANGO_SETTINGS_MODULE": "config.settings",
-            "REDIS_URL": "",
-            "M365_CLIENT_ID": app["clientId"],
-            "M365_CLIENT_SECRET": app["secret"],
-            "M365_LOGIN_URL": sim.base_url,
-            "M365_GRAPH_URL": sim.base_url,
-            "M365_CA_BUNDLE": sim.ca_path,
-        }
-    )
-    import django
-
-    django.setup()
-    from django.core.management import call_command
-
-    call_command("migrate", verbosity=0)
+    django_against_graphsim(database_url=DATABASE_URL, sim=sim, app=app)
 
 
 def seed(sim, app, users: int) -> tuple:
