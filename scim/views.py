@@ -239,17 +239,21 @@ def user_list(request, caller):
     )
 
 
+def _read_response(request, resource):
+    """A resource as read: 304 when the client's `If-None-Match` already has this
+    version, else the resource with its ETag."""
+    if _not_modified(request, resource):
+        return HttpResponse(status=304, headers={"ETag": resource.meta.version})
+    return _resource_response(request, resource, context=Context.RESOURCE_QUERY_RESPONSE)
+
+
 @scim_endpoint("GET", "PUT", "PATCH", "DELETE")
 def user_detail(request, caller, pk):
     base = _base_url(request)
     organization = caller.organization
     if request.method == "GET":
-        resource = resources.user_resource(
-            selectors.scim_user_get(organization=organization, pk=pk), base_url=base
-        )
-        if _not_modified(request, resource):
-            return HttpResponse(status=304, headers={"ETag": resource.meta.version})
-        return _resource_response(request, resource, context=Context.RESOURCE_QUERY_RESPONSE)
+        user = selectors.scim_user_get(organization=organization, pk=pk)
+        return _read_response(request, resources.user_resource(user, base_url=base))
     with transaction.atomic():
         user = selectors.scim_user_get(organization=organization, pk=pk, lock=True)
         current = resources.user_resource(user, base_url=base)
@@ -306,12 +310,8 @@ def group_detail(request, caller, pk):
     base = _base_url(request)
     organization = caller.organization
     if request.method == "GET":
-        resource = resources.group_resource(
-            selectors.scim_group_get(organization=organization, pk=pk), base_url=base
-        )
-        if _not_modified(request, resource):
-            return HttpResponse(status=304, headers={"ETag": resource.meta.version})
-        return _resource_response(request, resource, context=Context.RESOURCE_QUERY_RESPONSE)
+        group = selectors.scim_group_get(organization=organization, pk=pk)
+        return _read_response(request, resources.group_resource(group, base_url=base))
     with transaction.atomic():
         group = selectors.scim_group_get(organization=organization, pk=pk, lock=True)
         current = resources.group_resource(group, base_url=base)
