@@ -99,6 +99,13 @@ class EventOutputSerializer(serializers.Serializer):
     target_id = serializers.CharField()
     target_label = serializers.CharField()
     details = serializers.DictField()
+    api_key_id = serializers.IntegerField(
+        allow_null=True, help_text="The API or SCIM key the change was made through, if any."
+    )
+    api_key = serializers.CharField(
+        source="api_key_label",
+        help_text="That key's name and public prefix (never its secret); empty without a key.",
+    )
 
 
 class EventListApi(APIView):

@@ -34,6 +34,8 @@ COLUMNS = (
     "target_id",
     "target_label",
     "details",
+    "api_key_id",
+    "api_key_label",
 )
 CSV_HEADER = (
     "id",
@@ -47,6 +49,8 @@ CSV_HEADER = (
     "target_id",
     "target_label",
     "details",
+    "api_key_id",
+    "api_key",
 )
 # A spreadsheet runs a cell that starts with one of these as a formula (CSV injection).
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
@@ -103,6 +107,8 @@ def _csv_row(row: tuple) -> list[str]:
         target_id,
         target_label,
         details,
+        api_key_id,
+        api_key,
     ) = row
     cells = [
         type,
@@ -114,6 +120,8 @@ def _csv_row(row: tuple) -> list[str]:
         target_id,
         target_label,
         json.dumps(details, sort_keys=True, ensure_ascii=False),
+        "" if api_key_id is None else str(api_key_id),
+        api_key,
     ]
     return [str(pk), iso_utc(created_at), *(csv_safe(cell) for cell in cells)]
 
@@ -146,6 +154,8 @@ def _json_event(row: tuple) -> dict:
         target_id,
         target_label,
         details,
+        api_key_id,
+        api_key,
     ) = row
     return {
         "id": pk,
@@ -160,6 +170,8 @@ def _json_event(row: tuple) -> dict:
         "target_id": target_id,
         "target_label": target_label,
         "details": details,
+        "api_key_id": api_key_id,
+        "api_key": api_key,
     }
 
 

@@ -35,6 +35,10 @@ class Event(models.Model):
     )
     # A copy of who acted, so the record survives the actor's deletion ("system" for jobs).
     actor_label = models.CharField(max_length=254)
+    # The API or SCIM key a change was made through (audit.context), besides its creator
+    # (`actor`): its id, and its name and public prefix, never its secret.
+    api_key_id = models.PositiveBigIntegerField(null=True, blank=True)
+    api_key_label = models.CharField(max_length=160, blank=True)
     tenant_ref = models.CharField(max_length=64, blank=True)
     tenant_label = models.CharField(max_length=255, blank=True)
     target_type = models.CharField(max_length=32, blank=True)

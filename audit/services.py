@@ -6,6 +6,7 @@ from typing import Any
 
 from django.db import transaction
 
+from .context import acting_key
 from .models import Event
 from .redaction import assert_no_secrets
 
@@ -46,12 +47,15 @@ def event_record(
         target_type, target_id, target_label = target.event_target()
     details = dict(details or {})
     assert_no_secrets(details)
+    key = acting_key()
     with transaction.atomic(savepoint=False):  # the event and what subscribers write
         event = Event.objects.create(
             organization=organization,
             type=type,
             actor=actor,
             actor_label=actor.email if actor is not None else SYSTEM,
+            api_key_id=key.id if key else None,
+            api_key_label=_label(key.label) if key else "",
             tenant_ref=str(tenant_ref or ""),
             tenant_label=_label(tenant_label),
             target_type=target_type,

@@ -236,11 +236,22 @@ class ApiKey(models.Model):
 
     `scopes` says what a key may be used for: `api` (the REST API) or `scim` (SCIM
     provisioning, `/scim/v2/`, and nothing else). A key with no scopes (every key made
-    before scopes existed) is an `api` key."""
+    before scopes existed) is an `api` key.
+
+    A REST API key may be `read_only` and limited to `areas` (none: every area); see
+    `directory.roles.key_allows`. It stops at `expires_at` when it has one, and never has
+    more rights than its creator has now (`directory.keys.api_key_authenticate`)."""
 
     PREFIX = "stk_"
     SCOPE_API, SCOPE_SCIM = "api", "scim"
     SCOPES = [(SCOPE_API, "REST API"), (SCOPE_SCIM, "SCIM provisioning")]
+    AREA_USERS, AREA_GROUPS, AREA_M365, AREA_EVENTS = "users", "groups", "m365", "events"
+    AREAS = [
+        (AREA_USERS, "Users"),
+        (AREA_GROUPS, "Groups"),
+        (AREA_M365, "Microsoft 365"),
+        (AREA_EVENTS, "Events"),
+    ]
 
     organization = models.ForeignKey(
         Organization, on_delete=models.CASCADE, related_name="api_keys"
@@ -253,6 +264,10 @@ class ApiKey(models.Model):
     last_used_at = models.DateTimeField(null=True, blank=True)
     revoked_at = models.DateTimeField(null=True, blank=True)
     scopes = models.JSONField(default=list, blank=True)
+    read_only = models.BooleanField(default=False)
+    areas = models.JSONField(default=list, blank=True)  # [] is every area
+    expires_at = models.DateTimeField(null=True, blank=True)
+    last_used_from = models.GenericIPAddressField(null=True, blank=True)
 
     objects = OrganizationScopedQuerySet.as_manager()
 
@@ -261,6 +276,18 @@ class ApiKey(models.Model):
 
     def __str__(self):
         return self.name
+
+    @property
+    def label(self) -> str:
+        """How events and pages name the key: its name and public prefix, never the secret."""
+        return f"{self.name} ({self.PREFIX}{self.lookup}_…)"
+
+    def is_expired(self, now=None) -> bool:
+        return self.expires_at is not None and self.expires_at <= (now or timezone.now())
+
+    def area_labels(self) -> list[str]:
+        names = dict(self.AREAS)
+        return [names.get(area, area) for area in self.areas]
 
     @staticmethod
     def hash_key(key: str) -> str:

@@ -2,8 +2,10 @@
 `actor=`, validates its input, records its event in the same transaction and announces
 the change to bridges (`directory.hooks`)."""
 
+import ipaddress
 import re
 import secrets
+from datetime import datetime
 from typing import Any
 
 from django.core.exceptions import ValidationError
@@ -573,10 +575,19 @@ def group_member_remove(*, actor: User, group: Group, user: User) -> bool:
 
 @transaction.atomic
 def api_key_create(
-    *, actor: User, organization: Organization, name: str, scope: str = ApiKey.SCOPE_API
+    *,
+    actor: User,
+    organization: Organization,
+    name: str,
+    scope: str = ApiKey.SCOPE_API,
+    read_only: bool = False,
+    areas: list[str] | None = None,
+    expires_at: datetime | None = None,
 ) -> tuple[ApiKey, str]:
     """Create a key and return it with its secret, which is shown this once only. `scope`
-    is what the key is for: the REST API, or SCIM provisioning only."""
+    is what the key is for: the REST API, or SCIM provisioning only. A REST API key may
+    be `read_only` and limited to `areas` (none given: every area); any key may expire
+    at `expires_at`."""
     name = (name or "").strip()
     if not name:
         raise InvalidInput.for_field("name", "Give the key a name.")
@@ -584,6 +595,9 @@ def api_key_create(
         raise InvalidInput.for_field("name", "At most 100 characters.")
     if scope not in dict(ApiKey.SCOPES):
         raise InvalidInput.for_field("scope", "Must be one of: api, scim.")
+    areas = _key_areas(scope=scope, read_only=read_only, areas=areas or [])
+    if expires_at is not None and expires_at <= timezone.now():
+        raise InvalidInput.for_field("expires_at", "The expiry must be in the future.")
     lookup = secrets.token_hex(8)
     secret = f"{ApiKey.PREFIX}{lookup}_{secrets.token_urlsafe(32)}"
     key = ApiKey.objects.create(
@@ -593,15 +607,36 @@ def api_key_create(
         key_hash=ApiKey.hash_key(secret),
         created_by=actor,
         scopes=[scope],
+        read_only=read_only,
+        areas=areas,
+        expires_at=expires_at,
     )
     event_record(
         organization=organization,
         type="api_key_create",
         actor=actor,
         target=key,
-        details={"scopes": key.scopes},
+        details={
+            "scopes": key.scopes,
+            "read_only": read_only,
+            "areas": areas,
+            "expires_at": expires_at.isoformat() if expires_at else None,
+        },
     )
     return key, secret
+
+
+def _key_areas(*, scope: str, read_only: bool, areas: list[str]) -> list[str]:
+    """The areas checked, in the order `ApiKey.AREAS` lists them."""
+    known = [area for area, _ in ApiKey.AREAS]
+    unknown = sorted(set(areas) - set(known))
+    if unknown:
+        raise InvalidInput.for_field("areas", f"Unknown area {unknown[0]!r}: use {', '.join(known)}.")
+    if scope == ApiKey.SCOPE_SCIM and (read_only or areas):
+        raise InvalidInput.for_field(
+            "areas", "A SCIM key provisions users and groups; read-only and areas are for REST keys."
+        )
+    return [area for area in known if area in areas]
 
 
 @transaction.atomic
@@ -613,9 +648,19 @@ def api_key_revoke(*, actor: User, key: ApiKey) -> ApiKey:
     return key
 
 
-def api_key_touch(*, key: ApiKey) -> None:
-    """Note when a key was last used, at most once a minute per key."""
+def api_key_touch(*, key: ApiKey, address: str = "") -> None:
+    """Note when and from which client address a key was last used: at most one UPDATE
+    a minute per key, however many requests it makes."""
     now = timezone.now()
     if key.last_used_at is None or (now - key.last_used_at).total_seconds() > 60:
-        ApiKey.objects.filter(pk=key.pk).update(last_used_at=now)
-        key.last_used_at = now
+        key.last_used_at, key.last_used_from = now, _ip_or_none(address)
+        ApiKey.objects.filter(pk=key.pk).update(
+            last_used_at=key.last_used_at, last_used_from=key.last_used_from
+        )
+
+
+def _ip_or_none(address: str) -> str | None:
+    try:
+        return str(ipaddress.ip_address(address))
+    except ValueError:
+        return None

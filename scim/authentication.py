@@ -4,8 +4,10 @@ organization."""
 
 from dataclasses import dataclass
 
-from directory import selectors, services
+from directory import keys
+from directory.lifecycle import client_address
 from directory.models import ApiKey, Organization, User
+from directory.ratelimit import RateLimited
 
 from .errors import ScimError
 
@@ -14,7 +16,7 @@ from .errors import ScimError
 class ScimCaller:
     key: ApiKey
     organization: Organization
-    actor: User | None  # the key's creator, named in events; None once they are gone
+    actor: User  # the key's creator, named in events with the key (directory.keys)
 
 
 def scim_caller(request) -> ScimCaller:
@@ -22,15 +24,12 @@ def scim_caller(request) -> ScimCaller:
     scheme, _, secret = header.partition(" ")
     if scheme.lower() != "bearer" or not secret.strip():
         raise ScimError(401, "Send an organization's SCIM key: Authorization: Bearer stk_...")
-    key = selectors.api_key_find(secret=secret.strip())
-    if key is None:
-        raise ScimError(401, "The key is not valid or was revoked.")
-    if not key.allows(ApiKey.SCOPE_SCIM):
-        raise ScimError(
-            401, "This key is not a SCIM key; make one for SCIM in the console (API keys)."
+    try:
+        key = keys.api_key_authenticate(
+            secret=secret.strip(), use=ApiKey.SCOPE_SCIM, address=client_address(request)
         )
-    services.api_key_touch(key=key)
-    creator = key.created_by if key.created_by_id else None
-    if creator is not None and creator.organization_id != key.organization_id:
-        creator = None
-    return ScimCaller(key=key, organization=key.organization, actor=creator)
+    except RateLimited as error:
+        raise ScimError(429, error.message, retry_after=error.retry_after) from None
+    except keys.KeyRefused as error:
+        raise ScimError(401, error.message) from None
+    return ScimCaller(key=key, organization=key.organization, actor=key.created_by)

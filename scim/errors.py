@@ -23,9 +23,12 @@ _SYNTAX_ERRORS = {"extra_forbidden", "json_invalid", "model_type", "model_attrib
 class ScimError(Exception):
     """An error to answer with as is."""
 
-    def __init__(self, status: int, detail: str, scim_type: str | None = None):
+    def __init__(
+        self, status: int, detail: str, scim_type: str | None = None, *, retry_after=None
+    ):
         super().__init__(detail)
         self.status, self.detail, self.scim_type = status, detail, scim_type
+        self.retry_after = retry_after  # seconds, for a 429
 
 
 def error_response(status: int, detail: str, scim_type: str | None = None) -> HttpResponse:
@@ -35,7 +38,10 @@ def error_response(status: int, detail: str, scim_type: str | None = None) -> Ht
 
 def response_for(exc: Exception) -> HttpResponse:
     if isinstance(exc, ScimError):
-        return error_response(exc.status, exc.detail, exc.scim_type)
+        response = error_response(exc.status, exc.detail, exc.scim_type)
+        if exc.retry_after is not None:
+            response["Retry-After"] = str(exc.retry_after)
+        return response
     if isinstance(exc, SCIMException):
         error = exc.to_error()
         return error_response(int(error.status), error.detail, error.scim_type)

@@ -15,6 +15,13 @@ def _quick_password_hashing(settings):
 
 
 @pytest.fixture(autouse=True)
+def _api_rate_limits_out_of_reach(settings):
+    """Tests of other things make many requests from one address; the rate limits are
+    proved in tests/api/test_rate_limits.py, which sets them low again."""
+    settings.API_RATE_LIMIT_PER_KEY = settings.API_RATE_LIMIT_PER_ADDRESS = 10**9
+
+
+@pytest.fixture(autouse=True)
 def _emails_sent_inline(settings):
     """Emails leave from the committing process, so tests read them from the mailbox;
     tests/directory/test_email_delivery.py proves the worker path."""

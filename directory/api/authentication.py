@@ -3,12 +3,15 @@
 from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from rest_framework import authentication, exceptions
 
-from directory import selectors, services
+from directory import keys
+from directory.lifecycle import client_address
 from directory.models import ApiKey, Organization, User
+from directory.ratelimit import RateLimited
 
 
 class ApiKeyAuthentication(authentication.BaseAuthentication):
-    """`Authorization: Bearer stk_...`: the request acts for the key's organization.
+    """`Authorization: Bearer stk_...`: the request acts for the key's organization
+    (`directory.keys.api_key_authenticate` says whether the key may act at all).
 
     `request.user` is an `ApiKeyActor`; `request.auth` is the key."""
 
@@ -19,14 +22,16 @@ class ApiKeyAuthentication(authentication.BaseAuthentication):
         scheme, _, secret = header.partition(" ")
         if scheme != self.keyword:
             return None
-        key = selectors.api_key_find(secret=secret.strip())
-        if key is None:
-            raise exceptions.AuthenticationFailed("The API key is not valid or was revoked.")
-        if not key.allows(ApiKey.SCOPE_API):
-            raise exceptions.AuthenticationFailed(
-                "This key is for SCIM provisioning only (/scim/v2/), not the REST API."
+        try:
+            key = keys.api_key_authenticate(
+                secret=secret.strip(), use=ApiKey.SCOPE_API, address=client_address(request)
             )
-        services.api_key_touch(key=key)
+        except RateLimited as error:
+            throttled = exceptions.Throttled(detail=error.message)
+            throttled.wait = error.retry_after  # Retry-After, without DRF's own sentence
+            raise throttled from None
+        except keys.KeyRefused as error:
+            raise exceptions.AuthenticationFailed(error.message) from None
         return (ApiKeyActor(key), key)
 
     def authenticate_header(self, request):
@@ -38,10 +43,9 @@ class ApiKeyActor:
 
     A key belongs to its organization and never has more rights than its creator has
     now (directory.roles): an owner's key has the owner's rights, a creator demoted to
-    helpdesk or read-only narrows their keys at once, and one demoted to member stops
-    them. Events name its creator (`user`) when they still exist, so a person is
-    accountable; a key whose creator was deleted acts as nobody (None) with admin rights,
-    and then it cannot do what only an owner may."""
+    helpdesk or read-only narrows their keys at once, one demoted to member stops them,
+    and a removed creator's key is refused before it gets here. Events name its creator
+    (`user`), so a person is accountable, and the key itself (audit.context)."""
 
     is_authenticated = True
     is_anonymous = False
@@ -51,22 +55,17 @@ class ApiKeyActor:
         self.key = key
         self.organization = key.organization
         self.organization_id = key.organization_id
-        creator = key.created_by if key.created_by_id else None
-        self.user: User | None = creator if _same_organization(creator, key) else None
-        self.role = self.user.role if self.user else User.ADMIN
+        self.user: User = key.created_by
+        self.role = self.user.role
         self.is_org_admin = self.role in (User.ADMIN, User.OWNER)
-        self.has_console_access = self.user.has_console_access if self.user else True
+        self.has_console_access = self.user.has_console_access
         self.email = f"api-key:{key.name}"
 
     def __str__(self):
         return self.email
 
 
-def _same_organization(user: User | None, key: ApiKey) -> bool:
-    return user is not None and user.organization_id == key.organization_id
-
-
-def request_actor(request) -> User | None:
+def request_actor(request) -> User:
     """The user to record as the actor of a write made through this request."""
     user = request.user
     return user.user if isinstance(user, ApiKeyActor) else user

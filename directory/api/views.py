@@ -10,7 +10,6 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from directory import selectors, services
-from directory.errors import NotAllowed
 from directory.models import User
 
 from .authentication import request_actor, request_organization
@@ -122,14 +121,9 @@ class UserListApi(_Paginated):
     )
     def post(self, request):
         data = _valid(UserCreateInputSerializer, request)
-        actor = request_actor(request)
-        if actor is None and data.get("role") == User.OWNER:
-            # A key whose creator is gone acts as nobody: the services would not check.
-            raise NotAllowed(
-                "Only an owner can make another owner.",
-                fields={"role": ["Only an owner can make another owner."]},
-            )
-        user = services.user_create(actor=actor, organization=request_organization(request), **data)
+        user = services.user_create(
+            actor=request_actor(request), organization=request_organization(request), **data
+        )
         return _user_response(user, status_code=status.HTTP_201_CREATED)
 
 

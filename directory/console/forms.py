@@ -1,6 +1,8 @@
 """Console forms. They check shape only (required, lengths, choices); the rules live
 in the services, whose errors `add_service_error` puts next to the fields they name."""
 
+from datetime import UTC, datetime, time
+
 from django import forms
 
 from directory import hooks
@@ -197,6 +199,8 @@ class MfaPolicyForm(forms.Form):
 
 
 class ApiKeyForm(forms.Form):
+    READ_WRITE, READ_ONLY = "read_write", "read_only"
+
     name = forms.CharField(max_length=100, help_text="Say what uses it, such as “HR sync”.")
     scope = forms.ChoiceField(
         label="For",
@@ -204,13 +208,45 @@ class ApiKeyForm(forms.Form):
         initial=ApiKey.SCOPE_API,
         help_text="A SCIM key works only at /scim/v2/; a REST API key only at /api/v1/.",
     )
+    access = forms.ChoiceField(
+        label="Rights",
+        choices=[(READ_WRITE, "Read and write"), (READ_ONLY, "Read only")],
+        initial=READ_WRITE,
+        help_text="REST API keys. Never more than your own role allows.",
+    )
+    areas = forms.MultipleChoiceField(
+        choices=ApiKey.AREAS,
+        required=False,
+        widget=forms.CheckboxSelectMultiple,
+        help_text="REST API keys: the only areas it may use. None ticked: every area.",
+    )
+    expires_at = forms.DateField(
+        label="Expires on",
+        required=False,
+        widget=forms.DateInput(attrs={"type": "date"}),
+        help_text="The key stops working at the start of this day (UTC). Empty: never.",
+    )
 
     def __init__(self, data=None, **kwargs):
-        if data is not None and "scope" not in data:
-            # A post that does not choose (as before keys had scopes) makes a REST API key.
+        if data is not None and ("scope" not in data or "access" not in data):
+            # A post that does not choose (as before keys had scopes) makes a REST API
+            # key that may read and write.
             data = data.copy()
-            data["scope"] = ApiKey.SCOPE_API
+            data.setdefault("scope", ApiKey.SCOPE_API)
+            data.setdefault("access", self.READ_WRITE)
         super().__init__(data, **kwargs)
+
+    def key_options(self) -> dict:
+        """The cleaned choices as `services.api_key_create` takes them."""
+        data = self.cleaned_data
+        day = data.get("expires_at")
+        return {
+            "name": data["name"],
+            "scope": data["scope"],
+            "read_only": data["access"] == self.READ_ONLY,
+            "areas": data.get("areas") or [],
+            "expires_at": datetime.combine(day, time.min, tzinfo=UTC) if day else None,
+        }
 
 
 class ScimSettingsForm(forms.Form):

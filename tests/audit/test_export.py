@@ -54,6 +54,8 @@ def test_the_csv_has_a_header_and_one_row_per_event_in_utc(acme, alice, bob):
             str(bob.pk),
             "bob@acme.example",
             '{"code": "PasswordPolicy", "message": "Too short", "request_id": "r-1"}',
+            "",
+            "",
         ]
     ]
 
@@ -88,6 +90,8 @@ def test_the_json_export_is_an_array_of_events_shaped_as_the_api_lists_them(acme
             "target_id": str(bob.pk),
             "target_label": "bob@acme.example",
             "details": {"attributes": []},
+            "api_key_id": None,
+            "api_key": "",
         }
     ]
 

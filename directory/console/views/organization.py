@@ -99,10 +99,7 @@ def api_key_list(request):
     if request.method == "POST" and form.is_valid():
         try:
             created, secret = services.api_key_create(
-                actor=request.user,
-                organization=request.organization,
-                name=form.cleaned_data["name"],
-                scope=form.cleaned_data["scope"],
+                actor=request.user, organization=request.organization, **form.key_options()
             )
         except ServiceError as error:
             add_service_error(form, error)

@@ -1,6 +1,9 @@
 """`manage.py scim_key_create --organization <slug> --name "Workday"`: make an
 organization's SCIM key from the command line (for an operator setting up an HR system
-or identity provider). The key is printed once; Stratus keeps only its hash."""
+or identity provider); `--expires 2027-06-30` makes it stop at the start of that day
+(UTC). The key is printed once; Stratus keeps only its hash."""
+
+from datetime import UTC, date, datetime, time
 
 from django.core.management.base import BaseCommand, CommandError
 
@@ -18,8 +21,13 @@ class Command(BaseCommand):
         parser.add_argument(
             "--owner", help="Email of the owner named in its events (default: the first owner)."
         )
+        parser.add_argument(
+            "--expires",
+            type=date.fromisoformat,
+            help="YYYY-MM-DD: the key stops working at the start of this day (UTC).",
+        )
 
-    def handle(self, *args, organization, name, owner=None, **options):
+    def handle(self, *args, organization, name, owner=None, expires=None, **options):
         org = Organization.objects.filter(slug=organization).first()
         if org is None:
             raise CommandError(f"No organization with the slug {organization!r}.")
@@ -29,7 +37,11 @@ class Command(BaseCommand):
             raise CommandError(f"No owner {owner!r} in {org.name}." if owner else "No owner.")
         try:
             key, secret = services.api_key_create(
-                actor=actor, organization=org, name=name, scope=ApiKey.SCOPE_SCIM
+                actor=actor,
+                organization=org,
+                name=name,
+                scope=ApiKey.SCOPE_SCIM,
+                expires_at=datetime.combine(expires, time.min, tzinfo=UTC) if expires else None,
             )
         except ServiceError as error:
             raise CommandError(error.message) from error
