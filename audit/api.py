@@ -16,6 +16,7 @@ from .selectors import event_list
 
 # The error component the directory's API registers; see directory/api/errors.py.
 _ERROR = {"$ref": "#/components/schemas/Error"}
+_THROTTLED = "Too many requests from this key or address; `Retry-After` says when to retry."
 
 
 class EventFilterSerializer(serializers.Serializer):
@@ -120,7 +121,10 @@ class EventListApi(APIView):
             200: EventOutputSerializer(many=True),
             400: OpenApiResponse(_ERROR, description="A filter is not valid; `fields` names it."),
             401: OpenApiResponse(_ERROR, description="No valid API key or session."),
-            403: OpenApiResponse(_ERROR, description="Members may not use the API."),
+            403: OpenApiResponse(
+                _ERROR, description="Members, or a key without the events area, may not."
+            ),
+            429: OpenApiResponse(_ERROR, description=_THROTTLED),
             404: OpenApiResponse(_ERROR, description="No such page."),
         },
     )
@@ -163,7 +167,10 @@ class EventExportApi(APIView):
             ),
             400: OpenApiResponse(_ERROR, description="A filter is not valid; `fields` names it."),
             401: OpenApiResponse(_ERROR, description="No valid API key or session."),
-            403: OpenApiResponse(_ERROR, description="Members may not use the API."),
+            403: OpenApiResponse(
+                _ERROR, description="Members, or a key without the events area, may not."
+            ),
+            429: OpenApiResponse(_ERROR, description=_THROTTLED),
         },
     )
     def get(self, request):

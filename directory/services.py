@@ -631,10 +631,13 @@ def _key_areas(*, scope: str, read_only: bool, areas: list[str]) -> list[str]:
     known = [area for area, _ in ApiKey.AREAS]
     unknown = sorted(set(areas) - set(known))
     if unknown:
-        raise InvalidInput.for_field("areas", f"Unknown area {unknown[0]!r}: use {', '.join(known)}.")
+        raise InvalidInput.for_field(
+            "areas", f"Unknown area {unknown[0]!r}: use {', '.join(known)}."
+        )
     if scope == ApiKey.SCOPE_SCIM and (read_only or areas):
         raise InvalidInput.for_field(
-            "areas", "A SCIM key provisions users and groups; read-only and areas are for REST keys."
+            "areas",
+            "A SCIM key provisions users and groups; read-only and areas are for REST keys.",
         )
     return [area for area in known if area in areas]
 

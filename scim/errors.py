@@ -23,9 +23,7 @@ _SYNTAX_ERRORS = {"extra_forbidden", "json_invalid", "model_type", "model_attrib
 class ScimError(Exception):
     """An error to answer with as is."""
 
-    def __init__(
-        self, status: int, detail: str, scim_type: str | None = None, *, retry_after=None
-    ):
+    def __init__(self, status: int, detail: str, scim_type: str | None = None, *, retry_after=None):
         super().__init__(detail)
         self.status, self.detail, self.scim_type = status, detail, scim_type
         self.retry_after = retry_after  # seconds, for a 429

@@ -6,7 +6,8 @@ Validation errors are 400 with code `invalid` (not 422: DRF and most clients exp
 400, and one status for all bad input is simpler to handle); conflicts (an email or a
 group name already taken) 409; authentication 401; permission 403; missing (or another
 organization's) objects 404; a body larger than `DATA_UPLOAD_MAX_MEMORY_SIZE` 413;
-unsupported media types 415; unexpected failures 500."""
+unsupported media types 415; over a rate limit 429 (with `Retry-After`); unexpected
+failures 500."""
 
 import logging
 
@@ -124,19 +125,23 @@ class ErrorSerializer(serializers.Serializer):
 
 _DESCRIPTIONS = {
     400: "The input is not valid (code `invalid`); `fields` names each bad field.",
-    401: "No API key, or a key that is not valid or was revoked.",
-    403: "The caller may not do this (for example a member, or an owner-only change).",
+    401: "No API key, or a key that is not valid, was revoked, expired, or whose creator "
+    "was removed; the message says which.",
+    403: "The caller may not do this (for example a member, an owner-only change, a "
+    "read-only key's write or a key outside its areas).",
     404: "No such object in the caller's organization (for a list: no such page).",
     409: "Conflicts with existing data (code `email_taken` or `group_name_taken`).",
     413: "The body is larger than the API accepts (code `request_too_large`).",
     415: "The body is not JSON.",
+    429: "Too many requests from this key or client address (code `throttled`); the "
+    "`Retry-After` header says how many seconds to wait.",
 }
 
 
 def error_responses(*statuses: int) -> dict[int, OpenApiResponse]:
-    """The error responses of an operation, for `extend_schema(responses=...)`: 401 and
-    403 always; an operation that reads a body (415) can also answer 413."""
-    codes = {401, 403, *statuses} | ({413} if 415 in statuses else set())
+    """The error responses of an operation, for `extend_schema(responses=...)`: 401, 403
+    and 429 always; an operation that reads a body (415) can also answer 413."""
+    codes = {401, 403, 429, *statuses} | ({413} if 415 in statuses else set())
     return {
         code: OpenApiResponse(response=ErrorSerializer, description=_DESCRIPTIONS[code])
         for code in sorted(codes)

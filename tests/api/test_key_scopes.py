@@ -78,7 +78,10 @@ def test_a_keys_scope_and_its_creators_role_both_hold(acme, alice, bob, engineer
     users may set a password (both allow it) but not suspend (the role does not) nor
     read groups (the key does not)."""
     helpdesk = services.user_create(
-        actor=alice, organization=acme, email="hd@acme.example", role=User.HELPDESK,
+        actor=alice,
+        organization=acme,
+        email="hd@acme.example",
+        role=User.HELPDESK,
         password=PASSWORD,
     )
     _, secret = services.api_key_create(

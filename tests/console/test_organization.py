@@ -91,3 +91,49 @@ def test_revoking_a_key_asks_first_and_the_key_stops_working(alice_client, acme_
     acme_key.refresh_from_db()
     assert acme_key.revoked_at is not None
     assert "Revoked" in table_text(response)
+
+
+def test_a_key_is_made_with_rights_areas_and_expiry_and_listed_so(alice_client, acme):
+    from datetime import UTC, datetime, timedelta
+
+    day = (datetime.now(UTC) + timedelta(days=30)).date()
+    response = alice_client.post(
+        reverse("console:api_keys"),
+        {
+            "name": "Reporting",
+            "scope": "api",
+            "access": "read_only",
+            "areas": ["users", "events"],
+            "expires_at": day.isoformat(),
+        },
+    )
+    assert response.status_code == 200
+    key = ApiKey.objects.get(name="Reporting")
+    assert (key.read_only, key.areas) == (True, ["users", "events"])
+    assert key.expires_at == datetime(day.year, day.month, day.day, tzinfo=UTC)
+    table = table_text(alice_client.get(reverse("console:api_keys")))
+    assert "Read only · Users, Events" in table
+    assert day.strftime("%b %-d, %Y") in table
+
+
+def test_an_expiry_in_the_past_is_an_error_on_its_field(alice_client):
+    response = alice_client.post(
+        reverse("console:api_keys"), {"name": "Old", "expires_at": "2020-01-01"}
+    )
+    assert field_errors(response, "expires_at") == ["The expiry must be in the future."]
+    assert not ApiKey.objects.exists()
+
+
+def test_the_key_list_marks_expired_keys_and_shows_the_last_address(alice_client, acme_key):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    ApiKey.objects.filter(pk=acme_key.pk).update(
+        expires_at=timezone.now() - timedelta(days=1),
+        last_used_at=timezone.now(),
+        last_used_from="203.0.113.7",
+    )
+    table = table_text(alice_client.get(reverse("console:api_keys")))
+    assert "Expired" in table and "Active" not in table
+    assert "from 203.0.113.7" in table

@@ -2,15 +2,18 @@
 before scopes existed included) only at /api/v1/. And the organization's choice to bind
 SCIM-created users to their domain's tenant, on the settings page."""
 
+from datetime import UTC, date, datetime, timedelta
+
 import pytest
 from django.urls import reverse
+from django.utils import timezone
 
 from audit.models import Event
 from directory import services
 from directory.models import ApiKey
 from tests.api.helpers import key_client
 
-from .conftest import ScimClient, scim_error, scim_key
+from .conftest import PASSWORD, ScimClient, new_user, scim_error, scim_key
 
 
 def test_a_scim_key_is_refused_by_the_rest_api(acme, alice):
@@ -117,3 +120,58 @@ def test_a_console_key_made_without_choosing_is_a_rest_api_key(client, alice):
     assert ApiKey.objects.get(name="Script").scopes == ["api"]
     page = client.get(reverse("console:api_keys")).content.decode()
     assert 'name="scope"' in page and "SCIM provisioning" in page
+
+
+def test_a_scim_write_names_the_key_in_its_event(acme, alice):
+    key, secret = scim_key(alice, acme)
+    response = ScimClient(secret).post("Users", new_user())
+    assert response.status_code == 201
+    event = Event.objects.get(type="user_create", target_label="dana@acme.example")
+    assert (event.actor, event.api_key_id) == (alice, key.pk)
+    assert event.api_key_label == f"HR sync (stk_{key.lookup}_…)"
+
+
+def test_a_scim_key_stops_when_it_expires_or_its_creator_is_removed(acme, alice):
+    owner = services.user_create(
+        actor=alice, organization=acme, email="o@acme.example", role="owner", password=PASSWORD
+    )
+    key, secret = scim_key(owner, acme)
+    ApiKey.objects.filter(pk=key.pk).update(expires_at=timezone.now() - timedelta(days=1))
+    expired = ScimClient(secret).get("Users")
+    assert expired.status_code == 401
+    assert scim_error(expired)["detail"].startswith("This API key expired on ")
+    ApiKey.objects.filter(pk=key.pk).update(expires_at=None)
+    services.user_delete(actor=alice, user=owner)
+    removed = ScimClient(secret).get("Users")
+    assert removed.status_code == 401
+    assert "no longer a member" in scim_error(removed)["detail"]
+
+
+def test_manage_py_makes_a_scim_key_that_expires(acme, alice):
+    from io import StringIO
+
+    from django.core.management import call_command
+
+    out = StringIO()
+    call_command(
+        "scim_key_create",
+        organization=acme.slug,
+        name="Workday",
+        expires=date(2099, 6, 30),
+        stdout=out,
+        stderr=StringIO(),
+    )
+    key = ApiKey.objects.get(name="Workday")
+    assert key.expires_at == datetime(2099, 6, 30, tzinfo=UTC)
+    call_command(
+        "scim_key_create",
+        "--organization",
+        acme.slug,
+        "--name",
+        "Later",
+        "--expires",
+        "2099-01-02",
+        stdout=out,
+        stderr=StringIO(),
+    )
+    assert ApiKey.objects.get(name="Later").expires_at == datetime(2099, 1, 2, tzinfo=UTC)
