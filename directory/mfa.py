@@ -3,8 +3,9 @@
 A person's factors are django-otp devices: a `TOTPDevice` (an authenticator app; django-otp
 refuses a code already used, through the device's last accepted time step, and slows down
 wrong guesses) and a `StaticDevice` holding one-time recovery codes (each is deleted when
-used). A session has passed its second factor when `django_otp.login` recorded the device
-in it; `request.user.is_verified()` (django-otp's middleware) says so.
+used, and stored only as a hash: directory.recovery_codes). A session has passed its
+second factor when `django_otp.login` recorded the device in it;
+`request.user.is_verified()` (django-otp's middleware) says so.
 
 The organization's policy says who must have a factor (`mfa_required`). `mfa_step` is the
 one answer to "what must this signed-in person do before anything else": verify their
@@ -18,7 +19,7 @@ import django_otp
 import segno
 from django.db import transaction
 from django.utils import timezone
-from django_otp.plugins.otp_static.models import StaticDevice, StaticToken
+from django_otp.plugins.otp_static.models import StaticDevice
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from audit.models import Event
@@ -27,12 +28,15 @@ from audit.services import event_record
 from . import emails
 from .errors import InvalidInput, NotAllowed
 from .models import Organization, PasskeyDevice, User
+from .recovery_codes import (
+    recovery_code_use,
+    recovery_codes_left,
+    recovery_codes_replace,
+)
 
-RECOVERY_CODE_COUNT = 10
 VERIFY, ENROL = "verify", "enrol"
 TOTP, RECOVERY_CODE, PASSKEY = "totp", "recovery_code", "passkey"
 APP_NAME = "Authenticator app"
-RECOVERY_NAME = "Recovery codes"
 CODE_REFUSED = "This code is not right, was already used, or came too late. Try the next one."
 
 
@@ -116,7 +120,7 @@ def totp_enrol_confirm(*, user: User, code: str) -> Enrolled:
     device.save(update_fields=["confirmed"])
     user.mfa_enrolled_at = timezone.now()
     user.save(update_fields=["mfa_enrolled_at"])
-    codes = _recovery_codes_replace(user)
+    codes = recovery_codes_replace(user)
     event_record(
         organization=user.organization,
         type="mfa_enrol",
@@ -134,7 +138,7 @@ def factor_added(*, user: User, method: str) -> list[str]:
     if first:
         user.mfa_enrolled_at = timezone.now()
         user.save(update_fields=["mfa_enrolled_at"])
-    codes = _recovery_codes_replace(user) if recovery_codes_left(user=user) == 0 else []
+    codes = recovery_codes_replace(user) if recovery_codes_left(user=user) == 0 else []
     event_record(
         organization=user.organization,
         type="mfa_enrol",
@@ -150,7 +154,7 @@ def recovery_codes_regenerate(*, user: User) -> list[str]:
     """New recovery codes; the old ones stop working."""
     if not user_has_factor(user):
         raise NotAllowed("Set up an authenticator app first.", code="no_factor")
-    codes = _recovery_codes_replace(user)
+    codes = recovery_codes_replace(user)
     event_record(
         organization=user.organization,
         type="mfa_recovery_codes_regenerate",
@@ -159,18 +163,6 @@ def recovery_codes_regenerate(*, user: User) -> list[str]:
         details={"recovery_codes": len(codes)},
     )
     return codes
-
-
-def _recovery_codes_replace(user: User) -> list[str]:
-    StaticDevice.objects.filter(user=user).delete()
-    device = StaticDevice.objects.create(user=user, name=RECOVERY_NAME, confirmed=True)
-    codes = [StaticToken.random_token() for _ in range(RECOVERY_CODE_COUNT)]
-    StaticToken.objects.bulk_create(StaticToken(device=device, token=code) for code in codes)
-    return codes
-
-
-def recovery_codes_left(*, user: User) -> int:
-    return StaticToken.objects.filter(device__user=user, device__confirmed=True).count()
 
 
 # --- verification at sign-in -------------------------------------------------------------
@@ -213,7 +205,7 @@ def _matching_device(user: User, code: str):
         return None, TOTP
     with transaction.atomic():
         for device in StaticDevice.objects.select_for_update().filter(user=user, confirmed=True):
-            if code and device.verify_token(code.replace(" ", "").lower()):
+            if recovery_code_use(device, code):
                 return device, RECOVERY_CODE
     return None, RECOVERY_CODE
 

@@ -7,7 +7,7 @@ from django.urls import reverse
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from audit.models import Event
-from directory import mfa, services
+from directory import mfa, recovery_codes, services
 from directory.models import Organization, User
 from tests.conftest import PASSWORD
 from tests.support.mfa import totp_code
@@ -66,7 +66,7 @@ def test_an_admin_without_a_factor_is_led_through_enrolment_then_gets_in(client,
     device = TOTPDevice.objects.get(user=alice, confirmed=False)
     response = client.post(page["Location"], {"code": totp_code(device), "next": "/console/users/"})
     codes = response.context["codes"]
-    assert len(codes) == mfa.RECOVERY_CODE_COUNT
+    assert len(codes) == recovery_codes.RECOVERY_CODE_COUNT
     assert response.context["next"] == "/console/users/"
     assert client.get("/console/users/").status_code == 200
     alice.refresh_from_db()
@@ -272,3 +272,36 @@ def test_the_operator_recovery_path_removes_a_sole_owners_factors(
     event = Event.objects.get(type="mfa_reset")
     assert event.actor is None and event.details["by"] == "operator"
     assert "Stratus operator" in mail.outbox[0].body
+
+
+def test_recovery_codes_are_not_in_the_database_in_clear(alice_enrolled, alice):
+    from django.db import connection
+
+    codes = alice_enrolled["codes"]
+    assert len(codes) == 10 and len(set(codes)) == 10
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT token FROM otp_static_statictoken")
+        stored = [row[0] for row in cursor.fetchall()]
+    assert len(stored) == 10
+    normal = {c.replace("-", "") for c in codes}
+    for value in stored:
+        assert value not in normal and value not in codes
+    assert {recovery_codes.recovery_code_hash(code) for code in codes} == set(stored)
+
+
+def test_an_older_code_in_clear_is_hashed_by_the_migration_and_still_works(alice_enrolled, alice):
+    import importlib
+
+    from django.apps import apps as django_apps
+    from django.test import Client
+    from django_otp.plugins.otp_static.models import StaticDevice, StaticToken
+
+    device = StaticDevice.objects.get(user=alice)
+    StaticToken.objects.create(device=device, token="abcdefgh")  # as django-otp made them
+    migration = importlib.import_module("directory.migrations.0013_recovery_codes_hashed")
+    migration.hash_clear_codes(django_apps, None)
+    assert not StaticToken.objects.filter(token="abcdefgh").exists()
+    client = Client()
+    sign_in(client, alice.email)
+    assert client.post(reverse("portal:mfa_verify"), {"code": "ABCD EFGH"}).status_code == 302
+    assert StaticToken.objects.filter(device=device).count() == 10  # 11, one used
