@@ -1,7 +1,8 @@
 """Re-authentication for dangerous actions: connecting or deauthorizing a Microsoft 365
 tenant, creating an API key, changing the password or MFA policy, deleting a user. Such a
-change needs a check of the person (their password, or a code from their app) no older
-than `REAUTH_MAX_AGE`. Signing in is a check; so is the "confirm it is you" page.
+change needs a check of the person (their password, a code from their app, or their
+passkey) no older than `REAUTH_MAX_AGE`. Signing in is a check; so is the "confirm it is
+you" page.
 
 The time of the last check lives in the session, so it ends with the session."""
 
@@ -10,7 +11,7 @@ from datetime import timedelta
 from django.contrib.auth.signals import user_logged_in
 from django.utils import timezone
 
-from . import lifecycle, mfa
+from . import lifecycle, mfa, passkeys
 from .errors import InvalidInput
 
 REAUTH_MAX_AGE = timedelta(minutes=5)
@@ -54,6 +55,15 @@ def reauthenticate(*, request, secret: str) -> str:
         raise InvalidInput.for_field("secret", message)
     check_recorded(request)
     return "password"
+
+
+def reauthenticate_with_passkey(*, request, credential: str) -> str:
+    """Check the signed-in person again with one of their passkeys: the answer to
+    `passkeys.authentication_options` (a fresh challenge, used once), signed by a passkey
+    of theirs. Raises InvalidInput (field `credential`) when it is not accepted."""
+    passkeys.authentication_finish(request=request, credential=credential)
+    check_recorded(request)
+    return mfa.PASSKEY
 
 
 def _on_sign_in(sender, request, user, **kwargs):

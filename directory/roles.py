@@ -11,7 +11,7 @@ SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 FULL = frozenset({User.OWNER, User.ADMIN})
 
 # Pages every console role may use, whatever the method: confirming it is you.
-CONSOLE_ANYONE = frozenset({"console:reauth"})
+CONSOLE_ANYONE = frozenset({"console:reauth", "console:reauth_passkey"})
 # Pages helpdesk may read (GET), and the actions it may take (GET for the form or the
 # confirmation, POST to do it).
 HELPDESK_CONSOLE_READS = frozenset(

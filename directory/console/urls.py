@@ -10,6 +10,7 @@ urlpatterns = [
     path("sign-out/", auth.sign_out, name="logout"),
     path("sign-up/", auth.sign_up, name="signup"),
     path("confirm-it-is-you/", auth.reauth, name="reauth"),
+    path("confirm-it-is-you/passkey/", auth.reauth_passkey, name="reauth_passkey"),
     path("users/", users.user_list, name="users"),
     path("users/new/", users.user_create, name="user_create"),
     path("users/<int:pk>/", users.user_detail, name="user_detail"),

@@ -212,3 +212,59 @@ def test_an_unknown_passkey_does_not_sign_in(client, acme_mfa, alice):
     stranger = SoftAuthenticator(ORIGIN)
     stranger.create({"rp": {"id": "testserver"}, "challenge": "AAAA"})
     assert passwordless(client, stranger).status_code == 400
+
+
+def _signed_in_with_passkey(client, authenticator, email):
+    sign_in(client, email)
+    options = post_json(client, "portal:passkey_sign_in_options").json()
+    answer = authenticator.get(options)
+    assert post_json(client, "portal:passkey_sign_in", {"credential": answer}).status_code == 200
+
+
+def _stale(client):
+    from directory import reauth
+
+    session = client.session
+    session[reauth.SESSION_KEY] -= 6 * 60
+    session.save()
+
+
+def test_the_confirm_it_is_you_page_accepts_a_passkey(client, alice_with_passkey, alice):
+    from directory.models import ApiKey
+
+    _signed_in_with_passkey(client, alice_with_passkey, alice.email)
+    _stale(client)
+    keys = reverse("console:api_keys")
+    asked = client.post(keys, {"name": "HR sync"})
+    assert asked.status_code == 302 and asked["Location"].startswith(reverse("console:reauth"))
+    page = client.get(asked["Location"]).content.decode()
+    assert "Use a passkey" in page and reverse("console:reauth_passkey") in page
+    options = post_json(client, "portal:passkey_sign_in_options").json()
+    answer = alice_with_passkey.get(options)
+    done = post_json(client, "console:reauth_passkey", {"credential": answer}, next_url=keys)
+    assert done.status_code == 200, done.content
+    assert done.json()["next"] == keys
+    assert client.post(keys, {"name": "HR sync"}).status_code == 200
+    assert ApiKey.objects.filter(name="HR sync").exists()
+
+
+def test_a_refused_passkey_leaves_the_check_stale(client, alice_with_passkey, alice):
+    from directory.models import ApiKey
+
+    _signed_in_with_passkey(client, alice_with_passkey, alice.email)
+    _stale(client)
+    old = post_json(client, "portal:passkey_sign_in_options").json()
+    post_json(client, "portal:passkey_sign_in_options")  # a new challenge replaces it
+    refused = post_json(
+        client, "console:reauth_passkey", {"credential": alice_with_passkey.get(old)}
+    )
+    assert refused.status_code == 400
+    assert refused.json()["error"]["fields"] == {"credential": [refused.json()["error"]["message"]]}
+    assert client.post(reverse("console:api_keys"), {"name": "x"}).status_code == 302
+    assert not ApiKey.objects.exists()
+
+
+def test_the_confirm_page_offers_no_passkey_to_someone_without_one(client, acme, alice):
+    client.force_login(alice)
+    page = client.get(reverse("console:reauth")).content.decode()
+    assert "Use a passkey" not in page

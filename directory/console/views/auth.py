@@ -1,12 +1,15 @@
+import json
+
 from django.contrib import messages
 from django.contrib.auth import login, logout
+from django.http import JsonResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.debug import sensitive_post_parameters
 from django.views.decorators.http import require_http_methods, require_POST
 
-from directory import lifecycle, signins, signup
+from directory import lifecycle, passkeys, signins, signup
 from directory import reauth as reauthentication
 from directory.errors import InvalidInput, ServiceError
 
@@ -110,5 +113,29 @@ def reauth(request):
     return render(
         request,
         "console/reauth.html",
-        {"form": form, "next": _next_url(request)},
+        {
+            "form": form,
+            "next": _next_url(request),
+            "has_passkey": passkeys.passkey_list(user=request.user).exists(),
+        },
     )
+
+
+@console_view("settings")
+@require_POST
+def reauth_passkey(request):
+    """The "confirm it is you" page's passkey: the browser posts the authenticator's
+    answer (static/portal/passkeys.js) and is told where to go next."""
+    try:
+        body = json.loads(request.body or b"{}")
+    except ValueError:
+        body = {}
+    credential = json.dumps(body.get("credential") if isinstance(body, dict) else None)
+    try:
+        reauthentication.reauthenticate_with_passkey(request=request, credential=credential)
+    except InvalidInput as error:
+        return JsonResponse(
+            {"error": {"code": error.code, "message": error.message, "fields": error.fields}},
+            status=400,
+        )
+    return JsonResponse({"next": _next_url(request) or reverse("console:dashboard")})
