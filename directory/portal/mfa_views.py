@@ -154,7 +154,7 @@ def mfa_settings(request):
 # --- passkeys (directory.passkeys): JSON steps the page's script calls ---------------------
 
 
-def _json_body(request) -> dict:
+def json_body(request) -> dict:
     try:
         body = json.loads(request.body or b"{}")
     except ValueError:
@@ -162,7 +162,7 @@ def _json_body(request) -> dict:
     return body if isinstance(body, dict) else {}
 
 
-def _refused(error: InvalidInput, status: int = 400) -> JsonResponse:
+def json_refused(error: InvalidInput, status: int = 400) -> JsonResponse:
     return JsonResponse(
         {"error": {"code": error.code, "message": error.message, "fields": error.fields}},
         status=status,
@@ -188,7 +188,7 @@ def passkey_register_options(request):
 def passkey_register(request):
     if not _may_add_factor(request):
         return JsonResponse({"error": {"code": "not_allowed", "message": NOT_NOW}}, status=403)
-    body = _json_body(request)
+    body = json_body(request)
     try:
         codes = passkeys.registration_finish(
             request=request,
@@ -196,7 +196,7 @@ def passkey_register(request):
             name=str(body.get("name") or ""),
         )
     except InvalidInput as error:
-        return _refused(error)
+        return json_refused(error)
     return JsonResponse({"recovery_codes": codes, "next": _next(request)})
 
 
@@ -215,13 +215,13 @@ def passkey_sign_in_options(request):
 def passkey_sign_in(request):
     if not _signed_in(request):
         return JsonResponse({"error": {"code": "not_signed_in", "message": NOT_NOW}}, status=403)
-    body = _json_body(request)
+    body = json_body(request)
     try:
         passkeys.authentication_finish(
             request=request, credential=json.dumps(body.get("credential"))
         )
     except InvalidInput as error:
-        return _refused(error)
+        return json_refused(error)
     signins.factor_passed(request=request, mfa_method=mfa.PASSKEY)
     return JsonResponse({"next": _next(request)})
 
@@ -251,13 +251,13 @@ def passkey_passwordless_options(request):
 @require_POST
 def passkey_passwordless(request):
     """Sign in with a passkey alone, from the console's or the portal's sign-in page."""
-    body = _json_body(request)
+    body = json_body(request)
     try:
         device = passkeys.passwordless_finish(
             request=request, credential=json.dumps(body.get("credential"))
         )
     except InvalidInput as error:
-        return _refused(error)
+        return json_refused(error)
     login(request, device.user, backend="directory.auth.EmailBackend")
     mfa.session_verified_by(request, device)
     surface = signins.CONSOLE if _next(request).startswith("/console/") else signins.PORTAL

@@ -21,6 +21,7 @@ def m365_user_panel(context, subject):
         "subject": subject,
         "binding": binding,
         "csrf_token": context.get("csrf_token"),
+        "user": context.get("user"),  # which buttons their role may use (console_roles)
         "owner": next((t for t in tenants if t is not None), None),
         "has_tenants": selectors.tenant_list(
             organization=organization, include_deauthorized=False
@@ -35,6 +36,7 @@ def m365_tenant_provisioning(context, tenant):
     return {
         "tenant": tenant,
         "csrf_token": context.get("csrf_token"),
+        "user": context.get("user"),  # which buttons their role may use (console_roles)
         "counts": selectors.binding_state_counts(tenant=tenant),
         "progress": selectors.bind_run_progress(tenant=tenant),
         "problems": selectors.binding_problems(tenant=tenant),
@@ -50,6 +52,7 @@ def m365_group_panel(context, group):
     return {
         "group": group,
         "csrf_token": context.get("csrf_token"),
+        "user": context.get("user"),  # which buttons their role may use (console_roles)
         "bindings": list(
             selectors.group_bindings_for_group(organization=organization, group=group)
         ),

@@ -25,6 +25,7 @@ HELPDESK_ACTIONS = {
     "console:user_send_activation",
     "console:user_unlock",
     "console:reauth",
+    "console:reauth_passkey",
 }
 
 
@@ -33,7 +34,7 @@ def helpdesk_may(view_name: str, method: str) -> bool:
 
 
 def read_only_may(view_name: str, method: str) -> bool:
-    if view_name == "console:reauth":
+    if view_name in ("console:reauth", "console:reauth_passkey"):
         return True
     return method == "get" and view_name != "m365:callback"
 

@@ -12,6 +12,7 @@ from django.views.decorators.http import require_http_methods, require_POST
 from directory import lifecycle, passkeys, signins, signup
 from directory import reauth as reauthentication
 from directory.errors import InvalidInput, ServiceError
+from directory.portal.mfa_views import json_body, json_refused
 
 from ..access import console_view
 from ..forms import ReauthForm, SignInForm, SignUpForm, add_service_error
@@ -126,16 +127,9 @@ def reauth(request):
 def reauth_passkey(request):
     """The "confirm it is you" page's passkey: the browser posts the authenticator's
     answer (static/portal/passkeys.js) and is told where to go next."""
-    try:
-        body = json.loads(request.body or b"{}")
-    except ValueError:
-        body = {}
-    credential = json.dumps(body.get("credential") if isinstance(body, dict) else None)
+    credential = json.dumps(json_body(request).get("credential"))
     try:
         reauthentication.reauthenticate_with_passkey(request=request, credential=credential)
     except InvalidInput as error:
-        return JsonResponse(
-            {"error": {"code": error.code, "message": error.message, "fields": error.fields}},
-            status=400,
-        )
+        return json_refused(error)
     return JsonResponse({"next": _next_url(request) or reverse("console:dashboard")})
