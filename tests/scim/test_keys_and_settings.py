@@ -175,3 +175,27 @@ def test_manage_py_makes_a_scim_key_that_expires(acme, alice):
         stderr=StringIO(),
     )
     assert ApiKey.objects.get(name="Later").expires_at == datetime(2099, 1, 2, tzinfo=UTC)
+
+
+@pytest.mark.parametrize(
+    ("expires", "message"),
+    [("30/06/2027", "write it as YYYY-MM-DD"), ("2020-01-01", "must be in the future")],
+)
+def test_manage_py_names_a_bad_expiry(acme, alice, expires, message):
+    from io import StringIO
+
+    from django.core.management import CommandError, call_command
+
+    with pytest.raises(CommandError, match=message):
+        call_command(
+            "scim_key_create",
+            "--organization",
+            acme.slug,
+            "--name",
+            "x",
+            "--expires",
+            expires,
+            stdout=StringIO(),
+            stderr=StringIO(),
+        )
+    assert not ApiKey.objects.exists()

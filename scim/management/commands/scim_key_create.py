@@ -3,6 +3,7 @@ organization's SCIM key from the command line (for an operator setting up an HR 
 or identity provider); `--expires 2027-06-30` makes it stop at the start of that day
 (UTC). The key is printed once; Stratus keeps only its hash."""
 
+import argparse
 from datetime import UTC, date, datetime, time
 
 from django.core.management.base import BaseCommand, CommandError
@@ -23,7 +24,7 @@ class Command(BaseCommand):
         )
         parser.add_argument(
             "--expires",
-            type=date.fromisoformat,
+            type=_day,
             help="YYYY-MM-DD: the key stops working at the start of this day (UTC).",
         )
 
@@ -47,3 +48,12 @@ class Command(BaseCommand):
             raise CommandError(error.message) from error
         self.stderr.write(f"SCIM key {key.name!r} for {org.name}; it is shown only now:")
         self.stdout.write(secret)
+
+
+def _day(text: str) -> date:
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not a date: write it as YYYY-MM-DD, such as 2027-06-30."
+        ) from None
