@@ -287,17 +287,10 @@ SPECTACULAR_SETTINGS = {
 
 # API and SCIM rate limits (directory.ratelimit): requests per window for each key and
 # for each client address that sends a key; over it, 429 with Retry-After. The counts
-# live in the cache, which is Redis when REDIS_URL is set, so every process shares them.
+# live in Redis (REDIS_URL), so every process shares them.
 API_RATE_LIMIT_PER_KEY = env.int("API_RATE_LIMIT_PER_KEY", default=600)
 API_RATE_LIMIT_PER_ADDRESS = env.int("API_RATE_LIMIT_PER_ADDRESS", default=1200)
 API_RATE_WINDOW_SECONDS = env.int("API_RATE_WINDOW_SECONDS", default=60)
-CACHES = {
-    "default": (
-        {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL}
-        if REDIS_URL
-        else {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}
-    )
-}
 
 # Self-service sign-ups allowed per client address in each window (directory/signup.py).
 SIGNUP_RATE_LIMIT = env.int("SIGNUP_RATE_LIMIT", default=5)

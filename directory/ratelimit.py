@@ -1,9 +1,10 @@
-"""Fixed-window request counters shared by every process: the cache (Redis when
-REDIS_URL is set, see settings) counts each key's and each client address's requests to
-the REST API and SCIM in windows of `API_RATE_WINDOW_SECONDS`. Over the limit, callers
-answer 429 with `Retry-After` (the seconds left in the window). If the cache cannot be
-reached the request is let through and a warning logged: an outage of the counter must
-not take the API down with it."""
+"""Fixed-window request counters shared by every process: Redis (REDIS_URL) counts each
+key's and each client address's requests to the REST API and SCIM in windows of
+`API_RATE_WINDOW_SECONDS`, one round trip a counter (INCR and EXPIRE, pipelined).
+Without REDIS_URL (development) the counts are per process, in Django's local cache.
+Over the limit, callers answer 429 with `Retry-After` (the seconds left in the window).
+If Redis cannot be reached the request is let through and a warning logged: an outage
+of the counter must not take the API down with it."""
 
 import hashlib
 import logging
@@ -14,6 +15,7 @@ from django.conf import settings
 from django.core.cache import cache
 
 from .errors import ServiceError
+from .redis_pool import redis_client, redis_errors
 
 log = logging.getLogger(__name__)
 
@@ -37,10 +39,9 @@ def rate_count(*, scope: str, ident: str, limit: int, what: str) -> None:
     digest = hashlib.sha256(ident.encode()).hexdigest()[:24]
     name = f"ratelimit:{scope}:{digest}:{index}"
     try:
-        cache.add(name, 0, timeout=window + 1)
-        count = cache.incr(name)
-    except Exception:  # noqa: BLE001 - a cache outage lets requests through (see above)
-        log.warning("The rate-limit counter is unreachable; %s is not limited", scope)
+        count = _count(name, window)
+    except redis_errors():
+        log.warning("Redis is unreachable: the %s rate limit is not applied", scope)
         return
     if count > limit:
         retry_after = max(1, math.ceil((index + 1) * window - now))
@@ -49,3 +50,16 @@ def rate_count(*, scope: str, ident: str, limit: int, what: str) -> None:
             f"Try again in {retry_after} seconds.",
             retry_after=retry_after,
         )
+
+
+def _count(name: str, window: int) -> int:
+    if settings.REDIS_URL:
+        pipe = redis_client(settings.REDIS_URL).pipeline(transaction=False)
+        pipe.incr(name)
+        pipe.expire(name, window + 1)
+        return pipe.execute()[0]
+    try:
+        return cache.incr(name)
+    except ValueError:  # the window's first request in this process
+        cache.set(name, 1, timeout=window + 1)
+        return 1

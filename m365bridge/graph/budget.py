@@ -36,6 +36,8 @@ import threading
 import time
 from dataclasses import dataclass
 
+from directory.redis_pool import redis_client, redis_errors
+
 from .errors import Throttled
 
 log = logging.getLogger(__name__)
@@ -239,7 +241,7 @@ class WriteBudget:
                     args=args,
                 )
             )
-        except _redis_errors() as exc:
+        except redis_errors() as exc:
             log.error(
                 "Redis is unreachable (%s): Graph writes to tenant %s are paused until "
                 "the shared write budget can be checked again",
@@ -291,25 +293,6 @@ class WriteBudget:
             self._redis.delete(self.hold_key, self.slow_key, *(w.key for w in self.windows))
         else:
             self._local.reset()
-
-
-_clients: dict[str, object] = {}
-
-
-def redis_client(url: str):
-    """One connection pool per Redis URL and process."""
-    client = _clients.get(url)
-    if client is None:
-        import redis
-
-        client = _clients[url] = redis.Redis.from_url(url)
-    return client
-
-
-def _redis_errors() -> tuple[type[BaseException], ...]:
-    import redis
-
-    return (redis.ConnectionError, redis.TimeoutError)
 
 
 # Keyed like Redis, so every budget of one tenant in this process shares its windows.

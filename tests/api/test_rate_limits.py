@@ -1,6 +1,6 @@
 """Rate limits per key and per client address on the REST API and SCIM: over a limit,
 429 with Retry-After in the API's (or SCIM's) error shape; another key, or another
-address, is not affected. The counts live in Redis (settings CACHES), shared by every
+address, is not affected. The counts live in Redis (REDIS_URL), shared by every
 process. Each test uses addresses of its own, and a long window so that no window ends
 during a test (the counts of a fixed window start again when it ends)."""
 
@@ -90,7 +90,7 @@ def test_scim_over_the_limit_gets_429_in_scim_shape(limits, acme, alice, address
 
 
 def test_the_counts_are_kept_in_redis(limits, acme, alice, address):
-    assert django_settings.CACHES["default"]["BACKEND"].endswith("RedisCache")
+    assert django_settings.REDIS_URL
     _client(acme, alice).get("/api/v1/users", REMOTE_ADDR=address)
     redis = Redis.from_url(django_settings.REDIS_URL)
     assert redis.keys("*ratelimit:key:*") and redis.keys("*ratelimit:address:*")
