@@ -47,6 +47,7 @@ class ApiKeyAdmin(admin.ModelAdmin):
         "organization",
         "created_by",
         "created_at",
+        "expires_at",
         "last_used_at",
         "revoked_at",
     )
@@ -58,6 +59,7 @@ class ApiKeyAdmin(admin.ModelAdmin):
         "created_by",
         "created_at",
         "last_used_at",
+        "last_used_from",
     )
 
     def has_add_permission(self, request):
