@@ -52,8 +52,9 @@ def api_key_authenticate(*, secret: str, use: str, address: str) -> ApiKey:
     creator = key.created_by
     if creator is None or creator.organization_id != key.organization_id:
         raise KeyRefused(CREATOR_GONE)
+    # By the key's random public part, not its row id: ids come again after a restore.
     rate_count(
-        scope="key", ident=str(key.pk), limit=settings.API_RATE_LIMIT_PER_KEY, what="this API key"
+        scope="key", ident=key.lookup, limit=settings.API_RATE_LIMIT_PER_KEY, what="this API key"
     )
     services.api_key_touch(key=key, address=address)
     acting_key_set(KeyRef(id=key.pk, label=key.label))
