@@ -12,7 +12,7 @@ from directory import encryption
 
 from ..models import Tenant
 from .auth import AppOnlyTokens, DelegatedTokens, TokenSource, TokenStore
-from .budget import WriteBudget
+from .budget import WriteBudget, write_limits
 from .client import GraphClient
 from .config import GraphConfig
 from .transport import tenant_session
@@ -84,6 +84,7 @@ def tenant_graph(
             app_id=config.client_id,
             redis_url=settings.REDIS_URL,
             time_scale=settings.M365_GRAPH_TIME_SCALE,
+            limits=write_limits(app_writes=settings.M365_APP_WRITE_QUOTA),
             max_wait=min(MAX_BUDGET_WAIT, 0.2 * within) if within else MAX_BUDGET_WAIT,
         )
         if budget

@@ -264,7 +264,7 @@ def test_two_worker_processes_share_one_tenants_write_budget(graphsim_server, co
 
 def test_the_budget_counts_writes_against_microsofts_documented_windows(config):
     budget = WriteBudget(tenant_id="t-1", app_id=config.client_id, redis_url="")
-    assert [(w.writes, w.length) for w in budget.windows] == [
+    assert [(w.units, w.length) for w in budget.windows] == [
         (3000, 150 + TRANSIT_ALLOWANCE),  # graph-facts §5.2
         (18000, 300 + TRANSIT_ALLOWANCE),
         (70000, 300 + TRANSIT_ALLOWANCE),
