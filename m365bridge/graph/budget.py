@@ -166,7 +166,7 @@ class SharedBudget:
 
     def _try(self, n: int, high: bool, *, dry: bool = False) -> float:
         try:
-            return self.store.ask(n, high=high, reserve=self.reserve_share, dry=dry)
+            wait = self.store.ask(n, high=high, reserve=self.reserve_share, dry=dry)
         except redis_errors() as exc:
             log.error(
                 "Redis is unreachable (%s): Graph %s to tenant %s are paused until "
@@ -176,13 +176,16 @@ class SharedBudget:
                 self.tenant_id,
                 self.kind[:-1],
             )
-            redis_outage_observed(self.redis_url, exc)
+            _notify(redis_lost_observers, self.redis_url, error=exc)
             raise Throttled(
                 f"Sending to Microsoft 365 is paused: the shared {self.kind[:-1]} budget "
                 "(Redis) is unreachable.",
                 retry_after=REDIS_DOWN_RETRY,
                 code=f"{self.kind[:-1]}_budget_unavailable",
             ) from None
+        if self.redis_url in _lost:
+            _notify(redis_found_observers, self.redis_url)
+        return wait
 
     def report_usage(self, percentage: float) -> None:
         """Microsoft says a limit is `percentage` used: every worker's non-high units
@@ -206,15 +209,22 @@ class SharedBudget:
         self.store.reset()
 
 
-# Called as observer(redis_url, error) when a budget finds Redis unreachable (the
-# workers record it for the console's banner); errors in an observer are logged only.
-outage_observers: list = []
+# What this process's budgets say when they lose Redis (`observer(error=)`, each time)
+# and find it again (`observer()`, once): the workers record it so the console shows a
+# banner (`m365bridge.pause`). An observer's own failure is logged, never raised.
+redis_lost_observers: list = []
+redis_found_observers: list = []
+_lost: set[str] = set()
 
 
-def redis_outage_observed(redis_url: str, error: BaseException) -> None:
-    for observer in outage_observers:
+def _notify(observers: list, redis_url: str, **kwargs) -> None:
+    if kwargs:
+        _lost.add(redis_url)
+    else:
+        _lost.discard(redis_url)
+    for observer in observers:
         try:
-            observer(redis_url, error)
+            observer(**kwargs)
         except Exception:
             log.exception("a Redis outage observer failed")
 
