@@ -12,7 +12,6 @@ from m365bridge.graph import (
     BadRequest,
     BatchRequest,
     GraphClient,
-    GraphConfig,
     MemoryTokenStore,
     NeedsReauthorization,
     NotFound,
@@ -44,19 +43,6 @@ def sim_tenant(graphsim_server, stratus_app):
         created["id"], stratus_app["clientId"], application_permissions=ROLES
     )
     return created["id"]
-
-
-@pytest.fixture
-def config(graphsim_server, stratus_app):
-    return GraphConfig(
-        client_id=stratus_app["clientId"],
-        client_secret=stratus_app["secret"],
-        login_url=graphsim_server.base_url,
-        graph_url=graphsim_server.base_url,
-        ca_bundle=graphsim_server.ca_path,
-        max_retries=3,
-        max_retry_wait=20,
-    )
 
 
 class Clock:
