@@ -116,26 +116,37 @@ class SharedBudget:
         self,
         *,
         tenant_id: str,
-        windows: list[Window],
         app_id: str,
+        scoped: list[tuple[str, str, int, float]],
+        time_scale: float,
+        transit: float,
         redis_url: str,
         max_wait: float,
         sleep,
         fairness: Fairness | None = None,
     ):
+        """`scoped`: (app, tenant, units, seconds) of each window, "*" for all; the
+        windows are `seconds / time_scale` long, plus `transit`."""
         self.tenant_id, self.app_id = tenant_id, app_id
         self.max_wait, self.sleep = max_wait, sleep
-        self.windows = windows
-        prefix = f"stratus:m365:{self.kind}"
+        prefix = self.key_prefix()
+        self.windows = [
+            Window.of(f"{prefix}:{app}:{tenant}", units, seconds / time_scale, transit)
+            for app, tenant, units, seconds in scoped
+        ]
         self.hold_key = f"{prefix}:hold:{app_id}:{tenant_id}"
         self.slow_key = f"{prefix}:slow:{app_id}:{tenant_id}"
         self.redis_url = redis_url
-        keys = dict(windows=windows, hold_key=self.hold_key, slow_key=self.slow_key)
+        keys = dict(windows=self.windows, hold_key=self.hold_key, slow_key=self.slow_key)
         if redis_url:
             self.store = SlidingWindows(redis_url=redis_url, fairness=fairness, **keys)
         else:
             log.warning("REDIS_URL is not set: the Graph %s budget is per process only", self.kind)
             self.store = LocalWindows(fairness=fairness, **keys)
+
+    @classmethod
+    def key_prefix(cls) -> str:
+        return f"stratus:m365:{cls.kind}"
 
     def take(self, n: int = 1, *, priority: str = "normal") -> float:
         """Reserve n units; returns how long it waited."""
@@ -247,29 +258,21 @@ class WriteBudget(SharedBudget):
     ):
         app_id = app_id or "app"
         self.time_scale = time_scale
-        prefix = f"stratus:m365:{self.kind}"
         scopes = {
             "app+tenant": (app_id, tenant_id),
             "tenant": ("*", tenant_id),
             "app": (app_id, "*"),
         }
-        windows = [
-            Window.of(
-                f"{prefix}:{':'.join(scopes[limit.scope])}",
-                limit.writes,
-                limit.seconds / time_scale,
-                transit,
-            )
-            for limit in limits
-        ]
         super().__init__(
             tenant_id=tenant_id,
-            windows=windows,
             app_id=app_id,
+            scoped=[(*scopes[limit.scope], limit.writes, limit.seconds) for limit in limits],
+            time_scale=time_scale,
+            transit=transit,
             redis_url=redis_url,
             max_wait=max_wait,
             sleep=sleep,
-            fairness=_fairness(prefix, app_id, tenant_id, limits, time_scale),
+            fairness=_fairness(self.key_prefix(), app_id, tenant_id, limits, time_scale),
         )
 
 

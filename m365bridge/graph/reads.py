@@ -25,7 +25,6 @@ from urllib.parse import parse_qsl, urlsplit
 
 from .budget import TRANSIT_ALLOWANCE, SharedBudget
 from .errors import Throttled
-from .windows import Window
 
 
 @dataclass(frozen=True)
@@ -116,16 +115,13 @@ class ReadBudget(SharedBudget):
         if size not in RU_LIMITS:
             raise ValueError(f"size must be one of {sorted(RU_LIMITS)}, not {size!r}")
         app_id = app_id or "app"
-        prefix = f"stratus:m365:{self.kind}"
         limits = {(app_id, tenant_id): RU_LIMITS[size], (app_id, "*"): APP_RU_LIMIT}
-        windows = [
-            Window.of(f"{prefix}:{app}:{tenant}", limit.units, limit.seconds / time_scale, transit)
-            for (app, tenant), limit in limits.items()
-        ]
         super().__init__(
             tenant_id=tenant_id,
-            windows=windows,
             app_id=app_id,
+            scoped=[(*scope, limit.units, limit.seconds) for scope, limit in limits.items()],
+            time_scale=time_scale,
+            transit=transit,
             redis_url=redis_url,
             max_wait=max_wait,
             sleep=sleep,
