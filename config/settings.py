@@ -208,6 +208,10 @@ M365_CA_BUNDLE = env.str("M365_CA_BUNDLE", default="")
 # graphsim only: the time scale of its tenants, so the shared write budget refills as
 # much faster as graphsim's quota windows are shorter. Always 1 against Microsoft.
 M365_GRAPH_TIME_SCALE = env.float("M365_GRAPH_TIME_SCALE", default=1.0)
+# Writes per 5 min this deployment may use of the application-wide quota (Microsoft's
+# 70,000 for all tenants of the app registration, shared fairly): lower it when two
+# deployments share one registration (or for a scaled benchmark). Empty: all of it.
+M365_APP_WRITE_QUOTA = env.int("M365_APP_WRITE_QUOTA", default=None)
 # How long a worker's claim on Microsoft 365 sync work holds; a dead worker's work is
 # taken over after it (must outlast the slowest $batch, write-budget waits included).
 M365_SYNC_LEASE_SECONDS = env.int("M365_SYNC_LEASE_SECONDS", default=300)

@@ -132,6 +132,9 @@ def run_control(args) -> object:
         return c.request_log(args.tenant, since=args.since, limit=args.limit)
     if command == ("counters", None):
         return c.counters(args.tenant)
+    if command == ("app-write-limit", None):
+        writes = None if args.writes == "default" else int(args.writes)
+        return c.set_app_write_limit(args.app, writes)
     if command == ("write-windows", None):
         if args.app:
             return c.app_write_windows(args.app)
@@ -244,6 +247,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("tenant", nargs="?")
     p.add_argument("--app", help="an application's client id: its window across tenants")
+    p = groups.add_parser(
+        "app-write-limit", help="lower an application's write limit across tenants (or default)"
+    )
+    p.add_argument("app", help="the application's client id")
+    p.add_argument("writes", help="writes per 5 min (scaled), or 'default' for 70,000")
 
     user = groups.add_parser("user").add_subparsers(dest="action", required=True)
     p = user.add_parser("list")

@@ -236,6 +236,12 @@ class GraphSimControl:
     def reset_app_write_windows(self, client_id: str) -> dict:
         return self._call("DELETE", f"/apps/{client_id}/write-windows")
 
+    def set_app_write_limit(self, client_id: str, writes: int | None) -> dict:
+        """Lower the application's write limit across all tenants (per 5 min, scaled by
+        each tenant's time scale) for a scaled run; None: Microsoft's 70,000 again. Its
+        window and record restart."""
+        return self._call("PUT", f"/apps/{client_id}/write-limit", {"writes": writes})
+
     # -- an admin in the Microsoft portal ------------------------------------------------
     def users(self, tenant_id: str, deleted: bool = False) -> list:
         return self._call(

@@ -18,7 +18,7 @@ from graphsim import __version__, roles
 from graphsim.directory import USER_PROPERTIES
 from graphsim.errors import GraphError
 from graphsim.tenants import SpecError, add_user, tenant_create, tenant_reset, tenant_summary
-from graphsim.throttle import app_write_windows, write_windows
+from graphsim.throttle import APP_WIDE_WRITE_LIMIT, app_write_windows, write_windows
 
 SERVICE_SET_USER_PROPERTIES = ("onPremisesSyncEnabled", "proxyAddresses")
 FAULT_KEYS = {
@@ -178,6 +178,20 @@ def routes(sim) -> list[Route]:
     @endpoint
     async def get_app_write_windows(request, body):
         return _json(200, app_write_windows(state, request.path_params["client_id"]))
+
+    @endpoint
+    async def set_app_write_limit(request, body):
+        client_id = request.path_params["client_id"]
+        writes = body.get("writes")
+        if writes is None:
+            state.app_write_limits.pop(client_id, None)
+        elif not isinstance(writes, int) or not 0 < writes <= APP_WIDE_WRITE_LIMIT:
+            raise SpecError(f"writes must be a whole number from 1 to {APP_WIDE_WRITE_LIMIT}")
+        else:
+            state.app_write_limits[client_id] = writes
+        state.app_write_window.pop(client_id, None)
+        state.app_write_most.pop(client_id, None)
+        return _json(200, app_write_windows(state, client_id))
 
     @endpoint
     async def reset_app_write_windows(request, body):
@@ -462,6 +476,7 @@ def routes(sim) -> list[Route]:
         Route("/apps/{client_id}", delete_app, methods=["DELETE"]),
         Route("/apps/{client_id}/write-windows", get_app_write_windows),
         Route("/apps/{client_id}/write-windows", reset_app_write_windows, methods=["DELETE"]),
+        Route("/apps/{client_id}/write-limit", set_app_write_limit, methods=["PUT"]),
     ]
 
 

@@ -172,6 +172,9 @@ class State:
         # Application-wide throttling across tenants; like the tenants' windows, not kept.
         self.app_write_window: dict[str, list] = {}  # app id -> [start, used, length]
         self.app_write_most: dict[str, object] = {}  # app id -> throttle.SlidingMost
+        self.app_ru_window: dict[str, list] = {}  # app id -> [start, used, length]
+        # A lower application-wide write limit per app (a scaled benchmark of many tenants).
+        self.app_write_limits: dict[str, int] = {}
         for info in self.db.load("tenant").values():
             self._load_tenant(info)
 

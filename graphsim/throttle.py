@@ -1,8 +1,10 @@
 """Microsoft's identity-and-access throttling model (graph-facts §5.2).
 
 Each app+tenant pair has a resource-unit bucket sized by tenant size and a write
-quota; the tenant as a whole has a write quota too, and so has the application across
-all tenants. Buckets are fixed windows that start with the first request and refill
+quota; the tenant as a whole has a write quota too (across applications), and so has
+the application across all tenants (writes, and resource units per 20 s). A scaled run
+of many tenants may lower the application's write limit (`app_write_limit`). Buckets
+are fixed windows that start with the first request and refill
 when the window ends, which makes "spend the documented budget, get a 429, wait
 Retry-After, recover" exact and testable. The tenant's time scale divides every window
 (and so Retry-After); the application-wide window takes the scale of the tenant whose
@@ -29,6 +31,7 @@ RU_LIMITS = {"small": 3500, "medium": 5000, "large": 8000}
 APP_WRITE_LIMIT, APP_WRITE_WINDOW = 3000, 150.0  # per application+tenant pair
 TENANT_WRITE_LIMIT, TENANT_WRITE_WINDOW = 18000, 300.0  # per tenant, all applications
 APP_WIDE_WRITE_LIMIT, APP_WIDE_WRITE_WINDOW = 70000, 300.0  # per application, all tenants
+APP_RU_LIMIT, APP_RU_WINDOW = 150000, 20.0  # resource units per application, all tenants
 WRITE_METHODS = {"POST", "PATCH", "PUT", "DELETE"}
 PRIORITIES = ("low", "normal", "high")
 
@@ -152,10 +155,15 @@ def write_windows(tenant: Tenant) -> dict:
     }
 
 
+def app_write_limit(state: State, app_id: str) -> int:
+    """The application-wide write limit: Microsoft's, or the lower one set for the app."""
+    return state.app_write_limits.get(app_id, APP_WIDE_WRITE_LIMIT)
+
+
 def app_write_windows(state: State, app_id: str) -> dict:
     """The application's sliding write record across all tenants."""
     record = state.app_write_most.get(app_id) or SlidingMost(APP_WIDE_WRITE_WINDOW)
-    return record.view(APP_WIDE_WRITE_LIMIT)
+    return record.view(app_write_limit(state, app_id))
 
 
 def charge(state: State, tenant: Tenant, app_id: str, ru: int, write: int) -> Verdict:
@@ -168,17 +176,19 @@ def charge(state: State, tenant: Tenant, app_id: str, ru: int, write: int) -> Ve
     scale, runtime = tenant.scale, tenant.runtime
     ru_limit = RU_LIMITS[tenant_size(tenant)]
     ru_window = _window(runtime.ru_window, app_id, RU_WINDOW / scale, now)
+    app_ru_window = _window(state.app_ru_window, app_id, APP_RU_WINDOW / scale, now)
     write_windows = [
         (_window(runtime.write_window, app_id, APP_WRITE_WINDOW / scale, now), APP_WRITE_LIMIT),
         (_window(runtime.write_window, "*", TENANT_WRITE_WINDOW / scale, now), TENANT_WRITE_LIMIT),
         (
             _window(state.app_write_window, app_id, APP_WIDE_WRITE_WINDOW / scale, now),
-            APP_WIDE_WRITE_LIMIT,
+            app_write_limit(state, app_id),
         ),
     ]
     waits = []
-    if ru_window[1] + ru > ru_limit:
-        waits.append((ru_window[0] + RU_WINDOW / scale - now, "ResourceUnitLimitExceeded"))
+    for window, limit in ((ru_window, ru_limit), (app_ru_window, APP_RU_LIMIT)):
+        if window[1] + ru > limit:
+            waits.append((window[0] + window[2] - now, "ResourceUnitLimitExceeded"))
     for window, limit in write_windows if write else []:
         if window[1] + write > limit:
             waits.append((window[0] + window[2] - now, "WriteLimitExceeded"))
@@ -187,6 +197,7 @@ def charge(state: State, tenant: Tenant, app_id: str, ru: int, write: int) -> Ve
         verdict.retry_after, verdict.information = max(wait, 0.001), information
         return verdict
     ru_window[1] += ru
+    app_ru_window[1] += ru
     for window, _ in write_windows:
         window[1] += write
     record_writes(state, tenant, app_id, write, now)

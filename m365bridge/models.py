@@ -782,3 +782,20 @@ class ImportItem(models.Model):
 
     def __str__(self):
         return f"{self.label or self.microsoft_id}: {self.outcome}"
+
+
+class SendingPause(models.Model):
+    """Sending to Microsoft 365 is paused for every tenant, for `reason` (the write
+    budget's Redis unreachable): recorded by the workers that find it so, deleted when
+    one finds it back. The console shows a banner while a worker saw it recently."""
+
+    BUDGET_REDIS = "budget_redis"
+    REASONS = [(BUDGET_REDIS, "The write budget's Redis is unreachable")]
+
+    reason = models.CharField(max_length=20, choices=REASONS, unique=True)
+    since = models.DateTimeField()
+    seen_at = models.DateTimeField()
+    detail = models.CharField(max_length=200, blank=True)  # the error's type, never a URL
+
+    def __str__(self):
+        return f"sending paused since {self.since:%Y-%m-%d %H:%M}: {self.reason}"

@@ -12,7 +12,9 @@ registers the bridge's answers:
 - `selectors.binding_service_status` and `selectors.binding_password_rules`: what the
   portal shows of a user's Microsoft 365 account and rules;
 - the users list's "Microsoft 365: password pending" filter and badge (the user's
-  binding holds no password yet: their next portal sign-in pushes it).
+  binding holds no password yet: their next portal sign-in pushes it);
+- the write budget's Redis lost and found again: recorded for the console's banner
+  (`pause`).
 """
 
 from __future__ import annotations
@@ -22,9 +24,10 @@ from django.db.models import F
 from directory import encryption, hooks
 from directory.models import User
 
-from . import selectors, services
+from . import pause, selectors, services
 from .attributes import SYNCED_STRATUS_FIELDS
 from .events import tenant_event
+from .graph import budget
 from .models import GroupBinding, UserBinding
 from .sync.intent import binding_mark_dirty, sync_after_commit
 
@@ -40,6 +43,8 @@ PASSWORD_PENDING = "Microsoft 365: password pending"
 
 def subscribe() -> None:
     hooks.subscribe(directory_changed)
+    budget.redis_lost_observers.append(pause.sending_pause_record)
+    budget.redis_found_observers.append(pause.sending_pause_clear)
     hooks.add_password_check(services.binding_password_problems)
     hooks.add_service_status_provider(selectors.binding_service_status)
     hooks.add_password_rule_provider(selectors.binding_password_rules)

@@ -183,6 +183,7 @@ def _write_budget():
             app_id=settings.M365_CLIENT_ID,
             redis_url=settings.REDIS_URL,
             time_scale=settings.M365_GRAPH_TIME_SCALE,
+            limits=budget.write_limits(app_writes=settings.M365_APP_WRITE_QUOTA),
         ).used_share()
         used.add_metric([str(pk)], share)
     yield used

@@ -9,15 +9,22 @@ window's length, never more than its limit. Within that, a burst may use the who
 window at once (3,000 writes straight away, the next ones as the first leave the
 window), which is what makes a bulk bind as fast as the quota allows.
 
-Each window is a Redis hash of time slots (1/150 of the window) to writes. A slot is
-counted while any part of it lies within the window, so the count is never below the
-truth. Writes are counted when they are reserved, just before they leave; a window is
+The windows themselves (Redis hashes of time slots, one Lua script) are `windows`.
+Writes are counted when they are reserved, just before they leave; a window is
 `TRANSIT_ALLOWANCE` longer than Microsoft's, so a write that reaches Microsoft a little
 after its reservation still falls inside the interval it was counted in.
 
 Priorities: `high` writes (blocking sign-in, password pushes, unblocks) may use the
 whole window; every other write leaves `RESERVE_SHARE` of it free, so a bulk bind that
 bursts to the limit never makes a security-relevant write wait for a window to pass.
+
+Fair share: the application-wide window (70,000 per 5 min for ALL tenants of the app
+registration) is divided between the tenants that asked for writes in the last
+`ACTIVE_SECONDS`: each may always use its share (the limit over the active tenants,
+capped by its own limits), more only when that leaves the others theirs. So one
+tenant's 20,000-user onboarding cannot starve 200 small tenants, and when they are idle
+it takes everything. The reserve holds in every share: high-priority writes of each
+tenant find theirs free.
 
 Microsoft's own signals adjust it: `x-ms-throttle-limit-percentage` (sent once 80 % of
 a limit is used) shrinks what non-high writes may use for a minute (`report_usage`); a
@@ -32,13 +39,14 @@ from __future__ import annotations
 
 import logging
 import math
-import threading
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
-from directory.redis_pool import redis_client, redis_errors
+from directory.redis_pool import redis_errors
 
 from .errors import Throttled
+from .windows import Fairness, SlidingWindows, Window
+from .windows_local import LocalWindows
 
 log = logging.getLogger(__name__)
 
@@ -53,8 +61,7 @@ class WriteLimit:
 
 # Microsoft's documented write quotas (graph-facts §5.2, from
 # learn.microsoft.com/graph/throttling-limits, "Identity and access service limits").
-# Reads are limited in resource units per 10 s by tenant size instead; Stratus's reads
-# (reconcile, import) are paced by Microsoft's Retry-After, not by this budget.
+# Reads are limited in resource units per 10 s by tenant size instead (`reads`).
 WRITE_LIMITS = (
     WriteLimit("app+tenant", 3000, 150.0, "graph-facts §5.2: 3,000 per 2 min 30 s"),
     WriteLimit("tenant", 18000, 300.0, "graph-facts §5.2: 18,000 per 5 min"),
@@ -62,74 +69,14 @@ WRITE_LIMITS = (
 )
 WRITE_QUOTA = WRITE_LIMITS[0].writes  # per application+tenant ...
 WRITE_QUOTA_WINDOW = WRITE_LIMITS[0].seconds  # ... per 2 min 30 s
-SLOTS_PER_WINDOW = 150
 TRANSIT_ALLOWANCE = 1.0  # seconds (real, not scaled) from reservation to Microsoft
 RESERVE_SHARE = 0.05  # of every window, kept for high-priority writes
 SLOWDOWN_SECONDS = 60
 PRIORITIES = ("low", "normal", "high")
 REDIS_DOWN_RETRY = 5.0  # seconds before a write paused by a Redis outage is tried again
-
-# KEYS: hold, slowdown, then one hash per window. ARGV: n, high (0/1), reserve share,
-# dry (1: only say), then limit, length, slot of each window. Returns "0" when the n
-# writes were counted in every window (or would be, when dry), "-1" when they can never
-# fit, or else the seconds until they would (as a string: Lua numbers are truncated to
-# integers on the way out), counting nothing.
-_TAKE = """
-local t = redis.call('TIME')
-local now = tonumber(t[1]) + tonumber(t[2]) / 1000000
-local n = tonumber(ARGV[1])
-local high = ARGV[2] == '1'
-local held = redis.call('PTTL', KEYS[1])
-if held > 0 then return tostring(held / 1000) end
-local reserve, factor, slowed = 0, 1, 0
-if not high then
-  reserve = tonumber(ARGV[3])
-  factor = tonumber(redis.call('GET', KEYS[2]) or '1')
-  slowed = redis.call('PTTL', KEYS[2]) / 1000
-end
-local wait = 0
-local slots_now = {}
-for i = 3, #KEYS do
-  local j = 5 + (i - 3) * 3
-  local limit = math.floor(tonumber(ARGV[j]) * (1 - reserve))
-  local length = tonumber(ARGV[j + 1])
-  local slot = tonumber(ARGV[j + 2])
-  if n > limit then return '-1' end
-  limit = math.floor(limit * factor)
-  if n > limit then wait = math.max(wait, slowed) end
-  local first = math.floor((now - length) / slot)
-  local used, slots = 0, {}
-  local flat = redis.call('HGETALL', KEYS[i])
-  for k = 1, #flat, 2 do
-    local index = tonumber(flat[k])
-    if index < first then
-      redis.call('HDEL', KEYS[i], flat[k])
-    else
-      used = used + tonumber(flat[k + 1])
-      table.insert(slots, {index, tonumber(flat[k + 1])})
-    end
-  end
-  local excess = used + n - limit
-  if excess > 0 then
-    table.sort(slots, function(a, b) return a[1] < b[1] end)
-    local freed = 0
-    for _, s in ipairs(slots) do
-      freed = freed + s[2]
-      if freed >= excess then
-        wait = math.max(wait, (s[1] + 1) * slot + length - now)
-        break
-      end
-    end
-  end
-  slots_now[i] = {tostring(math.floor(now / slot)), math.ceil((length + slot) * 1000)}
-end
-if wait > 0 or ARGV[4] == '1' then return tostring(wait) end
-for i = 3, #KEYS do
-  redis.call('HINCRBY', KEYS[i], slots_now[i][1], n)
-  redis.call('PEXPIRE', KEYS[i], slots_now[i][2])
-end
-return '0'
-"""
+# A tenant counts as asking for its fair share of the application-wide window for this
+# long (real seconds, scaled like the windows) after it last asked.
+ACTIVE_SECONDS = 10.0
 
 
 def slowdown_factor(percentage: float) -> float:
@@ -142,20 +89,162 @@ def slowdown_factor(percentage: float) -> float:
     return max(0.1, min(1.0, 0.8 / percentage - 0.3))
 
 
-@dataclass(frozen=True)
-class Window:
-    """One write limit as the budget applies it: scaled, with the transit allowance."""
+def write_limits(*, app_writes: int | None = None) -> tuple[WriteLimit, ...]:
+    """The documented limits, with the application-wide one lowered to `app_writes`
+    (a deployment that shares its app registration, or a scaled benchmark); never
+    raised above what Microsoft allows."""
+    if app_writes is None:
+        return WRITE_LIMITS
+    documented = WRITE_LIMITS[2].writes
+    if not 0 < app_writes <= documented:
+        raise ValueError(
+            f"M365_APP_WRITE_QUOTA must be between 1 and Microsoft's {documented:,}, "
+            f"not {app_writes}"
+        )
+    source = f"{WRITE_LIMITS[2].source}, lowered by M365_APP_WRITE_QUOTA"
+    return (*WRITE_LIMITS[:2], replace(WRITE_LIMITS[2], writes=app_writes, source=source))
 
-    key: str
-    writes: int
-    length: float
-    slot: float
+
+class SharedBudget:
+    """Units (writes or resource units) to one tenant in sliding windows shared by every
+    worker: `take(n, priority=...)` blocks until n may be sent, or raises `Throttled`
+    (the wait would exceed `max_wait`, or Redis is unreachable: then nothing is sent
+    until it is back)."""
+
+    kind = "writes"
+    reserve_share = RESERVE_SHARE
+
+    def __init__(
+        self,
+        *,
+        tenant_id: str,
+        app_id: str,
+        scoped: list[tuple[str, str, int, float]],
+        time_scale: float,
+        transit: float,
+        redis_url: str,
+        max_wait: float,
+        sleep,
+        fairness: Fairness | None = None,
+    ):
+        """`scoped`: (app, tenant, units, seconds) of each window, "*" for all; the
+        windows are `seconds / time_scale` long, plus `transit`."""
+        self.tenant_id, self.app_id = tenant_id, app_id
+        self.max_wait, self.sleep = max_wait, sleep
+        prefix = self.key_prefix()
+        self.windows = [
+            Window.of(f"{prefix}:{app}:{tenant}", units, seconds / time_scale, transit)
+            for app, tenant, units, seconds in scoped
+        ]
+        self.hold_key = f"{prefix}:hold:{app_id}:{tenant_id}"
+        self.slow_key = f"{prefix}:slow:{app_id}:{tenant_id}"
+        self.redis_url = redis_url
+        keys = dict(windows=self.windows, hold_key=self.hold_key, slow_key=self.slow_key)
+        if redis_url:
+            self.store = SlidingWindows(redis_url=redis_url, fairness=fairness, **keys)
+        else:
+            log.warning("REDIS_URL is not set: the Graph %s budget is per process only", self.kind)
+            self.store = LocalWindows(fairness=fairness, **keys)
+
+    @classmethod
+    def key_prefix(cls) -> str:
+        return f"stratus:m365:{cls.kind}"
+
+    def take(self, n: int = 1, *, priority: str = "normal") -> float:
+        """Reserve n units; returns how long it waited."""
+        if priority not in PRIORITIES:
+            raise ValueError(f"priority must be one of {PRIORITIES}, not {priority!r}")
+        if n <= 0:
+            return 0.0
+        waited = 0.0
+        while True:
+            wait = self._try(n, priority == "high")
+            if wait == 0:
+                return waited
+            if wait < 0:
+                raise ValueError(f"{n} {self.kind} at once can never fit the {self.kind} budget")
+            if waited + wait > self.max_wait:
+                raise Throttled(
+                    f"The {self.kind} budget of tenant {self.tenant_id} is used up; "
+                    f"retry in {wait:.1f} s.",
+                    retry_after=wait,
+                    code=f"{self.kind[:-1]}_budget",
+                )
+            self.sleep(wait)
+            waited += wait
+
+    def wait_for(self, n: int, *, priority: str = "normal") -> float:
+        """Seconds until n units at `priority` would fit, reserving nothing (0: now)."""
+        return max(0.0, self._try(n, priority == "high", dry=True))
+
+    def _try(self, n: int, high: bool, *, dry: bool = False) -> float:
+        try:
+            wait = self.store.ask(n, high=high, reserve=self.reserve_share, dry=dry)
+        except redis_errors() as exc:
+            log.error(
+                "Redis is unreachable (%s): Graph %s to tenant %s are paused until "
+                "the shared %s budget can be checked again",
+                type(exc).__name__,
+                self.kind,
+                self.tenant_id,
+                self.kind[:-1],
+            )
+            _notify(redis_lost_observers, self.redis_url, error=exc)
+            raise Throttled(
+                f"Sending to Microsoft 365 is paused: the shared {self.kind[:-1]} budget "
+                "(Redis) is unreachable.",
+                retry_after=REDIS_DOWN_RETRY,
+                code=f"{self.kind[:-1]}_budget_unavailable",
+            ) from None
+        if self.redis_url in _lost:
+            _notify(redis_found_observers, self.redis_url)
+        return wait
+
+    def report_usage(self, percentage: float) -> None:
+        """Microsoft says a limit is `percentage` used: every worker's non-high units
+        use that much less of each window for a minute."""
+        factor = slowdown_factor(percentage)
+        if factor < 1.0:
+            self.store.slow(factor, SLOWDOWN_SECONDS)
+
+    def hold(self, seconds: float) -> None:
+        """Microsoft refused (a 429) for `seconds`: no worker sends any of these units
+        to this tenant before then."""
+        if seconds > 0:
+            self.store.hold(seconds)
+
+    def used_share(self) -> float:
+        """Share of the first window used right now (0 to 1; more while senders wait),
+        for the operators' metrics."""
+        return self.store.used(0) / self.windows[0].units
+
+    def reset(self) -> None:
+        self.store.reset()
 
 
-class WriteBudget:
-    """`take(n, priority=...)` blocks until n writes may be sent to the tenant, or
-    raises `Throttled` (the wait would exceed `max_wait`, or Redis is unreachable:
-    then nothing is sent until it is back)."""
+# What this process's budgets say when they lose Redis (`observer(error=)`, each time)
+# and find it again (`observer()`, once): the workers record it so the console shows a
+# banner (`m365bridge.pause`). An observer's own failure is logged, never raised.
+redis_lost_observers: list = []
+redis_found_observers: list = []
+_lost: set[str] = set()
+
+
+def _notify(observers: list, redis_url: str, **kwargs) -> None:
+    if kwargs:
+        _lost.add(redis_url)
+    else:
+        _lost.discard(redis_url)
+    for observer in observers:
+        try:
+            observer(**kwargs)
+        except Exception:
+            log.exception("a Redis outage observer failed")
+
+
+class WriteBudget(SharedBudget):
+    """The write budget of one tenant: `WRITE_LIMITS`, the application-wide window
+    divided fairly between the tenants writing (`windows.Fairness`)."""
 
     def __init__(
         self,
@@ -169,198 +258,42 @@ class WriteBudget:
         max_wait: float = 120.0,
         sleep=time.sleep,
     ):
-        self.tenant_id = tenant_id
-        self.app_id = app_id or "app"
+        app_id = app_id or "app"
         self.time_scale = time_scale
-        self.max_wait = max_wait
-        self.sleep = sleep
-        prefix = "stratus:m365:writes"
-        self.windows = [self._window(prefix, limit, time_scale, transit) for limit in limits]
-        self.hold_key = f"{prefix}:hold:{self.app_id}:{tenant_id}"
-        self.slow_key = f"{prefix}:slow:{self.app_id}:{tenant_id}"
-        self._redis = None
-        self._script = None
-        if redis_url:
-            self._redis = redis_client(redis_url)
-            self._script = self._redis.register_script(_TAKE)
-        else:
-            log.warning("REDIS_URL is not set: the Graph write budget is per process only")
-            self._local = _local_windows(self)
-
-    def _window(self, prefix: str, limit: WriteLimit, time_scale: float, transit: float) -> Window:
-        app, tenant = {
-            "app+tenant": (self.app_id, self.tenant_id),
-            "tenant": ("*", self.tenant_id),
-            "app": (self.app_id, "*"),
-        }[limit.scope]
-        seconds = limit.seconds / time_scale
-        return Window(
-            key=f"{prefix}:{app}:{tenant}",
-            writes=limit.writes,
-            length=seconds + transit,
-            slot=seconds / SLOTS_PER_WINDOW,
+        scopes = {
+            "app+tenant": (app_id, tenant_id),
+            "tenant": ("*", tenant_id),
+            "app": (app_id, "*"),
+        }
+        super().__init__(
+            tenant_id=tenant_id,
+            app_id=app_id,
+            scoped=[(*scopes[limit.scope], limit.writes, limit.seconds) for limit in limits],
+            time_scale=time_scale,
+            transit=transit,
+            redis_url=redis_url,
+            max_wait=max_wait,
+            sleep=sleep,
+            fairness=_fairness(self.key_prefix(), app_id, tenant_id, limits, time_scale),
         )
 
-    def take(self, n: int = 1, *, priority: str = "normal") -> float:
-        """Reserve n writes; returns how long it waited."""
-        if priority not in PRIORITIES:
-            raise ValueError(f"priority must be one of {PRIORITIES}, not {priority!r}")
-        if n <= 0:
-            return 0.0
-        waited = 0.0
-        while True:
-            wait = self._try(n, priority == "high")
-            if wait == 0:
-                return waited
-            if wait < 0:
-                raise ValueError(f"{n} writes at once can never fit the write budget")
-            if waited + wait > self.max_wait:
-                raise Throttled(
-                    f"The write budget of tenant {self.tenant_id} is used up; "
-                    f"retry in {wait:.1f} s.",
-                    retry_after=wait,
-                    code="write_budget",
-                )
-            self.sleep(wait)
-            waited += wait
 
-    def wait_for(self, n: int, *, priority: str = "normal") -> float:
-        """Seconds until n writes at `priority` would fit, reserving nothing (0: now)."""
-        return max(0.0, self._try(n, priority == "high", dry=True))
-
-    def _try(self, n: int, high: bool, *, dry: bool = False) -> float:
-        if self._script is None:
-            return self._local.take(n, high, dry=dry)
-        args: list = [n, 1 if high else 0, RESERVE_SHARE, 1 if dry else 0]
-        for window in self.windows:
-            args += [window.writes, window.length, window.slot]
-        try:
-            return float(
-                self._script(
-                    keys=[self.hold_key, self.slow_key, *(w.key for w in self.windows)],
-                    args=args,
-                )
-            )
-        except redis_errors() as exc:
-            log.error(
-                "Redis is unreachable (%s): Graph writes to tenant %s are paused until "
-                "the shared write budget can be checked again",
-                type(exc).__name__,
-                self.tenant_id,
-            )
-            raise Throttled(
-                "Writes to Microsoft 365 are paused: the shared write budget (Redis) "
-                "is unreachable.",
-                retry_after=REDIS_DOWN_RETRY,
-                code="write_budget_unavailable",
-            ) from None
-
-    def report_usage(self, percentage: float) -> None:
-        """Microsoft says a limit is `percentage` used: every worker's non-high writes
-        use that much less of each window for a minute."""
-        factor = slowdown_factor(percentage)
-        if factor >= 1.0:
-            return
-        if self._redis is not None:
-            self._redis.set(self.slow_key, str(factor), ex=SLOWDOWN_SECONDS)
-        else:
-            self._local.slow(factor)
-
-    def hold(self, seconds: float) -> None:
-        """Microsoft refused writes for `seconds` (a 429 for writes): no worker sends any
-        to this tenant before then."""
-        if seconds <= 0:
-            return
-        if self._redis is not None:
-            self._redis.set(self.hold_key, "1", px=max(1, math.ceil(seconds * 1000)))
-        else:
-            self._local.hold(seconds)
-
-    def used_share(self) -> float:
-        """Share of the app+tenant window used right now (0 to 1; more while writers
-        wait), for the operators' metrics. Reads Redis; 0 without it."""
-        if self._redis is None:
-            return 0.0
-        window = self.windows[0]
-        seconds, micros = self._redis.time()
-        first = int((seconds + micros / 1_000_000 - window.length) // window.slot)
-        slots = self._redis.hgetall(window.key)
-        used = sum(int(count) for index, count in slots.items() if int(index) >= first)
-        return used / window.writes
-
-    def reset(self) -> None:
-        if self._redis is not None:
-            self._redis.delete(self.hold_key, self.slow_key, *(w.key for w in self.windows))
-        else:
-            self._local.reset()
-
-
-# Keyed like Redis, so every budget of one tenant in this process shares its windows.
-_local_state: dict[str, dict] = {}
-_local_lock = threading.Lock()
-
-
-def _local_windows(budget: WriteBudget) -> _LocalWindows:
-    return _LocalWindows(budget.windows, budget.hold_key, budget.slow_key)
-
-
-class _LocalWindows:
-    """The same windows in one process, for development without Redis (what the Lua
-    script does, step by step)."""
-
-    def __init__(self, windows: list[Window], hold_key: str, slow_key: str):
-        self.windows, self.hold_key, self.slow_key = windows, hold_key, slow_key
-
-    def reset(self) -> None:
-        with _local_lock:
-            for key in (self.hold_key, self.slow_key, *(w.key for w in self.windows)):
-                _local_state.pop(key, None)
-
-    def slow(self, factor: float) -> None:
-        with _local_lock:
-            until = time.time() + SLOWDOWN_SECONDS
-            _local_state[self.slow_key] = {"factor": factor, "until": until}
-
-    def hold(self, seconds: float) -> None:
-        with _local_lock:
-            _local_state[self.hold_key] = {"until": time.time() + seconds}
-
-    def take(self, n: int, high: bool, *, dry: bool = False) -> float:
-        with _local_lock:
-            now = time.time()
-            held = _local_state.get(self.hold_key, {}).get("until", 0) - now
-            if held > 0:
-                return held
-            reserve, factor, slowed = 0.0, 1.0, 0.0
-            slow = _local_state.get(self.slow_key, {})
-            if not high:
-                reserve = RESERVE_SHARE
-                if slow.get("until", 0) > now:
-                    factor, slowed = slow["factor"], slow["until"] - now
-            wait = 0.0
-            for window in self.windows:
-                limit = math.floor(window.writes * (1 - reserve))
-                if n > limit:
-                    return -1.0
-                limit = math.floor(limit * factor)
-                if n > limit:
-                    wait = max(wait, slowed)
-                slots = _local_state.setdefault(window.key, {})
-                first = math.floor((now - window.length) / window.slot)
-                for index in [i for i in slots if i < first]:
-                    del slots[index]
-                excess = sum(slots.values()) + n - limit
-                freed = 0
-                for index in sorted(slots) if excess > 0 else []:
-                    freed += slots[index]
-                    if freed >= excess:
-                        end = (index + 1) * window.slot + window.length - now
-                        wait = max(wait, end)
-                        break
-            if wait > 0 or dry:
-                return wait
-            for window in self.windows:
-                index = math.floor(now / window.slot)
-                slots = _local_state[window.key]
-                slots[index] = slots.get(index, 0) + n
-            return 0.0
+def _fairness(prefix, app_id, tenant_id, limits, time_scale) -> Fairness | None:
+    """Divide the application-wide window fairly; each tenant's cap is what its own
+    limits allow over that window's length."""
+    shared = [i for i, limit in enumerate(limits) if limit.scope == "app"]
+    if not shared:
+        return None
+    app = limits[shared[0]]
+    caps = [
+        math.floor(limit.writes * math.ceil(app.seconds / limit.seconds))
+        for limit in limits
+        if limit.scope != "app"
+    ]
+    return Fairness(
+        prefix=f"{prefix}:fair:{app_id}",
+        window=shared[0] + 1,
+        tenant=tenant_id,
+        cap=min([app.writes, *caps]),
+        active_for=ACTIVE_SECONDS / time_scale,
+    )

@@ -3,9 +3,10 @@
 Every request gets a fresh `client-request-id`, the (connect, read) time-outs of the
 session, a token from the tenant's `TokenSource` (refreshed once on a 401), and, for
 writes, a slot from the tenant's shared `WriteBudget` at the request's priority (sent to
-Microsoft as `x-ms-throttle-priority`). 429, 503 and 504 are retried
-after `Retry-After` (plus jitter, up to a cap); every other failure is raised at once
-as one of the typed exceptions in `errors`.
+Microsoft as `x-ms-throttle-priority`), and its resource units from the tenant's
+`ReadBudget` (every request costs units; a `$batch` what its items cost). 429, 503
+and 504 are retried after `Retry-After` (plus jitter, up to a cap); every other failure
+is raised at once as one of the typed exceptions in `errors`.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from .auth import TokenSource
 from .budget import WriteBudget
 from .config import GraphConfig
 from .errors import GraphError, Throttled, Transient, error_from_response, parse_retry_after
+from .reads import ReadBudget, batch_units, request_units
 from .transport import session_for
 
 log = logging.getLogger(__name__)
@@ -91,12 +93,14 @@ class GraphClient:
         config: GraphConfig,
         tokens: TokenSource,
         budget: WriteBudget | None = None,
+        read_budget: ReadBudget | None = None,
         session: requests.Session | None = None,
         sleep=time.sleep,
     ):
         self.config = config
         self.tokens = tokens
         self.budget = budget
+        self.read_budget = read_budget
         self.session = session or session_for(config)
         self.sleep = sleep
         # Called right before each attempt leaves (the sync engine renews its lease
@@ -125,12 +129,15 @@ class GraphClient:
         method = method.upper()
         url = self._url(path)
         cost = write_cost if write_cost is not None else (0 if method in READ_METHODS else 1)
+        units = self._units(method, path, params, json)
         headers = {"x-ms-throttle-priority": priority, **(headers or {})}
         refreshed = False
         attempt = 0
         while True:
             if cost and self.budget is not None:
                 self.budget.take(cost, priority=priority)
+            if self.read_budget is not None:
+                self.read_budget.take(units)
             client_request_id = str(uuid.uuid4())
             response = self._send(
                 method,
@@ -145,7 +152,7 @@ class GraphClient:
                 attempt += 1
                 self._pause(None, attempt)
                 continue
-            self._note_usage(response)
+            self._note_usage(response, units)
             if response.status_code < 400:
                 return response
             if response.status_code == 401 and not refreshed:
@@ -160,8 +167,8 @@ class GraphClient:
             )
             if response.status_code in RETRY_STATUSES and attempt < self.config.max_retries:
                 wait = getattr(error, "retry_after", None)
-                if response.status_code == 429 and cost:
-                    self._hold_writes(wait)
+                if response.status_code == 429:
+                    self._hold(wait, response.headers, writes=bool(cost))
                 if wait is not None and wait > self.config.max_retry_wait:
                     raise error
                 attempt += 1
@@ -230,18 +237,32 @@ class GraphClient:
         wait = jittered(retry_after) + random.uniform(0, 0.05)
         self.sleep(min(wait, self.config.max_retry_wait))
 
-    def _hold_writes(self, retry_after: float | None) -> None:
-        """Microsoft refused writes: every worker of this tenant waits its Retry-After."""
-        if retry_after and self.budget is not None:
+    def _hold(self, retry_after: float | None, headers, *, writes: bool) -> None:
+        """Microsoft refused: every worker of this tenant waits its Retry-After, for
+        writes (a write refused) or for every request (resource units used up)."""
+        if not retry_after:
+            return
+        if writes and self.budget is not None:
             self.budget.hold(retry_after)
+        units_out = headers.get("x-ms-throttle-information") == "ResourceUnitLimitExceeded"
+        if self.read_budget is not None and (units_out or not writes):
+            self.read_budget.hold(retry_after)
 
-    def _note_usage(self, response: requests.Response) -> None:
+    @staticmethod
+    def _units(method: str, path: str, params: dict | None, json: Any) -> int:
+        if method == "POST" and path == "$batch" and isinstance(json, dict):
+            return batch_units(json["requests"])
+        return request_units(method, path, params)
+
+    def _note_usage(self, response: requests.Response, units: int) -> None:
         value = response.headers.get("x-ms-throttle-limit-percentage")
         if value and self.budget is not None:
             try:
                 self.budget.report_usage(float(value))
             except ValueError:
                 pass
+        if self.read_budget is not None:
+            self.read_budget.charged(units, response.headers.get("x-ms-resource-unit"))
 
     def _url(self, path: str) -> str:
         base = self.config.graph_base
@@ -336,8 +357,10 @@ class GraphClient:
                 break
             waits = [getattr(failed[i].error, "retry_after", None) for i in retry]
             longest = max((w for w in waits if w is not None), default=None)
-            if any(failed[r.id].status == 429 and r.is_write for r in pending if r.id in retry):
-                self._hold_writes(longest)
+            refused = [r for r in pending if r.id in retry and failed[r.id].status == 429]
+            if refused:
+                writes = any(r.is_write for r in refused)
+                self._hold(longest, failed[refused[0].id].headers, writes=writes)
             if longest is not None and longest > self.config.max_retry_wait:
                 results.update({i: failed[i] for i in retry})
                 break

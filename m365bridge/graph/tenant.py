@@ -1,6 +1,6 @@
 """The one place that builds a tenant's Graph client: where Microsoft is (settings), the
-tenant's tokens (its MSAL cache, kept encrypted on the tenant row) and the write budget
-that every worker shares for that tenant."""
+tenant's tokens (its MSAL cache, kept encrypted on the tenant row), and the write and
+resource-unit budgets that every worker shares for that tenant."""
 
 from __future__ import annotations
 
@@ -10,11 +10,12 @@ from django.conf import settings
 
 from directory import encryption
 
-from ..models import Tenant
+from ..models import Tenant, TenantMirror
 from .auth import AppOnlyTokens, DelegatedTokens, TokenSource, TokenStore
-from .budget import WriteBudget
+from .budget import WriteBudget, write_limits
 from .client import GraphClient
 from .config import GraphConfig
+from .reads import ReadBudget, tenant_size
 from .transport import tenant_session
 
 MAX_BUDGET_WAIT = 120.0  # seconds a writer waits for the budget before scheduling instead
@@ -64,9 +65,10 @@ def fitted(config: GraphConfig, within: float) -> GraphConfig:
 def tenant_graph(
     *, tenant: Tenant, budget: bool = True, within: float | None = None
 ) -> GraphClient:
-    """The Graph client of one tenant: its own tokens and, for writers, the shared
-    write budget (readers pass `budget=False`). With `within`, no gap between two of
-    its requests lasts that long (`fitted`; the budget waits at most 0.2 of it)."""
+    """The Graph client of one tenant: its own tokens, the shared resource-unit budget
+    and, for writers, the shared write budget (readers pass `budget=False`). With
+    `within`, no gap between two of its requests lasts that long (`fitted`; a budget
+    waits at most 0.2 of it)."""
     config = graph_config()
     if within is not None:
         config = fitted(config, within)
@@ -78,15 +80,40 @@ def tenant_graph(
         store=TenantTokenStore(tenant),
         session=session,
     )
+    max_wait = min(MAX_BUDGET_WAIT, 0.2 * within) if within else MAX_BUDGET_WAIT
+    read_budget = ReadBudget(
+        tenant_id=tenant.microsoft_tenant_id,
+        app_id=config.client_id,
+        redis_url=settings.REDIS_URL,
+        size=tenant_size(known_users(tenant)),
+        time_scale=settings.M365_GRAPH_TIME_SCALE,
+        max_wait=max_wait,
+    )
     write_budget = (
         WriteBudget(
             tenant_id=tenant.microsoft_tenant_id,
             app_id=config.client_id,
             redis_url=settings.REDIS_URL,
             time_scale=settings.M365_GRAPH_TIME_SCALE,
-            max_wait=min(MAX_BUDGET_WAIT, 0.2 * within) if within else MAX_BUDGET_WAIT,
+            limits=write_limits(app_writes=settings.M365_APP_WRITE_QUOTA),
+            max_wait=max_wait,
         )
         if budget
         else None
     )
-    return GraphClient(config=config, tokens=tokens, budget=write_budget, session=session)
+    return GraphClient(
+        config=config,
+        tokens=tokens,
+        budget=write_budget,
+        read_budget=read_budget,
+        session=session,
+    )
+
+
+def known_users(tenant: Tenant) -> int | None:
+    """How many users the tenant's mirror last read in full (None: never read)."""
+    return (
+        TenantMirror.objects.filter(tenant=tenant, filled_at__isnull=False)
+        .values_list("read", flat=True)
+        .first()
+    )

@@ -3,7 +3,7 @@ directory importing this bridge: `{% load m365 %}{% m365_user_panel subject %}`.
 
 from django import template
 
-from .. import selectors
+from .. import pause, selectors
 
 register = template.Library()
 
@@ -60,3 +60,9 @@ def m365_group_panel(context, group):
             organization=organization, include_deauthorized=False
         ).exists(),
     }
+
+
+@register.inclusion_tag("m365/_sending_paused.html")
+def m365_sending_paused():
+    """The banner while sending to Microsoft 365 is paused for every tenant."""
+    return {"pause": pause.sending_paused()}

@@ -11,6 +11,17 @@ from graphsim import throttle
 from graphsim.store import Tenant
 
 
+def simulator_state() -> SimpleNamespace:
+    """The application-wide part of graphsim's state, nothing else."""
+    return SimpleNamespace(
+        app_write_window={}, app_write_most={}, app_ru_window={}, app_write_limits={}
+    )
+
+
+def throttled_tenant(index: int, size: str = "large") -> Tenant:
+    return Tenant(id=f"t{index}", info={"settings": {"throttling": True, "size": size}})
+
+
 def patches(user_id: str, count: int, priority: str | None = None) -> dict:
     headers = {"Content-Type": "application/json"}
     if priority:
@@ -85,12 +96,9 @@ def test_the_throttle_priority_of_writes_is_recorded_and_changes_no_limit(make_w
 
 
 def test_the_application_wide_write_quota_is_70000_per_5_minutes_across_tenants():
-    state = SimpleNamespace(app_write_window={}, app_write_most={})
+    state = simulator_state()
 
-    def tenant(index: int) -> Tenant:
-        return Tenant(id=f"t{index}", info={"settings": {"throttling": True, "size": "large"}})
-
-    tenants = [tenant(i) for i in range(24)]
+    tenants = [throttled_tenant(i) for i in range(24)]
     for index, each in enumerate(tenants[:23]):  # 3,000 each: the app+tenant quota
         for _ in range(3000):
             assert throttle.charge(state, each, "app", 1, 1).retry_after is None, index
@@ -104,3 +112,50 @@ def test_the_application_wide_write_quota_is_70000_per_5_minutes_across_tenants(
     assert throttle.charge(state, last, "other-app", 1, 1).retry_after is None
     assert throttle.charge(state, last, "app", 1, 0).retry_after is None  # reads pass
     assert state.app_write_most["app"].most == 70000
+
+
+def test_the_tenant_wide_write_quota_is_18000_per_5_minutes_across_applications():
+    state = simulator_state()
+    tenant = throttled_tenant(0)
+    for app in range(6):  # 3,000 each: the app+tenant quota
+        for _ in range(3000):
+            assert throttle.charge(state, tenant, f"app{app}", 1, 1).retry_after is None
+    refused = throttle.charge(state, tenant, "app6", 1, 1)  # a seventh application
+    assert refused.retry_after is not None and refused.information == "WriteLimitExceeded"
+    assert tenant.runtime.tenant_write_most.most == 18000
+
+
+def test_the_application_wide_resource_units_are_150000_per_20_s_across_tenants():
+    state = simulator_state()
+    tenants = [throttled_tenant(i) for i in range(19)]
+    for each in tenants[:18]:  # 8,000 each (large tenants): 144,000
+        assert throttle.charge(state, each, "app", 8000, 0).retry_after is None
+    assert throttle.charge(state, tenants[18], "app", 6000, 0).retry_after is None
+    refused = throttle.charge(state, tenants[18], "app", 1, 0)  # the tenant has 2,000 left
+    assert refused.retry_after is not None and 0 < refused.retry_after <= 20
+    assert refused.information == "ResourceUnitLimitExceeded"
+    assert throttle.charge(state, tenants[18], "other-app", 1, 0).retry_after is None
+
+
+def test_a_scaled_run_may_lower_the_application_wide_write_limit(make_world, sim):
+    world = make_world()
+    app = world.app["clientId"]
+    sim.control.set_throttling(world.tid, enabled=True, size="large")
+    user = world.create_user("lowered")
+    assert sim.control.set_app_write_limit(app, 15)["limit"] == 15  # its record restarts
+    world.post("$batch", json=patches(user["id"], 15))
+    response = world.patch(f"users/{user['id']}", json={"jobTitle": "one too many"})
+    assert response.status_code == 429
+    assert response.headers["x-ms-throttle-information"] == "WriteLimitExceeded"
+    assert sim.control.app_write_windows(app) == {
+        "windowSeconds": 300.0,
+        "limit": 15,
+        "mostWrites": 15,
+    }
+    assert sim.control.set_app_write_limit(app, None)["limit"] == 70000
+    assert world.patch(f"users/{user['id']}", json={"jobTitle": "ok"}).status_code == 204
+    for bad in (0, 70001, "many"):
+        refused = sim.control.session.put(
+            f"{sim.control.base_url}/_graphsim/apps/{app}/write-limit", json={"writes": bad}
+        )
+        assert refused.status_code == 400 and "writes must be" in refused.text

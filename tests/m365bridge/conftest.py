@@ -11,6 +11,7 @@ from urllib.parse import parse_qsl, urljoin, urlsplit
 import pytest
 
 from m365bridge.capabilities import APPLICATION_PERMISSIONS
+from m365bridge.graph import GraphConfig
 from m365bridge.graph.auth import DELEGATED_SCOPES
 
 BASE_URL = "http://testserver"
@@ -35,6 +36,20 @@ def stratus_app(graphsim_server):
         secret=secret,
         application_permissions=APPLICATION_PERMISSIONS,
         delegated_permissions=DELEGATED_SCOPES,
+    )
+
+
+@pytest.fixture
+def config(graphsim_server, stratus_app):
+    """Stratus's Graph settings for graphsim (no Django needed)."""
+    return GraphConfig(
+        client_id=stratus_app["clientId"],
+        client_secret=stratus_app["secret"],
+        login_url=graphsim_server.base_url,
+        graph_url=graphsim_server.base_url,
+        ca_bundle=graphsim_server.ca_path,
+        max_retries=3,
+        max_retry_wait=20,
     )
 
 

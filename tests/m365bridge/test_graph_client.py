@@ -12,7 +12,6 @@ from m365bridge.graph import (
     BadRequest,
     BatchRequest,
     GraphClient,
-    GraphConfig,
     MemoryTokenStore,
     NeedsReauthorization,
     NotFound,
@@ -44,19 +43,6 @@ def sim_tenant(graphsim_server, stratus_app):
         created["id"], stratus_app["clientId"], application_permissions=ROLES
     )
     return created["id"]
-
-
-@pytest.fixture
-def config(graphsim_server, stratus_app):
-    return GraphConfig(
-        client_id=stratus_app["clientId"],
-        client_secret=stratus_app["secret"],
-        login_url=graphsim_server.base_url,
-        graph_url=graphsim_server.base_url,
-        ca_bundle=graphsim_server.ca_path,
-        max_retries=3,
-        max_retry_wait=20,
-    )
 
 
 class Clock:
@@ -264,7 +250,7 @@ def test_two_worker_processes_share_one_tenants_write_budget(graphsim_server, co
 
 def test_the_budget_counts_writes_against_microsofts_documented_windows(config):
     budget = WriteBudget(tenant_id="t-1", app_id=config.client_id, redis_url="")
-    assert [(w.writes, w.length) for w in budget.windows] == [
+    assert [(w.units, w.length) for w in budget.windows] == [
         (3000, 150 + TRANSIT_ALLOWANCE),  # graph-facts §5.2
         (18000, 300 + TRANSIT_ALLOWANCE),
         (70000, 300 + TRANSIT_ALLOWANCE),

@@ -7,7 +7,7 @@ import logging
 import pytest
 from prometheus_client import REGISTRY
 
-from m365bridge.graph import AppOnlyTokens, GraphClient, GraphConfig, MemoryTokenStore
+from m365bridge.graph import AppOnlyTokens, GraphClient, MemoryTokenStore
 from ops import context
 from ops.logs import JsonFormatter
 
@@ -26,16 +26,7 @@ def sim_tenant(graphsim_server, stratus_app):
 
 
 @pytest.fixture
-def graph(graphsim_server, stratus_app, sim_tenant):
-    config = GraphConfig(
-        client_id=stratus_app["clientId"],
-        client_secret=stratus_app["secret"],
-        login_url=graphsim_server.base_url,
-        graph_url=graphsim_server.base_url,
-        ca_bundle=graphsim_server.ca_path,
-        max_retries=3,
-        max_retry_wait=20,
-    )
+def graph(config, sim_tenant):
     tokens = AppOnlyTokens(config=config, tenant_id=sim_tenant, store=MemoryTokenStore())
     return GraphClient(config=config, tokens=tokens)
 
