@@ -199,8 +199,10 @@ class WriteBudget:
             slot=seconds / SLOTS_PER_WINDOW,
         )
 
-    def take(self, n: int = 1, *, priority: str = "normal") -> float:
-        """Reserve n writes; returns how long it waited."""
+    def take(self, n: int = 1, *, priority: str = "normal", max_wait: float | None = None) -> float:
+        """Reserve n writes; returns how long it waited. `max_wait` lowers the budget's
+        own limit for this call (bulk work that would rather be left for later)."""
+        limit = self.max_wait if max_wait is None else min(max_wait, self.max_wait)
         if priority not in PRIORITIES:
             raise ValueError(f"priority must be one of {PRIORITIES}, not {priority!r}")
         if n <= 0:
@@ -212,7 +214,7 @@ class WriteBudget:
                 return waited
             if wait < 0:
                 raise ValueError(f"{n} writes at once can never fit the write budget")
-            if waited + wait > self.max_wait:
+            if waited + wait > limit:
                 raise Throttled(
                     f"The write budget of tenant {self.tenant_id} is used up; "
                     f"retry in {wait:.1f} s.",

@@ -4,6 +4,12 @@ A task claims chunks of due user bindings (each followed by the licences of the
 accounts it created) and then of due group bindings, so that new members' accounts exist
 before their groups are written (G1), until nothing is due or its time is up; the
 caller re-queues. Every HTTP attempt renews the task's lease (`engine.Lease`).
+
+User chunks are pipelined: while up to `M365_SYNC_IN_FLIGHT` (default 4) `$batch`
+requests are on the wire (each on a thread of the task, touching no database), the
+task plans the next chunk and records the replies of the oldest one, in order. Graph
+answers in about 80 ms or more; one request at a time would leave the write window's
+burst unused while the worker waits.
 """
 
 from __future__ import annotations
@@ -11,8 +17,12 @@ from __future__ import annotations
 import dataclasses
 import time
 import uuid
+from collections import deque
+from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
 from datetime import timedelta
 
+from django.conf import settings
+from django.db import connections
 from django.db.models import Min, Q
 from django.utils import timezone
 
@@ -26,7 +36,7 @@ from .intent import sync_send
 KINDS = [users.USERS, groups.GROUPS]
 # Seconds a worker waits for the write budget before it leaves bulk work for later and
 # is free for another tenant's (or a security-relevant) change.
-BULK_PATIENCE = 1.0
+BULK_PATIENCE = engine.BULK_PATIENCE
 
 
 def tenant_sync(*, tenant_id: int, time_limit: float = 50.0) -> SyncResult:
@@ -64,24 +74,74 @@ def tenant_sync(*, tenant_id: int, time_limit: float = 50.0) -> SyncResult:
     return result
 
 
+def in_flight() -> int:
+    """`$batch` requests one task keeps on the wire at once."""
+    return max(1, int(getattr(settings, "M365_SYNC_IN_FLIGHT", 4)))
+
+
 def _users_sync(client, tenant_id: int, lease, deadline: float, result: SyncResult) -> None:
-    helper_asked = False
-    while time.monotonic() < deadline:
-        wait = _bulk_wait(client)
-        claimed = engine.claim(
-            users.USERS, tenant_id=tenant_id, token=lease.token, urgent_only=wait > BULK_PATIENCE
-        )
-        if not claimed:
-            result.budget_wait = wait if wait > BULK_PATIENCE else 0.0
-            return
-        if len(claimed) == engine.CHUNK and not helper_asked:
-            # More work than one $batch: ask one more worker to join. Each helper does
-            # the same, so idle workers join within a few batches; the shared write
-            # budget keeps them all within Microsoft's quota.
-            sync_send(tenant_id=tenant_id)
-            helper_asked = True
-        users.chunk_sync(client, claimed, result)
-        licences.chunk_sync(client, [b.pk for b in claimed], result)
+    depth = in_flight()
+    pending: deque = deque()  # (chunk, future) in the order they were claimed
+    claiming, helper_asked = True, False
+    with ThreadPoolExecutor(max_workers=depth, thread_name_prefix="graph-send") as senders:
+        try:
+            while claiming or pending:
+                if claiming and len(pending) < depth and time.monotonic() < deadline:
+                    claimed = _claim_next(client, tenant_id, lease, result)
+                    if claimed:
+                        if len(claimed) == engine.CHUNK and not helper_asked:
+                            # More work than one $batch: ask one more worker to join. Each
+                            # helper does the same, so idle workers join within a few
+                            # batches; the shared write budget keeps them all within
+                            # Microsoft's quota.
+                            sync_send(tenant_id=tenant_id)
+                            helper_asked = True
+                        chunk = users.chunk_begin(client, claimed, result)
+                        pending.append((chunk, senders.submit(_send, client, chunk)))
+                        continue
+                    claiming = False
+                if not pending:
+                    break
+                chunk, future = pending.popleft()
+                replies = _replies(future, lease)
+                users.chunk_finish(client, chunk, replies, result)
+                licences.chunk_sync(client, [b.pk for b in chunk.claimed], result)
+                claiming = True  # what it recorded may be due again (restore, then update)
+        finally:
+            for _, future in pending:  # a failure (lease lost): let the others land
+                future.cancel()
+
+
+def _claim_next(client, tenant_id: int, lease, result: SyncResult) -> list:
+    """The next chunk: security-relevant rows first; only those while the write budget
+    has no room for bulk work (then `result.budget_wait` says for how long)."""
+    wait_ = _bulk_wait(client) if not result.budget_wait else result.budget_wait
+    urgent_only = wait_ > BULK_PATIENCE
+    claimed = engine.claim(
+        users.USERS, tenant_id=tenant_id, token=lease.token, urgent_only=urgent_only
+    )
+    if not claimed and urgent_only:
+        result.budget_wait = max(result.budget_wait, wait_)
+    return claimed
+
+
+def _send(client, chunk) -> dict:
+    """On a sender thread: the chunk's HTTP requests (a token refresh may write the
+    tenant row: the thread's own database connection is closed afterwards)."""
+    try:
+        return users.chunk_send(client, chunk)
+    finally:
+        connections.close_all()
+
+
+def _replies(future, lease) -> dict:
+    """The replies of a chunk in flight, renewing the lease while waiting for them."""
+    every = min(1.0, engine.RENEW_SHARE * engine.lease_length().total_seconds())
+    while True:
+        done, _ = wait([future], timeout=every, return_when=FIRST_COMPLETED)
+        if done:
+            return future.result()
+        lease.renew()
 
 
 def _groups_sync(client, tenant_id: int, lease, deadline: float, result: SyncResult) -> None:

@@ -11,6 +11,8 @@ overwrote one changed in Microsoft is followed by `revokeSignInSessions` (P5).
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass, field
+from functools import partial
 from urllib.parse import quote
 
 from django.db import IntegrityError
@@ -24,6 +26,7 @@ from ..graph import BatchRequest
 from ..models import UserBinding
 from . import brake, engine, intent, restore, user_events
 from . import plan as planning
+from .chunk_record import Outcome, record_chunk
 from .engine import DELETED, SyncResult
 
 log = logging.getLogger(__name__)
@@ -49,9 +52,25 @@ USERS = engine.Kind(
 ALREADY_LINKED = "This Microsoft 365 account is already bound to another Stratus user."
 
 
+@dataclass
+class ChunkWrites:
+    """One chunk between planning and recording: the rows claimed and the writes to
+    send for them."""
+
+    claimed: list[UserBinding]
+    writes: list = field(default_factory=list)  # (binding, plan)
+
+
 def chunk_sync(client, bindings: list[UserBinding], result: SyncResult) -> None:
     """Plan, send and record one chunk of claimed user bindings."""
-    writes, restores, unheld = [], [], []
+    chunk = chunk_begin(client, bindings, result)
+    chunk_finish(client, chunk, chunk_send(client, chunk), result)
+
+
+def chunk_begin(client, bindings: list[UserBinding], result: SyncResult) -> ChunkWrites:
+    """Plan a chunk, record what needs no write, and note the creates about to leave;
+    returns the writes for `chunk_send`."""
+    writes, restores, unheld, nothing = [], [], [], []
     for binding in bindings:
         try:
             plan = planning.binding_plan(binding)
@@ -62,19 +81,32 @@ def chunk_sync(client, bindings: list[UserBinding], result: SyncResult) -> None:
         if binding.state == UserBinding.HELD and not is_block(plan):
             unheld.append(binding.pk)
         if plan.action == planning.NOTHING:
-            _record_success(binding, plan, result)
+            nothing.append((binding, plan, None))
         elif plan.action == planning.REMOVE:
             _record_removed(binding, plan, result)
         elif plan.action == planning.RESTORE:
             restores.append((binding, plan))
         else:
             writes.append((binding, plan))
+    _record_successes(bindings, nothing, result)
     brake.released_settle(binding_ids=unheld)
     if restores:
         _restore(client, restores, result)
     writes = _through_brake(writes, result)
-    if writes:
-        _write(client, writes, result)
+    _note_creates_sent([b.pk for b, p in writes if p.action == planning.CREATE])
+    return ChunkWrites(claimed=bindings, writes=writes)
+
+
+def chunk_send(client, chunk: ChunkWrites) -> dict[str, object]:
+    """Put a chunk's writes on the wire; the database is not touched, so the runner
+    may call this on another thread while it records the chunk before."""
+    return _send_by_priority(client, chunk.writes) if chunk.writes else {}
+
+
+def chunk_finish(client, chunk: ChunkWrites, replies: dict, result: SyncResult) -> None:
+    """Record a chunk's replies (and send what follows from them: takeovers, revokes)."""
+    if chunk.writes:
+        _record_replies(client, chunk, replies, result)
 
 
 def is_block(plan: planning.Plan) -> bool:
@@ -119,21 +151,29 @@ def security_relevant(plan: planning.Plan) -> bool:
 
 def _send_by_priority(client, writes) -> dict[str, object]:
     """Security-relevant writes first and at `high` priority (they may use the budget's
-    reserve); creates and attribute updates after them, as bulk work (`low`)."""
+    reserve); creates and attribute updates after them, as bulk work (`low`), which
+    waits at most `engine.BULK_PATIENCE` for the budget."""
     urgent = [(b, p) for b, p in writes if security_relevant(p)]
     bulk = [(b, p) for b, p in writes if not security_relevant(p)]
     replies = engine.send(client, [_write_request(b, p) for b, p in urgent], priority="high")
-    replies.update(engine.send(client, [_write_request(b, p) for b, p in bulk], priority="low"))
+    replies.update(
+        engine.send(
+            client,
+            [_write_request(b, p) for b, p in bulk],
+            priority="low",
+            patience=engine.BULK_PATIENCE,
+        )
+    )
     return replies
 
 
-def _write(client, writes, result: SyncResult) -> None:
-    _note_creates_sent([b.pk for b, p in writes if p.action == planning.CREATE])
-    replies = _send_by_priority(client, writes)
-    takeovers, revokes = [], []
-    for binding, plan in writes:
+def _record_replies(client, chunk: ChunkWrites, replies: dict, result: SyncResult) -> None:
+    takeovers, revokes, successes, later = [], [], [], []
+    for binding, plan in chunk.writes:
         reply = replies[str(binding.pk)]
-        if isinstance(reply, graph.GraphError):
+        if _left_for_later(reply):
+            later.append((binding, plan, reply))
+        elif isinstance(reply, graph.GraphError):
             if plan.action == planning.CREATE and isinstance(reply, graph.Conflict):
                 takeovers.append((binding, plan))
             else:
@@ -143,11 +183,33 @@ def _write(client, writes, result: SyncResult) -> None:
         elif plan.action == planning.UPDATE and plan.revoke_sessions:
             revokes.append((binding, plan))
         else:
-            _record_success(binding, plan, result, created=reply)
+            successes.append((binding, plan, reply))
+    _record_successes(chunk.claimed, successes, result)
+    if later:
+        _leave_for_later(later, result)
     if takeovers:
         _take_over(client, takeovers, result)
     if revokes:
         _revoke_sessions(client, revokes, result)
+
+
+def _left_for_later(reply) -> bool:
+    """Bulk work the write budget had no room for within its patience: never sent."""
+    return isinstance(reply, graph.Throttled) and reply.code == "write_budget"
+
+
+def _leave_for_later(later, result: SyncResult) -> None:
+    """Release these rows unsent (their creates were not sent after all), and tell the
+    runner when the budget has room again."""
+    pks = [b.pk for b, _, _ in later]
+    creates = [b.pk for b, p, _ in later if p.action == planning.CREATE]
+    UserBinding.objects.filter(pk__in=creates, creates_sent__gt=0).update(
+        creates_sent=F("creates_sent") - 1
+    )
+    UserBinding.objects.filter(pk__in=pks).update(claim_token="", claimed_until=None)
+    wait = max((r.retry_after or engine.BULK_PATIENCE) for _, _, r in later)
+    result.budget_wait = max(result.budget_wait, wait)
+    result.count("left_for_later")
 
 
 def _note_creates_sent(pks: list[int]) -> None:
@@ -272,20 +334,48 @@ def _restore(client, restores, result: SyncResult) -> None:
 # --- recording outcomes -------------------------------------------------------------------------
 
 
+def _record_successes(claimed, successes, result: SyncResult) -> None:
+    """Accepted writes (and rows that needed none) of one chunk, recorded in one
+    transaction (`chunk_record`): one event per accepted write, compare-and-set on each
+    row's generation; one row at a time if the chunk cannot be recorded whole."""
+    if not successes:
+        return
+    tally, follow = SyncResult(tenant_id=result.tenant_id), []
+    outcomes = [
+        Outcome(
+            pk=binding.pk,
+            generation=plan.generation,
+            update=partial(_applied, plan=plan, result=tally, created=reply, follow=follow),
+            alone=partial(_record_success, binding, plan, result, created=reply),
+        )
+        for binding, plan, reply in successes
+    ]
+
+    def after(rows) -> None:
+        intent.members_accounts_changed(tenant_id=result.tenant_id, changes=follow)
+
+    if record_chunk(USERS, outcomes, claimed={b.pk: b for b in claimed}, after=after):
+        result.merge(tally)
+
+
 def _record_success(binding, plan, result, *, created=None, took_over=False) -> None:
     try:
         engine.record(
             USERS,
             binding.pk,
             plan.generation,
-            lambda row: _applied(row, plan, result, created=created, took_over=took_over),
+            lambda row: _applied(
+                row, plan=plan, result=result, created=created, took_over=took_over
+            ),
         )
     except IntegrityError:  # the Microsoft account is already linked to another binding
         error = graph.Conflict(ALREADY_LINKED, code="already_linked")
         _record_failure(binding, plan, error, result)
 
 
-def _applied(row, plan, result, *, created, took_over) -> bool:
+def _applied(row, *, plan, result, created, took_over=False, follow=None) -> bool:
+    """Apply an accepted write to its locked row (with its events). `follow`, when
+    given, gathers the group follow-ups of created accounts for the whole chunk."""
     now = timezone.now()
     creating = plan.action == planning.CREATE
     if creating:
@@ -305,12 +395,11 @@ def _applied(row, plan, result, *, created, took_over) -> bool:
         restore.on_applied(row, plan, creating=creating, took_over=took_over)
         if creating:
             row.creates_sent = 0
-            intent.member_account_changed(
-                tenant_id=row.tenant_id,
-                user_id=row.user_id,
-                microsoft_ids=[row.microsoft_id],
-                actor_id=row.intent_actor_id,
-            )
+            change = (row.user_id, [row.microsoft_id], row.intent_actor_id)
+            if follow is not None:
+                follow.append(change)
+            else:
+                intent.members_accounts_changed(tenant_id=row.tenant_id, changes=[change])
         result.applied += 1
         result.count(plan.action)
     if row.known_enabled is not None:
