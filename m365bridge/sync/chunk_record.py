@@ -88,15 +88,19 @@ def _locked_rows(kind: Kind, pks: list[int], claimed: dict[int, object]) -> dict
     rows = list(
         kind.model.objects.select_for_update(of=("self",)).filter(pk__in=pks).order_by("pk")
     )
-    names = {path.split("__")[0] for path in kind.related}
+    names = {path.split("__")[0] for path in kind.related} | {"intent_actor"}
+    stale = []  # rows whose actor changed since the claim
     for row in rows:
         copy = claimed.get(row.pk)
         for name in names if copy is not None else ():
             field = kind.model._meta.get_field(name)
             if getattr(copy, field.attname) == getattr(row, field.attname):
-                setattr(row, name, getattr(copy, name))
-    actors = User.objects.in_bulk({r.intent_actor_id for r in rows if r.intent_actor_id})
-    for row in rows:
+                if field.is_cached(copy):
+                    setattr(row, name, getattr(copy, name))
+            elif name == "intent_actor":
+                stale.append(row)
+    actors = User.objects.in_bulk({r.intent_actor_id for r in stale if r.intent_actor_id})
+    for row in stale:
         row.intent_actor = actors.get(row.intent_actor_id)
     return {row.pk: row for row in rows}
 

@@ -105,7 +105,7 @@ def _users_sync(client, tenant_id: int, lease, deadline: float, result: SyncResu
                 chunk, future = pending.popleft()
                 replies = _replies(future, lease)
                 users.chunk_finish(client, chunk, replies, result)
-                licences.chunk_sync(client, [b.pk for b in chunk.claimed], result)
+                licences.chunk_sync(client, chunk.claimed, result)
                 claiming = True  # what it recorded may be due again (restore, then update)
         finally:
             for _, future in pending:  # a failure (lease lost): let the others land
