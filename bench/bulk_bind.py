@@ -396,7 +396,7 @@ def stack_for(args, workers: int) -> BenchStack:
         throttling=True,
         time_scale=args.time_scale,
         latency_ms=args.latency_ms,
-        worker_env={"M365_GRAPH_TIME_SCALE": str(args.time_scale)},
+        worker_env={"M365_GRAPH_TIME_SCALE": str(args.time_scale), "DEBUG": "false"},
     )
 
 

@@ -60,7 +60,7 @@ def main() -> int:
         throttling=True,
         time_scale=args.time_scale,
         latency_ms=args.latency_ms,
-        worker_env={"M365_GRAPH_TIME_SCALE": str(args.time_scale)},
+        worker_env={"M365_GRAPH_TIME_SCALE": str(args.time_scale), "DEBUG": "false"},
     ) as stack:
         stack.procs.beat(stack.env)
         from m365bridge.models import UserBinding
