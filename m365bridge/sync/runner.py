@@ -97,6 +97,8 @@ def _users_sync(client, tenant_id: int, lease, deadline: float, result: SyncResu
                             sync_send(tenant_id=tenant_id)
                             helper_asked = True
                         chunk = users.chunk_begin(client, claimed, result)
+                        if chunk.writes and not pending:
+                            _token_here(client)
                         pending.append((chunk, senders.submit(_send, client, chunk)))
                         continue
                     claiming = False
@@ -123,6 +125,15 @@ def _claim_next(client, tenant_id: int, lease, result: SyncResult) -> list:
     if not claimed and urgent_only:
         result.budget_wait = max(result.budget_wait, wait_)
     return claimed
+
+
+def _token_here(client) -> None:
+    """A token refresh writes the tenant row: get it on the task's own thread before
+    the senders need it (a failure is theirs to report, as every item's)."""
+    try:
+        client.tokens.token()
+    except graph.Transient:
+        pass
 
 
 def _send(client, chunk) -> dict:

@@ -359,18 +359,21 @@ def _record_successes(claimed, successes, result: SyncResult) -> None:
 
 
 def _record_success(binding, plan, result, *, created=None, took_over=False) -> None:
+    tally = SyncResult(tenant_id=result.tenant_id)  # counted once it is committed
     try:
         engine.record(
             USERS,
             binding.pk,
             plan.generation,
             lambda row: _applied(
-                row, plan=plan, result=result, created=created, took_over=took_over
+                row, plan=plan, result=tally, created=created, took_over=took_over
             ),
         )
     except IntegrityError:  # the Microsoft account is already linked to another binding
         error = graph.Conflict(ALREADY_LINKED, code="already_linked")
         _record_failure(binding, plan, error, result)
+    else:
+        result.merge(tally)
 
 
 def _applied(row, *, plan, result, created, took_over=False, follow=None) -> bool:
