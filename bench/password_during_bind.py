@@ -15,7 +15,9 @@ console does). Each push is timed from its commit until graphsim's
 `lastPasswordChangeDateTime` for that user moves (polled every 50 ms; the value has
 one-second resolution and each user changes once, well after its creation). Both
 graphsim tenants have Microsoft's documented throttling on, time scaled, 80 ms of
-latency per request. Target: p95 under 2 s in each tenant, every push during the bind.
+latency per request. Only pushes made while the bind runs count (setting a password
+hashes it with Argon2 in this process, so on a loaded machine fewer fit). Target: p95
+under 2 s in each tenant, over at least 10 pushes each.
 """
 
 from __future__ import annotations
@@ -33,6 +35,7 @@ from _stack import BenchStack, percentile  # noqa: E402
 
 TARGET_P95 = 2.0
 PUSH_EVERY = 0.5  # seconds between two pushes (alternately in each tenant)
+MIN_PUSHES = 10  # per tenant, made while the bind runs
 
 
 def push_and_time(stack: BenchStack, tid: str, user, n: int, timeout: float = 60.0) -> float:
@@ -71,6 +74,8 @@ def other_tenant(stack: BenchStack, args, count: int):
 
 
 def summary(name: str, pushes: list[float]) -> tuple[str, float]:
+    if not pushes:
+        return f"{name:40} (no push while the bind ran)", float("nan")
     p50, p95 = statistics.median(pushes), percentile(pushes, 0.95)
     line = f"{name:40} {p50 * 1000:6.0f}ms {p95 * 1000:6.0f}ms {max(pushes) * 1000:6.0f}ms"
     return line, p95
@@ -108,8 +113,7 @@ def main() -> int:
         users_bind(actor=stack.owner, tenant=stack.tenant, users=bulk)
         stack.say(f"binding {len(bulk)} users; a password push every {PUSH_EVERY} s meanwhile")
         bulk_dirty = UserBinding.objects.filter(tenant=stack.tenant, needs_sync=True)
-        pushes = {"same": [], "other": []}
-        during = 0
+        pushes: dict[str, list[float]] = {"same": [], "other": []}
         plan = [
             (kind, tid, user)
             for pair in zip(
@@ -119,9 +123,12 @@ def main() -> int:
             )
             for kind, tid, user in pair
         ]
+        after = 0  # pushes made once the bind had finished: not counted
         for n, (kind, tid, user) in enumerate(plan):
+            if not bulk_dirty.exists():
+                after = len(plan) - n
+                break
             pushes[kind].append(push_and_time(stack, tid, user, n))
-            during += bulk_dirty.exists()
             time.sleep(max(0.0, started + (n + 1) * PUSH_EVERY - time.monotonic()))
         left = bulk_dirty.count()
         stack.wait(lambda: not bulk_dirty.exists(), timeout=600, what="the bulk bind to finish")
@@ -137,24 +144,24 @@ def main() -> int:
     other_line, other_p95 = summary("  in another tenant", pushes["other"])
     print(same_line)
     print(other_line)
-    total = len(plan)
     print(
-        f"{total} pushes, {during} of them while the bind was still running "
-        f"({left} accounts still to create after the last); the bind took {bind_wall:.1f} s"
+        f"{len(pushes['same'])} + {len(pushes['other'])} pushes while the bind was running "
+        f"({after} not made: the bind had finished; {left} accounts still to create after "
+        f"the last); the bind took {bind_wall:.1f} s"
     )
     ok = True
-    for name, p95 in (("same tenant", same_p95), ("other tenant", other_p95)):
-        passed = p95 < TARGET_P95
+    for name, p95, made in (
+        ("same tenant", same_p95, len(pushes["same"])),
+        ("other tenant", other_p95, len(pushes["other"])),
+    ):
+        passed = p95 < TARGET_P95 and made >= MIN_PUSHES
         ok = ok and passed
         print(
-            f"  {name:13} p95 {p95 * 1000:.0f} ms   target < {TARGET_P95 * 1000:.0f} ms   "
+            f"  {name:13} p95 {p95 * 1000:.0f} ms over {made} pushes   target < "
+            f"{TARGET_P95 * 1000:.0f} ms, at least {MIN_PUSHES} during the bind   "
             f"{'OK' if passed else 'MISSED'}"
         )
-    print(
-        f"  every push during the bind: {during} of {total}   "
-        f"{'OK' if during == total else 'MISSED'}"
-    )
-    return 0 if ok and during == total else 1
+    return 0 if ok else 1
 
 
 if __name__ == "__main__":

@@ -122,8 +122,7 @@ def test_running_the_sync_again_sends_nothing_and_writes_no_second_event(acme, a
 def test_a_crash_after_microsoft_created_the_account_links_it_on_retry_instead_of_duplicating(
     acme, alice, ms, tenant, monkeypatch
 ):
-    from m365bridge.sync import engine
-    from m365bridge.sync import users as user_kind
+    from m365bridge.sync import engine, user_outcomes
 
     dora = employee(acme, alice, ms, "dora")
     services.user_bind(actor=alice, tenant=tenant, user=dora)
@@ -133,7 +132,7 @@ def test_a_crash_after_microsoft_created_the_account_links_it_on_retry_instead_o
 
     # Both ways an outcome is recorded: a whole chunk at once, or one row alone.
     with monkeypatch.context() as patched:
-        patched.setattr(user_kind, "record_chunk", crash)
+        patched.setattr(user_outcomes, "record_chunk", crash)
         patched.setattr(engine, "record", crash)
         with pytest.raises(SystemExit):
             sync(tenant)
