@@ -400,13 +400,33 @@ def stack_for(args, workers: int) -> BenchStack:
     )
 
 
-def curve(args, counts: list[int], timeout: float) -> int:
-    """The bind once per worker count, each on a fresh stack; a table side by side."""
+def curve(args, counts: list[int]) -> int:
+    """The bind once per worker count, each in a fresh process and stack (settings such
+    as the broker's address are read once per process); a table side by side."""
+    import json
+    import subprocess
+    import tempfile
+
     rows = []
     for workers in counts:
-        with stack_for(args, workers) as stack:
-            stack.procs.beat(stack.env)
-            rows.append((workers, run_stratus(stack, timeout)))
+        with tempfile.NamedTemporaryFile(suffix=".json") as out:
+            command = [
+                sys.executable,
+                __file__,
+                "--users",
+                str(args.users),
+                "--time-scale",
+                str(args.time_scale),
+                "--latency-ms",
+                str(args.latency_ms),
+                "--workers",
+                str(workers),
+                "--no-reference",
+                "--result-json",
+                out.name,
+            ]
+            subprocess.run(command, check=False)
+            rows.append((workers, json.loads(Path(out.name).read_text() or "{}")))
     floor = bound_seconds(args.users, args.time_scale)
     print()
     print(
@@ -419,10 +439,13 @@ def curve(args, counts: list[int], timeout: float) -> int:
         f"{'CPU ms/write':>12}"
     )
     for workers, row in rows:
-        total = row.cpu.splitlines()[-1].split()[-1]
+        if not row:
+            print(f"{workers:7d}  (the run failed; see its output above)")
+            continue
+        speed = floor / row["wall"] if floor else float("nan")
         print(
-            f"{workers:7d} {row.burst_rate:9.0f} {row.wall:7.1f} {floor:8.1f} "
-            f"{floor / row.wall:6.0%} {total:>12}"
+            f"{workers:7d} {row['burst_rate']:9.0f} {row['wall']:7.1f} {floor:8.1f} "
+            f"{speed:6.0%} {row['cpu_ms_per_write']:>12}"
         )
     print(
         f"  burst w/s: writes per second accepted until the first window's worth "
@@ -443,10 +466,11 @@ def main() -> int:
     parser.add_argument(
         "--curve", default="", help="worker counts to run one after another, e.g. 1,2,4"
     )
+    parser.add_argument("--result-json", default="", help=argparse.SUPPRESS)
     args = parser.parse_args()
     timeout = 4 * quota_bound_seconds(args.users, args.time_scale) + 60
     if args.curve:
-        return curve(args, [int(n) for n in args.curve.split(",")], timeout)
+        return curve(args, [int(n) for n in args.curve.split(",")])
 
     with stack_for(args, args.workers) as stack:
         stack.procs.beat(stack.env)  # the sweep and reconcile run as deployed
@@ -462,6 +486,19 @@ def main() -> int:
                     timeout=timeout,
                 )
             )
+    if args.result_json:
+        import json
+
+        stratus = rows[0]
+        Path(args.result_json).write_text(
+            json.dumps(
+                {
+                    "wall": stratus.wall,
+                    "burst_rate": stratus.burst_rate,
+                    "cpu_ms_per_write": stratus.cpu.splitlines()[-1].split()[-1],
+                }
+            )
+        )
     return 0 if report(rows, scale=args.time_scale, latency_ms=args.latency_ms) else 1
 
 
