@@ -1,7 +1,13 @@
 """Recording events. Callers run this inside their own transaction, so the event and
-the change it describes are committed together or not at all."""
+the change it describes are committed together or not at all.
 
-from collections.abc import Callable, Mapping
+`events_batched()` gathers the events recorded inside it and writes them with one
+INSERT when it ends (still inside the caller's transaction): the sync engine records a
+whole `$batch` of outcomes that way instead of one INSERT per event."""
+
+import contextvars
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from typing import Any
 
 from django.db import transaction
@@ -12,10 +18,14 @@ from .redaction import assert_no_secrets
 
 SYSTEM = "system"
 
-# Functions called with each new event inside the transaction that records it (the
-# webhook outboxes). They may only write rows; work for workers goes after commit.
-EventSubscriber = Callable[[Event], None]
+# Functions called with the new events (a list, in the order they were recorded) inside
+# the transaction that records them (the webhook outboxes). They may only write rows;
+# work for workers goes after commit.
+EventSubscriber = Callable[[list[Event]], None]
 _subscribers: list[EventSubscriber] = []
+_batch: contextvars.ContextVar[list[Event] | None] = contextvars.ContextVar(
+    "audit_event_batch", default=None
+)
 
 
 def event_subscribe(subscriber: EventSubscriber) -> EventSubscriber:
@@ -48,25 +58,55 @@ def event_record(
     details = dict(details or {})
     assert_no_secrets(details)
     key = acting_key()
-    with transaction.atomic(savepoint=False):  # the event and what subscribers write
-        event = Event.objects.create(
-            organization=organization,
-            type=type,
-            actor=actor,
-            actor_label=actor.email if actor is not None else SYSTEM,
-            api_key_id=key.id if key else None,
-            api_key_label=_label(key.label) if key else "",
-            tenant_ref=str(tenant_ref or ""),
-            tenant_label=_label(tenant_label),
-            target_type=target_type,
-            target_id=str(target_id),
-            target_label=_label(target_label),
-            outcome=outcome,
-            details=details,
-        )
-        for subscriber in _subscribers:
-            subscriber(event)
+    event = Event(
+        organization=organization,
+        type=type,
+        actor=actor,
+        actor_label=actor.email if actor is not None else SYSTEM,
+        api_key_id=key.id if key else None,
+        api_key_label=_label(key.label) if key else "",
+        tenant_ref=str(tenant_ref or ""),
+        tenant_label=_label(tenant_label),
+        target_type=target_type,
+        target_id=str(target_id),
+        target_label=_label(target_label),
+        outcome=outcome,
+        details=details,
+    )
+    batch = _batch.get()
+    if batch is not None:
+        batch.append(event)  # written when the batch ends (`events_batched`)
+        return event
+    _events_write([event])
     return event
+
+
+@contextmanager
+def events_batched() -> Iterator[list[Event]]:
+    """Events recorded inside are written together, with one INSERT, when it ends
+    without an error (inside the caller's transaction, which must be open); on an error
+    none is written. Nested use joins the outer batch."""
+    if _batch.get() is not None:
+        yield _batch.get()
+        return
+    events: list[Event] = []
+    reset = _batch.set(events)
+    try:
+        yield events
+    finally:
+        _batch.reset(reset)
+    if events:
+        _events_write(events)
+
+
+def _events_write(events: list[Event]) -> None:
+    with transaction.atomic(savepoint=False):  # the events and what subscribers write
+        if len(events) == 1:
+            events[0].save()
+        else:
+            Event.objects.bulk_create(events)
+        for subscriber in _subscribers:
+            subscriber(events)
 
 
 def _label(text) -> str:

@@ -215,6 +215,8 @@ M365_APP_WRITE_QUOTA = env.int("M365_APP_WRITE_QUOTA", default=None)
 # How long a worker's claim on Microsoft 365 sync work holds; a dead worker's work is
 # taken over after it (must outlast the slowest $batch, write-budget waits included).
 M365_SYNC_LEASE_SECONDS = env.int("M365_SYNC_LEASE_SECONDS", default=300)
+# $batch requests one sync task keeps on the wire at once (m365bridge.sync.runner).
+M365_SYNC_IN_FLIGHT = env.int("M365_SYNC_IN_FLIGHT", default=4)
 # Reconcile (P5): the per-tenant lease a run renews page by page (a dead worker's run
 # is taken over after it), and the clock skew allowed between Stratus's password push
 # and Microsoft's lastPasswordChangeDateTime before a change counts as drift.

@@ -91,6 +91,12 @@ def _find_fuzzy(text: str, term: str) -> tuple[int, int] | None:
     exact = text.find(term)
     if exact >= 0:
         return exact, exact + len(term)
+    # One edit changes one place, so a match holds one half of `term` unchanged: without
+    # either half in `text` there is none, and no regex needs compiling (user names
+    # are new terms for every account created).
+    half = len(term) // 2
+    if term[:half] not in text and term[half:] not in text:
+        return None
     match = _fuzzy_pattern(term).search(text)
     return match.span() if match else None
 

@@ -1,7 +1,7 @@
 """Webhook endpoints of an organization and their outbox of deliveries.
 
 An event reaches an endpoint's outbox in the transaction that recorded it
-(`services.on_event_recorded`), so the outbox is exactly the committed events; workers
+(`services.on_events_recorded`), so the outbox is exactly the committed events; workers
 then deliver each endpoint's outbox in `sequence` order, one worker per endpoint at a
 time (a lease taken with a conditional UPDATE, like m365bridge's bindings)."""
 

@@ -178,19 +178,25 @@ def _clean(*, url: str, description: str, event_types) -> dict:
 
 
 # --- the outbox -------------------------------------------------------------------------
-def on_event_recorded(event) -> None:
-    """audit's subscriber: runs in the transaction that records `event`, so the event
-    and its deliveries commit together or not at all."""
-    if event.organization_id is None:
-        return
-    endpoints = [
-        endpoint
-        # Paused endpoints too: pausing holds delivery, it does not drop events.
-        for endpoint in Endpoint.objects.filter(organization_id=event.organization_id)
-        if endpoint.matches(event.type)
-    ]
-    if not endpoints:
-        return
+def on_events_recorded(events) -> None:
+    """audit's subscriber: runs in the transaction that records `events`, so the events
+    and their deliveries commit together or not at all (each organization's endpoints
+    are read once per call, however many events it brings)."""
+    endpoints_of: dict[int, list[Endpoint]] = {}
+    for event in events:
+        if event.organization_id is None:
+            continue
+        if event.organization_id not in endpoints_of:
+            # Paused endpoints too: pausing holds delivery, it does not drop events.
+            endpoints_of[event.organization_id] = list(
+                Endpoint.objects.filter(organization_id=event.organization_id)
+            )
+        endpoints = [e for e in endpoints_of[event.organization_id] if e.matches(event.type)]
+        if endpoints:
+            _deliveries_create(event, endpoints)
+
+
+def _deliveries_create(event, endpoints: list[Endpoint]) -> None:
     from audit.api import EventOutputSerializer
 
     sequence = _next_sequence(organization_id=event.organization_id)

@@ -150,8 +150,10 @@ class SharedBudget:
     def key_prefix(cls) -> str:
         return f"stratus:m365:{cls.kind}"
 
-    def take(self, n: int = 1, *, priority: str = "normal") -> float:
-        """Reserve n units; returns how long it waited."""
+    def take(self, n: int = 1, *, priority: str = "normal", max_wait: float | None = None) -> float:
+        """Reserve n units; returns how long it waited. `max_wait` lowers the budget's
+        own limit for this call (bulk work that would rather be left for later)."""
+        limit = self.max_wait if max_wait is None else min(max_wait, self.max_wait)
         if priority not in PRIORITIES:
             raise ValueError(f"priority must be one of {PRIORITIES}, not {priority!r}")
         if n <= 0:
@@ -163,7 +165,7 @@ class SharedBudget:
                 return waited
             if wait < 0:
                 raise ValueError(f"{n} {self.kind} at once can never fit the {self.kind} budget")
-            if waited + wait > self.max_wait:
+            if waited + wait > limit:
                 raise Throttled(
                     f"The {self.kind} budget of tenant {self.tenant_id} is used up; "
                     f"retry in {wait:.1f} s.",

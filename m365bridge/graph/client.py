@@ -122,10 +122,12 @@ class GraphClient:
         headers: dict | None = None,
         write_cost: int | None = None,
         priority: str = "normal",
+        patience: float | None = None,
     ) -> requests.Response:
         """Send one request and return the successful response, or raise GraphError.
         `priority` (low, normal, high) orders its writes in the budget and is sent as
-        `x-ms-throttle-priority`."""
+        `x-ms-throttle-priority`; `patience` is the most seconds its writes wait for the
+        budget (beyond it `Throttled` is raised and nothing is sent)."""
         method = method.upper()
         url = self._url(path)
         cost = write_cost if write_cost is not None else (0 if method in READ_METHODS else 1)
@@ -135,7 +137,7 @@ class GraphClient:
         attempt = 0
         while True:
             if cost and self.budget is not None:
-                self.budget.take(cost, priority=priority)
+                self.budget.take(cost, priority=priority, max_wait=patience)
             if self.read_budget is not None:
                 self.read_budget.take(units)
             client_request_id = str(uuid.uuid4())
@@ -308,36 +310,53 @@ class GraphClient:
 
     # --- $batch ------------------------------------------------------------------------
     def batch(
-        self, requests_: list[BatchRequest], *, priority: str = "normal"
+        self,
+        requests_: list[BatchRequest],
+        *,
+        priority: str = "normal",
+        patience: float | None = None,
     ) -> list[BatchResult]:
         """Send requests 20 per `$batch` at `priority` (each item carries it too); return
         one result per request, in order. Items that failed transiently (429/503/504, and
         the 424s depending on them) are sent again after the longest Retry-After; every
-        other failure is returned."""
+        other failure is returned. `patience`: see `request`."""
         ids = [r.id for r in requests_]
         if len(set(ids)) != len(ids):
             raise ValueError("batch request ids must be unique")
         results: dict[str, BatchResult] = {}
         for start in range(0, len(requests_), BATCH_SIZE):
             results.update(
-                self._batch_chunk(requests_[start : start + BATCH_SIZE], priority=priority)
+                self._batch_chunk(
+                    requests_[start : start + BATCH_SIZE], priority=priority, patience=patience
+                )
             )
         return [results[r.id] for r in requests_]
 
-    def _batch_chunk(self, chunk: list[BatchRequest], *, priority: str) -> dict[str, BatchResult]:
+    def _batch_chunk(
+        self, chunk: list[BatchRequest], *, priority: str, patience: float | None
+    ) -> dict[str, BatchResult]:
         results: dict[str, BatchResult] = {}
         pending = chunk
         for round_ in range(self.config.max_retries + 1):
             items = [r.as_json() for r in pending]
             for item in items:
                 item.setdefault("headers", {}).setdefault("x-ms-throttle-priority", priority)
-            body = self.request(
-                "POST",
-                "$batch",
-                json={"requests": items},
-                write_cost=sum(1 for r in pending if r.is_write),
-                priority=priority,
-            ).json()
+            try:
+                body = self.request(
+                    "POST",
+                    "$batch",
+                    json={"requests": items},
+                    write_cost=sum(1 for r in pending if r.is_write),
+                    priority=priority,
+                    patience=patience,
+                ).json()
+            except GraphError as exc:
+                if not round_:
+                    raise
+                # A retry round could not go: the items of earlier rounds keep their
+                # answers, the ones still pending fail with this error.
+                results.update({r.id: _failed(r.id, exc) for r in pending})
+                break
             responses = {str(item.get("id")): item for item in body.get("responses", [])}
             failed: dict[str, BatchResult] = {}
             for request_ in pending:
@@ -367,6 +386,10 @@ class GraphClient:
             self._pause(longest, round_ + 1)
             pending = [r for r in pending if r.id in retry]
         return results
+
+
+def _failed(request_id: str, error: GraphError) -> BatchResult:
+    return BatchResult(id=request_id, status=error.status or 0, headers={}, body=None, error=error)
 
 
 def _batch_result(request_id: str, item: dict[str, Any]) -> BatchResult:

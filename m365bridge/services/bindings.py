@@ -18,7 +18,7 @@ from ..events import tenant_event
 from ..models import BindRun, Tenant, UserBinding
 from ..passwords import microsoft_password_problems
 from ..selectors import tenant_for_email
-from ..sync.intent import binding_mark_dirty, sync_after_commit
+from ..sync.intent import binding_mark_dirty, bulk_marked, sync_after_commit
 from .passwords import password_retain, retained_passwords_take
 
 BOUND_ELSEWHERE = (
@@ -161,6 +161,7 @@ def users_bind(*, actor: User | None, tenant: Tenant, users: list[User]) -> list
     if plan.rebind:
         _bindings_reselect(tenant, plan, run=run, actor_id=actor_id)
     _users_bind_event(tenant, actor, users=users, plan=plan, run=run)
+    bulk_marked(UserBinding, len(plan.new) + len(plan.rebind))
     sync_after_commit(tenant_id=tenant.pk)
     return plan.results
 

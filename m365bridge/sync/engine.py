@@ -4,21 +4,28 @@ security group, a licence): claim, lease, send, record, release, retry.
 - **Claim.** A worker claims up to one `$batch` of due rows of one tenant with a
   conditional UPDATE (`SELECT … FOR UPDATE SKIP LOCKED`, then a claim token and a
   lease), so two workers never send the same change.
-- **Lease.** A claim holds for `M365_SYNC_LEASE_SECONDS` (default 300) and is renewed
-  right before every HTTP attempt of the tenant's client (`Lease.renew` is the client's
-  `before_request`). The client is built so that no gap between two renewals (one
-  request, one pause, one budget wait, one token refresh: `longest_gap`) reaches 80 % of
-  the lease, and `lease_check` proves it, so a row is never taken by a second worker
-  while its write is on the wire. A worker that stalled past its lease (paused, swapped
-  out) stops before its next request instead of sending a change someone else now owns.
+- **Lease.** A claim holds for `M365_SYNC_LEASE_SECONDS` (default 300). `Lease.renew`
+  runs right before every HTTP attempt of the tenant's client (it is the client's
+  `before_request`) and extends the claims in the database at most every
+  `RENEW_SHARE` of the lease, so a claim always has 90 % of the lease left when a
+  request leaves. The client is built so that no gap between two renewals (one request,
+  one pause, one budget wait, one token refresh: `longest_gap`) reaches 80 % of the
+  lease, and `lease_check` proves it, so a row is never taken by a second worker while
+  its write is on the wire. Requests sent from other threads of the task (the runner
+  keeps a few `$batch` requests in flight) only check the lease: they refuse to leave
+  once the owner has not renewed it for half of it. A worker that stalled past its
+  lease (paused, swapped out) stops before its next request instead of sending a change
+  someone else now owns.
 - **Send.** Requests go out 20 per `$batch` within the tenant's write budget (`send`).
   Security-relevant rows (a kind's `urgent` condition: blocks, passwords, unblocks) are
   claimed before the others and sent at `high` priority, which may use the reserve of
-  the budget that bulk work cannot take.
-- **Record.** Each row's outcome is written in its own transaction together with its
-  event (`record`), on the locked current row; the intent is done only if the row's
-  generation did not move meanwhile (compare-and-set), so a newer change is sent by the
-  next round.
+  the budget that bulk work cannot take. Bulk work waits at most `BULK_PATIENCE` for
+  the budget; beyond that it is left for later, unsent.
+- **Record.** A row's outcome is written together with its event on the locked current
+  row; the intent is done only if the row's generation did not move meanwhile
+  (compare-and-set), so a newer change is sent by the next round. One row in its own
+  transaction (`record`), or a whole chunk in one (`chunk_record.record_chunk`), which
+  falls back to one row at a time if any row of it fails.
 - **Retry.** A transient failure keeps the intent and comes back after Microsoft's
   `Retry-After` or a growing wait (`directory.backoff`); a refusal is shown on the row
   and waits for a fix or a retry.
@@ -31,6 +38,7 @@ read the replies.
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -38,7 +46,7 @@ from datetime import timedelta
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import Case, Q, Value, When
+from django.db.models import Q
 from django.utils import timezone
 
 from .. import graph
@@ -51,6 +59,10 @@ CHUNK = graph.client.BATCH_SIZE  # rows claimed at once: one $batch
 MAX_RETRY_WAIT = 30.0  # a longer Retry-After is scheduled on the row, not slept on
 SWEEP_GRACE = 20  # seconds an intent may wait for its own task before the sweep resends
 DELETED = object()  # what `record`'s update returns when it deleted the row
+# Seconds bulk work waits for the write budget before it is left for later, so the
+# worker is free for another tenant's (or a security-relevant) change.
+BULK_PATIENCE = 1.0
+RENEW_SHARE = 0.1  # of the lease: claims are extended in the database at most this often
 
 
 @dataclass(frozen=True)
@@ -93,6 +105,15 @@ class SyncResult:
     def count(self, what: str) -> None:
         self.counts[what] = self.counts.get(what, 0) + 1
 
+    def merge(self, other: SyncResult) -> None:
+        """Add what `other` (a chunk's tally, kept apart until it committed) counted."""
+        self.applied += other.applied
+        self.failed += other.failed
+        self.retrying += other.retrying
+        self.budget_wait = max(self.budget_wait, other.budget_wait)
+        for what, number in other.counts.items():
+            self.counts[what] = self.counts.get(what, 0) + number
+
 
 # --- claiming ------------------------------------------------------------------------------
 
@@ -114,35 +135,36 @@ def claim(
     kind: Kind, *, tenant_id: int, token: str, limit: int = CHUNK, urgent_only: bool = False
 ) -> list:
     """Claim up to `limit` due rows of one tenant, security-relevant ones first (only
-    those with `urgent_only`)."""
+    those with `urgent_only`); returned in primary-key order, with `kind.related` and
+    the actor of each intent."""
     now = timezone.now()
+    until = now + lease_length()
     with transaction.atomic():
-        ids = list(
-            _by_urgency(
-                kind, due(kind.model, now=now, tenant_id=tenant_id, ready=kind.ready), urgent_only
-            )
-            .select_for_update(skip_locked=True, of=("self",))
-            .values_list("pk", flat=True)[:limit]
-        )
+        due_rows = due(kind.model, now=now, tenant_id=tenant_id, ready=kind.ready)
+        ids = []
+        if kind.urgent is not None:
+            ids = _locked_ids(due_rows.filter(kind.urgent), limit)
+        if not urgent_only and len(ids) < limit:
+            ids += _locked_ids(due_rows.exclude(pk__in=ids), limit - len(ids))
         if not ids:
             return []
-        kind.model.objects.filter(pk__in=ids).update(
-            claim_token=token, claimed_until=now + lease_length()
+        kind.model.objects.filter(pk__in=ids).update(claim_token=token, claimed_until=until)
+        return list(
+            kind.model.objects.filter(pk__in=ids)
+            .select_related(*kind.related, "intent_actor")
+            .order_by("pk")
         )
+
+
+def _locked_ids(rows, limit: int) -> list[int]:
+    """The first `limit` of `rows` by primary key that no other transaction holds,
+    locked. Only keys: a plan that is poor because the statistics lag behind a bulk
+    bind still costs little (the rows themselves are read for these keys only)."""
     return list(
-        kind.model.objects.filter(pk__in=ids, claim_token=token)
-        .select_related(*kind.related)
-        .order_by("pk")
+        rows.order_by("pk")
+        .select_for_update(skip_locked=True, of=("self",))
+        .values_list("pk", flat=True)[:limit]
     )
-
-
-def _by_urgency(kind: Kind, rows, urgent_only: bool):
-    if kind.urgent is None:
-        return rows.none() if urgent_only else rows.order_by("pk")
-    if urgent_only:
-        return rows.filter(kind.urgent).order_by("pk")
-    first = Case(When(kind.urgent, then=Value(0)), default=Value(1))
-    return rows.annotate(urgency=first).order_by("urgency", "pk")
 
 
 def claims_release(kind: Kind, token: str) -> None:
@@ -162,17 +184,31 @@ def lease_length() -> timedelta:
 
 class Lease:
     """The claims of one sync task (one token, over every kind), renewed before each HTTP
-    attempt of the tenant's client."""
+    attempt of the tenant's client, by the thread that made it."""
 
     def __init__(self, token: str, kinds: list[Kind]):
         self.token = token
         self.kinds = kinds
         self.renewed = time.monotonic()
+        self.owner = threading.get_ident()
 
     def renew(self) -> None:
+        """Before an HTTP attempt: stop if the lease may have passed; on the owner's
+        thread, extend the claims once `RENEW_SHARE` of the lease has gone by."""
         now = time.monotonic()
-        if now - self.renewed >= lease_length().total_seconds():
-            raise LeaseLost(f"sync {self.token} stalled for {now - self.renewed:.0f} s")
+        length = lease_length().total_seconds()
+        stalled = now - self.renewed
+        if threading.get_ident() != self.owner:
+            # Another thread of the task (a request in flight) renews nothing: it only
+            # goes while the claims have half of the lease left, far more than one
+            # request can take (`lease_check`).
+            if stalled >= 0.5 * length:
+                raise LeaseLost(f"sync {self.token} not renewed for {stalled:.0f} s")
+            return
+        if stalled >= length:
+            raise LeaseLost(f"sync {self.token} stalled for {stalled:.0f} s")
+        if stalled < RENEW_SHARE * length:
+            return
         until = timezone.now() + lease_length()
         for kind in self.kinds:
             kind.model.objects.filter(claim_token=self.token).update(claimed_until=until)
@@ -204,15 +240,20 @@ def lease_check(client: graph.GraphClient) -> None:
 
 
 def send(
-    client: graph.GraphClient, requests_: list[BatchRequest], *, priority: str = "normal"
+    client: graph.GraphClient,
+    requests_: list[BatchRequest],
+    *,
+    priority: str = "normal",
+    patience: float | None = None,
 ) -> dict[str, object]:
     """Each request's reply: the object Microsoft returned (dict), True, or its
     GraphError. A failure of the whole `$batch` (budget exhausted, Microsoft unreachable)
-    is every item's failure."""
+    is every item's failure. `patience`: the most seconds to wait for the budget (then
+    the items fail with `Throttled`, code `write_budget`, unsent)."""
     if not requests_:
         return {}
     try:
-        results = client.batch(requests_, priority=priority)
+        results = client.batch(requests_, priority=priority, patience=patience)
     except graph.NeedsReauthorization:
         raise
     except graph.GraphError as exc:

@@ -37,8 +37,12 @@ def _assign_request(row: UserBinding) -> BatchRequest:
     )
 
 
-def chunk_sync(client, binding_ids: list[int], result: SyncResult) -> None:
-    """Assign the pending licence of these bindings; record each outcome."""
+def chunk_sync(client, bindings: list[UserBinding], result: SyncResult) -> None:
+    """Assign the pending licence of these bindings (as claimed); record each outcome.
+    Without a licence set on the tenant nor one pending on a binding, nothing is read."""
+    if not any(b.tenant.licence_sku_id or b.licence_pending for b in bindings):
+        return
+    binding_ids = [b.pk for b in bindings]
     rows = list(
         UserBinding.objects.filter(pk__in=binding_ids, bound=True)
         .exclude(licence_pending="")

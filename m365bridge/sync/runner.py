@@ -4,15 +4,26 @@ A task claims chunks of due user bindings (each followed by the licences of the
 accounts it created) and then of due group bindings, so that new members' accounts exist
 before their groups are written (G1), until nothing is due or its time is up; the
 caller re-queues. Every HTTP attempt renews the task's lease (`engine.Lease`).
+
+User chunks are pipelined: while up to `M365_SYNC_IN_FLIGHT` (default 4) `$batch`
+requests are on the wire (each on a thread of the task, touching no database), the
+task plans the next chunk and records the replies of the oldest one, in order. Graph
+answers in about 80 ms or more; one request at a time would leave the write window's
+burst unused while the worker waits.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import logging
 import time
 import uuid
+from collections import deque
+from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
 from datetime import timedelta
 
+from django.conf import settings
+from django.db import connections
 from django.db.models import Min, Q
 from django.utils import timezone
 
@@ -23,14 +34,20 @@ from . import engine, groups, licences, users
 from .engine import SyncResult
 from .intent import sync_send
 
+log = logging.getLogger(__name__)
+
 KINDS = [users.USERS, groups.GROUPS]
 # Seconds a worker waits for the write budget before it leaves bulk work for later and
 # is free for another tenant's (or a security-relevant) change.
-BULK_PATIENCE = 1.0
+BULK_PATIENCE = engine.BULK_PATIENCE
 
 
-def tenant_sync(*, tenant_id: int, time_limit: float = 50.0) -> SyncResult:
-    """Send every due change of one tenant (until `time_limit`; the caller re-queues)."""
+def tenant_sync(
+    *, tenant_id: int, time_limit: float = 50.0, urgent_only: bool = False
+) -> SyncResult:
+    """Send every due change of one tenant (until `time_limit`; the caller re-queues).
+    `urgent_only`: only its security-relevant changes, now, and nothing scheduled (what
+    another tenant's task does between two of its chunks, `_serve_urgent_elsewhere`)."""
     result = SyncResult(tenant_id=tenant_id)
     tenant = Tenant.objects.select_related("organization").filter(pk=tenant_id).first()
     if tenant is None or not tenant.can_sync:
@@ -47,8 +64,9 @@ def tenant_sync(*, tenant_id: int, time_limit: float = 50.0) -> SyncResult:
             )
             engine.lease_check(client)
             client.before_request = lease.renew
-            _users_sync(client, tenant_id, lease, deadline, result)
-            if not result.budget_wait:  # groups come after their members' accounts (G1)
+            _users_sync(client, tenant_id, lease, deadline, result, urgent_only=urgent_only)
+            if not result.budget_wait and not urgent_only:
+                # Groups come after their members' accounts (G1).
                 _groups_sync(client, tenant_id, lease, deadline, result)
     except graph.NeedsReauthorization:
         result.held = Tenant.NEEDS_REAUTHORIZATION  # work stays dirty for after re-authorizing
@@ -56,6 +74,8 @@ def tenant_sync(*, tenant_id: int, time_limit: float = 50.0) -> SyncResult:
         result.held = "lease_lost"  # its rows may be another worker's now: touch nothing more
     finally:
         lease.release()
+    if urgent_only:
+        return result  # the tenant's own task, queued with the change, does the rest
     _schedule_next(
         tenant_id,
         deadline_passed=time.monotonic() >= deadline,
@@ -64,24 +84,122 @@ def tenant_sync(*, tenant_id: int, time_limit: float = 50.0) -> SyncResult:
     return result
 
 
-def _users_sync(client, tenant_id: int, lease, deadline: float, result: SyncResult) -> None:
-    helper_asked = False
-    while time.monotonic() < deadline:
-        wait = _bulk_wait(client)
-        claimed = engine.claim(
-            users.USERS, tenant_id=tenant_id, token=lease.token, urgent_only=wait > BULK_PATIENCE
-        )
-        if not claimed:
-            result.budget_wait = wait if wait > BULK_PATIENCE else 0.0
+def in_flight() -> int:
+    """`$batch` requests one task keeps on the wire at once."""
+    return max(1, int(getattr(settings, "M365_SYNC_IN_FLIGHT", 4)))
+
+
+def _users_sync(
+    client, tenant_id: int, lease, deadline: float, result: SyncResult, *, urgent_only=False
+) -> None:
+    depth = in_flight()
+    elsewhere = _UrgentElsewhere(tenant_id) if not urgent_only else None
+    pending: deque = deque()  # (chunk, future) in the order they were claimed
+    claiming, helper_asked = True, False
+    with ThreadPoolExecutor(max_workers=depth, thread_name_prefix="graph-send") as senders:
+        try:
+            while claiming or pending:
+                if claiming and len(pending) < depth and time.monotonic() < deadline:
+                    claimed = _claim_next(client, tenant_id, lease, result, urgent_only)
+                    if claimed:
+                        if len(claimed) == engine.CHUNK and not helper_asked:
+                            # More work than one $batch: ask one more worker to join. Each
+                            # helper does the same, so idle workers join within a few
+                            # batches; the shared write budget keeps them all within
+                            # Microsoft's quota.
+                            sync_send(tenant_id=tenant_id)
+                            helper_asked = True
+                        chunk = users.chunk_begin(client, claimed, result)
+                        if chunk.writes and not pending:
+                            _token_here(client)
+                        pending.append((chunk, senders.submit(_send, client, chunk)))
+                        continue
+                    claiming = False
+                if not pending:
+                    break
+                chunk, future = pending.popleft()
+                replies = _replies(future, lease)
+                users.chunk_finish(client, chunk, replies, result)
+                licences.chunk_sync(client, chunk.claimed, result)
+                claiming = True  # what it recorded may be due again (restore, then update)
+                if elsewhere is not None:
+                    elsewhere.serve()
+        finally:
+            for _, future in pending:  # a failure (lease lost): let the others land
+                future.cancel()
+
+
+def _claim_next(client, tenant_id: int, lease, result: SyncResult, urgent: bool) -> list:
+    """The next chunk: security-relevant rows first; only those while the write budget
+    has no room for bulk work (then `result.budget_wait` says for how long)."""
+    wait_ = 0.0 if urgent else _bulk_wait(client)
+    wait_ = max(wait_, result.budget_wait)
+    urgent_only = urgent or wait_ > BULK_PATIENCE
+    claimed = engine.claim(
+        users.USERS, tenant_id=tenant_id, token=lease.token, urgent_only=urgent_only
+    )
+    if not claimed and urgent_only:
+        result.budget_wait = max(result.budget_wait, wait_)
+    return claimed
+
+
+class _UrgentElsewhere:
+    """Between two chunks of a long sync (a bulk bind), the security-relevant changes
+    of other tenants are sent from here: their own tasks may be queued behind this one
+    while every worker is busy with the bind. Looked for at most every `EVERY`
+    seconds (one query on the index of due rows whose account exists)."""
+
+    EVERY = 0.25
+
+    def __init__(self, tenant_id: int):
+        self.tenant_id = tenant_id
+        self.looked = time.monotonic()
+
+    def serve(self) -> None:
+        if time.monotonic() - self.looked < self.EVERY:
             return
-        if len(claimed) == engine.CHUNK and not helper_asked:
-            # More work than one $batch: ask one more worker to join. Each helper does
-            # the same, so idle workers join within a few batches; the shared write
-            # budget keeps them all within Microsoft's quota.
-            sync_send(tenant_id=tenant_id)
-            helper_asked = True
-        users.chunk_sync(client, claimed, result)
-        licences.chunk_sync(client, [b.pk for b in claimed], result)
+        self.looked = time.monotonic()
+        kind = users.USERS
+        others = list(
+            engine.due(kind.model, now=timezone.now(), ready=kind.ready)
+            .filter(kind.urgent, tenant__status=Tenant.CONNECTED)
+            .exclude(tenant_id=self.tenant_id)
+            .values_list("tenant_id", flat=True)
+            .distinct()[:5]
+        )
+        for other in others:
+            try:
+                tenant_sync(tenant_id=other, time_limit=5.0, urgent_only=True)
+            except Exception:  # another tenant's trouble never stops this sync
+                log.exception("sending tenant %s's urgent changes failed", other)
+
+
+def _token_here(client) -> None:
+    """A token refresh writes the tenant row: get it on the task's own thread before
+    the senders need it (a failure is theirs to report, as every item's)."""
+    try:
+        client.tokens.token()
+    except graph.Transient:
+        pass
+
+
+def _send(client, chunk) -> dict:
+    """On a sender thread: the chunk's HTTP requests (a token refresh may write the
+    tenant row: the thread's own database connection is closed afterwards)."""
+    try:
+        return users.chunk_send(client, chunk)
+    finally:
+        connections.close_all()
+
+
+def _replies(future, lease) -> dict:
+    """The replies of a chunk in flight, renewing the lease while waiting for them."""
+    every = min(1.0, engine.RENEW_SHARE * engine.lease_length().total_seconds())
+    while True:
+        done, _ = wait([future], timeout=every, return_when=FIRST_COMPLETED)
+        if done:
+            return future.result()
+        lease.renew()
 
 
 def _groups_sync(client, tenant_id: int, lease, deadline: float, result: SyncResult) -> None:

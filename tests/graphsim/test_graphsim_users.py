@@ -406,3 +406,26 @@ def test_admin_changes_in_the_portal_show_up_in_graph(world):
         control.admin_set_password(world.tid, user["id"], "weak")
     assert weak.value.status == 400
     control.admin_set_password(world.tid, user["id"], STRONG_PASSWORD + "x")
+
+
+@pytest.mark.parametrize(
+    ("text", "term"),
+    [
+        ("xxjxnathanyy", "jonathan"),  # a substitution in the first half
+        ("xxjonathxnyy", "jonathan"),  # ... in the second half
+        ("jonthan99", "jonathan"),  # a deletion
+        ("9jonaathan", "jonathan"),  # an insertion between the halves
+        ("qwxrty!", "qwerty"),
+    ],
+)
+def test_a_term_within_one_edit_is_found_whichever_half_the_edit_is_in(text, term):
+    from graphsim.passwords import _find_fuzzy
+
+    found = _find_fuzzy(text, term)
+    assert found is not None and found[1] - found[0] in (len(term) - 1, len(term), len(term) + 1)
+
+
+def test_a_password_with_neither_half_of_a_term_has_no_fuzzy_match():
+    from graphsim.passwords import _find_fuzzy
+
+    assert _find_fuzzy("k3Vb-9zQ_wPx7aZ7!", "jonathan") is None

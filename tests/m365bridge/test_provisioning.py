@@ -122,19 +122,20 @@ def test_running_the_sync_again_sends_nothing_and_writes_no_second_event(acme, a
 def test_a_crash_after_microsoft_created_the_account_links_it_on_retry_instead_of_duplicating(
     acme, alice, ms, tenant, monkeypatch
 ):
-    from m365bridge.sync import engine
+    from m365bridge.sync import engine, user_outcomes
 
     dora = employee(acme, alice, ms, "dora")
     services.user_bind(actor=alice, tenant=tenant, user=dora)
-    original = engine.record
 
     def crash(*args, **kwargs):
         raise SystemExit("worker killed between Microsoft's 201 and the commit")
 
-    monkeypatch.setattr(engine, "record", crash)
-    with pytest.raises(SystemExit):
-        sync(tenant)
-    monkeypatch.setattr(engine, "record", original)
+    # Both ways an outcome is recorded: a whole chunk at once, or one row alone.
+    with monkeypatch.context() as patched:
+        patched.setattr(user_outcomes, "record_chunk", crash)
+        patched.setattr(engine, "record", crash)
+        with pytest.raises(SystemExit):
+            sync(tenant)
     binding = UserBinding.objects.get(user=dora)
     assert binding.needs_sync and binding.microsoft_id == "" and binding.claim_token == ""
 

@@ -84,3 +84,37 @@ def test_with_the_window_used_up_by_bulk_work_a_block_still_goes_out_at_once(
     assert UserBinding.objects.get(user=waiting).needs_sync  # bulk waits for the window
     assert queued[-1] == tenant.pk  # and its sync comes back when the window has room
     budget.reset()
+
+
+def test_a_password_set_in_another_tenant_is_sent_between_the_chunks_of_a_long_sync(
+    acme, alice, ms, tenant, m365, stratus_app
+):
+    """Every worker may be busy with one tenant's bulk bind while another tenant's
+    password push waits in the queue: the bind's task sends it between two chunks."""
+    from m365bridge.capabilities import APPLICATION_PERMISSIONS
+
+    from .conftest import unique_domain
+    from .factories import TenantDomainFactory, TenantFactory
+
+    domain = unique_domain()
+    other = m365.control.create_tenant(display_name="Fabrikam", domains=[domain])
+    m365.control.grant(
+        other["id"],
+        stratus_app["clientId"],
+        application_permissions=APPLICATION_PERMISSIONS,
+        directory_roles=["User Administrator"],
+    )
+    fabrikam = TenantFactory(organization=acme, microsoft_tenant_id=other["id"], connected_by=alice)
+    TenantDomainFactory(tenant=fabrikam, name=domain, is_default=True)
+    elsewhere = {**ms, "id": other["id"], "domain": domain}
+    (pat,) = bound(acme, alice, elsewhere, fabrikam, ["pat"])
+    bulk = [employee(acme, alice, ms, f"bulk{i}") for i in range(3 * engine.CHUNK)]
+    services.users_bind(actor=alice, tenant=tenant, users=bulk)
+    ms["control"].set_faults(ms["id"], latency_ms=300)  # the bind takes a while
+    directory_services.user_set_password(actor=alice, user=pat, password=EMPLOYEE_PASSWORD)
+
+    result = runner.tenant_sync(tenant_id=tenant.pk, time_limit=60)  # the bind's task only
+
+    assert result.applied == 3 * engine.CHUNK
+    assert not UserBinding.objects.get(user=pat).needs_sync
+    assert can_sign_in(elsewhere, pat.email, EMPLOYEE_PASSWORD)
