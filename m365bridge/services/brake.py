@@ -16,7 +16,6 @@ from ..models import BlockSent, DeprovisionBrake, HeldBlock, Tenant, UserBinding
 from ..sync import brake as brake_sync
 from ..sync.intent import member_account_changed, sync_after_commit
 
-
 NOTHING_HELD = "No blocks are held for this tenant (an owner may have decided already)."
 
 
