@@ -1,7 +1,7 @@
 """A security group with many members, bound to a graphsim tenant and synced: the
 scenario of `tests/m365bridge/test_big_group.py` (a few thousand members) and
 `bench/group_members.py` (50,000). graphsim generates the accounts; Stratus's users,
-their bindings (as if already provisioned) and the memberships are bulk-created; the
+their bindings (as if already provisioned, `seeding`) and the memberships are bulk-created; the
 sync is the real engine, and every write it sends is recorded on the way out."""
 
 from __future__ import annotations
@@ -15,7 +15,9 @@ from django.db import connection, transaction
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
-from directory.models import Group, User
+from directory.models import Group
+
+from .seeding import users_bound_as_in_microsoft
 
 
 @dataclass
@@ -44,7 +46,7 @@ def seed_big_group(*, control, client_id: str, organization, actor, members: int
     Stratus bound (provisioned), all in one Stratus group, not bound yet."""
     from directory import services as directory_services
     from m365bridge.capabilities import APPLICATION_PERMISSIONS
-    from m365bridge.models import Tenant, TenantDomain, UserBinding
+    from m365bridge.models import Tenant, TenantDomain
 
     created = control.create_tenant(display_name="Big", domains=[domain], users=members, seed=50)
     control.grant(
@@ -65,51 +67,14 @@ def seed_big_group(*, control, client_id: str, organization, actor, members: int
     accounts = [
         a for a in control.users(created["id"]) if a["userPrincipalName"].endswith("@" + domain)
     ][:members]
-    now = timezone.now()
+    bound = users_bound_as_in_microsoft(organization=organization, tenant=tenant, accounts=accounts)
     with transaction.atomic():
-        User.objects.bulk_create(
-            [
-                User(
-                    organization=organization,
-                    email=a["userPrincipalName"].lower(),
-                    status=User.ACTIVE,
-                    password="!",
-                    display_name=a.get("displayName") or "",
-                )
-                for a in accounts
-            ],
-            batch_size=5000,
-        )
-        emails = [a["userPrincipalName"].lower() for a in accounts]
-        by_email = dict(
-            User.objects.filter(organization=organization, email__in=emails).values_list(
-                "email", "pk"
-            )
-        )
-        UserBinding.objects.bulk_create(
-            [
-                UserBinding(
-                    organization=organization,
-                    tenant=tenant,
-                    user_id=by_email[email],
-                    user_ref=by_email[email],
-                    user_label=email,
-                    microsoft_id=a["id"],
-                    needs_sync=False,
-                    state=UserBinding.PROVISIONED,
-                    known_enabled=True,
-                    synced_at=now,
-                )
-                for a, email in zip(accounts, emails, strict=True)
-            ],
-            batch_size=5000,
-        )
         group = directory_services.group_create(
             actor=actor, organization=organization, name=f"Everyone {created['id'][:8]}"
         )
         through = Group.members.through
         through.objects.bulk_create(
-            [through(group_id=group.pk, user_id=by_email[email]) for email in emails],
+            [through(group_id=group.pk, user_id=user_id) for user_id in bound.values()],
             batch_size=5000,
         )
     return BigGroup(tenant, group, created["id"], {a["id"] for a in accounts})
