@@ -54,7 +54,7 @@ def _tenant(request, tenant_id: int):
 
 
 def _held_count(tenant) -> int:
-    return HeldBlock.objects.filter(tenant=tenant, released_at__isnull=True).count()
+    return selectors.held_blocks(tenant=tenant).count()
 
 
 class TenantHeldBlocksApi(APIView):
@@ -67,12 +67,7 @@ class TenantHeldBlocksApi(APIView):
     )
     def get(self, request, tenant_id: int):
         tenant = _tenant(request, tenant_id)
-        held = (
-            HeldBlock.objects.for_organization(tenant.organization)
-            .filter(tenant=tenant, released_at__isnull=True)
-            .select_related("actor", "binding")
-            .order_by("held_at", "pk")
-        )
+        held = selectors.held_blocks(tenant=tenant)
         paginator = Pagination()
         page = paginator.paginate_queryset(held, request, view=self)
         return paginator.get_paginated_response(HeldBlockOutputSerializer(page, many=True).data)
