@@ -47,14 +47,10 @@ def setup_django(sim, app) -> None:
 
 def seed(sim, app, users: int) -> tuple:
     """graphsim's tenant with N generated users, and the same users bound in Stratus."""
-    from django.db import transaction
-    from django.utils import timezone
-
     from directory import services as directory_services
-    from directory.models import User
-    from m365bridge.attributes import SYNCED_GRAPH_PROPERTIES
     from m365bridge.capabilities import APPLICATION_PERMISSIONS
-    from m365bridge.models import Tenant, TenantDomain, UserBinding
+    from m365bridge.models import Tenant, TenantDomain
+    from tests.support.seeding import users_bound_as_in_microsoft
 
     domain = f"bench-{secrets.token_hex(4)}.example"
     started = time.monotonic()
@@ -92,64 +88,9 @@ def seed(sim, app, users: int) -> tuple:
         connected_by=owner,
     )
     TenantDomain.objects.create(tenant=tenant, name=domain, is_default=True)
-    rows = [
-        User(
-            organization=org,
-            email=a["userPrincipalName"].lower(),
-            status=User.ACTIVE,
-            password="!",
-            first_name=a.get("givenName") or "",
-            last_name=a.get("surname") or "",
-            display_name=a.get("displayName") or "",
-            job_title=a.get("jobTitle") or "",
-            department=a.get("department") or "",
-            employee_id=a.get("employeeId") or "",
-            company_name=a.get("companyName") or "",
-            office_location=a.get("officeLocation") or "",
-            mobile_phone=a.get("mobilePhone") or "",
-            business_phones=a.get("businessPhones") or [],
-            street_address=a.get("streetAddress") or "",
-            city=a.get("city") or "",
-            state=a.get("state") or "",
-            postal_code=a.get("postalCode") or "",
-            country=a.get("country") or "",
-            usage_location=a.get("usageLocation") or "",
-        )
-        for a in accounts
-    ]
-    with transaction.atomic():
-        User.objects.bulk_create(rows, batch_size=5000)
-    by_email = dict(User.objects.filter(organization=org).values_list("email", "pk"))
-    now = timezone.now()
-    bindings = []
-    for a in accounts:
-        email = a["userPrincipalName"].lower()
-        enabled = bool(a.get("accountEnabled"))
-        # As if Stratus had told Microsoft exactly what it holds.
-        known = {name: a.get(name) for name in SYNCED_GRAPH_PROPERTIES}
-        bindings.append(
-            UserBinding(
-                organization=org,
-                tenant=tenant,
-                user_id=by_email[email],
-                user_ref=by_email[email],
-                user_label=email,
-                microsoft_id=a["id"],
-                needs_sync=False,
-                dirty_since=None,
-                state=UserBinding.PROVISIONED if enabled else UserBinding.BLOCKED,
-                known_properties=known,
-                known_enabled=enabled,
-                synced_at=now,
-            )
-        )
-    with transaction.atomic():
-        UserBinding.objects.bulk_create(bindings, batch_size=5000)
-        User.objects.filter(pk__in=[b.user_id for b in bindings if not b.known_enabled]).update(
-            status=User.SUSPENDED
-        )
+    bound = users_bound_as_in_microsoft(organization=org, tenant=tenant, accounts=accounts)
     say(
-        f"Stratus: {len(bindings):,} users and bindings bulk-created in "
+        f"Stratus: {len(bound):,} users and bindings bulk-created in "
         f"{time.monotonic() - started:.1f} s"
     )
     return tenant, tid, accounts, graphsim_seconds

@@ -233,6 +233,13 @@ M365_BRAKE_WINDOW_MINUTES = env.int("M365_BRAKE_WINDOW_MINUTES", default=10)
 M365_SYNC_ALERT_MINUTES = env.int("M365_SYNC_ALERT_MINUTES", default=60)
 M365_CLIENT_SECRET_EXPIRES_AT = env.str("M365_CLIENT_SECRET_EXPIRES_AT", default="")
 M365_SECRET_WARN_DAYS = env.int("M365_SECRET_WARN_DAYS", default=14)
+# How often the secret's end date is read from Microsoft (m365bridge.secret_expiry).
+M365_SECRET_READ_HOURS = env.int("M365_SECRET_READ_HOURS", default=24)
+# The error-rate alert (m365bridge.health): more than this share of the changes recorded
+# in the window refused by Microsoft, once at least this many were recorded.
+M365_ERROR_RATE_PERCENT = env.int("M365_ERROR_RATE_PERCENT", default=20)
+M365_ERROR_RATE_MINUTES = env.int("M365_ERROR_RATE_MINUTES", default=15)
+M365_ERROR_RATE_MIN_CHANGES = env.int("M365_ERROR_RATE_MIN_CHANGES", default=10)
 
 # Webhooks (see README, "Webhooks"): how long a failing delivery is retried, the longest
 # wait between tries, how long a worker's claim on an endpoint holds, and how many days

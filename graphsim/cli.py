@@ -112,6 +112,8 @@ def run_control(args) -> object:
         return c.list_apps()
     if command == ("app", "delete"):
         return c.delete_app(args.client_id)
+    if command == ("app", "secret-expiry"):
+        return c.set_secret_expiry(args.tenant, args.client_id, args.end)
     if command == ("grant", None):
         return c.grant(
             args.tenant,
@@ -218,6 +220,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--delegated-permission", action="append")
     app.add_parser("list")
     app.add_parser("delete").add_argument("client_id")
+    p = app.add_parser(
+        "secret-expiry", help="end the app's current secret at a date; T becomes its home tenant"
+    )
+    p.add_argument("tenant")
+    p.add_argument("client_id")
+    p.add_argument("end", help="ISO 8601, e.g. 2027-01-31T00:00:00Z")
 
     p = groups.add_parser("grant", help="grant permissions/roles to an app in a tenant")
     p.add_argument("tenant")

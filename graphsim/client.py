@@ -167,6 +167,16 @@ class GraphSimControl:
     def update_app(self, client_id: str, **fields) -> dict:
         return self._call("PATCH", f"/apps/{client_id}", fields)
 
+    def set_secret_expiry(
+        self, tenant_id: str, client_id: str, end: str, *, display_name: str | None = None
+    ) -> dict:
+        """End the app's current secret at `end` (ISO 8601); `tenant_id` becomes the
+        app's home tenant, where Graph serves its application object."""
+        body = {"endDateTime": end}
+        if display_name:
+            body["displayName"] = display_name
+        return self._call("PUT", f"/tenants/{tenant_id}/apps/{client_id}/secret-expiry", body)
+
     def delete_app(self, client_id: str) -> dict:
         return self._call("DELETE", f"/apps/{client_id}")
 

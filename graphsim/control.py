@@ -14,8 +14,8 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
-from graphsim import __version__, roles
-from graphsim.directory import USER_PROPERTIES
+from graphsim import __version__, applications, roles
+from graphsim.directory import USER_PROPERTIES, iso
 from graphsim.errors import GraphError
 from graphsim.tenants import SpecError, add_user, tenant_create, tenant_reset, tenant_summary
 from graphsim.throttle import APP_WIDE_WRITE_LIMIT, app_write_windows, write_windows
@@ -266,7 +266,9 @@ def routes(sim) -> list[Route]:
             "applicationPermissions": list(body.get("applicationPermissions") or []),
             "delegatedPermissions": list(body.get("delegatedPermissions") or []),
             "homeTenantId": body.get("homeTenantId"),
+            "createdDateTime": iso(),
         }
+        applications.password_credentials(app)
         state.save_app(app)
         return _json(201, app)
 
@@ -293,11 +295,32 @@ def routes(sim) -> list[Route]:
             "applicationPermissions",
             "delegatedPermissions",
             "homeTenantId",
+            "passwordCredentials",
         ):
             if key in body:
                 app[key] = body[key]
+        applications.password_credentials(app)
         state.save_app(app)
         return _json(200, app)
+
+    @endpoint
+    async def secret_expiry(request, body):
+        """The end date of the app's current secret, with this tenant as its home (where
+        its application object lives and can be read)."""
+        tenant = tenant_of(request)
+        app = state.apps.get(request.path_params["client_id"])
+        if app is None:
+            raise NotFound("no such app")
+        if "endDateTime" not in body:
+            raise ValueError("endDateTime is required")
+        credential = applications.secret_expiry_set(
+            app,
+            tenant_id=tenant.id,
+            end=body["endDateTime"],
+            display_name=str(body.get("displayName") or ""),
+        )
+        state.save_app(app)
+        return _json(200, {"homeTenantId": tenant.id, "passwordCredential": credential})
 
     @endpoint
     async def delete_app(request, body):
@@ -458,6 +481,7 @@ def routes(sim) -> list[Route]:
         Route(t + "/grants", list_grants),
         Route(t + "/grants/{client_id}", grant, methods=["PUT", "POST"]),
         Route(t + "/grants/{client_id}", revoke_grant, methods=["DELETE"]),
+        Route(t + "/apps/{client_id}/secret-expiry", secret_expiry, methods=["PUT"]),
         Route(t + "/users", list_users),
         Route(t + "/users", create_user, methods=["POST"]),
         Route(u, get_user),

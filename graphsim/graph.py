@@ -976,6 +976,59 @@ class GraphService:
             values.append({k: view.get(k) for k in select} if select else view)
         return self.ok({"@odata.context": f"{CONTEXT}subscribedSkus", "value": values})
 
+    # -- application objects (graphsim/applications.py) -----------------------------
+    @route("GET", "applications", "applications")
+    def list_applications(self, ctx: Ctx, req: SubRequest) -> Resp:
+        from graphsim import applications as apps
+
+        self.require(ctx, apps.READ_APPLICATIONS)
+        select = odata.parse_select(
+            req.query.get("$select"), apps.APPLICATION_PROPERTIES, "application"
+        )
+        items, with_count = self._query(
+            req,
+            [
+                apps.application_view(a, None)
+                for a in apps.applications_of(self.state, ctx.tenant.id)
+            ],
+            resource="Application",
+            filterable=apps.FILTERABLE,
+            advanced_only=set(),
+            orderable={"displayName"},
+        )
+        return self._page(
+            ctx,
+            req,
+            items,
+            lambda a: {k: a[k] for k in select} if select else a,
+            "applications",
+            select,
+            with_count,
+        )
+
+    @route("GET", r"applications\(appId='(?P<key>[^']+)'\)", "application")
+    def get_application_by_app_id(self, ctx: Ctx, req: SubRequest, key: str) -> Resp:
+        return self._application(ctx, req, key, by_app_id=True)
+
+    @route("GET", f"applications/{SEG}", "application")
+    def get_application(self, ctx: Ctx, req: SubRequest, key: str) -> Resp:
+        return self._application(ctx, req, key, by_app_id=False)
+
+    def _application(self, ctx: Ctx, req: SubRequest, key: str, *, by_app_id: bool) -> Resp:
+        from graphsim import applications as apps
+
+        self.require(ctx, apps.READ_APPLICATIONS)
+        select = odata.parse_select(
+            req.query.get("$select"), apps.APPLICATION_PROPERTIES, "application"
+        )
+        app = apps.application_find(self.state, ctx.tenant.id, key, by_app_id=by_app_id)
+        return self.ok(
+            {
+                "@odata.context": self._context("applications", select, entity=True),
+                **apps.application_view(app, select),
+            }
+        )
+
     # -- delta and batch live in their own modules, registered below ---------------
     @route("GET", f"users/{DELTA}", "users.delta")
     def users_delta(self, ctx: Ctx, req: SubRequest) -> Resp:

@@ -76,6 +76,8 @@ def request_cost(method: str, route: str, query: dict) -> tuple[int, int]:
             base = 5
         elif route == "subscribedSkus":
             base = 3
+        elif route == "applications":
+            base = 2
     if "$select" in query:
         base -= 1
     if "$expand" in query:

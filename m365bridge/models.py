@@ -97,6 +97,14 @@ class Tenant(models.Model):
         help_text="ISO 3166 alpha-2 country code for users who have no usage location.",
     )
 
+    # Stratus's client secret as Microsoft reports it (`secret_expiry.secret_expiry_read`,
+    # once a day): the end date of the secret in use, read from the app registration's
+    # `passwordCredentials` in this tenant, or why it could not be read (then the
+    # operator's M365_CLIENT_SECRET_EXPIRES_AT applies).
+    secret_expires_at = models.DateTimeField(null=True, blank=True)
+    secret_checked_at = models.DateTimeField(null=True, blank=True)
+    secret_unreadable = models.CharField(max_length=300, blank=True)
+
     objects = OrganizationScopedQuerySet.as_manager()
 
     class Meta:
@@ -621,8 +629,12 @@ class TenantSyncAlert(models.Model):
     when, and when its owners were told. Deleted when it recovers (owners are told
     again); the tenant page shows a banner while it exists."""
 
-    FAILING, SECRET_EXPIRING = "failing", "secret_expiring"
-    KINDS = [(FAILING, "Sync failing"), (SECRET_EXPIRING, "Client secret expiring")]
+    FAILING, SECRET_EXPIRING, ERROR_RATE = "failing", "secret_expiring", "error_rate"
+    KINDS = [
+        (FAILING, "Sync failing"),
+        (SECRET_EXPIRING, "Client secret expiring"),
+        (ERROR_RATE, "Too many changes refused"),
+    ]
 
     organization = models.ForeignKey(
         "directory.Organization", on_delete=models.CASCADE, related_name="+"

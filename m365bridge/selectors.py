@@ -378,12 +378,23 @@ def tenant_brake_status(*, tenant: Tenant, limit: int = 500) -> dict:
     brake = DeprovisionBrake.objects.filter(tenant=tenant).first() or DeprovisionBrake(
         tenant=tenant, organization_id=tenant.organization_id
     )
-    held = HeldBlock.objects.filter(tenant=tenant, released_at__isnull=True)
+    held = held_blocks(tenant=tenant)
     return {
         "brake": brake,
         "limit": brake_sync.brake_limit(brake),
         "window_minutes": int(brake_sync.window().total_seconds() // 60),
         "sent_recently": brake_sync.blocks_sent_recently(tenant.pk),
         "held_count": held.count(),
-        "held": held.select_related("actor").order_by("held_at", "pk")[:limit],
+        "held": held[:limit],
     }
+
+
+def held_blocks(*, tenant: Tenant):
+    """The blocks the deprovision brake holds for the tenant, oldest first, with who
+    caused them."""
+    return (
+        HeldBlock.objects.for_organization(tenant.organization)
+        .filter(tenant=tenant, released_at__isnull=True)
+        .select_related("actor", "binding")
+        .order_by("held_at", "pk")
+    )

@@ -21,12 +21,18 @@ from .models import Tenant
 
 
 @contextmanager
-def tenant_graph_session(*, tenant: Tenant, budget: bool = True, within: float | None = None):
+def tenant_graph_session(
+    *,
+    tenant: Tenant,
+    budget: bool = True,
+    within: float | None = None,
+    max_retries: int | None = None,
+):
     """`with tenant_graph_session(tenant=t) as client:` for sync and import code: a
     refresh token or consent that stopped working turns the tenant to
-    `needs_reauthorization` (once) before the error reaches the caller. `within`: see
-    `graph.tenant.tenant_graph`."""
-    client = tenant_graph(tenant=tenant, budget=budget, within=within)
+    `needs_reauthorization` (once) before the error reaches the caller. `within` and
+    `max_retries`: see `graph.tenant.tenant_graph`."""
+    client = tenant_graph(tenant=tenant, budget=budget, within=within, max_retries=max_retries)
     try:
         yield client
     except graph.NeedsReauthorization as exc:

@@ -36,6 +36,17 @@ class PreviewItemSerializer(serializers.Serializer):
     changes = serializers.DictField(child=ChangeSerializer())
     password_set = serializers.BooleanField(help_text="A password would be set (never shown).")
     message = serializers.CharField(allow_blank=True)
+    members_added = serializers.ListField(
+        child=serializers.CharField(),
+        help_text="A security group's members that would be added (the first 100; "
+        "totals.members_added counts them all).",
+    )
+    members_removed = serializers.ListField(child=serializers.CharField())
+
+
+class GroupsPreviewSerializer(serializers.Serializer):
+    totals = serializers.DictField(child=serializers.IntegerField())
+    items = PreviewItemSerializer(many=True)
 
 
 class PreviewSerializer(serializers.Serializer):
@@ -43,6 +54,11 @@ class PreviewSerializer(serializers.Serializer):
     totals = serializers.DictField(child=serializers.IntegerField())
     reads = serializers.IntegerField(help_text="Graph reads the preview made.")
     items = PreviewItemSerializer(many=True)
+    groups = GroupsPreviewSerializer(
+        allow_null=True,
+        help_text="Sync preview only: the group bindings with changes waiting, planned "
+        "after the accounts as the sync does (null when there are none, or for a bind).",
+    )
 
 
 def dry_run_asked(request) -> bool:
@@ -55,6 +71,13 @@ def dry_run_asked(request) -> bool:
 
 
 def preview_data(preview) -> dict:
+    groups = preview.groups
     return PreviewSerializer(
-        {"dry_run": True, "totals": preview.totals, "reads": preview.reads, "items": preview.items}
+        {
+            "dry_run": True,
+            "totals": preview.totals,
+            "reads": preview.reads,
+            "items": preview.items,
+            "groups": {"totals": groups.totals, "items": groups.items} if groups else None,
+        }
     ).data

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from . import bindings, groups, imports, sync, views
+from . import bindings, brake, groups, imports, sync, views
 
 urlpatterns = [
     path("tenants", views.TenantListApi.as_view(), name="api-m365-tenants"),
@@ -45,6 +45,21 @@ urlpatterns = [
         "tenants/<int:tenant_id>/groups/<int:group_id>/sync",
         groups.TenantGroupRetryApi.as_view(),
         name="api-m365-tenant-group-sync",
+    ),
+    path(
+        "tenants/<int:tenant_id>/held-blocks",
+        brake.TenantHeldBlocksApi.as_view(),
+        name="api-m365-held-blocks",
+    ),
+    path(
+        "tenants/<int:tenant_id>/held-blocks/release",
+        brake.TenantHeldBlocksReleaseApi.as_view(),
+        name="api-m365-held-blocks-release",
+    ),
+    path(
+        "tenants/<int:tenant_id>/held-blocks/discard",
+        brake.TenantHeldBlocksDiscardApi.as_view(),
+        name="api-m365-held-blocks-discard",
     ),
     # Import (issue 12)
     path(

@@ -18,6 +18,7 @@ from directory.errors import ServiceError
 
 from .. import selectors, services
 from ..models import Tenant
+from ..secret_expiry import tenant_secret_expiry
 
 SESSION_KEY = "m365_connect"
 MAX_PENDING = 5
@@ -129,6 +130,7 @@ def tenant_detail(request, pk):
             "domains": tenant.domains.all(),
             "sync_runs": selectors.sync_run_list(tenant=tenant),
             "brake": selectors.tenant_brake_status(tenant=tenant),
+            "secret": tenant_secret_expiry(tenant),
         },
     )
 

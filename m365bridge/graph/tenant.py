@@ -63,15 +63,22 @@ def fitted(config: GraphConfig, within: float) -> GraphConfig:
 
 
 def tenant_graph(
-    *, tenant: Tenant, budget: bool = True, within: float | None = None
+    *,
+    tenant: Tenant,
+    budget: bool = True,
+    within: float | None = None,
+    max_retries: int | None = None,
 ) -> GraphClient:
     """The Graph client of one tenant: its own tokens, the shared resource-unit budget
     and, for writers, the shared write budget (readers pass `budget=False`). With
     `within`, no gap between two of its requests lasts that long (`fitted`; a budget
-    waits at most 0.2 of it)."""
+    waits at most 0.2 of it). With `max_retries`, busy answers are retried at most that
+    often (0: a background read that simply tries again at its next turn)."""
     config = graph_config()
     if within is not None:
         config = fitted(config, within)
+    if max_retries is not None:
+        config = replace(config, max_retries=max_retries)
     session = tenant_session(config, tenant.microsoft_tenant_id)
     tokens = token_source(
         config=config,

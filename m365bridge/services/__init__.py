@@ -34,7 +34,12 @@ from .bindings import (
     users_bind,
     users_bind_to_their_tenants,
 )
-from .brake import held_blocks_discard, held_blocks_release, tenant_brake_update
+from .brake import (
+    held_blocks_decider_check,
+    held_blocks_discard,
+    held_blocks_release,
+    tenant_brake_update,
+)
 from .connection import (
     ConnectRefused,
     ConnectStart,
@@ -89,6 +94,7 @@ __all__ = [
     "tenant_set_reconcile_interval",
     "tenant_sync_preview",
     "tenant_brake_update",
+    "held_blocks_decider_check",
     "user_bind",
     "user_unbind",
     "users_bind",

@@ -8,13 +8,15 @@ from __future__ import annotations
 from django.db import transaction
 from django.utils import timezone
 
-from directory.errors import InvalidInput, NotAllowed
+from directory.errors import Conflict, InvalidInput, NotAllowed
 from directory.models import User
 
 from ..events import tenant_event
 from ..models import BlockSent, DeprovisionBrake, HeldBlock, Tenant, UserBinding
 from ..sync import brake as brake_sync
 from ..sync.intent import member_account_changed, sync_after_commit
+
+NOTHING_HELD = "No blocks are held for this tenant (an owner may have decided already)."
 
 
 def _owner_only(actor: User | None, what: str) -> None:
@@ -56,8 +58,14 @@ def tenant_brake_update(
     return brake
 
 
+def held_blocks_decider_check(*, actor: User | None) -> None:
+    """Raise NotAllowed unless the actor may release or discard held blocks (an owner)."""
+    _owner_only(actor, "release or discard held blocks")
+
+
 def _decide(tenant: Tenant) -> tuple[DeprovisionBrake, list[HeldBlock]]:
-    """Lock the brake (admission waits) and take the blocks still held."""
+    """Lock the brake (admission waits) and take the blocks still held; with none held
+    (another decision came first) a Conflict, so nothing is sent twice or recorded."""
     brake = brake_sync.brake_for(tenant)
     brake = DeprovisionBrake.objects.select_for_update().get(pk=brake.pk)
     held = list(
@@ -65,6 +73,8 @@ def _decide(tenant: Tenant) -> tuple[DeprovisionBrake, list[HeldBlock]]:
         .filter(tenant=tenant, released_at__isnull=True)
         .select_related("binding")
     )
+    if not held:
+        raise Conflict(NOTHING_HELD, code="nothing_held")
     brake.engaged_at = None
     brake.save(update_fields=["engaged_at", "updated_at"])
     BlockSent.objects.filter(tenant=tenant).delete()  # the owner has looked: a fresh window

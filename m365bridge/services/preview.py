@@ -54,8 +54,9 @@ def users_bind_preview(*, tenant: Tenant, users: list[User]) -> preview.Preview:
 
 
 def tenant_sync_preview(*, tenant: Tenant) -> preview.Preview:
-    """What the tenant's next sync would send: every binding with a change waiting
-    (blocks held by the deprovision brake are left out: they wait for an owner)."""
+    """What the tenant's next sync would send: every user binding with a change waiting
+    (blocks held by the deprovision brake are left out: they wait for an owner), then
+    every group binding with one (`groups`: created, renamed, members added/removed)."""
     _connected(tenant)
     bindings = list(
         UserBinding.objects.filter(tenant=tenant, needs_sync=True)
@@ -63,8 +64,17 @@ def tenant_sync_preview(*, tenant: Tenant) -> preview.Preview:
         .select_related("user", "tenant__organization")
         .order_by("pk")[:MAX_PREVIEW]
     )
+    groups = list(
+        GroupBinding.objects.filter(tenant=tenant, needs_sync=True)
+        .select_related("group", "tenant")
+        .order_by("pk")[:MAX_PREVIEW]
+    )
     with tenant_graph_session(tenant=tenant) as client:
-        return preview.bindings_preview(client, bindings)
+        planned = preview.bindings_preview(client, bindings)
+        if groups:
+            planned.groups = preview.group_bindings_preview(client, groups)
+            planned.reads += planned.groups.reads
+    return planned
 
 
 def group_bind_preview(*, tenant: Tenant, group) -> preview.Preview:

@@ -59,6 +59,8 @@ class Preview:
     added: int = 0  # members added to security groups, in all
     removed: int = 0
     kind: str = "accounts"
+    # "Sync now": the pending group bindings, planned after the accounts as the sync does.
+    groups: Preview | None = None
 
     @property
     def totals(self) -> dict[str, int]:
@@ -174,10 +176,25 @@ def _labels(tenant_id: int, microsoft_ids: list[str]) -> list[str]:
     return [labels.get(i) or i for i in shown]
 
 
+def _awaiting_accounts(binding: GroupBinding) -> int:
+    """Members bound to the tenant whose account is not created yet: the planner leaves
+    them out (no Microsoft id to add); a later sync adds them once it exists."""
+    return (
+        UserBinding.objects.filter(
+            tenant_id=binding.tenant_id, bound=True, user__security_groups=binding.group_id
+        )
+        .filter(microsoft_id="")
+        .count()
+    )
+
+
 def _group_item(binding: GroupBinding, plan: planning.GroupPlan, reply) -> PreviewItem:
     item = PreviewItem(user_id=None, email=binding.group.name, action=NOTHING)
     item.members_added = _labels(binding.tenant_id, plan.add)
     item.members_removed = _labels(binding.tenant_id, plan.remove)
+    awaiting = _awaiting_accounts(binding) if binding.group_id else 0
+    if awaiting:
+        item.message = f"{awaiting} more members are added once their Microsoft 365 accounts exist."
     known = len(binding.known_members or [])
     members = {"old": known, "new": known + len(plan.add) - len(plan.remove)}
     if isinstance(reply, graph.GraphError) and not isinstance(reply, graph.NotFound):

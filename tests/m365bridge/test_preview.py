@@ -10,7 +10,7 @@ from django.urls import reverse
 from directory import services as directory_services
 from directory.errors import InvalidInput
 from m365bridge import services
-from m365bridge.models import BindRun, UserBinding
+from m365bridge.models import BindRun, GroupBinding, UserBinding
 
 from .provisioning import employee, graph_log, log_mark, sync
 
@@ -189,3 +189,99 @@ def test_a_group_preview_shows_the_group_created_then_renamed_and_its_members(
     assert f"Members added: {cy.email}" in html and f"Members removed: {ann.email}" in html
     assert "<code>members</code>: 2 → 2" in html
     assert not writes_since(ms, mark)
+
+
+def test_the_sync_now_preview_includes_the_pending_groups_and_the_sync_sends_exactly_those(
+    client, acme, alice, ms, tenant, sent_batches, monkeypatch
+):
+    from m365bridge.graph.client import GraphClient
+
+    ann, ben, cy, dee = (employee(acme, alice, ms, n) for n in ("ann", "ben", "cy", "dee"))
+    services.users_bind(actor=alice, tenant=tenant, users=[ann, ben, cy, dee])
+    sync(tenant)
+    ops = directory_services.group_create(actor=alice, organization=acme, name="Ops")
+    for user in (ann, ben):
+        directory_services.group_member_add(actor=alice, group=ops, user=user)
+    services.group_bind(actor=alice, tenant=tenant, group=ops)
+    sync(tenant)
+    directory_services.group_member_remove(actor=alice, group=ops, user=ann)
+    directory_services.group_member_add(actor=alice, group=ops, user=cy)
+    sales = directory_services.group_create(actor=alice, organization=acme, name="Sales")
+    for user in (ben, dee):
+        directory_services.group_member_add(actor=alice, group=sales, user=user)
+    services.group_bind(actor=alice, tenant=tenant, group=sales)
+    directory_services.user_update(actor=alice, user=dee, job_title="Buyer")
+    ids = {u.email: UserBinding.objects.get(user=u).microsoft_id for u in (ann, ben, cy, dee)}
+    mark = log_mark(ms)
+
+    preview = services.tenant_sync_preview(tenant=tenant)
+    _, secret = directory_services.api_key_create(actor=alice, organization=acme, name="ci")
+    api = client.post(
+        f"/api/v1/m365/tenants/{tenant.pk}/sync?dry_run=true",
+        HTTP_AUTHORIZATION=f"Bearer {secret}",
+    ).json()
+    client.force_login(alice)
+    page = client.get(reverse("m365:sync_preview", args=[tenant.pk])).content.decode()
+
+    assert not writes_since(ms, mark)
+    assert [i.email for i in preview.items] == [dee.email]  # the account change
+    groups = {item.email: item for item in preview.groups.items}
+    assert groups["Ops"].action == "update" and groups["Ops"].members_added == [cy.email]
+    assert groups["Ops"].members_removed == [ann.email]
+    assert groups["Sales"].action == "create"
+    assert sorted(groups["Sales"].members_added) == sorted([ben.email, dee.email])
+    assert preview.groups.totals == {
+        "groups": 2,
+        "create": 1,
+        "update": 1,
+        "members_added": 3,
+        "members_removed": 1,
+    }
+    assert api["groups"]["totals"] == preview.groups.totals
+    assert {i["email"]: i["members_removed"] for i in api["groups"]["items"]} == {
+        "Ops": [ann.email],
+        "Sales": [],
+    }
+    assert "data-preview-groups" in page and f"Members removed: {ann.email}" in page
+    assert f"Members added: {cy.email}" in page
+
+    posted = []
+    original = GraphClient.post
+
+    def recording(self, path, body=None, **options):
+        posted.append((path, json.loads(json.dumps(body))))
+        return original(self, path, body, **options)
+
+    monkeypatch.setattr(GraphClient, "post", recording)
+    sent_batches.clear()
+    sync(tenant)
+
+    [(path, created)] = [(p, b) for p, b in posted if p == "/groups"]
+    sales_members = {ref.rsplit("/", 1)[1] for ref in created["members@odata.bind"]}
+    assert sales_members == {ids[ben.email], ids[dee.email]}
+    ops_id = GroupBinding.objects.get(group=ops).microsoft_id
+    member_writes = sorted(
+        (method, url, (body or {}).get("@odata.id", "").rsplit("/", 1)[-1])
+        for method, url, body in sent_batches
+        if "/members/" in url
+    )
+    assert member_writes == [
+        ("DELETE", f"/groups/{ops_id}/members/{ids[ann.email]}/$ref", ""),
+        ("POST", f"/groups/{ops_id}/members/$ref", ids[cy.email]),
+    ]
+    assert not GroupBinding.objects.filter(needs_sync=True).exists()
+
+
+def test_a_groups_members_whose_accounts_are_not_created_yet_are_named_as_waiting(
+    acme, alice, ms, tenant
+):
+    eve = employee(acme, alice, ms, "eve")
+    crew = directory_services.group_create(actor=alice, organization=acme, name="Crew")
+    directory_services.group_member_add(actor=alice, group=crew, user=eve)
+    services.users_bind(actor=alice, tenant=tenant, users=[eve])  # not synced yet
+    services.group_bind(actor=alice, tenant=tenant, group=crew)
+
+    [item] = services.tenant_sync_preview(tenant=tenant).groups.items
+
+    assert item.action == "create" and item.members_added == []
+    assert item.message == "1 more members are added once their Microsoft 365 accounts exist."

@@ -9,8 +9,9 @@ from django.utils import timezone
 
 from audit.models import Event
 from directory.models import SentEmail
-from m365bridge import health, services
-from m365bridge.models import TenantSyncAlert, UserBinding
+from m365bridge import health, secret_expiry, services
+from m365bridge.capabilities import APPLICATION_PERMISSIONS
+from m365bridge.models import Tenant, TenantSyncAlert, UserBinding
 
 from .provisioning import employee, sync
 
@@ -72,6 +73,71 @@ def test_a_client_secret_about_to_expire_is_an_alert(acme, alice, tenant, settin
 
 def test_a_bad_secret_expiry_date_is_logged_and_ignored(tenant, settings, caplog):
     settings.M365_CLIENT_SECRET_EXPIRES_AT = "next tuesday"
-    assert health.secret_expires_at() is None
+    assert secret_expiry.operator_expires_at() is None
     assert "M365_CLIENT_SECRET_EXPIRES_AT" in caplog.text
     assert health.tenant_health_check(tenant=tenant) == ""
+
+
+def _refusing_creates(ms):
+    """Stratus may no longer create accounts in the tenant: Microsoft refuses with 403
+    (from the next token on)."""
+    Tenant.objects.update(token_cache_encrypted="")
+    ms["control"].grant(
+        ms["id"],
+        ms["client_id"],
+        application_permissions=[p for p in APPLICATION_PERMISSIONS if p != "User.Create"],
+        directory_roles=["User Administrator"],
+        replace=True,
+    )
+
+
+def test_too_many_refused_changes_is_one_alert_and_one_recovery(
+    client, acme, alice, ms, tenant, settings, monkeypatch
+):
+    settings.M365_ERROR_RATE_PERCENT, settings.M365_ERROR_RATE_MIN_CHANGES = 20, 10
+    staff = [employee(acme, alice, ms, f"old{i}") for i in range(3)]
+    services.users_bind(actor=alice, tenant=tenant, users=staff)
+    sync(tenant)  # three accounts created
+    _refusing_creates(ms)
+    refused = [employee(acme, alice, ms, f"new{i}") for i in range(12)]
+    services.users_bind(actor=alice, tenant=tenant, users=refused)
+    sync(tenant)
+    assert health.error_rate(tenant) == (12, 15)
+
+    assert health.tenants_health_check() == {tenant.pk: "alerted"}
+    assert health.tenants_health_check() == {}  # still refusing: told once
+
+    alert = TenantSyncAlert.objects.get(tenant=tenant)
+    assert alert.kind == "error_rate"
+    assert "refused 12 of the last 15 changes" in alert.message and "80 %" in alert.message
+    assert SentEmail.objects.filter(kind="m365_sync_alert", to=alice.email).count() == 1
+    [event] = Event.objects.filter(type="m365_sync_alert")
+    assert event.details["kind"] == "error_rate"
+    client.force_login(alice)
+    page = client.get(reverse("m365:tenant", args=[tenant.pk])).content.decode()
+    assert 'id="sync-alert-banner"' in page and "refused 12 of the last 15" in page
+
+    later = timezone.now() + timedelta(minutes=16)  # a quiet quarter of an hour on
+    monkeypatch.setattr(health.timezone, "now", lambda: later)
+    assert health.tenants_health_check() == {tenant.pk: "recovered"}
+    assert SentEmail.objects.filter(kind="m365_sync_alert").count() == 2
+    assert Event.objects.get(type="m365_sync_recovered").details["kind"] == "error_rate"
+
+
+def test_a_few_refusals_below_the_minimum_or_the_rate_are_no_alert(
+    acme, alice, ms, tenant, settings
+):
+    settings.M365_ERROR_RATE_PERCENT, settings.M365_ERROR_RATE_MIN_CHANGES = 20, 10
+    _refusing_creates(ms)
+    services.users_bind(
+        actor=alice, tenant=tenant, users=[employee(acme, alice, ms, f"n{i}") for i in range(3)]
+    )
+    sync(tenant)
+    assert health.error_rate(tenant) == (3, 3)
+    assert health.tenant_health_check(tenant=tenant) == ""  # 3 changes: too few to judge
+
+    settings.M365_ERROR_RATE_MIN_CHANGES = 3
+    settings.M365_ERROR_RATE_PERCENT = 100
+    assert health.tenant_health_check(tenant=tenant) == ""  # 100 % is not more than 100 %
+    settings.M365_ERROR_RATE_PERCENT = 99
+    assert health.tenant_health_check(tenant=tenant) == "alerted"

@@ -66,7 +66,15 @@ def globex_key(globex, charlie):
 
 
 @pytest.mark.parametrize(
-    "method,suffix", [("get", ""), ("post", "/deauthorize"), ("post", "/reauthorize")]
+    "method,suffix",
+    [
+        ("get", ""),
+        ("post", "/deauthorize"),
+        ("post", "/reauthorize"),
+        ("get", "/held-blocks"),
+        ("post", "/held-blocks/release"),
+        ("post", "/held-blocks/discard"),
+    ],
 )
 def test_charlies_api_key_gets_404_on_acme_tenant_endpoints(
     client, globex_key, acme_tenant, method, suffix
