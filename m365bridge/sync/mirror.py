@@ -109,7 +109,8 @@ def _text(value, limit: int) -> str:
     return value[:limit] if isinstance(value, str) else ""
 
 
-def _moment(value) -> datetime | None:
+def moment_parse(value) -> datetime | None:
+    """An ISO 8601 time from Graph (UTC when it names no zone), None when unreadable."""
     moment = parse_datetime(value) if isinstance(value, str) else None
     if moment is not None and timezone.is_naive(moment):
         moment = moment.replace(tzinfo=UTC)
@@ -131,7 +132,7 @@ def mirrored_user_fill(row: MirroredUser, account: dict, *, domains: set[str]) -
     row.licensed = bool(account.get("assignedLicenses"))
     row.user_type = _text(account.get("userType"), 16)
     row.on_premises_sync = account.get("onPremisesSyncEnabled") is True
-    row.created_in_microsoft = _moment(account.get("createdDateTime"))
+    row.created_in_microsoft = moment_parse(account.get("createdDateTime"))
     row.proxy_addresses = [p for p in account.get("proxyAddresses") or [] if isinstance(p, str)]
     row.addresses = account_addresses(account)
     row.reason = account_unimportable(account, email=row.email, domains=domains)
