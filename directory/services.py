@@ -554,6 +554,29 @@ def group_member_add(*, actor: User, group: Group, user: User) -> bool:
 
 
 @transaction.atomic
+def group_members_add(*, actor: User, group: Group, users: list[User]) -> int:
+    """Add several members at once (an import): one insert, an event per new member
+    as `group_member_add` writes, and one announcement. Returns how many were added."""
+    if any(u.organization_id != group.organization_id for u in users):
+        raise InvalidInput.for_field("user", "Only users of the same organization can be members.")
+    already = set(Membership.objects.filter(group=group).values_list("user_id", flat=True))
+    new = list({u.pk: u for u in users if u.pk not in already}.values())
+    if not new:
+        return 0
+    Membership.objects.bulk_create([Membership(group=group, user=u) for u in new])
+    for user in new:
+        event_record(
+            organization=group.organization,
+            type="group_member_add",
+            actor=actor,
+            target=group,
+            details={"user_id": user.pk, "user_email": user.email},
+        )
+    _announce(hooks.GROUP_MEMBERS_CHANGED, actor=actor, group=group)
+    return len(new)
+
+
+@transaction.atomic
 def group_member_remove(*, actor: User, group: Group, user: User) -> bool:
     deleted, _ = Membership.objects.filter(group=group, user=user).delete()
     if deleted:

@@ -42,6 +42,7 @@ from .connection import (
     tenant_connect_complete,
 )
 from .deauthorize import tenant_deauthorize
+from .group_imports import mirrored_group_link
 from .groups import group_bind, group_binding_retry, group_bindings_retry_failed, group_unbind
 from .imports import import_run, import_start, imports_resume, mirrored_user_link
 from .keys import RotationResult, encryption_keys_rotate
@@ -58,6 +59,7 @@ from .tenant_info import tenant_refresh
 
 __all__ = [
     "import_run",
+    "mirrored_group_link",
     "import_start",
     "imports_resume",
     "mirrored_user_link",

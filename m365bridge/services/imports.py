@@ -28,17 +28,23 @@ from directory.models import User
 
 from ..attributes import known_properties_of, stratus_values
 from ..events import tenant_event
-from ..import_selectors import MirrorFilter, mirrored_users_selected
+from ..import_selectors import (
+    GroupFilter,
+    MirrorFilter,
+    mirrored_groups_selected,
+    mirrored_users_selected,
+)
 from ..models import ImportItem, ImportJob, MirroredUser, Tenant, UserBinding
 from ..selectors import tenant_for_email
 from ..sync.intent import binding_mark_dirty, sync_after_commit, task_send
+from . import group_imports
 from .bindings import TENANT_NOT_CONNECTED
+from .group_imports import ALREADY_IMPORTED
 from .passwords import retained_passwords_take
 
 IMPORT_TASK = "workers.tasks.m365_import_run"
 EMAIL_EXISTS = "An account with this email already exists in Stratus."
 GONE = "It is no longer in Microsoft 365 (deleted there after the preview)."
-ALREADY_IMPORTED = "Already imported."
 MAX_SELECTED = 100_000
 CHUNK = 200
 
@@ -54,33 +60,53 @@ def import_start(
     microsoft_ids: list[str] | None = None,
     filter: MirrorFilter | None = None,
     send_activation: bool = False,
+    group_ids: list[str] | None = None,
+    group_filter: GroupFilter | None = None,
 ) -> ImportJob:
-    """Import the ticked users (`microsoft_ids`) or all that match `filter`: the job is
-    written with its items and run by a worker after commit."""
+    """Import the ticked users (`microsoft_ids`) or all that match `filter`, and the
+    ticked groups (`group_ids`) or all that match `group_filter`: the job is written
+    with its items and run by a worker after commit. Choosing only groups imports no
+    user."""
     if not tenant.is_active:
         raise InvalidInput(TENANT_NOT_CONNECTED, code="tenant_not_connected")
-    rows = mirrored_users_selected(tenant=tenant, microsoft_ids=microsoft_ids, filter=filter)
-    selected = list(rows.values_list("microsoft_id", "user_principal_name")[: MAX_SELECTED + 1])
-    if not selected:
-        raise InvalidInput("No Microsoft 365 user is selected.", code="nothing_selected")
-    if len(selected) > MAX_SELECTED:
+    groups_chosen = group_ids is not None or group_filter is not None
+    selected = []
+    if microsoft_ids is not None or filter is not None or not groups_chosen:
+        rows = mirrored_users_selected(tenant=tenant, microsoft_ids=microsoft_ids, filter=filter)
+        selected = list(rows.values_list("microsoft_id", "user_principal_name")[: MAX_SELECTED + 1])
+    groups = []
+    if groups_chosen:
+        group_rows = mirrored_groups_selected(
+            tenant=tenant, microsoft_ids=group_ids, filter=group_filter
+        )
+        groups = list(group_rows.values_list("microsoft_id", "display_name")[: MAX_SELECTED + 1])
+    if not selected and not groups:
+        raise InvalidInput("No Microsoft 365 user or group is selected.", code="nothing_selected")
+    if len(selected) > MAX_SELECTED or len(groups) > MAX_SELECTED:
         raise InvalidInput(f"At most {MAX_SELECTED} users per import.", code="too_many")
     job = ImportJob.objects.create(
         organization=tenant.organization,
         tenant=tenant,
         actor=actor,
         send_activation=send_activation,
-        total=len(selected),
+        total=len(selected) + len(groups),
+        groups=len(groups),
     )
     ImportItem.objects.bulk_create(
-        [ImportItem(job=job, microsoft_id=i, label=label) for i, label in selected],
+        [ImportItem(job=job, microsoft_id=i, label=label) for i, label in selected]
+        + [ImportItem(job=job, kind=ImportItem.GROUP, microsoft_id=i, label=n) for i, n in groups],
         batch_size=2000,
     )
     tenant_event(
         tenant=tenant,
         type="m365_import_start",
         actor=actor,
-        details={"job": job.pk, "users": job.total, "send_activation": send_activation},
+        details={
+            "job": job.pk,
+            "users": len(selected),
+            "groups": len(groups),
+            "send_activation": send_activation,
+        },
     )
     transaction.on_commit(lambda: import_send(job_id=job.pk))
     return job
@@ -142,17 +168,19 @@ def import_run(*, job_id: int) -> ImportJob | None:
     if job.started_at is None:
         ImportJob.objects.filter(pk=job_id).update(started_at=timezone.now())
     domains = set(job.tenant.domains.values_list("name", flat=True))
-    while True:
-        pks = list(
-            job.items.filter(outcome=ImportItem.PENDING)
-            .order_by("pk")
-            .values_list("pk", flat=True)[:CHUNK]
-        )
-        if not pks:
-            break
-        _chunk_import(job, pks, domains)
-        if not _renew(job_id, token):
-            return job  # the lease was lost: another worker carries on
+    # Users first: a group takes the members imported by the same job.
+    for kind, size in ((ImportItem.USER, CHUNK), (ImportItem.GROUP, group_imports.CHUNK)):
+        while True:
+            pks = list(
+                job.items.filter(outcome=ImportItem.PENDING, kind=kind)
+                .order_by("pk")
+                .values_list("pk", flat=True)[:size]
+            )
+            if not pks:
+                break
+            _chunk_import(job, pks, domains, kind=kind)
+            if not _renew(job_id, token):
+                return job  # the lease was lost: another worker carries on
     ImportJob.objects.filter(pk=job_id, claim_token=token).update(
         status=ImportJob.DONE, ended_at=timezone.now(), claim_token="", claimed_until=None
     )
@@ -183,11 +211,16 @@ class _Chunk:
 
 
 @transaction.atomic
-def _chunk_import(job: ImportJob, pks: list[int], domains: set[str]) -> None:
-    """Import up to CHUNK users in one transaction: their users, bindings, events, the
-    items' outcomes and the job's counters commit together or not at all, so a killed
-    worker leaves them pending and exact. Each user has its own savepoint: one refused
-    user never undoes the others."""
+def _chunk_import(job: ImportJob, pks: list[int], domains: set[str], *, kind: str) -> None:
+    """Import up to CHUNK users (or groups) in one transaction: their users, bindings,
+    events, the items' outcomes and the job's counters commit together or not at all, so
+    a killed worker leaves them pending and exact. Each has its own savepoint: one
+    refused user never undoes the others."""
+    if kind == ImportItem.GROUP:
+        chunk = _Chunk()
+        group_imports.group_items_import(job, pks, chunk)
+        _chunk_end(job, chunk, ["outcome", "reason", "group", "members_left_out"])
+        return
     tenant = job.tenant
     items = list(
         ImportItem.objects.select_for_update()
@@ -209,10 +242,15 @@ def _chunk_import(job: ImportJob, pks: list[int], domains: set[str]) -> None:
     )
     for item in items:
         _item_import(job, item, rows.get(item.microsoft_id), bound, domains, chunk)
-    ImportItem.objects.bulk_update(chunk.items, ["outcome", "reason", "user"])
     MirroredUser.objects.filter(pk__in=chunk.imported_rows).update(
         status=MirroredUser.IMPORTED, reason=""
     )
+    _chunk_end(job, chunk, ["outcome", "reason", "user"])
+
+
+def _chunk_end(job: ImportJob, chunk: _Chunk, fields: list[str]) -> None:
+    """The items' outcomes and the job's counters, in the chunk's transaction."""
+    ImportItem.objects.bulk_update(chunk.items, fields)
     ImportJob.objects.filter(pk=job.pk).update(
         done=F("done") + len(chunk.items),
         **{name: F(name) + count for name, count in chunk.counts.items()},
@@ -234,7 +272,7 @@ def _item_import(job, item, row, bound: set[str], domains: set[str], chunk: _Chu
         except IntegrityError:  # the same account bound meanwhile, or the email taken
             reason = EMAIL_EXISTS
         except ServiceError as exc:
-            reason = _service_error_text(exc)
+            reason = exc.fields_text()
     if reason:
         _failure_event(job, item, reason)
         chunk.end(item, ImportItem.FAILED, reason)
@@ -264,13 +302,6 @@ def _refusal(row: MirroredUser | None, domains: set[str], taken: set[str]) -> st
     if taken.intersection(row.addresses):
         return EMAIL_EXISTS
     return ""
-
-
-def _service_error_text(exc: ServiceError) -> str:
-    fields = getattr(exc, "fields", None) or {}
-    if fields:
-        return "; ".join(f"{name}: {' '.join(msgs)}" for name, msgs in sorted(fields.items()))
-    return exc.message
 
 
 def _user_create(job: ImportJob, row: MirroredUser) -> User:

@@ -38,8 +38,7 @@ GROUP_MIRROR_PROPERTIES = (
 )
 
 UNIFIED = (
-    "A Microsoft 365 group (Unified): Stratus syncs security groups only, so it cannot be "
-    "imported."
+    "A Microsoft 365 group (Unified): Stratus syncs security groups only, so it cannot be imported."
 )
 DISTRIBUTION = "A distribution list (mail-enabled, not a security group): it cannot be imported."
 MAIL_SECURITY = (
@@ -47,9 +46,7 @@ MAIL_SECURITY = (
     "Graph changes to it, so it cannot be imported."
 )
 DYNAMIC = "Its members are set by a rule (dynamic membership): Stratus cannot manage them."
-ON_PREMISES = (
-    "Synced from on-premises Active Directory: Microsoft 365 refuses cloud changes to it."
-)
+ON_PREMISES = "Synced from on-premises Active Directory: Microsoft 365 refuses cloud changes to it."
 NOT_SECURITY = "Not a security group: it cannot be imported."
 
 _UPDATED = [
