@@ -218,12 +218,16 @@ class ImportPreview:
     sample: list[dict]
 
 
+def _status_counts(rows: QuerySet) -> dict[str, int]:
+    return dict(
+        rows.order_by().values_list("status").annotate(n=Count("pk")).values_list("status", "n")
+    )
+
+
 def import_preview(*, rows: QuerySet[MirroredUser]) -> ImportPreview:
     """Counts of the selection by status (one query) and, for its first users, the
     Stratus values an import would set."""
-    counts = dict(
-        rows.order_by().values_list("status").annotate(n=Count("pk")).values_list("status", "n")
-    )
+    counts = _status_counts(rows)
     sample = [
         {
             "microsoft_id": row.microsoft_id,
@@ -240,6 +244,47 @@ def import_preview(*, rows: QuerySet[MirroredUser]) -> ImportPreview:
         conflicts=counts.get(MirroredUser.CONFLICT, 0),
         not_importable=counts.get(MirroredUser.NOT_IMPORTABLE, 0),
         already_imported=counts.get(MirroredUser.IMPORTED, 0),
+        sample=sample,
+    )
+
+
+def group_import_preview(
+    *, tenant: Tenant, rows: QuerySet[MirroredGroup], users: QuerySet[MirroredUser] | None
+) -> ImportPreview:
+    """Counts of the selected groups by status and, for the first groups, how many of
+    their members will be in the Stratus group: those already imported and those the
+    same import brings (`users`, the selected users); the others are left out."""
+    counts = _status_counts(rows)
+    first = list(rows.defer(None)[:PREVIEW_SAMPLE])
+    member_ids = {m for row in first for m in row.members}
+    coming = set(
+        MirroredUser.objects.filter(
+            tenant=tenant, microsoft_id__in=member_ids, status=MirroredUser.IMPORTED
+        ).values_list("microsoft_id", flat=True)
+    )
+    if users is not None:
+        coming |= set(
+            users.filter(microsoft_id__in=member_ids, status=MirroredUser.NEW).values_list(
+                "microsoft_id", flat=True
+            )
+        )
+    sample = [
+        {
+            "microsoft_id": row.microsoft_id,
+            "display_name": row.display_name,
+            "status": row.status,
+            "reason": row.reason,
+            "member_count": row.member_count,
+            "members_coming": len(coming.intersection(row.members)),
+        }
+        for row in first
+    ]
+    return ImportPreview(
+        total=sum(counts.values()),
+        to_import=counts.get(MirroredGroup.NEW, 0),
+        conflicts=counts.get(MirroredGroup.CONFLICT, 0),
+        not_importable=counts.get(MirroredGroup.NOT_IMPORTABLE, 0),
+        already_imported=counts.get(MirroredGroup.IMPORTED, 0),
         sample=sample,
     )
 
@@ -263,5 +308,7 @@ def import_job_list(*, tenant: Tenant, limit: int = 10) -> list[ImportJob]:
 
 
 def import_items_unfinished(*, job: ImportJob) -> QuerySet[ImportItem]:
-    """What did not import: the failures with their reasons, and the skipped."""
-    return job.items.exclude(outcome__in=[ImportItem.PENDING, ImportItem.IMPORTED])
+    """What did not import: the failures with their reasons, and the skipped; and the
+    imported groups that left members out (each with why)."""
+    complete = Q(outcome=ImportItem.IMPORTED) & (Q(kind=ImportItem.USER) | Q(members_left_out=[]))
+    return job.items.exclude(outcome=ImportItem.PENDING).exclude(complete)

@@ -54,6 +54,24 @@ def group_known_state(row: MirroredGroup) -> dict:
     }
 
 
+def new_members_of(
+    *, tenant: Tenant, group_ids: list[str], also: list[str] | None = None
+) -> list[str]:
+    """The Microsoft ids of the groups' members that can be imported (status `new`),
+    with the ids in `also`: the users an import "with their members" takes."""
+    member_ids: set[str] = set()
+    for members in (
+        MirroredGroup.objects.filter(tenant=tenant, microsoft_id__in=group_ids)
+        .values_list("members", flat=True)
+        .iterator(chunk_size=100)
+    ):
+        member_ids.update(members)
+    new = MirroredUser.objects.filter(
+        tenant=tenant, microsoft_id__in=member_ids, status=MirroredUser.NEW
+    ).values_list("microsoft_id", flat=True)
+    return sorted(set(new) | set(also or []))
+
+
 def group_import_refusal(row: MirroredGroup | None, taken: set[str]) -> str:
     """Why this Microsoft group cannot be imported now, or ""."""
     if row is None:

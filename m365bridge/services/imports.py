@@ -62,24 +62,35 @@ def import_start(
     send_activation: bool = False,
     group_ids: list[str] | None = None,
     group_filter: GroupFilter | None = None,
+    with_members: bool = False,
 ) -> ImportJob:
     """Import the ticked users (`microsoft_ids`) or all that match `filter`, and the
-    ticked groups (`group_ids`) or all that match `group_filter`: the job is written
-    with its items and run by a worker after commit. Choosing only groups imports no
-    user."""
+    ticked groups (`group_ids`) or all that match `group_filter`, with their members
+    that can be imported when `with_members`: the job is written with its items and
+    run by a worker after commit. Choosing only groups imports no user."""
     if not tenant.is_active:
         raise InvalidInput(TENANT_NOT_CONNECTED, code="tenant_not_connected")
     groups_chosen = group_ids is not None or group_filter is not None
-    selected = []
-    if microsoft_ids is not None or filter is not None or not groups_chosen:
-        rows = mirrored_users_selected(tenant=tenant, microsoft_ids=microsoft_ids, filter=filter)
-        selected = list(rows.values_list("microsoft_id", "user_principal_name")[: MAX_SELECTED + 1])
-    groups = []
+    selected, groups = [], []
     if groups_chosen:
         group_rows = mirrored_groups_selected(
             tenant=tenant, microsoft_ids=group_ids, filter=group_filter
         )
         groups = list(group_rows.values_list("microsoft_id", "display_name")[: MAX_SELECTED + 1])
+    if groups and with_members:
+        if filter is not None:
+            matching = mirrored_users_selected(tenant=tenant, microsoft_ids=None, filter=filter)
+            microsoft_ids = [
+                *(microsoft_ids or []),
+                *matching.values_list("microsoft_id", flat=True),
+            ]
+        microsoft_ids = group_imports.new_members_of(
+            tenant=tenant, group_ids=[i for i, _ in groups], also=microsoft_ids
+        )
+        filter = None
+    if microsoft_ids is not None or filter is not None or not groups_chosen:
+        rows = mirrored_users_selected(tenant=tenant, microsoft_ids=microsoft_ids, filter=filter)
+        selected = list(rows.values_list("microsoft_id", "user_principal_name")[: MAX_SELECTED + 1])
     if not selected and not groups:
         raise InvalidInput("No Microsoft 365 user or group is selected.", code="nothing_selected")
     if len(selected) > MAX_SELECTED or len(groups) > MAX_SELECTED:
