@@ -108,7 +108,13 @@ class _Round:
     def before_request(self) -> None:
         """Before every Graph request of the run: count it (a refused one counts too)
         and renew the lease, so a run that outlives it stops instead of racing another."""
+        self.count()
+        self.renew()
+
+    def count(self) -> None:
         self.run.requests += 1
+
+    def renew(self) -> None:
         _lease_renew(self.tenant.pk, self.token)
 
 
@@ -263,11 +269,19 @@ def _pages(client: graph.GraphClient, round_: _Round, start: str, *, full: bool)
     params = {"$select": SELECT_TEXT} if start == "users/delta" else None
     delta_link = ""
     round_.mirror.begin(full=full)
-    for page in client.pages(start, params=params, headers=PAGE_HEADERS):
-        round_.run.read += len(page.items)
-        _page_check(round_, page.items)
-        round_.mirror.page_write(page.items)
-        delta_link = page.delta_link or delta_link
+    # The next page is fetched while this one is checked and written (`pages_ahead`):
+    # the fetching thread only counts its requests; the lease is renewed here, on this
+    # thread and its database connection, before each page and while waiting for one.
+    client.before_request = round_.count
+    try:
+        pages = client.pages_ahead(start, params=params, headers=PAGE_HEADERS, tick=round_.renew)
+        for page in pages:
+            round_.run.read += len(page.items)
+            _page_check(round_, page.items)
+            round_.mirror.page_write(page.items)
+            delta_link = page.delta_link or delta_link
+    finally:
+        client.before_request = round_.before_request
     round_.mirror.end(full=full)
     if full:
         _missing_after_full_read(round_)
