@@ -12,4 +12,4 @@ class WebhooksConfig(AppConfig):
 
         from . import services
 
-        audit_services.event_subscribe(services.on_event_recorded)
+        audit_services.event_subscribe(services.on_event_recorded, many=services.on_events_recorded)

@@ -181,14 +181,24 @@ def _clean(*, url: str, description: str, event_types) -> dict:
 def on_event_recorded(event) -> None:
     """audit's subscriber: runs in the transaction that records `event`, so the event
     and its deliveries commit together or not at all."""
-    if event.organization_id is None:
+    on_events_recorded([event])
+
+
+def on_events_recorded(events) -> None:
+    """The same for many events of one organization (audit's `events_record`): the
+    organization's endpoints are read once."""
+    organization_id = events[0].organization_id if events else None
+    if organization_id is None:
         return
-    endpoints = [
-        endpoint
-        # Paused endpoints too: pausing holds delivery, it does not drop events.
-        for endpoint in Endpoint.objects.filter(organization_id=event.organization_id)
-        if endpoint.matches(event.type)
-    ]
+    # Paused endpoints too: pausing holds delivery, it does not drop events.
+    endpoints = list(Endpoint.objects.filter(organization_id=organization_id))
+    if not endpoints:
+        return
+    for event in events:
+        _deliveries_create(event, [e for e in endpoints if e.matches(event.type)])
+
+
+def _deliveries_create(event, endpoints) -> None:
     if not endpoints:
         return
     from audit.api import EventOutputSerializer

@@ -42,9 +42,9 @@ from .connection import (
     tenant_connect_complete,
 )
 from .deauthorize import tenant_deauthorize
-from .group_imports import mirrored_group_link
 from .groups import group_bind, group_binding_retry, group_bindings_retry_failed, group_unbind
-from .imports import import_run, import_start, imports_resume, mirrored_user_link
+from .import_links import mirrored_group_link, mirrored_user_link
+from .imports import import_run, import_start, imports_resume
 from .keys import RotationResult, encryption_keys_rotate
 from .passwords import (
     binding_password_capture,

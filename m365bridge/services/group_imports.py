@@ -14,12 +14,11 @@ they are imported (and added to the Stratus group) first."""
 from __future__ import annotations
 
 from django.db import IntegrityError, transaction
-from django.db.models import Q
 from django.db.models.functions import Lower
 from django.utils import timezone
 
 from directory import services as directory_services
-from directory.errors import Conflict, InvalidInput, ServiceError
+from directory.errors import Conflict, ServiceError
 from directory.models import Group, User
 
 from ..events import tenant_event
@@ -32,8 +31,6 @@ from ..models import (
     Tenant,
     UserBinding,
 )
-from ..sync.group_mirror import mirrored_groups_reclassify
-from ..sync.intent import binding_mark_dirty, sync_after_commit
 
 ALREADY_IMPORTED = "Already imported."
 GROUP_EXISTS = "A group with this name already exists in Stratus."
@@ -179,7 +176,7 @@ def _group_create(job: ImportJob, row: MirroredGroup, bound: dict[str, User]):
     members = [bound[m] for m in row.members if m in bound]
     directory_services.group_members_add(actor=job.actor, group=group, users=members)
     left_out = _members_left_out(row, bound)
-    _binding_create(tenant, group, row, actor_id=job.actor_id)
+    group_binding_create(tenant, group, row, actor_id=job.actor_id)
     tenant_event(
         tenant=tenant,
         type="group_import",
@@ -196,7 +193,8 @@ def _group_create(job: ImportJob, row: MirroredGroup, bound: dict[str, User]):
     return group, left_out
 
 
-def _binding_create(tenant: Tenant, group: Group, row: MirroredGroup, *, actor_id):
+def group_binding_create(tenant: Tenant, group: Group, row: MirroredGroup, *, actor_id):
+    """The group's binding to that Microsoft group: provisioned, Microsoft's state known."""
     return GroupBinding.objects.create(
         organization=tenant.organization,
         tenant=tenant,
@@ -224,38 +222,3 @@ def _failure_event(job: ImportJob, item: ImportItem, reason: str) -> None:
             "reason": reason[:500],
         },
     )
-
-
-# --- linking a conflict ------------------------------------------------------------------
-
-
-@transaction.atomic
-def mirrored_group_link(
-    *, actor: User | None, tenant: Tenant, row: MirroredGroup, group: Group
-) -> GroupBinding:
-    """Resolve a group conflict: bind the existing Stratus group to that Microsoft group.
-    It is then a normal group binding and Stratus is the source of truth: its name,
-    description and members are sent by the next sync, only where they differ."""
-    if group.organization_id != tenant.organization_id:
-        raise InvalidInput.for_field("group_id", "No such group in your organization.")
-    if row.status == MirroredGroup.NOT_IMPORTABLE:
-        raise InvalidInput.for_field("microsoft_id", row.reason)
-    taken = Q(group=group, tenant=tenant) | Q(tenant=tenant, microsoft_id=row.microsoft_id)
-    if GroupBinding.objects.filter(taken).exists():
-        raise Conflict(
-            "That group or that Microsoft 365 group is already bound.", code="already_bound"
-        )
-    actor_id = getattr(actor, "pk", None)
-    binding = _binding_create(tenant, group, row, actor_id=actor_id)
-    binding_mark_dirty(bindings=GroupBinding.objects.filter(pk=binding.pk), actor_id=actor_id)
-    mirrored_groups_reclassify(tenant=tenant, microsoft_ids=[row.microsoft_id])
-    tenant_event(
-        tenant=tenant,
-        type="m365_import_link",
-        actor=actor,
-        target=group,
-        details={"microsoft_id": row.microsoft_id},
-    )
-    sync_after_commit(tenant_id=tenant.pk)
-    binding.refresh_from_db()
-    return binding

@@ -22,12 +22,13 @@ from django.db import IntegrityError, transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
+from audit.services import events_record
 from directory import services as directory_services
 from directory.errors import Conflict, InvalidInput, ServiceError
 from directory.models import User
 
 from ..attributes import known_properties_of, stratus_values
-from ..events import tenant_event
+from ..events import tenant_event, tenant_event_new
 from ..import_selectors import (
     GroupFilter,
     MirrorFilter,
@@ -35,12 +36,10 @@ from ..import_selectors import (
     mirrored_users_selected,
 )
 from ..models import ImportItem, ImportJob, MirroredUser, Tenant, UserBinding
-from ..selectors import tenant_for_email
-from ..sync.intent import binding_mark_dirty, sync_after_commit, task_send
+from ..sync.intent import task_send
 from . import group_imports
 from .bindings import TENANT_NOT_CONNECTED
 from .group_imports import ALREADY_IMPORTED
-from .passwords import retained_passwords_take
 
 IMPORT_TASK = "workers.tasks.m365_import_run"
 EMAIL_EXISTS = "An account with this email already exists in Stratus."
@@ -251,8 +250,15 @@ def _chunk_import(job: ImportJob, pks: list[int], domains: set[str], *, kind: st
     chunk = _Chunk(
         taken=set(User.objects.filter(email__in=addresses).values_list("email", flat=True))
     )
-    for item in items:
-        _item_import(job, item, rows.get(item.microsoft_id), bound, domains, chunk)
+    planned = _planned(job, items, rows, bound, domains, chunk)
+    try:
+        with transaction.atomic():
+            _planned_import(job, planned, chunk)
+    except IntegrityError:  # an email taken meanwhile: one by one, each in its savepoint
+        bound.difference_update(item.microsoft_id for item, _, _ in planned)
+        chunk.taken = set(User.objects.filter(email__in=addresses).values_list("email", flat=True))
+        for item, row, _ in planned:
+            _item_import(job, item, row, bound, domains, chunk)
     MirroredUser.objects.filter(pk__in=chunk.imported_rows).update(
         status=MirroredUser.IMPORTED, reason=""
     )
@@ -266,6 +272,70 @@ def _chunk_end(job: ImportJob, chunk: _Chunk, fields: list[str]) -> None:
         done=F("done") + len(chunk.items),
         **{name: F(name) + count for name, count in chunk.counts.items()},
     )
+
+
+def _planned(job, items, rows, bound: set[str], domains: set[str], chunk: _Chunk) -> list:
+    """The chunk's users that can be imported, each with its Stratus user (not saved
+    yet, its values checked); the others end here, with their failure events."""
+    planned, failures = [], []
+    for item in items:
+        row = rows.get(item.microsoft_id)
+        if item.microsoft_id in bound:
+            chunk.end(item, ImportItem.SKIPPED, ALREADY_IMPORTED)
+            continue
+        reason = _refusal(row, domains, chunk.taken)
+        if not reason:
+            try:
+                user = directory_services.user_new(
+                    job.tenant.organization, row.email, User.MEMBER, stratus_values(row.properties)
+                )
+            except ServiceError as exc:
+                reason = exc.fields_text()
+        if reason:
+            failures.append(_failure_event_new(job, item, reason))
+            chunk.end(item, ImportItem.FAILED, reason)
+            continue
+        bound.add(item.microsoft_id)
+        chunk.taken.add(user.email)
+        planned.append((item, row, user))
+    events_record(failures)
+    return planned
+
+
+def _planned_import(job: ImportJob, planned: list, chunk: _Chunk) -> None:
+    """The planned users, their bindings and `user_import` events: a few statements for
+    the whole chunk, whatever its size."""
+    if not planned:
+        return
+    tenant = job.tenant
+    users = directory_services.users_add(
+        actor=job.actor,
+        organization=tenant.organization,
+        users=[user for _, _, user in planned],
+        send_activation=job.send_activation,
+    )
+    for (_, row, _), user in zip(planned, users, strict=True):
+        if not row.account_enabled:  # before the binding exists: nothing is sent
+            directory_services.user_suspend(actor=job.actor, user=user)
+    UserBinding.objects.bulk_create(
+        [binding_new(tenant, user, row, actor_id=job.actor_id) for _, row, user in planned]
+    )
+    events_record(
+        [
+            tenant_event_new(
+                tenant=tenant,
+                type="user_import",
+                actor=job.actor,
+                target=user,
+                details={"job": job.pk, "microsoft_id": row.microsoft_id},
+            )
+            for _, row, user in planned
+        ]
+    )
+    for item, row, user in planned:
+        item.user = user
+        chunk.imported_rows.append(row.pk)
+        chunk.end(item, ImportItem.IMPORTED)
 
 
 def _item_import(job, item, row, bound: set[str], domains: set[str], chunk: _Chunk) -> None:
@@ -329,8 +399,16 @@ def _user_create(job: ImportJob, row: MirroredUser) -> User:
 
 
 def _binding_create(tenant: Tenant, user: User, row: MirroredUser, *, actor_id) -> UserBinding:
+    binding = binding_new(tenant, user, row, actor_id=actor_id)
+    binding.save()
+    return binding
+
+
+def binding_new(tenant: Tenant, user: User, row: MirroredUser, *, actor_id) -> UserBinding:
+    """An imported (or linked) user's binding, not saved: bound with its Microsoft id,
+    provisioned, and what Microsoft holds as its known state."""
     now = timezone.now()
-    return UserBinding.objects.create(
+    return UserBinding(
         organization=tenant.organization,
         tenant=tenant,
         user=user,
@@ -348,7 +426,11 @@ def _binding_create(tenant: Tenant, user: User, row: MirroredUser, *, actor_id) 
 
 
 def _failure_event(job: ImportJob, item: ImportItem, reason: str) -> None:
-    tenant_event(
+    events_record([_failure_event_new(job, item, reason)])
+
+
+def _failure_event_new(job: ImportJob, item: ImportItem, reason: str):
+    return tenant_event_new(
         tenant=job.tenant,
         type="user_import",
         actor=job.actor,
@@ -360,48 +442,3 @@ def _failure_event(job: ImportJob, item: ImportItem, reason: str) -> None:
             "reason": reason[:500],
         },
     )
-
-
-# --- linking a conflict ------------------------------------------------------------------
-
-
-@transaction.atomic
-def mirrored_user_link(
-    *, actor: User | None, tenant: Tenant, row: MirroredUser, user: User
-) -> UserBinding:
-    """Resolve a conflict: bind the existing Stratus user to that Microsoft account. It
-    is then a normal binding and Stratus is the source of truth (P5): what differs is
-    sent to Microsoft by the next sync."""
-    if user.organization_id != tenant.organization_id:
-        raise InvalidInput.for_field("user_id", "No such user in your organization.")
-    if row.status == MirroredUser.NOT_IMPORTABLE:
-        raise InvalidInput.for_field("microsoft_id", row.reason)
-    bound = Q(user=user) | Q(tenant=tenant, microsoft_id=row.microsoft_id)
-    if UserBinding.objects.filter(bound).exists():
-        raise Conflict(
-            "That user or that Microsoft 365 account is already bound.", code="already_bound"
-        )
-    if tenant_for_email(organization=tenant.organization, email=user.email).pk != tenant.pk:
-        raise InvalidInput.for_field(
-            "user_id", f"{user.email} is not on a verified domain of this tenant."
-        )
-    passwords = retained_passwords_take(users=[user], tenant_name=tenant.display_name)
-    binding = _binding_create(tenant, user, row, actor_id=getattr(actor, "pk", None))
-    if user.pk in passwords:
-        UserBinding.objects.filter(pk=binding.pk).update(
-            password_encrypted=passwords[user.pk], password_version=1
-        )
-    binding_mark_dirty(
-        bindings=UserBinding.objects.filter(pk=binding.pk), actor_id=getattr(actor, "pk", None)
-    )
-    MirroredUser.objects.filter(pk=row.pk).update(status=MirroredUser.IMPORTED, reason="")
-    tenant_event(
-        tenant=tenant,
-        type="m365_import_link",
-        actor=actor,
-        target=user,
-        details={"microsoft_id": row.microsoft_id},
-    )
-    sync_after_commit(tenant_id=tenant.pk)
-    binding.refresh_from_db()
-    return binding
