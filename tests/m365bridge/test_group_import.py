@@ -299,3 +299,48 @@ def test_groups_only_import_selects_no_user(alice, ms, tenant, directory_):
 
     assert (job.total, job.groups) == (1, 1)
     assert Tenant.objects.get(pk=tenant.pk).group_delta_link
+
+
+def test_a_worker_that_dies_mid_chunk_loses_nothing_and_the_rerun_imports_each_group_once(
+    alice, ms, tenant, monkeypatch
+):
+    """The worker stops (here: an error no code catches, as a SIGKILL would leave it)
+    while importing the second group: the chunk's transaction is rolled back whole, the
+    lease expires, `imports_resume` sends the job again and it ends with every group
+    imported exactly once, with one event each."""
+    from django.utils import timezone
+
+    from m365bridge.models import ImportItem
+
+    for name in ("Alpha", "Beta", "Gamma"):
+        add_group(ms, name)
+    reconciled(tenant)
+    job = services.import_start(
+        actor=alice,
+        tenant=tenant,
+        group_ids=[group_row(tenant, n).microsoft_id for n in ("Alpha", "Beta", "Gamma")],
+    )
+    create = group_imports._group_create
+    calls = []
+
+    def dies_at_the_second(*args, **kwargs):
+        calls.append(1)
+        if len(calls) == 2:
+            raise SystemExit("worker killed")
+        return create(*args, **kwargs)
+
+    monkeypatch.setattr(group_imports, "_group_create", dies_at_the_second)
+    with pytest.raises(SystemExit):
+        services.import_run(job_id=job.pk)
+    monkeypatch.setattr(group_imports, "_group_create", create)
+    assert not Group.objects.exists() and not Event.objects.filter(type="group_import").exists()
+    assert job.items.filter(outcome=ImportItem.PENDING).count() == 3
+    ImportJob.objects.filter(pk=job.pk).update(claimed_until=timezone.now())  # lease expired
+
+    assert services.imports_resume() == [job.pk]
+    job = services.import_run(job_id=job.pk)
+
+    assert (job.status, job.imported, job.done) == ("done", 3, 3)
+    assert sorted(Group.objects.values_list("name", flat=True)) == ["Alpha", "Beta", "Gamma"]
+    assert Event.objects.filter(type="group_import", outcome="success").count() == 3
+    assert GroupBinding.objects.count() == 3
