@@ -33,35 +33,10 @@ def event_subscribe(
 LABEL_LENGTH = Event._meta.get_field("target_label").max_length
 
 
-def event_record(
-    *,
-    organization,
-    type: str,
-    actor=None,
-    target=None,
-    target_type: str = "",
-    target_id: str = "",
-    target_label: str = "",
-    outcome: str = Event.SUCCESS,
-    details: Mapping[str, Any] | None = None,
-    tenant_ref: str = "",
-    tenant_label: str = "",
-) -> Event:
-    """Append one event. `target` may be any model with `event_target()`; `actor` is a
-    user or None for scheduled work ("system")."""
-    event = event_new(
-        organization=organization,
-        type=type,
-        actor=actor,
-        target=target,
-        target_type=target_type,
-        target_id=target_id,
-        target_label=target_label,
-        outcome=outcome,
-        details=details,
-        tenant_ref=tenant_ref,
-        tenant_label=tenant_label,
-    )
+def event_record(**fields) -> Event:
+    """Append one event (the arguments of `event_new`). `target` may be any model with
+    `event_target()`; `actor` is a user or None for scheduled work ("system")."""
+    event = event_new(**fields)
     with transaction.atomic(savepoint=False):  # the event and what subscribers write
         event.save()
         for subscriber in _subscribers:
@@ -83,7 +58,7 @@ def event_new(
     tenant_ref: str = "",
     tenant_label: str = "",
 ) -> Event:
-    """An event not saved yet, for `events_record`: the same arguments as `event_record`."""
+    """An event not saved yet (`event_record` saves one, `events_record` many)."""
     if target is not None:
         target_type, target_id, target_label = target.event_target()
     details = dict(details or {})

@@ -582,15 +582,19 @@ def group_member_add(*, actor: User, group: Group, user: User) -> bool:
         raise InvalidInput.for_field("user", "Only users of the same organization can be members.")
     _, created = Membership.objects.get_or_create(group=group, user=user)
     if created:
-        event_record(
-            organization=group.organization,
-            type="group_member_add",
-            actor=actor,
-            target=group,
-            details={"user_id": user.pk, "user_email": user.email},
-        )
+        _member_added(actor, group, user)
         _announce(hooks.GROUP_MEMBERS_CHANGED, actor=actor, group=group)
     return created
+
+
+def _member_added(actor: User | None, group: Group, user: User) -> None:
+    event_record(
+        organization=group.organization,
+        type="group_member_add",
+        actor=actor,
+        target=group,
+        details={"user_id": user.pk, "user_email": user.email},
+    )
 
 
 @transaction.atomic
@@ -605,13 +609,7 @@ def group_members_add(*, actor: User, group: Group, users: list[User]) -> int:
         return 0
     Membership.objects.bulk_create([Membership(group=group, user=u) for u in new])
     for user in new:
-        event_record(
-            organization=group.organization,
-            type="group_member_add",
-            actor=actor,
-            target=group,
-            details={"user_id": user.pk, "user_email": user.email},
-        )
+        _member_added(actor, group, user)
     _announce(hooks.GROUP_MEMBERS_CHANGED, actor=actor, group=group)
     return len(new)
 

@@ -238,6 +238,11 @@ def import_preview(*, rows: QuerySet[MirroredUser]) -> ImportPreview:
         }
         for row in rows.defer(None)[:PREVIEW_SAMPLE]
     ]
+    return _preview(counts, sample)
+
+
+def _preview(counts: dict[str, int], sample: list[dict]) -> ImportPreview:
+    """Users and groups share their four statuses."""
     return ImportPreview(
         total=sum(counts.values()),
         to_import=counts.get(MirroredUser.NEW, 0),
@@ -279,14 +284,7 @@ def group_import_preview(
         }
         for row in first
     ]
-    return ImportPreview(
-        total=sum(counts.values()),
-        to_import=counts.get(MirroredGroup.NEW, 0),
-        conflicts=counts.get(MirroredGroup.CONFLICT, 0),
-        not_importable=counts.get(MirroredGroup.NOT_IMPORTABLE, 0),
-        already_imported=counts.get(MirroredGroup.IMPORTED, 0),
-        sample=sample,
-    )
+    return _preview(counts, sample)
 
 
 def mirrored_user_get(*, tenant: Tenant, microsoft_id: str) -> MirroredUser:

@@ -16,7 +16,7 @@ from .. import import_selectors, services
 from ..import_selectors import group_filter_parse
 from ..models import MirroredGroup
 from .groups import GroupBindingOutputSerializer
-from .imports import tenant_of_request, validated_input
+from .imports import paged_response, tenant_of_request, validated_input
 from .views import TAGS, request_actor, request_organization
 
 GROUP_FILTER_PARAMETERS = [
@@ -65,9 +65,7 @@ class TenantMirroredGroupsApi(APIView):
         rows = import_selectors.mirrored_groups_list(
             tenant=tenant, filter=group_filter_parse(request.query_params)
         )
-        paginator = Pagination()
-        page = paginator.paginate_queryset(rows, request, view=self)
-        return paginator.get_paginated_response(MirroredGroupOutputSerializer(page, many=True).data)
+        return paged_response(self, request, rows, MirroredGroupOutputSerializer)
 
 
 class MirroredGroupLinkApi(APIView):

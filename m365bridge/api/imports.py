@@ -227,6 +227,13 @@ def _group_selection(data) -> tuple[list[str] | None, GroupFilter | None]:
     return None, None
 
 
+def paged_response(view, request, rows, serializer_class) -> Response:
+    """One page of a mirror listing, with the API's paging."""
+    paginator = Pagination()
+    page = paginator.paginate_queryset(rows, request, view=view)
+    return paginator.get_paginated_response(serializer_class(page, many=True).data)
+
+
 class TenantMirrorApi(APIView):
     pagination_class = Pagination
 
@@ -242,9 +249,7 @@ class TenantMirrorApi(APIView):
         rows = import_selectors.mirrored_users_list(
             tenant=tenant, filter=mirror_filter_parse(request.query_params)
         )
-        paginator = Pagination()
-        page = paginator.paginate_queryset(rows, request, view=self)
-        return paginator.get_paginated_response(MirroredUserOutputSerializer(page, many=True).data)
+        return paged_response(self, request, rows, MirroredUserOutputSerializer)
 
 
 class TenantImportPreviewApi(APIView):

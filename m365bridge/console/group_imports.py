@@ -16,24 +16,15 @@ from directory.models import Group
 from .. import import_selectors, selectors, services
 from ..import_selectors import GroupFilter, group_filter_parse
 from ..models import MirroredGroup
-from .imports import group_selection
+from .imports import filter_or_cleared, group_selection
 
 SORTABLE = [("name", "Name"), ("members", "Members"), ("status", "Status"), ("created", "Created")]
-
-
-def _filter(request, params) -> GroupFilter:
-    try:
-        return group_filter_parse(params)
-    except ServiceError as exc:
-        field, reasons = next(iter(exc.fields.items()), ("filter", [exc.message]))
-        messages.error(request, f"{field}: {' '.join(reasons)} The filter was cleared.")
-        return GroupFilter()
 
 
 @console_view("m365")
 def tenant_import_groups(request, pk):
     tenant = selectors.tenant_get(organization=request.organization, pk=pk)
-    filter_ = _filter(request, request.GET)
+    filter_ = filter_or_cleared(request, group_filter_parse, GroupFilter())
     rows = import_selectors.mirrored_groups_list(tenant=tenant, filter=filter_)
     return render(
         request,

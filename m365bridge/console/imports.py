@@ -26,19 +26,21 @@ SORTABLE = [
 ]
 
 
-def _filter(request, params) -> MirrorFilter:
+def filter_or_cleared(request, parse, empty):
+    """The page's filter from the query (`parse`), or `empty` with a message naming
+    the field when a value is nonsense."""
     try:
-        return mirror_filter_parse(params)
+        return parse(request.GET)
     except ServiceError as exc:
         field, reasons = next(iter(exc.fields.items()), ("filter", [exc.message]))
         messages.error(request, f"{field}: {' '.join(reasons)} The filter was cleared.")
-        return MirrorFilter()
+        return empty
 
 
 @console_view("m365")
 def tenant_import(request, pk):
     tenant = selectors.tenant_get(organization=request.organization, pk=pk)
-    filter_ = _filter(request, request.GET)
+    filter_ = filter_or_cleared(request, mirror_filter_parse, MirrorFilter())
     rows = import_selectors.mirrored_users_list(tenant=tenant, filter=filter_)
     mirror = import_selectors.mirror_state(tenant=tenant)
     return render(

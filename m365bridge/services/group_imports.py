@@ -103,9 +103,9 @@ def _members_left_out(row: MirroredGroup, bound: dict[str, User]) -> list[dict]:
     return left_out
 
 
-def group_items_import(job: ImportJob, pks: list[int], chunk) -> None:
-    """Import up to CHUNK groups of the job inside its chunk transaction (`chunk` is the
-    users' `_Chunk`: it collects the outcomes and counters)."""
+def chunk_items(job: ImportJob, pks: list[int], mirror, bindings):
+    """The chunk's pending items (locked), their mirrored rows by Microsoft id (`mirror`:
+    MirroredUser or MirroredGroup) and the ids already bound (`bindings`: the model)."""
     tenant = job.tenant
     items = list(
         ImportItem.objects.select_for_update()
@@ -113,14 +113,20 @@ def group_items_import(job: ImportJob, pks: list[int], chunk) -> None:
         .order_by("pk")
     )
     ids = [item.microsoft_id for item in items]
-    rows = {
-        r.microsoft_id: r for r in MirroredGroup.objects.filter(tenant=tenant, microsoft_id__in=ids)
-    }
-    already = set(
-        GroupBinding.objects.filter(tenant=tenant, microsoft_id__in=ids).values_list(
+    rows = {r.microsoft_id: r for r in mirror.objects.filter(tenant=tenant, microsoft_id__in=ids)}
+    bound = set(
+        bindings.objects.filter(tenant=tenant, microsoft_id__in=ids).values_list(
             "microsoft_id", flat=True
         )
     )
+    return items, rows, bound
+
+
+def group_items_import(job: ImportJob, pks: list[int], chunk) -> None:
+    """Import up to CHUNK groups of the job inside its chunk transaction (`chunk` is the
+    users' `_Chunk`: it collects the outcomes and counters)."""
+    tenant = job.tenant
+    items, rows, already = chunk_items(job, pks, MirroredGroup, GroupBinding)
     names = {r.display_name.strip().lower() for r in rows.values()}
     taken = set(
         Group.objects.for_organization(tenant.organization_id)

@@ -48,16 +48,22 @@ def mirrored_user_link(
         UserBinding.objects.filter(pk=binding.pk).update(
             password_encrypted=passwords[user.pk], password_version=1
         )
-    binding_mark_dirty(
-        bindings=UserBinding.objects.filter(pk=binding.pk), actor_id=getattr(actor, "pk", None)
-    )
     MirroredUser.objects.filter(pk=row.pk).update(status=MirroredUser.IMPORTED, reason="")
+    return _linked(actor, tenant, binding, user)
+
+
+def _linked(actor, tenant: Tenant, binding, target):
+    """A new link's binding marked for sync (Stratus's values go to Microsoft), its event,
+    and the sync queued after commit."""
+    binding_mark_dirty(
+        bindings=type(binding).objects.filter(pk=binding.pk), actor_id=getattr(actor, "pk", None)
+    )
     tenant_event(
         tenant=tenant,
         type="m365_import_link",
         actor=actor,
-        target=user,
-        details={"microsoft_id": row.microsoft_id},
+        target=target,
+        details={"microsoft_id": binding.microsoft_id},
     )
     sync_after_commit(tenant_id=tenant.pk)
     binding.refresh_from_db()
@@ -80,17 +86,6 @@ def mirrored_group_link(
         raise Conflict(
             "That group or that Microsoft 365 group is already bound.", code="already_bound"
         )
-    actor_id = getattr(actor, "pk", None)
-    binding = group_binding_create(tenant, group, row, actor_id=actor_id)
-    binding_mark_dirty(bindings=GroupBinding.objects.filter(pk=binding.pk), actor_id=actor_id)
+    binding = group_binding_create(tenant, group, row, actor_id=getattr(actor, "pk", None))
     mirrored_groups_reclassify(tenant=tenant, microsoft_ids=[row.microsoft_id])
-    tenant_event(
-        tenant=tenant,
-        type="m365_import_link",
-        actor=actor,
-        target=group,
-        details={"microsoft_id": row.microsoft_id},
-    )
-    sync_after_commit(tenant_id=tenant.pk)
-    binding.refresh_from_db()
-    return binding
+    return _linked(actor, tenant, binding, group)

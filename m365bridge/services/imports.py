@@ -231,21 +231,7 @@ def _chunk_import(job: ImportJob, pks: list[int], domains: set[str], *, kind: st
         group_imports.group_items_import(job, pks, chunk)
         _chunk_end(job, chunk, ["outcome", "reason", "group", "members_left_out"])
         return
-    tenant = job.tenant
-    items = list(
-        ImportItem.objects.select_for_update()
-        .filter(pk__in=pks, outcome=ImportItem.PENDING)
-        .order_by("pk")
-    )
-    ids = [item.microsoft_id for item in items]
-    rows = {
-        r.microsoft_id: r for r in MirroredUser.objects.filter(tenant=tenant, microsoft_id__in=ids)
-    }
-    bound = set(
-        UserBinding.objects.filter(tenant=tenant, microsoft_id__in=ids).values_list(
-            "microsoft_id", flat=True
-        )
-    )
+    items, rows, bound = group_imports.chunk_items(job, pks, MirroredUser, UserBinding)
     addresses = {address for row in rows.values() for address in row.addresses}
     chunk = _Chunk(
         taken=set(User.objects.filter(email__in=addresses).values_list("email", flat=True))
