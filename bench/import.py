@@ -175,6 +175,7 @@ def main() -> int:  # noqa: PLR0915 (one scenario, told in order)
     from graphsim.testing import running_graphsim
 
     with running_graphsim() as sim:
+        sim.control.timeout = 900  # generating 50,000 users is one long control request
         app = sim.control.register_app(
             display_name="Stratus bench",
             secret=f"bench-{secrets.token_urlsafe(16)}",
