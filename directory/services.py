@@ -588,7 +588,11 @@ def group_member_add(*, actor: User, group: Group, user: User) -> bool:
 
 
 def _member_added(actor: User | None, group: Group, user: User) -> None:
-    event_record(
+    events_record([_member_added_event(actor, group, user)])
+
+
+def _member_added_event(actor: User | None, group: Group, user: User):
+    return event_new(
         organization=group.organization,
         type="group_member_add",
         actor=actor,
@@ -600,7 +604,8 @@ def _member_added(actor: User | None, group: Group, user: User) -> None:
 @transaction.atomic
 def group_members_add(*, actor: User, group: Group, users: list[User]) -> int:
     """Add several members at once (an import): one insert, an event per new member
-    as `group_member_add` writes, and one announcement. Returns how many were added."""
+    as `group_member_add` writes (inserted together), and one announcement. Returns how
+    many were added."""
     if any(u.organization_id != group.organization_id for u in users):
         raise InvalidInput.for_field("user", "Only users of the same organization can be members.")
     already = set(Membership.objects.filter(group=group).values_list("user_id", flat=True))
@@ -608,8 +613,7 @@ def group_members_add(*, actor: User, group: Group, users: list[User]) -> int:
     if not new:
         return 0
     Membership.objects.bulk_create([Membership(group=group, user=u) for u in new])
-    for user in new:
-        _member_added(actor, group, user)
+    events_record([_member_added_event(actor, group, user) for user in new])
     _announce(hooks.GROUP_MEMBERS_CHANGED, actor=actor, group=group)
     return len(new)
 

@@ -170,6 +170,8 @@ def test_an_imported_group_takes_the_members_imported_with_it_and_nothing_is_wri
     event = Event.objects.get(type="group_import")
     assert event.outcome == "success" and event.target_id == str(group.pk)
     assert (event.details["members"], event.details["members_left_out"]) == (2, 1)
+    added = Event.objects.filter(type="group_member_add", target_id=str(group.pk))
+    assert sorted(e.details["user_email"] for e in added) == [f"ann@{domain}", f"cal@{domain}"]
     assert group_row(tenant, "Sales").status == "imported"
     assert writes(ms, mark) == []
 
