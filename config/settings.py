@@ -273,6 +273,8 @@ SPECTACULAR_SETTINGS = {
     "VERSION": "1",
     "SERVE_INCLUDE_SCHEMA": False,
     "SCHEMA_PATH_PREFIX": "/api/v1",
+    # Mirrored users and groups share their import statuses (issue 12): one enum.
+    "ENUM_NAME_OVERRIDES": {"ImportStatusEnum": "m365bridge.models.MirroredUser.STATUSES"},
 }
 
 # Self-service sign-ups allowed per client address in each window (directory/signup.py).
