@@ -37,7 +37,19 @@ def event_subscribe(subscriber: EventSubscriber) -> EventSubscriber:
 LABEL_LENGTH = Event._meta.get_field("target_label").max_length
 
 
-def event_record(
+def event_record(**fields) -> Event:
+    """Append one event (the arguments of `event_new`). `target` may be any model with
+    `event_target()`; `actor` is a user or None for scheduled work ("system")."""
+    event = event_new(**fields)
+    batch = _batch.get()
+    if batch is not None:
+        batch.append(event)  # written when the batch ends (`events_batched`)
+        return event
+    _events_write([event])
+    return event
+
+
+def event_new(
     *,
     organization,
     type: str,
@@ -51,14 +63,13 @@ def event_record(
     tenant_ref: str = "",
     tenant_label: str = "",
 ) -> Event:
-    """Append one event. `target` may be any model with `event_target()`; `actor` is a
-    user or None for scheduled work ("system")."""
+    """An event not saved yet (`event_record` saves one, `events_record` many)."""
     if target is not None:
         target_type, target_id, target_label = target.event_target()
     details = dict(details or {})
     assert_no_secrets(details)
     key = acting_key()
-    event = Event(
+    return Event(
         organization=organization,
         type=type,
         actor=actor,
@@ -73,12 +84,14 @@ def event_record(
         outcome=outcome,
         details=details,
     )
-    batch = _batch.get()
-    if batch is not None:
-        batch.append(event)  # written when the batch ends (`events_batched`)
-        return event
-    _events_write([event])
-    return event
+
+
+def events_record(events: list[Event]) -> list[Event]:
+    """Append many events (from `event_new`) in one insert, the subscribers told of them
+    at once: a bulk import's events cost a few statements, not a few per event."""
+    if events:
+        _events_write(events)
+    return events
 
 
 @contextmanager

@@ -1,7 +1,8 @@
-"""Import at 50,000 Microsoft 365 users (issue 12): the first full read that fills the
-import mirror, the Import page at 1,000 and 50,000 mirrored users, and an import of
-5,000 selected users; with, as the reference rows, a minimal client paging the same
-users in the same run and a naive Import page that pages Graph's `/users` per view.
+"""Import at 50,000 Microsoft 365 users and 500 security groups (issue 12): the first
+full read that fills the import mirror (users and groups), the Import page at 1,000 and
+50,000 mirrored users, an import of 5,000 selected users, then of every group; with, as
+the reference rows, a minimal client paging the same users and groups in the same run
+and a naive Import page that pages Graph's `/users` per view.
 
     .venv/bin/python bench/import.py [--users 50000] [--groups 500] [--import 5000]
 
@@ -108,6 +109,34 @@ def minimal_read(tenant, path: str, params: dict | None) -> int:
     return sum(len(p.items) for p in client.pages(path, params=params, headers=PAGE_HEADERS))
 
 
+def minimal_first_read(tenant) -> int:
+    """The same two feeds the reconcile reads, with the same `$select`s."""
+    from m365bridge.sync import group_reconcile, reconcile
+
+    users = minimal_read(tenant, "users/delta", {"$select": reconcile.SELECT_TEXT})
+    minimal_read(tenant, "groups/delta", {"$select": group_reconcile.SELECT})
+    return users
+
+
+class GroupReadTimer:
+    """Times the reconcile's groups/delta part (the group mirror) inside a run."""
+
+    def __init__(self):
+        from m365bridge.sync import group_reconcile
+
+        self.module, self.original, self.seconds = group_reconcile, None, 0.0
+        self.original = group_reconcile.groups_reconcile
+
+        def timed(**kwargs):
+            started = time.monotonic()
+            try:
+                return self.original(**kwargs)
+            finally:
+                self.seconds += time.monotonic() - started
+
+        group_reconcile.groups_reconcile = timed
+
+
 def page_timings(client, url: str, params: dict, runs: int) -> tuple[float, int]:
     from django.db import connection
     from django.test.utils import CaptureQueriesContext
@@ -146,6 +175,7 @@ def main() -> int:  # noqa: PLR0915 (one scenario, told in order)
     from graphsim.testing import running_graphsim
 
     with running_graphsim() as sim:
+        sim.control.timeout = 900  # generating 50,000 users is one long control request
         app = sim.control.register_app(
             display_name="Stratus bench",
             secret=f"bench-{secrets.token_urlsafe(16)}",
@@ -158,7 +188,7 @@ def main() -> int:  # noqa: PLR0915 (one scenario, told in order)
         from directory import services as directory_services
         from m365bridge import services
         from m365bridge.graph.tenant import tenant_graph
-        from m365bridge.models import MirroredUser
+        from m365bridge.models import GroupBinding, MirroredGroup, MirroredUser
         from m365bridge.sync import reconcile
 
         started = time.monotonic()
@@ -180,15 +210,17 @@ def main() -> int:  # noqa: PLR0915 (one scenario, told in order)
             tenant_graph(tenant=tenant, budget=False).get("organization")
 
         # 1. The first full read, which fills the mirror, then a minimal client's.
+        group_timer = GroupReadTimer()
         run, read_requests, _, read_seconds = counters(
             sim, big_tid, lambda: reconcile.tenant_reconcile(tenant_id=big.pk)
         )
         assert run.outcome == "succeeded", run.note
+        group_read_seconds = group_timer.seconds
         peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
         mirrored = MirroredUser.objects.filter(tenant=big).count()
-        params = {"$select": reconcile.SELECT_TEXT}
+        mirrored_groups = MirroredGroup.objects.filter(tenant=big).count()
         listed, minimal_requests, _, minimal_seconds = counters(
-            sim, big_tid, lambda: minimal_read(big, "users/delta", params)
+            sim, big_tid, lambda: minimal_first_read(big)
         )
         say(f"first read: {mirrored:,} mirrored in {read_seconds:.1f} s ({read_requests} requests)")
         reconcile.tenant_reconcile(tenant_id=small.pk)
@@ -226,16 +258,45 @@ def main() -> int:  # noqa: PLR0915 (one scenario, told in order)
         job, import_requests, import_writes, import_seconds = counters(
             sim, big_tid, import_selected
         )
+
+        # 4. Import of every group, with its members imported just before (step 3).
+        group_ids = list(
+            MirroredGroup.objects.filter(tenant=big, status=MirroredGroup.NEW).values_list(
+                "microsoft_id", flat=True
+            )
+        )
+
+        def import_groups():
+            group_job = services.import_start(actor=owner, tenant=big, group_ids=group_ids)
+            return services.import_run(job_id=group_job.pk)
+
+        group_job, _, group_writes, group_seconds = counters(sim, big_tid, import_groups)
+        group_members = sum(
+            len(members)
+            for members in GroupBinding.objects.filter(tenant=big).values_list(
+                "known_members", flat=True
+            )
+        )
         after, _, after_writes, _ = counters(
             sim, big_tid, lambda: reconcile.tenant_reconcile(tenant_id=big.pk)
         )
 
     expected_pages = math.ceil(args.users / 999)
+    group_pages = max(1, math.ceil(args.groups / 999))
     ratio = read_seconds / minimal_seconds if minimal_seconds else float("inf")
     rows = [
         ("first read: users mirrored", f"{mirrored:,}", f">= {args.users:,}"),
-        ("first read: Graph requests", read_requests, f"~ {expected_pages} pages (+ token)"),
-        ("first read: seconds", f"{read_seconds:.1f}", ""),
+        ("first read: groups mirrored", f"{mirrored_groups:,}", f"== {args.groups:,}"),
+        (
+            "first read: Graph requests (users + groups)",
+            read_requests,
+            f"~ {expected_pages} + {group_pages} pages (+ token)",
+        ),
+        (
+            "first read: seconds (of which groups/delta)",
+            f"{read_seconds:.1f} ({group_read_seconds:.1f})",
+            "",
+        ),
         ("minimal client, same pages: requests", minimal_requests, f"({listed:,} users)"),
         ("minimal client, same pages: seconds", f"{minimal_seconds:.1f}", ""),
         ("first read / minimal client", f"{ratio:.2f}x", f"<= {READ_RATIO_TARGET}x"),
@@ -257,6 +318,13 @@ def main() -> int:  # noqa: PLR0915 (one scenario, told in order)
         (f"import of {len(ids):,} users: imported", job.imported, f"== {len(ids):,}"),
         (f"import of {len(ids):,} users: seconds (one worker)", f"{import_seconds:.1f}", "< 30"),
         (f"import of {len(ids):,} users: Graph writes", import_writes, "== 0"),
+        (
+            f"import of {len(group_ids):,} groups: imported / members taken",
+            f"{group_job.imported} / {group_members:,}",
+            f"== {len(group_ids):,}",
+        ),
+        (f"import of {len(group_ids):,} groups: seconds", f"{group_seconds:.1f}", "reference"),
+        (f"import of {len(group_ids):,} groups: Graph writes", group_writes, "== 0"),
         (
             "next reconcile: bindings corrected / writes",
             f"{after.corrected} / {after_writes}",
@@ -285,6 +353,9 @@ def main() -> int:  # noqa: PLR0915 (one scenario, told in order)
         and job.imported == len(ids)
         and import_seconds < IMPORT_TARGET_S
         and import_writes == 0
+        and mirrored_groups == args.groups
+        and group_job.imported == len(group_ids)
+        and group_writes == 0
         and after.corrected == 0
         and after_writes == 0
     )

@@ -296,6 +296,8 @@ SPECTACULAR_SETTINGS = {
     "VERSION": "1",
     "SERVE_INCLUDE_SCHEMA": False,
     "SCHEMA_PATH_PREFIX": "/api/v1",
+    # Mirrored users and groups share their import statuses (issue 12): one enum.
+    "ENUM_NAME_OVERRIDES": {"ImportStatusEnum": "m365bridge.models.MirroredUser.STATUSES"},
 }
 
 # API and SCIM rate limits (directory.ratelimit): requests per window for each key and

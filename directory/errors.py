@@ -14,6 +14,13 @@ class ServiceError(Exception):
         if code:
             self.code = code
 
+    def fields_text(self) -> str:
+        """One line naming each refused field and why ("name: At most 256 characters."),
+        or the message when no field is named."""
+        if not self.fields:
+            return self.message
+        return "; ".join(f"{name}: {' '.join(msgs)}" for name, msgs in sorted(self.fields.items()))
+
 
 class InvalidInput(ServiceError):
     code = "invalid"

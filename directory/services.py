@@ -14,7 +14,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 from django.utils.text import slugify
 
-from audit.services import event_record
+from audit.services import event_new, event_record, events_record
 
 from . import emails, hooks
 from .addresses import email_canonical
@@ -258,21 +258,14 @@ def user_create(
     """Add a user to the directory. Without a password they stay `staged` until they set
     one (activation): unless `send_activation` is False, a welcome email with an
     activation link goes out after commit (DESIGN P9)."""
-    email = _clean_email(email)
     role = _clean_role(role)
     if actor is not None and role == User.OWNER and actor.role != User.OWNER:
         raise NotAllowed(
             "Only an owner can make another owner.",
             fields={"role": ["Only an owner can make another owner."]},
         )
-    profile = _clean_profile(attrs)
-    if not profile.get("display_name"):
-        profile["display_name"] = (
-            f"{profile.get('first_name', '')} {profile.get('last_name', '')}".strip()
-        )
-    _ensure_email_free(email)
-    user = User(organization=organization, email=email, role=role, status=User.STAGED, **profile)
-    user.set_unusable_password()
+    user = user_new(organization, email, role, attrs)
+    _ensure_email_free(user.email)
     if password is not None:
         problems = password_problems(organization=organization, password=password)
         if problems:
@@ -300,6 +293,53 @@ def user_create(
             lambda: emails.activation_send_after_create(user_id=user_id, actor_id=actor_id)
         )
     return user
+
+
+def user_new(organization: Organization, email: str, role: str, attrs: dict) -> User:
+    """A staged user, not saved: its values cleaned (InvalidInput names the field). For
+    `users_add`, which saves many at once."""
+    email = _clean_email(email)
+    profile = _clean_profile(attrs)
+    if not profile.get("display_name"):
+        profile["display_name"] = (
+            f"{profile.get('first_name', '')} {profile.get('last_name', '')}".strip()
+        )
+    user = User(organization=organization, email=email, role=role, status=User.STAGED, **profile)
+    user.set_unusable_password()
+    return user
+
+
+@transaction.atomic
+def users_add(
+    *, actor: User | None, organization: Organization, users: list[User], send_activation: bool
+) -> list[User]:
+    """Save many new users of `user_new` at once (an import): one insert, their
+    `user_create` events in one more, each announced to bridges as `user_create` does,
+    activation emails after commit if asked. The caller checked their emails are free;
+    one taken meanwhile fails the whole call with IntegrityError, nothing written."""
+    User.objects.bulk_create(users)
+    events_record(
+        [
+            event_new(
+                organization=organization,
+                type="user_create",
+                actor=actor,
+                target=user,
+                details={"role": user.role},
+            )
+            for user in users
+        ]
+    )
+    actor_id = getattr(actor, "pk", None)
+    for user in users:
+        _announce(hooks.USER_CREATED, actor=actor, user=user)
+        if send_activation:
+            transaction.on_commit(
+                lambda user_id=user.pk: emails.activation_send_after_create(
+                    user_id=user_id, actor_id=actor_id
+                )
+            )
+    return users
 
 
 @transaction.atomic
@@ -544,15 +584,40 @@ def group_member_add(*, actor: User, group: Group, user: User) -> bool:
         raise InvalidInput.for_field("user", "Only users of the same organization can be members.")
     _, created = Membership.objects.get_or_create(group=group, user=user)
     if created:
-        event_record(
-            organization=group.organization,
-            type="group_member_add",
-            actor=actor,
-            target=group,
-            details={"user_id": user.pk, "user_email": user.email},
-        )
+        _member_added(actor, group, user)
         _announce(hooks.GROUP_MEMBERS_CHANGED, actor=actor, group=group)
     return created
+
+
+def _member_added(actor: User | None, group: Group, user: User) -> None:
+    events_record([_member_added_event(actor, group, user)])
+
+
+def _member_added_event(actor: User | None, group: Group, user: User):
+    return event_new(
+        organization=group.organization,
+        type="group_member_add",
+        actor=actor,
+        target=group,
+        details={"user_id": user.pk, "user_email": user.email},
+    )
+
+
+@transaction.atomic
+def group_members_add(*, actor: User, group: Group, users: list[User]) -> int:
+    """Add several members at once (an import): one insert, an event per new member
+    as `group_member_add` writes (inserted together), and one announcement. Returns how
+    many were added."""
+    if any(u.organization_id != group.organization_id for u in users):
+        raise InvalidInput.for_field("user", "Only users of the same organization can be members.")
+    already = set(Membership.objects.filter(group=group).values_list("user_id", flat=True))
+    new = list({u.pk: u for u in users if u.pk not in already}.values())
+    if not new:
+        return 0
+    Membership.objects.bulk_create([Membership(group=group, user=u) for u in new])
+    events_record([_member_added_event(actor, group, user) for user in new])
+    _announce(hooks.GROUP_MEMBERS_CHANGED, actor=actor, group=group)
+    return len(new)
 
 
 @transaction.atomic

@@ -460,7 +460,9 @@ def routes(sim) -> list[Route]:
             "mailNickname",
             "".join(c for c in body.get("displayName", "g") if c.isalnum()) or "group",
         )
-        group = directory.group_create(tenant, body)
+        if "members" in body:  # object ids, any number (an admin centre has no 20 limit)
+            body["_members"] = body.pop("members")
+        group = directory.group_create(tenant, body, admin=True)
         return _json(201, {k: v for k, v in group.items() if not k.startswith("_")})
 
     t = "/tenants/{tenant}"

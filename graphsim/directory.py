@@ -420,7 +420,13 @@ class Directory:
         )
 
     # -- groups ------------------------------------------------------------------
-    def group_create(self, tenant: Tenant, body: dict, *, lag_reads: int = 0) -> dict:
+    def group_create(
+        self, tenant: Tenant, body: dict, *, lag_reads: int = 0, admin: bool = False
+    ) -> dict:
+        """A group made through Graph (security groups only), or by an `admin` in the
+        admin centres, who may also make Microsoft 365 groups, distribution lists and
+        mail-enabled security groups, with any number of members (`_members`)."""
+        members_given = body.pop("_members", None) if admin else None
         self._check_group_body(body)
         if not body.get("displayName") or len(body["displayName"]) > 256:
             raise invalid_value("displayName", "Group")
@@ -428,11 +434,14 @@ class Directory:
             raise invalid_value("mailEnabled", "Group")
         if body.get("securityEnabled") is None:
             raise invalid_value("securityEnabled", "Group")
-        self._check_group_flags(body)
+        if not admin:
+            self._check_group_flags(body)
         self._check_group_nickname(body.get("mailNickname"))
         members = self._resolve_binds(
             tenant, body.get("members@odata.bind"), body.get("owners@odata.bind")
         )
+        if members_given:
+            members = [self.find_object(tenant, str(m))["id"] for m in members_given]
         owners = self._resolve_binds(tenant, body.get("owners@odata.bind"), None)
         now = iso()
         group = {key: None for key in GROUP_PROPERTIES}

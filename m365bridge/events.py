@@ -1,11 +1,30 @@
 """Events about Microsoft 365 tenants and bindings: `audit.services.event_record` with
 the tenant filled in, so every event names the tenant it concerns the same way."""
 
-from audit.services import event_record
+from audit.services import event_new, events_record
 
 
 def tenant_event(*, tenant, type: str, actor, target=None, outcome: str = "success", details=None):
-    return event_record(
+    [event] = events_record(
+        [
+            tenant_event_new(
+                tenant=tenant,
+                type=type,
+                actor=actor,
+                target=target,
+                outcome=outcome,
+                details=details,
+            )
+        ]
+    )
+    return event
+
+
+def tenant_event_new(
+    *, tenant, type: str, actor, target=None, outcome: str = "success", details=None
+):
+    """`tenant_event` not saved yet, for `audit.services.events_record` (many at once)."""
+    return event_new(
         organization=tenant.organization,
         type=type,
         actor=actor,

@@ -16,7 +16,7 @@ from django.http import Http404
 from directory.errors import InvalidInput
 
 from .attributes import stratus_values
-from .models import ImportItem, ImportJob, MirroredUser, Tenant, TenantMirror
+from .models import ImportItem, ImportJob, MirroredGroup, MirroredUser, Tenant, TenantMirror
 
 SEARCH_MAX = 200
 SORTS = {
@@ -72,16 +72,8 @@ def mirror_filter_parse(params: Mapping[str, str]) -> MirrorFilter:
     search = (params.get("q") or "").strip()
     if len(search) > SEARCH_MAX:
         raise InvalidInput.for_field("q", f"At most {SEARCH_MAX} characters.")
-    status = (params.get("status") or "").strip()
-    if status and status not in dict(MirroredUser.STATUSES):
-        raise InvalidInput.for_field(
-            "status", "Must be one of: " + ", ".join(dict(MirroredUser.STATUSES)) + "."
-        )
-    sort = (params.get("sort") or "name").strip()
-    if sort.removeprefix("-") not in SORTS:
-        raise InvalidInput.for_field(
-            "sort", "Must be one of: " + ", ".join(SORTS) + " (with - for descending)."
-        )
+    status = _choice(params, "status", dict(MirroredUser.STATUSES))
+    sort = _choice(params, "sort", SORTS, default="name")
     domain = (params.get("domain") or "").strip().lower()
     department = (params.get("department") or "").strip()
     for name, value in (("domain", domain), ("department", department)):
@@ -123,6 +115,82 @@ def mirrored_users_list(*, tenant: Tenant, filter: MirrorFilter) -> QuerySet[Mir
     return rows.order_by(*order, "-pk" if descending else "pk").defer("properties")
 
 
+GROUP_SORTS = {
+    "name": ("display_name",),
+    "status": ("status", "display_name"),
+    "members": ("member_count", "display_name"),
+    "created": ("created_in_microsoft",),
+}
+
+
+@dataclass(frozen=True)
+class GroupFilter:
+    """The Groups tab's search (name), status filter and sort."""
+
+    search: str = ""
+    status: str = ""
+    sort: str = "name"
+
+    def as_params(self) -> dict[str, str]:
+        params = {
+            "q": self.search,
+            "status": self.status,
+            "sort": "" if self.sort == "name" else self.sort,
+        }
+        return {key: value for key, value in params.items() if value}
+
+
+def _choice(params: Mapping[str, str], name: str, choices, default: str = "") -> str:
+    value = (params.get(name) or default).strip()
+    if value and value.removeprefix("-" if name == "sort" else "") not in choices:
+        suffix = " (with - for descending)" if name == "sort" else ""
+        raise InvalidInput.for_field(name, "Must be one of: " + ", ".join(choices) + suffix + ".")
+    return value
+
+
+def group_filter_parse(params: Mapping[str, str]) -> GroupFilter:
+    """The Groups tab's filter from query parameters; a nonsense value is refused naming
+    its field."""
+    search = (params.get("q") or "").strip()
+    if len(search) > SEARCH_MAX:
+        raise InvalidInput.for_field("q", f"At most {SEARCH_MAX} characters.")
+    return GroupFilter(
+        search=search,
+        status=_choice(params, "status", dict(MirroredGroup.STATUSES)),
+        sort=_choice(params, "sort", GROUP_SORTS, default="name"),
+    )
+
+
+def mirrored_groups_list(*, tenant: Tenant, filter: GroupFilter) -> QuerySet[MirroredGroup]:
+    """The tenant's mirrored groups that match, in the asked order (ties by id); the
+    member lists stay in the database."""
+    rows = MirroredGroup.objects.filter(tenant=tenant)
+    if filter.search:
+        rows = rows.filter(display_name__icontains=filter.search)
+    if filter.status:
+        rows = rows.filter(status=filter.status)
+    descending = filter.sort.startswith("-")
+    columns = GROUP_SORTS[filter.sort.removeprefix("-")]
+    order = [f"-{c}" if descending else c for c in columns]
+    return rows.order_by(*order, "-pk" if descending else "pk").defer("members", "nested_groups")
+
+
+def mirrored_groups_selected(
+    *, tenant: Tenant, microsoft_ids: list[str] | None, filter: GroupFilter | None
+) -> QuerySet[MirroredGroup]:
+    """The groups of a preview or an import: ticked rows, or all that match."""
+    if microsoft_ids is not None:
+        return MirroredGroup.objects.filter(tenant=tenant, microsoft_id__in=microsoft_ids)
+    return mirrored_groups_list(tenant=tenant, filter=filter or GroupFilter())
+
+
+def mirrored_group_get(*, tenant: Tenant, microsoft_id: str) -> MirroredGroup:
+    row = MirroredGroup.objects.filter(tenant=tenant, microsoft_id=microsoft_id).first()
+    if row is None:
+        raise Http404("No such Microsoft 365 group in this tenant.")
+    return row
+
+
 def mirrored_users_selected(
     *, tenant: Tenant, microsoft_ids: list[str] | None, filter: MirrorFilter | None
 ) -> QuerySet[MirroredUser]:
@@ -150,12 +218,16 @@ class ImportPreview:
     sample: list[dict]
 
 
+def _status_counts(rows: QuerySet) -> dict[str, int]:
+    return dict(
+        rows.order_by().values_list("status").annotate(n=Count("pk")).values_list("status", "n")
+    )
+
+
 def import_preview(*, rows: QuerySet[MirroredUser]) -> ImportPreview:
     """Counts of the selection by status (one query) and, for its first users, the
     Stratus values an import would set."""
-    counts = dict(
-        rows.order_by().values_list("status").annotate(n=Count("pk")).values_list("status", "n")
-    )
+    counts = _status_counts(rows)
     sample = [
         {
             "microsoft_id": row.microsoft_id,
@@ -166,6 +238,11 @@ def import_preview(*, rows: QuerySet[MirroredUser]) -> ImportPreview:
         }
         for row in rows.defer(None)[:PREVIEW_SAMPLE]
     ]
+    return _preview(counts, sample)
+
+
+def _preview(counts: dict[str, int], sample: list[dict]) -> ImportPreview:
+    """Users and groups share their four statuses."""
     return ImportPreview(
         total=sum(counts.values()),
         to_import=counts.get(MirroredUser.NEW, 0),
@@ -174,6 +251,40 @@ def import_preview(*, rows: QuerySet[MirroredUser]) -> ImportPreview:
         already_imported=counts.get(MirroredUser.IMPORTED, 0),
         sample=sample,
     )
+
+
+def group_import_preview(
+    *, tenant: Tenant, rows: QuerySet[MirroredGroup], users: QuerySet[MirroredUser] | None
+) -> ImportPreview:
+    """Counts of the selected groups by status and, for the first groups, how many of
+    their members will be in the Stratus group: those already imported and those the
+    same import brings (`users`, the selected users); the others are left out."""
+    counts = _status_counts(rows)
+    first = list(rows.defer(None)[:PREVIEW_SAMPLE])
+    member_ids = {m for row in first for m in row.members}
+    coming = set(
+        MirroredUser.objects.filter(
+            tenant=tenant, microsoft_id__in=member_ids, status=MirroredUser.IMPORTED
+        ).values_list("microsoft_id", flat=True)
+    )
+    if users is not None:
+        coming |= set(
+            users.filter(microsoft_id__in=member_ids, status=MirroredUser.NEW).values_list(
+                "microsoft_id", flat=True
+            )
+        )
+    sample = [
+        {
+            "microsoft_id": row.microsoft_id,
+            "display_name": row.display_name,
+            "status": row.status,
+            "reason": row.reason,
+            "member_count": row.member_count,
+            "members_coming": len(coming.intersection(row.members)),
+        }
+        for row in first
+    ]
+    return _preview(counts, sample)
 
 
 def mirrored_user_get(*, tenant: Tenant, microsoft_id: str) -> MirroredUser:
@@ -195,5 +306,7 @@ def import_job_list(*, tenant: Tenant, limit: int = 10) -> list[ImportJob]:
 
 
 def import_items_unfinished(*, job: ImportJob) -> QuerySet[ImportItem]:
-    """What did not import: the failures with their reasons, and the skipped."""
-    return job.items.exclude(outcome__in=[ImportItem.PENDING, ImportItem.IMPORTED])
+    """What did not import: the failures with their reasons, and the skipped; and the
+    imported groups that left members out (each with why)."""
+    complete = Q(outcome=ImportItem.IMPORTED) & (Q(kind=ImportItem.USER) | Q(members_left_out=[]))
+    return job.items.exclude(outcome=ImportItem.PENDING).exclude(complete)

@@ -716,6 +716,51 @@ class MirroredUser(models.Model):
         return self.user_principal_name or self.microsoft_id
 
 
+class MirroredGroup(models.Model):
+    """A Microsoft 365 group of a tenant as the reconcile's `groups/delta` read last
+    listed it (issue 12, I3). Only security groups (`securityEnabled`, not mail-enabled,
+    assigned membership) are importable; the others say why in `reason`. `members` are
+    the Microsoft ids of its user members, `nested_groups` those of its group members."""
+
+    NEW, IMPORTED, CONFLICT, NOT_IMPORTABLE = "new", "imported", "conflict", "not_importable"
+    STATUSES = MirroredUser.STATUSES
+
+    organization = models.ForeignKey(
+        "directory.Organization", on_delete=models.CASCADE, related_name="+"
+    )
+    tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="mirrored_groups")
+    microsoft_id = models.CharField(max_length=36)
+    display_name = models.CharField(max_length=256, blank=True)
+    description = models.TextField(blank=True)
+    mail_enabled = models.BooleanField(default=False)
+    security_enabled = models.BooleanField(default=False)
+    group_types = models.JSONField(default=list, blank=True)
+    on_premises_sync = models.BooleanField(default=False)
+    members = models.JSONField(default=list, blank=True)
+    nested_groups = models.JSONField(default=list, blank=True)
+    member_count = models.PositiveIntegerField(default=0)
+    created_in_microsoft = models.DateTimeField(null=True, blank=True)
+    status = models.CharField(max_length=16, choices=STATUSES, default=NEW)
+    reason = models.CharField(max_length=200, blank=True)
+    read_at = models.DateTimeField(default=timezone.now)
+
+    objects = OrganizationScopedQuerySet.as_manager()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint("tenant", "microsoft_id", name="m365_mirrored_group_unique"),
+        ]
+        indexes = [
+            models.Index(fields=["tenant", "display_name"], name="m365_mirror_group_name"),
+            models.Index(
+                fields=["tenant", "status", "display_name"], name="m365_mirror_group_status"
+            ),
+        ]
+
+    def __str__(self):
+        return self.display_name or self.microsoft_id
+
+
 class TenantMirror(models.Model):
     """How far the tenant's mirror is: which `$select` filled it (a delta link from a
     narrower select never brings the new properties, so a changed select reads every
@@ -730,6 +775,9 @@ class TenantMirror(models.Model):
     # 50,000 rows on every page view would cost more than the page itself).
     domains = models.JSONField(default=list, blank=True)
     departments = models.JSONField(default=list, blank=True)
+    # The same for the tenant's groups (`groups/delta`, I3): its own `$select`.
+    group_select = models.TextField(blank=True)
+    groups_filled_at = models.DateTimeField(null=True, blank=True)
     updated_at = models.DateTimeField(auto_now=True)
 
     def __str__(self):
@@ -754,6 +802,7 @@ class ImportJob(models.Model):
     status = models.CharField(max_length=8, choices=STATUSES, default=QUEUED)
     send_activation = models.BooleanField(default=False)
     total = models.PositiveIntegerField(default=0)
+    groups = models.PositiveIntegerField(default=0)  # of `total`, groups (after the users)
     done = models.PositiveIntegerField(default=0)
     imported = models.PositiveIntegerField(default=0)
     skipped = models.PositiveIntegerField(default=0)
@@ -788,7 +837,11 @@ class ImportItem(models.Model):
         (FAILED, "Failed"),
     ]
 
+    USER, GROUP = "user", "group"
+    KINDS = [(USER, "User"), (GROUP, "Group")]
+
     job = models.ForeignKey(ImportJob, on_delete=models.CASCADE, related_name="items")
+    kind = models.CharField(max_length=8, choices=KINDS, default=USER)
     microsoft_id = models.CharField(max_length=36)
     label = models.CharField(max_length=1024, blank=True)
     outcome = models.CharField(max_length=8, choices=OUTCOMES, default=PENDING)
@@ -796,6 +849,11 @@ class ImportItem(models.Model):
     user = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
     )
+    group = models.ForeignKey(
+        "directory.Group", on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    # A group's members that did not come with it: [{"microsoft_id", "label", "reason"}].
+    members_left_out = models.JSONField(default=list, blank=True)
 
     class Meta:
         ordering = ["pk"]

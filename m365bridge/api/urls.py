@@ -1,6 +1,6 @@
 from django.urls import path
 
-from . import bindings, brake, groups, imports, sync, views
+from . import bindings, brake, group_imports, groups, imports, sync, views
 
 urlpatterns = [
     path("tenants", views.TenantListApi.as_view(), name="api-m365-tenants"),
@@ -71,6 +71,16 @@ urlpatterns = [
         "tenants/<int:tenant_id>/import/users/<str:microsoft_id>/link",
         imports.MirroredUserLinkApi.as_view(),
         name="api-m365-import-link",
+    ),
+    path(
+        "tenants/<int:tenant_id>/import/groups",
+        group_imports.TenantMirroredGroupsApi.as_view(),
+        name="api-m365-import-groups",
+    ),
+    path(
+        "tenants/<int:tenant_id>/import/groups/<str:microsoft_id>/link",
+        group_imports.MirroredGroupLinkApi.as_view(),
+        name="api-m365-import-group-link",
     ),
     path(
         "tenants/<int:tenant_id>/import/preview",

@@ -12,7 +12,7 @@ from directory.errors import ServiceError
 from directory.models import User
 
 from .. import import_selectors, selectors, services
-from ..import_selectors import MirrorFilter, mirror_filter_parse
+from ..import_selectors import MirrorFilter, group_filter_parse, mirror_filter_parse
 from ..models import MirroredUser
 
 MAX_TICKED = 5000
@@ -26,19 +26,21 @@ SORTABLE = [
 ]
 
 
-def _filter(request, params) -> MirrorFilter:
+def filter_or_cleared(request, parse, empty):
+    """The page's filter from the query (`parse`), or `empty` with a message naming
+    the field when a value is nonsense."""
     try:
-        return mirror_filter_parse(params)
+        return parse(request.GET)
     except ServiceError as exc:
         field, reasons = next(iter(exc.fields.items()), ("filter", [exc.message]))
         messages.error(request, f"{field}: {' '.join(reasons)} The filter was cleared.")
-        return MirrorFilter()
+        return empty
 
 
 @console_view("m365")
 def tenant_import(request, pk):
     tenant = selectors.tenant_get(organization=request.organization, pk=pk)
-    filter_ = _filter(request, request.GET)
+    filter_ = filter_or_cleared(request, mirror_filter_parse, MirrorFilter())
     rows = import_selectors.mirrored_users_list(tenant=tenant, filter=filter_)
     mirror = import_selectors.mirror_state(tenant=tenant)
     return render(
@@ -66,6 +68,13 @@ def _selection(request, tenant):
         return None, mirror_filter_parse(request.POST)
     ids = request.POST.getlist("microsoft_ids")[:MAX_TICKED]
     return ids, None
+
+
+def group_selection(request):
+    """The ticked groups, or every group matching the filter carried in the form."""
+    if request.POST.get("all_groups") == "1":
+        return None, group_filter_parse(request.POST)
+    return request.POST.getlist("group_ids")[:MAX_TICKED], None
 
 
 @console_view("m365")
@@ -99,20 +108,27 @@ def tenant_import_preview(request, pk):
 @console_view("m365")
 @require_POST
 def tenant_import_start(request, pk):
+    """Start an import of users, or of groups (`kind=groups`, from the Groups tab)."""
     tenant = selectors.tenant_get(organization=request.organization, pk=pk)
+    groups = request.POST.get("kind") == "groups"
     try:
-        ids, filter_ = _selection(request, tenant)
+        ids, filter_ = (None, None) if groups else _selection(request, tenant)
+        group_ids, group_filter = group_selection(request) if groups else (None, None)
         job = services.import_start(
             actor=request.user,
             tenant=tenant,
             microsoft_ids=ids,
             filter=filter_,
             send_activation=request.POST.get("send_activation") == "1",
+            group_ids=group_ids,
+            group_filter=group_filter,
+            with_members=request.POST.get("with_members") == "1",
         )
     except ServiceError as exc:
         messages.error(request, exc.message)
-        return redirect("m365:import", pk=tenant.pk)
-    messages.success(request, f"The import of {job.total} users has started.")
+        return redirect("m365:import_groups" if groups else "m365:import", pk=tenant.pk)
+    what = f"{job.total - job.groups} users and {job.groups} groups" if groups else job.total
+    messages.success(request, f"The import of {what} has started.")
     return redirect("m365:import_job", pk=tenant.pk, job_pk=job.pk)
 
 
@@ -128,6 +144,7 @@ def tenant_import_job(request, pk, job_pk):
             "job": job,
             "results": import_selectors.import_items_unfinished(job=job)[:1000],
             "email_exists": services.imports.EMAIL_EXISTS,
+            "group_exists": services.group_imports.GROUP_EXISTS,
         },
     )
 

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from . import bindings, brake, imports, licences, sync, views
+from . import bindings, brake, group_imports, imports, licences, sync, views
 
 app_name = "m365"
 
@@ -45,6 +45,17 @@ urlpatterns = [
     path("<int:pk>/import/preview/", imports.tenant_import_preview, name="import_preview"),
     path("<int:pk>/import/start/", imports.tenant_import_start, name="import_start"),
     path("<int:pk>/imports/<int:job_pk>/", imports.tenant_import_job, name="import_job"),
+    path("<int:pk>/import/groups/", group_imports.tenant_import_groups, name="import_groups"),
+    path(
+        "<int:pk>/import/groups/preview/",
+        group_imports.tenant_import_groups_preview,
+        name="import_groups_preview",
+    ),
+    path(
+        "<int:pk>/import/groups/<str:microsoft_id>/link/",
+        group_imports.mirrored_group_link,
+        name="import_group_link",
+    ),
     path(
         "<int:pk>/import/users/<str:microsoft_id>/link/",
         imports.mirrored_user_link,

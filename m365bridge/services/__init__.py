@@ -48,7 +48,8 @@ from .connection import (
 )
 from .deauthorize import tenant_deauthorize
 from .groups import group_bind, group_binding_retry, group_bindings_retry_failed, group_unbind
-from .imports import import_run, import_start, imports_resume, mirrored_user_link
+from .import_links import mirrored_group_link, mirrored_user_link
+from .imports import import_run, import_start, imports_resume
 from .keys import RotationResult, encryption_keys_rotate
 from .passwords import (
     binding_password_capture,
@@ -63,6 +64,7 @@ from .tenant_info import tenant_refresh
 
 __all__ = [
     "import_run",
+    "mirrored_group_link",
     "import_start",
     "imports_resume",
     "mirrored_user_link",

@@ -22,23 +22,28 @@ from django.db import IntegrityError, transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
+from audit.services import events_record
 from directory import services as directory_services
 from directory.errors import Conflict, InvalidInput, ServiceError
 from directory.models import User
 
 from ..attributes import known_properties_of, stratus_values
-from ..events import tenant_event
-from ..import_selectors import MirrorFilter, mirrored_users_selected
+from ..events import tenant_event, tenant_event_new
+from ..import_selectors import (
+    GroupFilter,
+    MirrorFilter,
+    mirrored_groups_selected,
+    mirrored_users_selected,
+)
 from ..models import ImportItem, ImportJob, MirroredUser, Tenant, UserBinding
-from ..selectors import tenant_for_email
-from ..sync.intent import binding_mark_dirty, sync_after_commit, task_send
+from ..sync.intent import task_send
+from . import group_imports
 from .bindings import TENANT_NOT_CONNECTED
-from .passwords import retained_passwords_take
+from .group_imports import ALREADY_IMPORTED
 
 IMPORT_TASK = "workers.tasks.m365_import_run"
 EMAIL_EXISTS = "An account with this email already exists in Stratus."
 GONE = "It is no longer in Microsoft 365 (deleted there after the preview)."
-ALREADY_IMPORTED = "Already imported."
 MAX_SELECTED = 100_000
 CHUNK = 200
 
@@ -54,33 +59,64 @@ def import_start(
     microsoft_ids: list[str] | None = None,
     filter: MirrorFilter | None = None,
     send_activation: bool = False,
+    group_ids: list[str] | None = None,
+    group_filter: GroupFilter | None = None,
+    with_members: bool = False,
 ) -> ImportJob:
-    """Import the ticked users (`microsoft_ids`) or all that match `filter`: the job is
-    written with its items and run by a worker after commit."""
+    """Import the ticked users (`microsoft_ids`) or all that match `filter`, and the
+    ticked groups (`group_ids`) or all that match `group_filter`, with their members
+    that can be imported when `with_members`: the job is written with its items and
+    run by a worker after commit. Choosing only groups imports no user."""
     if not tenant.is_active:
         raise InvalidInput(TENANT_NOT_CONNECTED, code="tenant_not_connected")
-    rows = mirrored_users_selected(tenant=tenant, microsoft_ids=microsoft_ids, filter=filter)
-    selected = list(rows.values_list("microsoft_id", "user_principal_name")[: MAX_SELECTED + 1])
-    if not selected:
-        raise InvalidInput("No Microsoft 365 user is selected.", code="nothing_selected")
-    if len(selected) > MAX_SELECTED:
+    groups_chosen = group_ids is not None or group_filter is not None
+    selected, groups = [], []
+    if groups_chosen:
+        group_rows = mirrored_groups_selected(
+            tenant=tenant, microsoft_ids=group_ids, filter=group_filter
+        )
+        groups = list(group_rows.values_list("microsoft_id", "display_name")[: MAX_SELECTED + 1])
+    if groups and with_members:
+        if filter is not None:
+            matching = mirrored_users_selected(tenant=tenant, microsoft_ids=None, filter=filter)
+            microsoft_ids = [
+                *(microsoft_ids or []),
+                *matching.values_list("microsoft_id", flat=True),
+            ]
+        microsoft_ids = group_imports.new_members_of(
+            tenant=tenant, group_ids=[i for i, _ in groups], also=microsoft_ids
+        )
+        filter = None
+    if microsoft_ids is not None or filter is not None or not groups_chosen:
+        rows = mirrored_users_selected(tenant=tenant, microsoft_ids=microsoft_ids, filter=filter)
+        selected = list(rows.values_list("microsoft_id", "user_principal_name")[: MAX_SELECTED + 1])
+    if not selected and not groups:
+        raise InvalidInput("No Microsoft 365 user or group is selected.", code="nothing_selected")
+    if len(selected) > MAX_SELECTED or len(groups) > MAX_SELECTED:
         raise InvalidInput(f"At most {MAX_SELECTED} users per import.", code="too_many")
     job = ImportJob.objects.create(
         organization=tenant.organization,
         tenant=tenant,
         actor=actor,
         send_activation=send_activation,
-        total=len(selected),
+        total=len(selected) + len(groups),
+        groups=len(groups),
     )
     ImportItem.objects.bulk_create(
-        [ImportItem(job=job, microsoft_id=i, label=label) for i, label in selected],
+        [ImportItem(job=job, microsoft_id=i, label=label) for i, label in selected]
+        + [ImportItem(job=job, kind=ImportItem.GROUP, microsoft_id=i, label=n) for i, n in groups],
         batch_size=2000,
     )
     tenant_event(
         tenant=tenant,
         type="m365_import_start",
         actor=actor,
-        details={"job": job.pk, "users": job.total, "send_activation": send_activation},
+        details={
+            "job": job.pk,
+            "users": len(selected),
+            "groups": len(groups),
+            "send_activation": send_activation,
+        },
     )
     transaction.on_commit(lambda: import_send(job_id=job.pk))
     return job
@@ -142,17 +178,19 @@ def import_run(*, job_id: int) -> ImportJob | None:
     if job.started_at is None:
         ImportJob.objects.filter(pk=job_id).update(started_at=timezone.now())
     domains = set(job.tenant.domains.values_list("name", flat=True))
-    while True:
-        pks = list(
-            job.items.filter(outcome=ImportItem.PENDING)
-            .order_by("pk")
-            .values_list("pk", flat=True)[:CHUNK]
-        )
-        if not pks:
-            break
-        _chunk_import(job, pks, domains)
-        if not _renew(job_id, token):
-            return job  # the lease was lost: another worker carries on
+    # Users first: a group takes the members imported by the same job.
+    for kind, size in ((ImportItem.USER, CHUNK), (ImportItem.GROUP, group_imports.CHUNK)):
+        while True:
+            pks = list(
+                job.items.filter(outcome=ImportItem.PENDING, kind=kind)
+                .order_by("pk")
+                .values_list("pk", flat=True)[:size]
+            )
+            if not pks:
+                break
+            _chunk_import(job, pks, domains, kind=kind)
+            if not _renew(job_id, token):
+                return job  # the lease was lost: another worker carries on
     ImportJob.objects.filter(pk=job_id, claim_token=token).update(
         status=ImportJob.DONE, ended_at=timezone.now(), claim_token="", claimed_until=None
     )
@@ -183,40 +221,107 @@ class _Chunk:
 
 
 @transaction.atomic
-def _chunk_import(job: ImportJob, pks: list[int], domains: set[str]) -> None:
-    """Import up to CHUNK users in one transaction: their users, bindings, events, the
-    items' outcomes and the job's counters commit together or not at all, so a killed
-    worker leaves them pending and exact. Each user has its own savepoint: one refused
-    user never undoes the others."""
-    tenant = job.tenant
-    items = list(
-        ImportItem.objects.select_for_update()
-        .filter(pk__in=pks, outcome=ImportItem.PENDING)
-        .order_by("pk")
-    )
-    ids = [item.microsoft_id for item in items]
-    rows = {
-        r.microsoft_id: r for r in MirroredUser.objects.filter(tenant=tenant, microsoft_id__in=ids)
-    }
-    bound = set(
-        UserBinding.objects.filter(tenant=tenant, microsoft_id__in=ids).values_list(
-            "microsoft_id", flat=True
-        )
-    )
+def _chunk_import(job: ImportJob, pks: list[int], domains: set[str], *, kind: str) -> None:
+    """Import up to CHUNK users (or groups) in one transaction: their users, bindings,
+    events, the items' outcomes and the job's counters commit together or not at all, so
+    a killed worker leaves them pending and exact. Each has its own savepoint: one
+    refused user never undoes the others."""
+    if kind == ImportItem.GROUP:
+        chunk = _Chunk()
+        group_imports.group_items_import(job, pks, chunk)
+        _chunk_end(job, chunk, ["outcome", "reason", "group", "members_left_out"])
+        return
+    items, rows, bound = group_imports.chunk_items(job, pks, MirroredUser, UserBinding)
     addresses = {address for row in rows.values() for address in row.addresses}
     chunk = _Chunk(
         taken=set(User.objects.filter(email__in=addresses).values_list("email", flat=True))
     )
-    for item in items:
-        _item_import(job, item, rows.get(item.microsoft_id), bound, domains, chunk)
-    ImportItem.objects.bulk_update(chunk.items, ["outcome", "reason", "user"])
+    planned = _planned(job, items, rows, bound, domains, chunk)
+    try:
+        with transaction.atomic():
+            _planned_import(job, planned, chunk)
+    except IntegrityError:  # an email taken meanwhile: one by one, each in its savepoint
+        bound.difference_update(item.microsoft_id for item, _, _ in planned)
+        chunk.taken = set(User.objects.filter(email__in=addresses).values_list("email", flat=True))
+        for item, row, _ in planned:
+            _item_import(job, item, row, bound, domains, chunk)
     MirroredUser.objects.filter(pk__in=chunk.imported_rows).update(
         status=MirroredUser.IMPORTED, reason=""
     )
+    _chunk_end(job, chunk, ["outcome", "reason", "user"])
+
+
+def _chunk_end(job: ImportJob, chunk: _Chunk, fields: list[str]) -> None:
+    """The items' outcomes and the job's counters, in the chunk's transaction."""
+    ImportItem.objects.bulk_update(chunk.items, fields)
     ImportJob.objects.filter(pk=job.pk).update(
         done=F("done") + len(chunk.items),
         **{name: F(name) + count for name, count in chunk.counts.items()},
     )
+
+
+def _planned(job, items, rows, bound: set[str], domains: set[str], chunk: _Chunk) -> list:
+    """The chunk's users that can be imported, each with its Stratus user (not saved
+    yet, its values checked); the others end here, with their failure events."""
+    planned, failures = [], []
+    for item in items:
+        row = rows.get(item.microsoft_id)
+        if item.microsoft_id in bound:
+            chunk.end(item, ImportItem.SKIPPED, ALREADY_IMPORTED)
+            continue
+        reason = _refusal(row, domains, chunk.taken)
+        if not reason:
+            try:
+                user = directory_services.user_new(
+                    job.tenant.organization, row.email, User.MEMBER, stratus_values(row.properties)
+                )
+            except ServiceError as exc:
+                reason = exc.fields_text()
+        if reason:
+            failures.append(_failure_event_new(job, item, reason))
+            chunk.end(item, ImportItem.FAILED, reason)
+            continue
+        bound.add(item.microsoft_id)
+        chunk.taken.add(user.email)
+        planned.append((item, row, user))
+    events_record(failures)
+    return planned
+
+
+def _planned_import(job: ImportJob, planned: list, chunk: _Chunk) -> None:
+    """The planned users, their bindings and `user_import` events: a few statements for
+    the whole chunk, whatever its size."""
+    if not planned:
+        return
+    tenant = job.tenant
+    users = directory_services.users_add(
+        actor=job.actor,
+        organization=tenant.organization,
+        users=[user for _, _, user in planned],
+        send_activation=job.send_activation,
+    )
+    for (_, row, _), user in zip(planned, users, strict=True):
+        if not row.account_enabled:  # before the binding exists: nothing is sent
+            directory_services.user_suspend(actor=job.actor, user=user)
+    UserBinding.objects.bulk_create(
+        [binding_new(tenant, user, row, actor_id=job.actor_id) for _, row, user in planned]
+    )
+    events_record(
+        [
+            tenant_event_new(
+                tenant=tenant,
+                type="user_import",
+                actor=job.actor,
+                target=user,
+                details={"job": job.pk, "microsoft_id": row.microsoft_id},
+            )
+            for _, row, user in planned
+        ]
+    )
+    for item, row, user in planned:
+        item.user = user
+        chunk.imported_rows.append(row.pk)
+        chunk.end(item, ImportItem.IMPORTED)
 
 
 def _item_import(job, item, row, bound: set[str], domains: set[str], chunk: _Chunk) -> None:
@@ -234,7 +339,7 @@ def _item_import(job, item, row, bound: set[str], domains: set[str], chunk: _Chu
         except IntegrityError:  # the same account bound meanwhile, or the email taken
             reason = EMAIL_EXISTS
         except ServiceError as exc:
-            reason = _service_error_text(exc)
+            reason = exc.fields_text()
     if reason:
         _failure_event(job, item, reason)
         chunk.end(item, ImportItem.FAILED, reason)
@@ -266,13 +371,6 @@ def _refusal(row: MirroredUser | None, domains: set[str], taken: set[str]) -> st
     return ""
 
 
-def _service_error_text(exc: ServiceError) -> str:
-    fields = getattr(exc, "fields", None) or {}
-    if fields:
-        return "; ".join(f"{name}: {' '.join(msgs)}" for name, msgs in sorted(fields.items()))
-    return exc.message
-
-
 def _user_create(job: ImportJob, row: MirroredUser) -> User:
     user = directory_services.user_create(
         actor=job.actor,
@@ -287,8 +385,16 @@ def _user_create(job: ImportJob, row: MirroredUser) -> User:
 
 
 def _binding_create(tenant: Tenant, user: User, row: MirroredUser, *, actor_id) -> UserBinding:
+    binding = binding_new(tenant, user, row, actor_id=actor_id)
+    binding.save()
+    return binding
+
+
+def binding_new(tenant: Tenant, user: User, row: MirroredUser, *, actor_id) -> UserBinding:
+    """An imported (or linked) user's binding, not saved: bound with its Microsoft id,
+    provisioned, and what Microsoft holds as its known state."""
     now = timezone.now()
-    return UserBinding.objects.create(
+    return UserBinding(
         organization=tenant.organization,
         tenant=tenant,
         user=user,
@@ -306,7 +412,11 @@ def _binding_create(tenant: Tenant, user: User, row: MirroredUser, *, actor_id) 
 
 
 def _failure_event(job: ImportJob, item: ImportItem, reason: str) -> None:
-    tenant_event(
+    events_record([_failure_event_new(job, item, reason)])
+
+
+def _failure_event_new(job: ImportJob, item: ImportItem, reason: str):
+    return tenant_event_new(
         tenant=job.tenant,
         type="user_import",
         actor=job.actor,
@@ -318,48 +428,3 @@ def _failure_event(job: ImportJob, item: ImportItem, reason: str) -> None:
             "reason": reason[:500],
         },
     )
-
-
-# --- linking a conflict ------------------------------------------------------------------
-
-
-@transaction.atomic
-def mirrored_user_link(
-    *, actor: User | None, tenant: Tenant, row: MirroredUser, user: User
-) -> UserBinding:
-    """Resolve a conflict: bind the existing Stratus user to that Microsoft account. It
-    is then a normal binding and Stratus is the source of truth (P5): what differs is
-    sent to Microsoft by the next sync."""
-    if user.organization_id != tenant.organization_id:
-        raise InvalidInput.for_field("user_id", "No such user in your organization.")
-    if row.status == MirroredUser.NOT_IMPORTABLE:
-        raise InvalidInput.for_field("microsoft_id", row.reason)
-    bound = Q(user=user) | Q(tenant=tenant, microsoft_id=row.microsoft_id)
-    if UserBinding.objects.filter(bound).exists():
-        raise Conflict(
-            "That user or that Microsoft 365 account is already bound.", code="already_bound"
-        )
-    if tenant_for_email(organization=tenant.organization, email=user.email).pk != tenant.pk:
-        raise InvalidInput.for_field(
-            "user_id", f"{user.email} is not on a verified domain of this tenant."
-        )
-    passwords = retained_passwords_take(users=[user], tenant_name=tenant.display_name)
-    binding = _binding_create(tenant, user, row, actor_id=getattr(actor, "pk", None))
-    if user.pk in passwords:
-        UserBinding.objects.filter(pk=binding.pk).update(
-            password_encrypted=passwords[user.pk], password_version=1
-        )
-    binding_mark_dirty(
-        bindings=UserBinding.objects.filter(pk=binding.pk), actor_id=getattr(actor, "pk", None)
-    )
-    MirroredUser.objects.filter(pk=row.pk).update(status=MirroredUser.IMPORTED, reason="")
-    tenant_event(
-        tenant=tenant,
-        type="m365_import_link",
-        actor=actor,
-        target=user,
-        details={"microsoft_id": row.microsoft_id},
-    )
-    sync_after_commit(tenant_id=tenant.pk)
-    binding.refresh_from_db()
-    return binding

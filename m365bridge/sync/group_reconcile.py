@@ -1,9 +1,10 @@
 """Reconcile of bound security groups (G1, P5): Stratus puts back what was changed there.
 
 A bound group's Microsoft 365 membership is kept equal to the group's members that have
-an account in the tenant, and its name and description to Stratus's. During the
-tenant's reconcile, while it has bound groups with a Microsoft id, `groups/delta` is
-read from the tenant's `group_delta_link` (one request with nothing changed). The first
+an account in the tenant, and its name and description to Stratus's. During every
+reconcile of the tenant `groups/delta` is read from the tenant's `group_delta_link` (one
+request with nothing changed); each page is also written into the tenant's group mirror
+(`group_mirror`, the Import page's groups), so one read serves both. The first
 read, or one whose link Microsoft no longer knows, lists every group with all its
 members; later reads list only changed groups with `members@delta` additions and
 `@removed` removals, applied to what Stratus last told Microsoft (`known_members`).
@@ -29,14 +30,19 @@ from django.utils import timezone
 
 from .. import graph
 from ..graph.errors import DeltaExpired
-from ..models import GroupBinding, SyncRun
+from ..models import GroupBinding, SyncRun, Tenant
 from . import group_restore, intent
+from .group_mirror import GROUP_MIRROR_PROPERTIES, GroupMirrorRound, group_mirror_current
 
-SELECT = "displayName,description,members"
 PROPERTIES = ("displayName", "description")
+SELECT = ",".join(("id", *PROPERTIES, *GROUP_MIRROR_PROPERTIES, "members"))
 PAGE_HEADERS = {"Prefer": "odata.maxpagesize=999"}
 
-FIRST_READ = "First reading of the bound groups: every group was read."
+FIRST_READ = "First reading of the tenant's groups: every group was read."
+MIRROR_FILL = (
+    "The import mirror of this tenant's groups was not filled with the current properties: "
+    "every group was read."
+)
 LINK_EXPIRED = (
     "The saved groups delta link had expired (syncStateNotFound): every group was read instead."
 )
@@ -53,38 +59,38 @@ class _Seen:
     deleted: bool = False  # the group itself was deleted in Microsoft
 
 
-def tenant_has_bound_groups(*, tenant_id: int) -> bool:
-    return GroupBinding.objects.filter(tenant_id=tenant_id).exclude(microsoft_id="").exists()
-
-
 def groups_reconcile(
     *,
     client: graph.GraphClient,
-    tenant_id: int,
+    tenant: Tenant,
     link: str,
     run: SyncRun,
     actor_id: int | None,
 ) -> str:
-    """Read the tenant's groups back and send the bound groups' drift for correction.
-    Returns the delta link to keep: the new one, or `link` again when a group could
-    not be judged this time."""
+    """Read the tenant's groups back into the mirror and send the bound groups' drift
+    for correction. Returns the delta link to keep: the new one, or `link` again when a
+    group could not be judged this time."""
     started = timezone.now()
     bound = dict(
-        GroupBinding.objects.filter(tenant_id=tenant_id)
+        GroupBinding.objects.filter(tenant_id=tenant.pk)
         .exclude(microsoft_id="")
         .values_list("microsoft_id", "pk")
     )
-    full = not link
-    if full:
+    mirror = GroupMirrorRound(tenant=tenant, select=SELECT)
+    if link and not group_mirror_current(tenant=tenant, select=SELECT):
+        link = ""  # a link keeps the select it began with
+        run.add_note(MIRROR_FILL)
+    elif not link:
         run.add_note(FIRST_READ)
+    full = not link
     try:
-        seen, new_link = _pages(client, link or "groups/delta", bound)
+        seen, new_link = _pages(client, link or "groups/delta", bound, mirror, full=full)
     except DeltaExpired:
         if full:
             raise
         full = True
         run.add_note(LINK_EXPIRED)
-        seen, new_link = _pages(client, "groups/delta", bound)
+        seen, new_link = _pages(client, "groups/delta", bound, mirror, full=True)
     gone = [microsoft_id for microsoft_id, entry in seen.items() if entry.deleted]
     for microsoft_id in gone:
         del seen[microsoft_id]
@@ -99,11 +105,16 @@ def groups_reconcile(
     return new_link
 
 
-def _pages(client, start: str, bound: dict) -> tuple[dict, str]:
+def _pages(
+    client, start: str, bound: dict, mirror: GroupMirrorRound, *, full: bool
+) -> tuple[dict, str]:
+    """Stream the round: each page into the mirror; what concerns bound groups kept."""
     params = {"$select": SELECT} if start == "groups/delta" else None
     seen: dict[str, _Seen] = {}
     delta_link = ""
+    mirror.begin(full=full)
     for page in client.pages(start, params=params, headers=PAGE_HEADERS):
+        mirror.page_write(page.items)
         for item in page.items:
             microsoft_id = str(item.get("id", ""))
             if microsoft_id not in bound:
@@ -122,6 +133,7 @@ def _pages(client, start: str, bound: dict) -> tuple[dict, str]:
                     entry.added.add(member_id)
                     entry.removed.discard(member_id)
         delta_link = page.delta_link or delta_link
+    mirror.end(full=full)
     return seen, delta_link
 
 

@@ -13,8 +13,8 @@ Stratus last told it (the binding's known state): a synced attribute, sign-in
 correction through `$batch`, revokes sessions after a password overwrite, and writes
 the events (with `"reason": "drift"`). Events and batching stay in one place.
 
-While the tenant has bound security groups, `groups/delta` is read too
-(`group_reconcile`): one more request with nothing changed.
+`groups/delta` is read too (`group_reconcile`: the group mirror of the Import page and
+the bound security groups' drift): one more request with nothing changed.
 
 The read takes no lock on bindings, so password pushes and single-user changes go on
 meanwhile. A binding the engine synced after the read began may have been read before
@@ -28,13 +28,12 @@ from __future__ import annotations
 import logging
 import uuid
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
-from django.utils.dateparse import parse_datetime
 
 from .. import graph
 from ..attributes import SYNCED_GRAPH_PROPERTIES
@@ -43,7 +42,7 @@ from ..graph.errors import DeltaExpired
 from ..models import SyncRun, Tenant, UserBinding
 from ..tenants import tenant_graph_session
 from . import group_reconcile, intent
-from .mirror import MIRROR_PROPERTIES, MirrorRound, mirror_current
+from .mirror import MIRROR_PROPERTIES, MirrorRound, mirror_current, moment_parse
 from .restore import bindings_mark_missing
 
 log = logging.getLogger(__name__)
@@ -70,6 +69,10 @@ MIRROR_FILL = (
     "every user was read."
 )
 LINK_EXPIRED = "The saved delta link had expired (syncStateNotFound): every user was read instead."
+GROUPS_UNREADABLE = (
+    "The tenant's groups could not be read (Stratus lacks the permission to read groups): "
+    "bound groups were not checked and the Import page lists no groups"
+)
 ALREADY_RUNNING = "Another reconcile of this tenant was running; this one stopped at once."
 WORKER_STOPPED = (
     "The worker running this reconcile stopped before it finished; its lease "
@@ -105,7 +108,13 @@ class _Round:
     def before_request(self) -> None:
         """Before every Graph request of the run: count it (a refused one counts too)
         and renew the lease, so a run that outlives it stops instead of racing another."""
+        self.count()
+        self.renew()
+
+    def count(self) -> None:
         self.run.requests += 1
+
+    def renew(self) -> None:
         _lease_renew(self.tenant.pk, self.token)
 
 
@@ -240,28 +249,39 @@ def _read(client: graph.GraphClient, round_: _Round) -> str:
 
 
 def _read_groups(client: graph.GraphClient, round_: _Round) -> str:
-    """Bound security groups (G1): `groups/delta`, only while the tenant has some."""
+    """The tenant's groups (`groups/delta`): the group mirror (I3) and the bound
+    security groups' drift (G1), every run."""
     tenant = round_.tenant
-    if not group_reconcile.tenant_has_bound_groups(tenant_id=tenant.pk):
+    try:
+        return group_reconcile.groups_reconcile(
+            client=client,
+            tenant=tenant,
+            link=tenant.group_delta_link,
+            run=round_.run,
+            actor_id=round_.actor_id,
+        )
+    except graph.AuthorizationError as exc:  # the users' part of the run still counts
+        round_.run.add_note(f"{GROUPS_UNREADABLE} ({exc})")
         return tenant.group_delta_link
-    return group_reconcile.groups_reconcile(
-        client=client,
-        tenant_id=tenant.pk,
-        link=tenant.group_delta_link,
-        run=round_.run,
-        actor_id=round_.actor_id,
-    )
 
 
 def _pages(client: graph.GraphClient, round_: _Round, start: str, *, full: bool) -> str:
     params = {"$select": SELECT_TEXT} if start == "users/delta" else None
     delta_link = ""
     round_.mirror.begin(full=full)
-    for page in client.pages(start, params=params, headers=PAGE_HEADERS):
-        round_.run.read += len(page.items)
-        _page_check(round_, page.items)
-        round_.mirror.page_write(page.items)
-        delta_link = page.delta_link or delta_link
+    # The next page is fetched while this one is checked and written (`pages_ahead`):
+    # the fetching thread only counts its requests; the lease is renewed here, on this
+    # thread and its database connection, before each page and while waiting for one.
+    client.before_request = round_.count
+    try:
+        pages = client.pages_ahead(start, params=params, headers=PAGE_HEADERS, tick=round_.renew)
+        for page in pages:
+            round_.run.read += len(page.items)
+            _page_check(round_, page.items)
+            round_.mirror.page_write(page.items)
+            delta_link = page.delta_link or delta_link
+    finally:
+        client.before_request = round_.before_request
     round_.mirror.end(full=full)
     if full:
         _missing_after_full_read(round_)
@@ -353,13 +373,6 @@ def _same(name: str, remote, known) -> bool:
     return remote == known
 
 
-def _changed_at(value) -> datetime | None:
-    moment = parse_datetime(value) if isinstance(value, str) else None
-    if moment is not None and timezone.is_naive(moment):
-        moment = moment.replace(tzinfo=UTC)
-    return moment
-
-
 def binding_drift(binding: UserBinding, account: dict) -> dict:
     """What differs between Microsoft's `account` and what Stratus last told it:
     {"properties": [...], "enabled": True, "password": True}, or {} when nothing does.
@@ -379,7 +392,7 @@ def binding_drift(binding: UserBinding, account: dict) -> dict:
         and account["accountEnabled"] is not binding.known_enabled
     ):
         found["enabled"] = True
-    changed_at = _changed_at(account.get("lastPasswordChangeDateTime"))
+    changed_at = moment_parse(account.get("lastPasswordChangeDateTime"))
     if (
         changed_at
         and binding.password_encrypted

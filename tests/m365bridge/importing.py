@@ -1,11 +1,13 @@
 """Shared set-up of the import tests: accounts made in graphsim as a Microsoft 365 admin
 would, the mirrored row of one, and a small mirrored tenant (`mirror`): Ann and Cal in
 Sales, Bea blocked in Finance, Syd synced from on-premises, and a Stratus user who
-already has Cal's address (a conflict)."""
+already has Cal's address (a conflict); the security groups "Sales team" (Ann, Cal) and
+"Finance" (Bea; a Stratus group has that name: a conflict)."""
 
 import pytest
 
-from m365bridge.models import MirroredUser
+from directory import services as directory_services
+from m365bridge.models import MirroredGroup, MirroredUser
 from m365bridge.sync import reconcile
 
 from .provisioning import employee
@@ -24,13 +26,22 @@ def mirrored(tenant, upn) -> MirroredUser:
     return MirroredUser.objects.get(tenant=tenant, user_principal_name__iexact=upn)
 
 
+def mirrored_group(tenant, name) -> MirroredGroup:
+    return MirroredGroup.objects.get(tenant=tenant, display_name=name)
+
+
 @pytest.fixture
 def mirror(acme, alice, ms, tenant):
-    add_account(ms, "ann", displayName="Ann Archer", department="Sales")
-    add_account(ms, "bea", displayName="Bea Baker", department="Finance", accountEnabled=False)
-    add_account(ms, "cal", displayName="Cal Carter", department="Sales")
+    ann = add_account(ms, "ann", displayName="Ann Archer", department="Sales")
+    bea = add_account(
+        ms, "bea", displayName="Bea Baker", department="Finance", accountEnabled=False
+    )
+    cal = add_account(ms, "cal", displayName="Cal Carter", department="Sales")
     add_account(ms, "synced", displayName="Syd Synced", onPremisesSyncEnabled=True)
     employee(acme, alice, ms, "cal")
+    ms["control"].admin_create_group(ms["id"], "Sales team", members=[ann["id"], cal["id"]])
+    ms["control"].admin_create_group(ms["id"], "Finance", members=[bea["id"]])
+    directory_services.group_create(actor=alice, organization=acme, name="Finance")
     run = reconcile.tenant_reconcile(tenant_id=tenant.pk)
     assert run.outcome == "succeeded", run.note
     return tenant

@@ -208,17 +208,24 @@ def test_stratus_own_group_changes_are_not_taken_for_drift(acme, alice, ms, tena
     assert not GroupBinding.objects.filter(needs_sync=True).exists()
 
 
-def test_a_tenant_without_bound_groups_never_reads_groups(acme, alice, ms, tenant):
+def test_groups_are_read_every_run_and_cost_one_request_with_nothing_changed(
+    acme, alice, ms, tenant
+):
+    """The group mirror (issue 12, I3) needs `groups/delta` even without bound groups:
+    the first run reads every group, later runs one delta request each."""
     ann = employee(acme, alice, ms, "ann")
     services.user_bind(actor=alice, tenant=tenant, user=ann)
     sync(tenant)
-    mark = log_mark(ms)
 
+    first = reconciled(tenant)
+    mark = log_mark(ms)
     run = reconciled(tenant)
 
-    assert run.requests == 1 and group_reconcile.FIRST_READ not in run.note
-    assert [r["path"].split("?")[0] for r in graph_log(ms, mark)] == ["/v1.0/users/delta"]
-    assert Tenant.objects.get(pk=tenant.pk).group_delta_link == ""
+    assert group_reconcile.FIRST_READ in first.note
+    assert run.requests == 2 and group_reconcile.FIRST_READ not in run.note
+    paths = [r["path"].split("?")[0] for r in graph_log(ms, mark)]
+    assert paths == ["/v1.0/users/delta", "/v1.0/groups/delta"]
+    assert Tenant.objects.get(pk=tenant.pk).group_delta_link
 
 
 def test_drift_already_there_at_the_first_read_is_corrected(acme, alice, ms, tenant):

@@ -105,6 +105,36 @@ def test_a_conflict_fails_with_its_reason_and_the_others_import(acme, alice, ms,
     assert User.objects.filter(email=f"free@{domain}").exists()
 
 
+def test_an_email_taken_while_a_chunk_imports_fails_that_user_and_the_others_import(
+    acme, alice, ms, tenant, monkeypatch
+):
+    """The chunk's users go in with one insert; a Stratus user created with one of the
+    emails after the chunk checked them (another admin, meanwhile) makes the insert fail
+    whole, and the chunk is imported one by one instead: that user fails, the others
+    import, nothing is half-done."""
+    domain = ms["domain"]
+    for name in ("raced", "calm", "quiet"):
+        add_account(ms, name)
+    reconciled(tenant)
+    planned = imports._planned
+
+    def another_admin_meanwhile(*args, **kwargs):
+        chosen = planned(*args, **kwargs)
+        employee(acme, alice, ms, "raced")
+        return chosen
+
+    monkeypatch.setattr(imports, "_planned", another_admin_meanwhile)
+
+    job = imported(alice, tenant, f"raced@{domain}", f"calm@{domain}", f"quiet@{domain}")
+
+    assert (job.imported, job.failed, job.done) == (2, 1, 3)
+    failure = import_selectors.import_items_unfinished(job=job).get()
+    assert (failure.label, failure.reason) == (f"raced@{domain}", imports.EMAIL_EXISTS)
+    assert UserBinding.objects.filter(tenant=tenant).count() == 2
+    assert Event.objects.filter(type="user_import", outcome="success").count() == 2
+    assert User.objects.filter(email=f"raced@{domain}").count() == 1
+
+
 def test_running_an_import_again_never_duplicates(alice, ms, tenant):
     domain = ms["domain"]
     add_account(ms, "once")

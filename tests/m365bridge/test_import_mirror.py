@@ -50,7 +50,7 @@ def test_the_first_reconcile_mirrors_every_user_with_its_import_status(acme, ali
     assert state.read == MirroredUser.objects.filter(tenant=tenant).count()
 
 
-def test_the_next_delta_round_keeps_the_mirror_current_in_the_same_one_request(ms, tenant):
+def test_the_next_delta_round_keeps_the_mirror_current_in_one_request_per_feed(ms, tenant):
     domain = ms["domain"]
     kept = add_account(ms, "kept", department="Sales")
     gone = add_account(ms, "gone")
@@ -63,7 +63,8 @@ def test_the_next_delta_round_keeps_the_mirror_current_in_the_same_one_request(m
 
     assert run.kind == "delta" and run.outcome == "succeeded", run.note
     requests_ = graph_log(ms, mark)
-    assert len(requests_) == 1 and "users/delta" in requests_[0]["path"]
+    assert len(requests_) == 2 and "users/delta" in requests_[0]["path"]
+    assert "groups/delta" in requests_[1]["path"]  # the group mirror's own one request
     row = mirrored(tenant, f"kept@{domain}")
     assert row.department == "Finance" and row.display_name == "Kept"  # merged, not replaced
     assert not MirroredUser.objects.filter(tenant=tenant, microsoft_id=gone["id"]).exists()
