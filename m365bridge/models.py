@@ -403,6 +403,37 @@ class UserBinding(SyncedBinding):
         return self.bound and self.user_id is not None and not self.password_encrypted
 
 
+class UserPhotoSync(SyncedBinding):
+    """A bound user's profile photo as Microsoft 365 must hold it (I5): its own intent
+    row, synced by the engine's `photos` kind one `PUT photo/$value` at a time (a photo
+    is binary and up to 4 MB, so not in a `$batch`). `sha256` is the photo Microsoft
+    holds as far as Stratus knows ("" for none): an imported photo is recorded here
+    before it is stored, so it is never sent back."""
+
+    PENDING, PROVISIONED, ERROR = "pending", "provisioned", "error"
+    STATES = [(PENDING, "Pending"), (PROVISIONED, "Provisioned"), (ERROR, "Error")]
+
+    tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="photo_syncs")
+    binding = models.OneToOneField(UserBinding, on_delete=models.CASCADE, related_name="photo")
+    state = models.CharField(max_length=16, choices=STATES, default=PENDING)
+    sha256 = models.CharField(max_length=64, blank=True)
+
+    class Meta:
+        indexes = [
+            models.Index(
+                fields=["tenant", "next_attempt_at"],
+                condition=Q(needs_sync=True),
+                name="m365_photo_dirty",
+            ),
+        ]
+
+    def __str__(self):
+        return f"photo of {self.binding_id}"
+
+    def event_target(self):
+        return self.binding.event_target()
+
+
 class RetainedPassword(models.Model):
     """A user's Stratus password, encrypted (K1), while no binding holds it: set before
     the user was bound, or kept from a binding that was unbound, so that a bind or a

@@ -1,9 +1,10 @@
 """One tenant's sync task, and the sweep that finds lost ones.
 
 A task claims chunks of due user bindings (each followed by the licences of the
-accounts it created) and then of due group bindings, so that new members' accounts exist
-before their groups are written (G1), until nothing is due or its time is up; the
-caller re-queues. Every HTTP attempt renews the task's lease (`engine.Lease`).
+accounts it created), then of due group bindings, so that new members' accounts exist
+before their groups are written (G1), then of due profile photos (one PUT each), until
+nothing is due or its time is up; the caller re-queues. Every HTTP attempt renews the
+task's lease (`engine.Lease`).
 """
 
 from __future__ import annotations
@@ -19,11 +20,11 @@ from django.utils import timezone
 from .. import graph
 from ..models import Tenant
 from ..tenants import tenant_graph_session
-from . import engine, groups, licences, users
+from . import engine, groups, licences, photos, users
 from .engine import SyncResult
 from .intent import sync_send
 
-KINDS = [users.USERS, groups.GROUPS]
+KINDS = [users.USERS, groups.GROUPS, photos.PHOTOS]
 # Seconds a worker waits for the write budget before it leaves bulk work for later and
 # is free for another tenant's (or a security-relevant) change.
 BULK_PATIENCE = 1.0
@@ -50,6 +51,8 @@ def tenant_sync(*, tenant_id: int, time_limit: float = 50.0) -> SyncResult:
             _users_sync(client, tenant_id, lease, deadline, result)
             if not result.budget_wait:  # groups come after their members' accounts (G1)
                 _groups_sync(client, tenant_id, lease, deadline, result)
+            if not result.budget_wait:  # photos last: bulk, and after their accounts
+                _photos_sync(client, tenant_id, lease, deadline, result)
     except graph.NeedsReauthorization:
         result.held = Tenant.NEEDS_REAUTHORIZATION  # work stays dirty for after re-authorizing
     except engine.LeaseLost:
@@ -90,6 +93,14 @@ def _groups_sync(client, tenant_id: int, lease, deadline: float, result: SyncRes
         if not claimed:
             return
         groups.chunk_sync(client, claimed, result)
+
+
+def _photos_sync(client, tenant_id: int, lease, deadline: float, result: SyncResult) -> None:
+    while time.monotonic() < deadline:
+        claimed = engine.claim(photos.PHOTOS, tenant_id=tenant_id, token=lease.token)
+        if not claimed:
+            return
+        photos.chunk_sync(client, claimed, result)
 
 
 def _bulk_wait(client) -> float:
