@@ -767,6 +767,15 @@ class ImportJob(models.Model):
     # A lease like the reconcile's: one worker at a time; a dead worker's expires.
     claim_token = models.CharField(max_length=32, blank=True, editable=False)
     claimed_until = models.DateTimeField(null=True, blank=True, editable=False)
+    # The follow-up step once the users are in (`services.photo_imports`): each imported
+    # user's profile photo, read from Microsoft 365 ("photos x of y"), under the same lease.
+    PHOTOS_RUNNING = "running"
+    PHOTOS_STATUSES = [("", "Not started"), (PHOTOS_RUNNING, "Running"), (DONE, "Done")]
+    photos_status = models.CharField(max_length=8, choices=PHOTOS_STATUSES, blank=True)
+    photos_total = models.PositiveIntegerField(default=0)
+    photos_done = models.PositiveIntegerField(default=0)
+    photos_found = models.PositiveIntegerField(default=0)
+    photos_failed = models.PositiveIntegerField(default=0)
 
     objects = OrganizationScopedQuerySet.as_manager()
 
@@ -799,6 +808,9 @@ class ImportItem(models.Model):
     user = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
     )
+    # Its profile photo, for imported users: "" still to read, then stored / none / failed.
+    PHOTO_STORED, PHOTO_NONE, PHOTO_FAILED = "stored", "none", "failed"
+    photo = models.CharField(max_length=8, blank=True)
 
     class Meta:
         ordering = ["pk"]
