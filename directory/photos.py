@@ -69,8 +69,7 @@ def photo_check(data: bytes) -> CheckedPhoto:
         raise _refuse("The file is empty.")
     if len(data) > max_bytes:
         raise _refuse(
-            f"The file is {len(data) / 1024 / 1024:.1f} MB; a photo may be at most "
-            f"{max_bytes / 1024 / 1024:g} MB."
+            f"The file is larger than {max_bytes / 1024 / 1024:g} MB, the most a photo may be."
         )
     try:
         with warnings.catch_warnings():
