@@ -608,14 +608,14 @@ class GraphService:
 
     @route("PUT", f"users/{SEG}/photo/\\$value", "user.photo")
     def put_photo_value(self, ctx: Ctx, req: SubRequest, key: str) -> Resp:
-        user = self._photo_user(ctx, key, P.UPDATE_USERS)
+        user = self._photo_user(ctx, key, P.WRITE_PHOTOS)
         meta = photos.inspect(req.raw)
         photos.photo_store(self.state, ctx.tenant, user, req.raw, meta)
         return self.no_content()
 
     @route("DELETE", f"users/{SEG}/photo/\\$value", "user.photo")
     def delete_photo_value(self, ctx: Ctx, req: SubRequest, key: str) -> Resp:
-        user = self._photo_user(ctx, key, P.UPDATE_USERS)
+        user = self._photo_user(ctx, key, P.WRITE_PHOTOS)
         if not photos.photo_drop(self.state, ctx.tenant, user):
             raise photos.image_not_found()
         return self.no_content()
