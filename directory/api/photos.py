@@ -21,11 +21,11 @@ NO_PHOTO = "This user has no photo."
 
 
 class PhotoParser(BaseParser):
-    """The body as bytes, whatever its declared type (the content is what is checked),
-    read up to one byte past the photo limit: enough to tell it is too large, without
-    holding a larger body in memory."""
+    """An image body as bytes (its declared type is not trusted: the content is what is
+    checked), read up to one byte past the photo limit: enough to tell it is too large,
+    without holding a larger body in memory."""
 
-    media_type = "*/*"
+    media_type = "image/*"
 
     def parse(self, stream, media_type=None, parser_context=None) -> bytes:
         if stream is None:
@@ -33,8 +33,12 @@ class PhotoParser(BaseParser):
         return stream.read(getattr(settings, "STRATUS_PHOTO_MAX_BYTES", 4 * 1024 * 1024) + 1)
 
 
+class OctetStreamPhotoParser(PhotoParser):
+    media_type = "application/octet-stream"
+
+
 class UserPhotoApi(APIView):
-    parser_classes = [PhotoParser]
+    parser_classes = [PhotoParser, OctetStreamPhotoParser]
 
     def _user(self, request, user_id: int):
         return selectors.user_get(organization=request_organization(request), pk=user_id)
@@ -67,7 +71,10 @@ class UserPhotoApi(APIView):
         "nothing is stored. The photo is pushed to the user's Microsoft 365 account "
         "(event `user_photo_update_provision`).",
         request={"image/jpeg": OpenApiTypes.BINARY, "image/png": OpenApiTypes.BINARY},
-        responses={204: OpenApiResponse(description="Photo stored."), **error_responses(400, 404)},
+        responses={
+            204: OpenApiResponse(description="Photo stored."),
+            **error_responses(400, 404, 415),
+        },
     )
     def put(self, request, user_id: int):
         user = self._user(request, user_id)
