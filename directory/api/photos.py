@@ -12,12 +12,15 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from directory import photos, selectors
+from directory.errors import InvalidInput
 
 from .authentication import request_actor, request_organization
 from .errors import error_body, error_responses
+from .parsers import StrictJSONParser
 
 USERS = ["users"]
 NO_PHOTO = "This user has no photo."
+NOT_A_BODY = "Send the image itself as the request body, with Content-Type image/jpeg or image/png."
 
 
 class PhotoParser(BaseParser):
@@ -38,7 +41,9 @@ class OctetStreamPhotoParser(PhotoParser):
 
 
 class UserPhotoApi(APIView):
-    parser_classes = [PhotoParser, OctetStreamPhotoParser]
+    # JSON too, so that a JSON body gets a clear 400 naming `photo` (and the CSRF check
+    # of a session's POST can read it) rather than a bare 415.
+    parser_classes = [PhotoParser, OctetStreamPhotoParser, StrictJSONParser]
 
     def _user(self, request, user_id: int):
         return selectors.user_get(organization=request_organization(request), pk=user_id)
@@ -73,14 +78,15 @@ class UserPhotoApi(APIView):
         request={"image/jpeg": OpenApiTypes.BINARY, "image/png": OpenApiTypes.BINARY},
         responses={
             204: OpenApiResponse(description="Photo stored."),
-            **error_responses(400, 404, 415),
+            **error_responses(400, 404),
         },
     )
     def put(self, request, user_id: int):
         user = self._user(request, user_id)
-        photos.user_photo_set(
-            actor=request_actor(request), user=user, data=request.data, source="api"
-        )
+        data = request.data if isinstance(request.data, bytes) else b""
+        if not data and request.data:  # a JSON (or other) document, not an image
+            raise InvalidInput.for_field("photo", NOT_A_BODY)
+        photos.user_photo_set(actor=request_actor(request), user=user, data=data, source="api")
         return Response(status=status.HTTP_204_NO_CONTENT)
 
     @extend_schema(

@@ -58,9 +58,14 @@ def test_bad_input_is_a_400_naming_photo_and_nothing_is_stored(api, bob, data, r
     assert not Event.objects.filter(type="user_photo_update").exists()
 
 
-def test_a_json_body_is_415(api, bob):
+def test_a_json_body_is_a_400_saying_to_send_the_image(api, bob):
     response = api.put(f"/api/v1/users/{bob.pk}/photo", {"photo": "x"}, format="json")
-    assert response.status_code == 415
+    assert response.status_code == 400
+    assert "Send the image itself" in error_of(response)["fields"]["photo"][0]
+
+
+def test_another_declared_type_is_415(api, bob):
+    assert put(api, bob, b"hello", "text/plain").status_code == 415
 
 
 def test_delete_removes_it_and_get_is_then_404_no_photo(api, bob):

@@ -36,7 +36,7 @@ def test_a_user_sets_their_own_photo_and_sees_it(client, bob):
     assert response.status_code == 302 and response.url == HOME
     bob = reload(bob)
     page = client.get(HOME).content.decode()
-    assert f'{reverse("portal:photo", args=[240])}?v={bob.photo_sha256[:12]}' in page
+    assert f"{reverse('portal:photo', args=[240])}?v={bob.photo_sha256[:12]}" in page
     shown = client.get(reverse("portal:photo", args=[240]))
     assert Image.open(io.BytesIO(b"".join(shown.streaming_content))).size == (240, 240)
     event = Event.objects.get(type="user_photo_update")
