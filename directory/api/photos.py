@@ -78,7 +78,7 @@ class UserPhotoApi(APIView):
         request={"image/jpeg": OpenApiTypes.BINARY, "image/png": OpenApiTypes.BINARY},
         responses={
             204: OpenApiResponse(description="Photo stored."),
-            **error_responses(400, 404),
+            **error_responses(400, 404, 415),
         },
     )
     def put(self, request, user_id: int):
