@@ -161,8 +161,8 @@ def _item_photo(job: ImportJob, item: ImportItem, reply) -> None:
     if updated:
         ImportJob.objects.filter(pk=job.pk).update(
             photos_done=F("photos_done") + 1,
-            photos_found=F("photos_found") + (outcome == ImportItem.PHOTO_STORED),
-            photos_failed=F("photos_failed") + (outcome == ImportItem.PHOTO_FAILED),
+            photos_found=F("photos_found") + int(outcome == ImportItem.PHOTO_STORED),
+            photos_failed=F("photos_failed") + int(outcome == ImportItem.PHOTO_FAILED),
         )
 
 
