@@ -128,3 +128,22 @@ def test_a_busy_microsoft_leaves_the_photos_for_a_later_task(
     assert job.photos_status == "running" and job.photos_done == 0
     assert sent_photo_tasks == [job.pk]  # sent again, after a wait
     assert services.import_photos_run(job_id=job.pk).photos_found == 2
+
+
+def test_the_jobs_page_and_api_show_the_photo_progress(
+    client, alice, ms, tenant, people, sent_photo_tasks
+):
+    from django.urls import reverse
+    from rest_framework.test import APIClient
+
+    job = import_users(alice, tenant, ms, "pia", "quin", "ray")
+    client.force_login(alice)
+    page = client.get(reverse("m365:import_job", args=[tenant.pk, job.pk])).content.decode()
+    assert "Photos: starting; 0 stored." in page and "data-finished" not in page
+    services.import_photos_run(job_id=job.pk)
+    page = client.get(reverse("m365:import_job", args=[tenant.pk, job.pk])).content.decode()
+    assert "Photos: 3 of 3 read — finished; 2 stored." in page and "data-finished" in page
+    api = APIClient()
+    api.force_login(alice)
+    body = api.get(f"/api/v1/m365/tenants/{tenant.pk}/imports/{job.pk}").json()
+    assert body["photos"] == {"status": "done", "total": 3, "done": 3, "found": 2, "failed": 0}
