@@ -17,7 +17,6 @@ from collections import Counter
 from dataclasses import dataclass, field
 from datetime import timedelta
 
-from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.db.models import F, Q
 from django.utils import timezone
@@ -33,6 +32,7 @@ from ..models import ImportItem, ImportJob, MirroredUser, Tenant, UserBinding
 from ..selectors import tenant_for_email
 from ..sync.intent import binding_mark_dirty, sync_after_commit, task_send
 from .bindings import TENANT_NOT_CONNECTED
+from .import_lease import job_claim, job_renew
 from .passwords import retained_passwords_take
 
 IMPORT_TASK = "workers.tasks.m365_import_run"
@@ -110,26 +110,9 @@ def imports_resume() -> list[int]:
 # --- running -----------------------------------------------------------------------------
 
 
-def _lease() -> timedelta:
-    return timedelta(seconds=getattr(settings, "M365_IMPORT_LEASE_SECONDS", 120))
-
-
 def _claim(job_id: int, token: str) -> bool:
-    now = timezone.now()
-    return bool(
-        ImportJob.objects.filter(pk=job_id)
-        .exclude(status=ImportJob.DONE)
-        .filter(Q(claimed_until__isnull=True) | Q(claimed_until__lt=now))
-        .update(claim_token=token, claimed_until=now + _lease(), status=ImportJob.RUNNING)
-    )
-
-
-def _renew(job_id: int, token: str) -> bool:
-    return bool(
-        ImportJob.objects.filter(pk=job_id, claim_token=token).update(
-            claimed_until=timezone.now() + _lease()
-        )
-    )
+    jobs = ImportJob.objects.filter(pk=job_id).exclude(status=ImportJob.DONE)
+    return job_claim(jobs, token, status=ImportJob.RUNNING)
 
 
 def import_run(*, job_id: int) -> ImportJob | None:
@@ -151,7 +134,7 @@ def import_run(*, job_id: int) -> ImportJob | None:
         if not pks:
             break
         _chunk_import(job, pks, domains)
-        if not _renew(job_id, token):
+        if not job_renew(job_id, token):
             return job  # the lease was lost: another worker carries on
     ImportJob.objects.filter(pk=job_id, claim_token=token).update(
         status=ImportJob.DONE, ended_at=timezone.now(), claim_token="", claimed_until=None

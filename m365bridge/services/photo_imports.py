@@ -20,7 +20,6 @@ import time
 import uuid
 from datetime import timedelta
 
-from django.conf import settings
 from django.db import transaction
 from django.db.models import F, Q
 from django.utils import timezone
@@ -34,6 +33,7 @@ from ..models import ImportItem, ImportJob, UserBinding
 from ..sync.intent import task_send
 from ..sync.photos import photo_known
 from ..tenants import tenant_graph_session
+from .import_lease import job_claim, job_renew, lease_length
 
 log = logging.getLogger(__name__)
 
@@ -63,26 +63,11 @@ def import_photos_resume() -> list[int]:
     return ids
 
 
-def _lease() -> timedelta:
-    return timedelta(seconds=getattr(settings, "M365_IMPORT_LEASE_SECONDS", 120))
-
-
 def _claim(job_id: int, token: str) -> bool:
-    now = timezone.now()
-    return bool(
-        ImportJob.objects.filter(pk=job_id, status=ImportJob.DONE)
-        .exclude(photos_status=ImportJob.DONE)
-        .filter(Q(claimed_until__isnull=True) | Q(claimed_until__lt=now))
-        .update(claim_token=token, claimed_until=now + _lease(), photos_status="running")
+    jobs = ImportJob.objects.filter(pk=job_id, status=ImportJob.DONE).exclude(
+        photos_status=ImportJob.DONE
     )
-
-
-def _renew(job_id: int, token: str) -> bool:
-    return bool(
-        ImportJob.objects.filter(pk=job_id, claim_token=token).update(
-            claimed_until=timezone.now() + _lease()
-        )
-    )
+    return job_claim(jobs, token, photos_status=ImportJob.PHOTOS_RUNNING)
 
 
 def _pending(job: ImportJob):
@@ -102,7 +87,7 @@ def import_photos_run(*, job_id: int, time_limit: float = 50.0) -> ImportJob | N
     deadline = time.monotonic() + time_limit
     carry_on: float | None = None
     try:
-        within = 0.8 * _lease().total_seconds()
+        within = 0.8 * lease_length().total_seconds()
         with tenant_graph_session(tenant=job.tenant, within=within) as client:
             while carry_on is None:
                 items = list(_pending(job).select_related("user").order_by("pk")[:BATCH])
@@ -110,7 +95,7 @@ def import_photos_run(*, job_id: int, time_limit: float = 50.0) -> ImportJob | N
                     break
                 if not _batch_import(client, job, items):
                     carry_on = BUSY_WAIT
-                elif not _renew(job_id, token):
+                elif not job_renew(job_id, token):
                     return job  # the lease was lost: another worker carries on
                 elif time.monotonic() >= deadline:
                     carry_on = 0.0

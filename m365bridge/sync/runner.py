@@ -50,9 +50,13 @@ def tenant_sync(*, tenant_id: int, time_limit: float = 50.0) -> SyncResult:
             client.before_request = lease.renew
             _users_sync(client, tenant_id, lease, deadline, result)
             if not result.budget_wait:  # groups come after their members' accounts (G1)
-                _groups_sync(client, tenant_id, lease, deadline, result)
+                _kind_sync(
+                    groups.GROUPS, groups.chunk_sync, client, tenant_id, lease, deadline, result
+                )
             if not result.budget_wait:  # photos last: bulk, and after their accounts
-                _photos_sync(client, tenant_id, lease, deadline, result)
+                _kind_sync(
+                    photos.PHOTOS, photos.chunk_sync, client, tenant_id, lease, deadline, result
+                )
     except graph.NeedsReauthorization:
         result.held = Tenant.NEEDS_REAUTHORIZATION  # work stays dirty for after re-authorizing
     except engine.LeaseLost:
@@ -87,20 +91,13 @@ def _users_sync(client, tenant_id: int, lease, deadline: float, result: SyncResu
         licences.chunk_sync(client, [b.pk for b in claimed], result)
 
 
-def _groups_sync(client, tenant_id: int, lease, deadline: float, result: SyncResult) -> None:
+def _kind_sync(kind, chunk_sync, client, tenant_id: int, lease, deadline, result) -> None:
+    """Claim and send chunks of one kind (groups, photos) until none is due or time is up."""
     while time.monotonic() < deadline:
-        claimed = engine.claim(groups.GROUPS, tenant_id=tenant_id, token=lease.token)
+        claimed = engine.claim(kind, tenant_id=tenant_id, token=lease.token)
         if not claimed:
             return
-        groups.chunk_sync(client, claimed, result)
-
-
-def _photos_sync(client, tenant_id: int, lease, deadline: float, result: SyncResult) -> None:
-    while time.monotonic() < deadline:
-        claimed = engine.claim(photos.PHOTOS, tenant_id=tenant_id, token=lease.token)
-        if not claimed:
-            return
-        photos.chunk_sync(client, claimed, result)
+        chunk_sync(client, claimed, result)
 
 
 def _bulk_wait(client) -> float:
