@@ -56,6 +56,7 @@ def main() -> int:
         settings.MEDIA_ROOT = media
         from directory import services as directory_services
         from m365bridge import services
+        from m365bridge.capabilities import APPLICATION_PERMISSIONS
         from m365bridge.graph.tenant import tenant_graph
         from m365bridge.models import MirroredUser
         from m365bridge.sync import reconcile
@@ -69,7 +70,12 @@ def main() -> int:
             photoShare=args.photo_share,
         )
         tid = created["id"]
-        sim.control.grant(tid, app["clientId"], application_permissions=["User.ReadWrite.All"])
+        sim.control.grant(
+            tid,
+            app["clientId"],
+            application_permissions=APPLICATION_PERMISSIONS,
+            directory_roles=["User Administrator"],
+        )
         with_photo = sum(1 for u in sim.control.users(tid) if u["hasPhoto"])
         organization, owner = directory_services.organization_signup(
             name="Bench",
