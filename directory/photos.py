@@ -167,6 +167,11 @@ def photo_open(user: User, size: int | None = None):
         return None
 
 
+def photo_files_delete(name: str) -> None:
+    """Delete a photo's files (its original and display sizes), e.g. after its user."""
+    _files_delete(photo_files(name))
+
+
 def photo_content_type(name: str) -> str:
     return "image/png" if name.endswith(".png") else "image/jpeg"
 

@@ -106,7 +106,12 @@ def _row_sync(client, row: UserPhotoSync, result: SyncResult) -> None:
     sha256, size = user.photo_sha256, 0
     try:
         if sha256:
-            with directory_photos.photo_open(user) as stored:
+            stored = directory_photos.photo_open(user)
+            if stored is None:
+                raise graph.GraphError(
+                    "Stratus could not read this photo's file.", code="photo_file_missing"
+                )
+            with stored:
                 data = stored.read()
             size = len(data)
             content_type = directory_photos.photo_content_type(user.photo.name)

@@ -122,3 +122,15 @@ def test_initials_stand_in_for_a_missing_photo(bob):
     assert bob.initials == "BB"
     bob.first_name = bob.last_name = ""
     assert bob.email == "bob@acme.example" and bob.initials == "BA"
+
+
+def test_deleting_a_user_deletes_their_photo_files(
+    alice, bob, media, django_capture_on_commit_callbacks
+):
+    from directory import services
+
+    photos.user_photo_set(actor=alice, user=bob, data=image())
+    assert len(stored_files(media)) == 3
+    with django_capture_on_commit_callbacks(execute=True):
+        services.user_delete(actor=alice, user=bob)
+    assert stored_files(media) == []
