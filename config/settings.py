@@ -144,8 +144,16 @@ USE_TZ = True
 STATIC_URL = "/static/"
 STATIC_ROOT = env.path("STATIC_ROOT", default=str(VAR_DIR / "static"))
 STATICFILES_DIRS = [BASE_DIR / "static"]
+# Uploaded files (profile photos) go through Django's storage API: files under
+# MEDIA_ROOT by default, any storage backend with STRATUS_FILE_STORAGE. They are never
+# served from a public URL: the console and portal views check who may see them.
+MEDIA_ROOT = env.path("MEDIA_ROOT", default=str(VAR_DIR / "media"))
 STORAGES = {
-    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "default": {
+        "BACKEND": env.str(
+            "STRATUS_FILE_STORAGE", default="django.core.files.storage.FileSystemStorage"
+        )
+    },
     "staticfiles": {
         "BACKEND": (
             "whitenoise.storage.CompressedManifestStaticFilesStorage"
@@ -154,6 +162,11 @@ STORAGES = {
         )
     },
 }
+
+# Profile photos (I5): what an upload must be (Microsoft 365 takes at most 4 MB).
+STRATUS_PHOTO_MAX_BYTES = env.int("STRATUS_PHOTO_MAX_BYTES", default=4 * 1024 * 1024)
+STRATUS_PHOTO_MIN_SIDE = env.int("STRATUS_PHOTO_MIN_SIDE", default=48)
+STRATUS_PHOTO_MAX_SIDE = env.int("STRATUS_PHOTO_MAX_SIDE", default=4096)
 
 # Redis is used for the shared Graph write budget and as the production broker.
 REDIS_URL = env.str("REDIS_URL", default="")

@@ -21,6 +21,8 @@ USER_PASSWORD_SET = "user.password_set"
 USER_SUSPENDED = "user.suspended"
 USER_ACTIVATED = "user.activated"
 USER_DELETING = "user.deleting"
+# The profile photo was set, replaced or removed (`directory.photos`): bridges push it.
+USER_PHOTO_CHANGED = "user.photo_changed"
 # The password reached the organization's maximum age: bridges block remote sign-in
 # until the next USER_PASSWORD_SET (behaviour P6).
 USER_PASSWORD_EXPIRED = "user.password_expired"

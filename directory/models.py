@@ -129,6 +129,10 @@ class User(AbstractBaseUser, PermissionsMixin):
     postal_code = models.CharField(max_length=40, blank=True)
     country = models.CharField(max_length=128, blank=True)
     usage_location = models.CharField(max_length=2, blank=True)
+    # Profile photo (I5): the checked original, as pushed to Microsoft 365, stored through
+    # Django's storage API; its display sizes sit beside it (`directory.photos`).
+    photo = models.FileField(max_length=255, blank=True)
+    photo_sha256 = models.CharField(max_length=64, blank=True)
 
     objects = UserManager()
 
@@ -172,6 +176,12 @@ class User(AbstractBaseUser, PermissionsMixin):
     @property
     def name(self):
         return self.display_name or f"{self.first_name} {self.last_name}".strip() or self.email
+
+    @property
+    def initials(self) -> str:
+        """What the avatar shows when there is no photo: "Ada Lovelace" -> "AL"."""
+        words = [w for w in self.name.replace("@", " ").replace(".", " ").split() if w[:1]]
+        return "".join(w[0] for w in words[:2]).upper() or "?"
 
     def event_target(self):
         return ("user", self.pk, self.email)

@@ -19,6 +19,7 @@ HELPDESK_CONSOLE_READS = frozenset(
         "console:dashboard",
         "console:users",
         "console:user_detail",
+        "console:user_photo",
         "console:groups",
         "console:group_detail",
     }
@@ -36,7 +37,7 @@ HELPDESK_CONSOLE_ACTIONS = frozenset(
 CONSOLE_GETS_THAT_WRITE = frozenset({"m365:callback"})
 
 HELPDESK_API_READS = frozenset(
-    {"api-users", "api-user", "api-groups", "api-group", "api-group-members"}
+    {"api-users", "api-user", "api-user-photo", "api-groups", "api-group", "api-group-members"}
 )
 HELPDESK_API_ACTIONS = frozenset({"api-user-password"})
 

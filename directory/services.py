@@ -16,7 +16,7 @@ from django.utils.text import slugify
 
 from audit.services import event_new, event_record, events_record
 
-from . import emails, hooks
+from . import emails, hooks, photos
 from .addresses import email_canonical
 from .errors import Conflict, InvalidInput, NotAllowed
 from .models import ApiKey, Group, Membership, Organization, PasswordHistoryEntry, User
@@ -504,7 +504,10 @@ def user_delete(*, actor: User, user: User) -> None:
     organization = user.organization
     _announce(hooks.USER_DELETING, actor=actor, user=user)
     event_record(organization=organization, type="user_delete", actor=actor, target=user)
+    photo = user.photo.name
     user.delete()
+    if photo:  # its files go once the row is gone for good
+        transaction.on_commit(lambda: photos.photo_files_delete(photo))
 
 
 # --- groups --------------------------------------------------------------------------

@@ -90,6 +90,7 @@ def run_control(args) -> object:
             seed=args.seed,
             user_password=args.user_password,
             tenant_id=args.id,
+            photoShare=args.photo_share or None,
         )
     if command == ("tenant", "list"):
         return c.list_tenants()
@@ -195,6 +196,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--partner", default="godaddy", help="federation partner: godaddy or adfs")
     p.add_argument("--users", type=int, default=0)
     p.add_argument("--groups", type=int, default=0)
+    p.add_argument(
+        "--photo-share", type=float, default=0.0, help="share of generated users with a photo"
+    )
     p.add_argument("--user-password", help="password for every generated user")
     p.add_argument(
         "--admin",

@@ -3,6 +3,7 @@ benchmark, the CLI and Stratus's own test suite)."""
 
 from __future__ import annotations
 
+import base64
 from urllib.parse import quote
 
 import requests
@@ -217,10 +218,18 @@ class GraphSimControl:
     def clear_faults(self, tenant_id: str) -> dict:
         return self.set_faults(tenant_id)
 
-    def set_throttling(self, tenant_id: str, enabled: bool = True, size: str | None = None) -> dict:
+    def set_throttling(
+        self,
+        tenant_id: str,
+        enabled: bool = True,
+        size: str | None = None,
+        outlook_limit: int | None = None,
+    ) -> dict:
         body = {"enabled": enabled}
         if size is not None:
             body["size"] = size
+        if outlook_limit is not None:
+            body["outlookLimit"] = outlook_limit
         return self._call("PUT", f"/tenants/{tenant_id}/throttling", body)
 
     def set_time_scale(self, tenant_id: str, scale: float) -> dict:
@@ -253,6 +262,26 @@ class GraphSimControl:
         return self._call("PUT", f"/apps/{client_id}/write-limit", {"writes": writes})
 
     # -- an admin in the Microsoft portal ------------------------------------------------
+    def user_photo(self, tenant_id: str, user: str) -> bytes | None:
+        """A user's photo as stored (None when there is none)."""
+        try:
+            body = self._call("GET", f"/tenants/{tenant_id}/users/{_q(user)}/photo")
+        except GraphSimError as exc:
+            if exc.status == 404:
+                return None
+            raise
+        return base64.b64decode(body["data"])
+
+    def set_user_photo(self, tenant_id: str, user: str, data: bytes) -> dict:
+        return self._call(
+            "PUT",
+            f"/tenants/{tenant_id}/users/{_q(user)}/photo",
+            {"data": base64.b64encode(data).decode()},
+        )
+
+    def delete_user_photo(self, tenant_id: str, user: str) -> dict:
+        return self._call("DELETE", f"/tenants/{tenant_id}/users/{_q(user)}/photo")
+
     def users(self, tenant_id: str, deleted: bool = False) -> list:
         return self._call(
             "GET", f"/tenants/{tenant_id}/users", params={"deleted": "true" if deleted else "false"}

@@ -7,6 +7,7 @@ throttling, read the request log, and change users behind the client's back.
 
 from __future__ import annotations
 
+import base64
 import json
 import uuid
 
@@ -14,7 +15,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
-from graphsim import __version__, applications, roles
+from graphsim import __version__, applications, photos, roles
 from graphsim.directory import USER_PROPERTIES, iso
 from graphsim.errors import GraphError
 from graphsim.tenants import SpecError, add_user, tenant_create, tenant_reset, tenant_summary
@@ -46,6 +47,7 @@ def throttle_restart(tenant) -> None:
     runtime.write_most.clear()
     runtime.tenant_write_most = None
     runtime.priorities.clear()
+    runtime.outlook_window.clear()
 
 
 def grant_record(tenant, client_id: str) -> dict:
@@ -107,6 +109,7 @@ def routes(sim) -> list[Route]:
         view["roles"] = [roles.ROLE_NAMES.get(r, r) for r in user.get("_roles") or []]
         view["deleted"] = bool(user.get("_deletedAt"))
         view["hasPassword"] = bool(user.get("_password"))
+        view["hasPhoto"] = bool(user.get("_photo"))
         return view
 
     @endpoint
@@ -156,6 +159,8 @@ def routes(sim) -> list[Route]:
             if body["size"] not in (None, "small", "medium", "large"):
                 raise SpecError("size must be small, medium, large or null")
             tenant.settings["size"] = body["size"]
+        if "outlookLimit" in body:  # photo calls per mailbox per 10 min (default 10,000)
+            tenant.settings["outlook_limit"] = int(body["outlookLimit"] or 0) or None
         throttle_restart(tenant)
         state.save_tenant(tenant)
         return _json(200, tenant.settings)
@@ -417,6 +422,28 @@ def routes(sim) -> list[Route]:
         return _json(200, user_info(user))
 
     @endpoint
+    async def get_photo(request, body):
+        tenant = tenant_of(request)
+        user = user_of(request, tenant)
+        raw = photos.photo_bytes(state, tenant, user)
+        return _json(200, {**user["_photo"], "data": base64.b64encode(raw).decode()})
+
+    @endpoint
+    async def set_photo(request, body):
+        """As an admin uploading in the portal: the same checks as Graph's PUT."""
+        tenant = tenant_of(request)
+        user = user_of(request, tenant)
+        raw = base64.b64decode(body["data"])
+        meta = photos.inspect(raw)
+        photos.photo_store(state, tenant, user, raw, meta)
+        return _json(200, meta)
+
+    @endpoint
+    async def delete_photo(request, body):
+        tenant = tenant_of(request)
+        return _json(200, {"deleted": photos.photo_drop(state, tenant, user_of(request, tenant))})
+
+    @endpoint
     async def block(request, body):
         tenant = tenant_of(request)
         directory.user_update(tenant, user_of(request, tenant), {"accountEnabled": False})
@@ -490,6 +517,9 @@ def routes(sim) -> list[Route]:
         Route(u, update_user, methods=["PATCH"]),
         Route(u, delete_user, methods=["DELETE"]),
         Route(u + "/password", set_password, methods=["POST"]),
+        Route(u + "/photo", get_photo),
+        Route(u + "/photo", set_photo, methods=["PUT"]),
+        Route(u + "/photo", delete_photo, methods=["DELETE"]),
         Route(u + "/block", block, methods=["POST"]),
         Route(u + "/unblock", unblock, methods=["POST"]),
         Route(u + "/revoke", revoke, methods=["POST"]),

@@ -6,7 +6,6 @@ inner requests through exactly the same path (throttling included) as HTTP ones.
 
 from __future__ import annotations
 
-import base64
 import re
 import time
 import uuid
@@ -16,7 +15,7 @@ from urllib.parse import quote, urlencode
 
 import jwt
 
-from graphsim import odata, roles
+from graphsim import odata, photos, roles
 from graphsim import permissions as P
 from graphsim.directory import (
     GROUP_PROPERTIES,
@@ -239,7 +238,10 @@ class GraphService:
         try:
             handler, name, params = self._match(req)
             ru, write = request_cost(req.method, name, req.query)
-            verdict = charge(self.state, ctx.tenant, ctx.app_id, ru, write)
+            # Photo calls are in the Outlook bucket (`photos.outlook_charge`), not the
+            # identity resource units; their writes still count in the write windows.
+            identity_ru = 0 if name == "user.photo" else ru
+            verdict = charge(self.state, ctx.tenant, ctx.app_id, identity_ru, write)
             if verdict.retry_after is not None:
                 scope = f"Tenant_Application/ReadWrite/{ctx.app_id}/{ctx.tenant.id}"
                 raise too_many_requests(verdict.retry_after, verdict.information, scope)
@@ -599,46 +601,40 @@ class GraphService:
 
     @route("GET", f"users/{SEG}/photo/\\$value", "user.photo")
     def get_photo_value(self, ctx: Ctx, req: SubRequest, key: str) -> Resp:
-        user = self._user(ctx, key)
-        self.require(ctx, P.READ_USERS)
-        if not user.get("_photo"):
-            raise GraphError(
-                404,
-                "ImageNotFound",
-                "Exception of type 'Microsoft.Fast.Profile."
-                "Core.Exception.ImageNotFoundException' was thrown.",
-            )
-        return Resp(200, base64.b64decode(user["_photo"]), {}, user.get("_photoType"))
+        user = self._photo_user(ctx, key, P.READ_USERS)
+        raw = photos.photo_bytes(self.state, ctx.tenant, user)
+        headers = {"ETag": user["_photo"]["etag"]}
+        return Resp(200, raw, headers, user["_photo"]["type"])
 
     @route("PUT", f"users/{SEG}/photo/\\$value", "user.photo")
     def put_photo_value(self, ctx: Ctx, req: SubRequest, key: str) -> Resp:
-        user = self._user(ctx, key)
-        self.require(ctx, P.UPDATE_USERS)
-        user["_photo"] = base64.b64encode(req.raw).decode()
-        user["_photoType"] = req.headers.get("content-type", "image/jpeg")
-        self.state.save_object(ctx.tenant, user)
+        user = self._photo_user(ctx, key, P.WRITE_PHOTOS)
+        meta = photos.inspect(req.raw)
+        photos.photo_store(self.state, ctx.tenant, user, req.raw, meta)
+        return self.no_content()
+
+    @route("DELETE", f"users/{SEG}/photo/\\$value", "user.photo")
+    def delete_photo_value(self, ctx: Ctx, req: SubRequest, key: str) -> Resp:
+        user = self._photo_user(ctx, key, P.WRITE_PHOTOS)
+        if not photos.photo_drop(self.state, ctx.tenant, user):
+            raise photos.image_not_found()
         return self.no_content()
 
     @route("GET", f"users/{SEG}/photo", "user.photo")
     def get_photo(self, ctx: Ctx, req: SubRequest, key: str) -> Resp:
+        user = self._photo_user(ctx, key, P.READ_USERS)
+        context = f"{CONTEXT}users('{user['id']}')/photo/$entity"
+        return self.ok(photos.metadata_view(user, context))
+
+    def _photo_user(self, ctx: Ctx, key: str, allowed: set) -> dict:
+        """The user a photo call is for, charged to the Outlook bucket of its mailbox."""
         user = self._user(ctx, key)
-        self.require(ctx, P.READ_USERS)
-        if not user.get("_photo"):
-            raise GraphError(
-                404,
-                "ImageNotFound",
-                "Exception of type 'Microsoft.Fast.Profile."
-                "Core.Exception.ImageNotFoundException' was thrown.",
-            )
-        return self.ok(
-            {
-                "@odata.context": f"{CONTEXT}users('{user['id']}')/photo/$entity",
-                "@odata.mediaContentType": user.get("_photoType"),
-                "id": "default",
-                "width": None,
-                "height": None,
-            }
-        )
+        self.require(ctx, allowed)
+        wait = photos.outlook_charge(ctx.tenant, ctx.app_id, user["id"])
+        if wait is not None:
+            scope = f"Mailbox/{ctx.app_id}/{user['id']}"
+            raise too_many_requests(wait, "ApplicationMailboxLimitExceeded", scope)
+        return user
 
     @route("GET", f"users/{SEG}/memberOf", "user.memberOf")
     def member_of(self, ctx: Ctx, req: SubRequest, key: str) -> Resp:

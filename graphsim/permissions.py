@@ -18,6 +18,8 @@ READ_USERS = {
 }
 CREATE_USERS = {"User.Create", "User.ReadWrite.All", "Directory.ReadWrite.All", AS_USER}
 UPDATE_USERS = {"User.ReadUpdate.All", "User.ReadWrite.All", "Directory.ReadWrite.All", AS_USER}
+# profilephoto-update: ProfilePhoto.ReadWrite.All (least) or User.ReadWrite.All.
+WRITE_PHOTOS = {"ProfilePhoto.ReadWrite.All", "User.ReadWrite.All", AS_USER}
 RESET_PASSWORD = {"User-PasswordProfile.ReadWrite.All", "User.ReadWrite.All", AS_USER}
 ENABLE_USERS = {
     "User.EnableDisableAccount.All",

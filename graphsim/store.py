@@ -73,6 +73,12 @@ class Database:
         with self.lock:
             self.conn.execute("DELETE FROM kv WHERE scope = ?", (scope,))
 
+    def get(self, scope: str, key: str) -> dict | None:
+        row = self.conn.execute(
+            "SELECT data FROM kv WHERE scope = ? AND key = ?", (scope, key)
+        ).fetchone()
+        return json.loads(row[0]) if row else None
+
     def load(self, scope: str) -> dict[str, dict]:
         rows = self.conn.execute("SELECT key, data FROM kv WHERE scope = ?", (scope,))
         return {key: json.loads(data) for key, data in rows}
@@ -120,6 +126,7 @@ class Runtime:
     tenant_write_most: object = None  # throttle.SlidingMost of every app's writes
     priorities: dict = field(default_factory=dict)  # x-ms-throttle-priority -> writes
     lag: dict = field(default_factory=dict)  # object id -> reads left that 404
+    outlook_window: dict = field(default_factory=dict)  # (app id, user id) -> [start, used]
     forced_429: int = 0
 
 
@@ -211,6 +218,7 @@ class State:
             self.db.delete("tenant", tenant.id)
             self.db.drop_scope(f"obj:{tenant.id}")
             self.db.drop_scope(f"chg:{tenant.id}")
+            self.db.drop_scope(f"photo:{tenant.id}")
         if not keep_log:
             self.db.delete_log(tenant.id)
         self.tenants.pop(tenant.id, None)

@@ -7,7 +7,7 @@ import re
 import time
 import uuid
 
-from graphsim import passwords, roles
+from graphsim import passwords, photos, roles
 from graphsim.directory import USER_PROPERTIES, Directory, iso
 from graphsim.generate import GROUP_NAMES, generated_users
 from graphsim.store import State, Tenant
@@ -261,6 +261,9 @@ def generate_users(state: State, tenant: Tenant, spec: dict) -> None:
     shared = passwords.hash_password(spec["userPassword"]) if spec.get("userPassword") else None
     skus = tenant.info["skus"]
     free = {s["skuId"]: s["prepaidUnits"]["enabled"] for s in skus}
+    # `photoShare` (0 to 1): the share of generated users given a small photo.
+    photo_share = float(spec.get("photoShare") or 0)
+    photo_rng = random.Random(spec["seed"] + 2)
     created = time.time()
     for index, attrs in enumerate(
         generated_users(count, domain, spec["seed"], tenant.info["displayName"])
@@ -299,7 +302,11 @@ def generate_users(state: State, tenant: Tenant, spec: dict) -> None:
                 break
         tenant.users[user["id"]] = user
         tenant.upns[user["userPrincipalName"].lower()] = user["id"]
-        state.save_object(tenant, user)
+        if photo_rng.random() < photo_share:
+            raw = photos.generated_photo(spec["seed"], index)
+            photos.photo_store(state, tenant, user, raw, photos.inspect(raw))
+        else:
+            state.save_object(tenant, user)
 
 
 def generate_groups(state: State, tenant: Tenant, spec: dict) -> None:

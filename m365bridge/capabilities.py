@@ -67,6 +67,8 @@ REVOKE_SESSIONS = (
     "Directory.ReadWrite.All",
     AS_USER,
 )
+# profilephoto-update: least privileged first.
+WRITE_PHOTOS = ("ProfilePhoto.ReadWrite.All", "User.ReadWrite.All", AS_USER)
 CREATE_GROUPS = ("Group.Create", "Group.ReadWrite.All", "Directory.ReadWrite.All", AS_USER)
 WRITE_MEMBERS = (
     "GroupMember.ReadWrite.All",
@@ -96,6 +98,7 @@ APPLICATION_PERMISSIONS = [
     "Group.ReadWrite.All",
     "GroupMember.ReadWrite.All",
     "LicenseAssignment.ReadWrite.All",
+    "ProfilePhoto.ReadWrite.All",
 ]
 
 
@@ -155,6 +158,12 @@ FEATURES = [
     ),
     Feature(
         "licenses", "Assign a default license", (ASSIGN_LICENSES,), delegated_roles=LICENSE_ROLES
+    ),
+    Feature(
+        "photos",
+        "Push profile photos",
+        (WRITE_PHOTOS,),
+        delegated_roles=USER_WRITER_ROLES,
     ),
 ]
 

@@ -427,6 +427,37 @@ class UserBinding(SyncedBinding):
         return self.bound and self.user_id is not None and not self.password_encrypted
 
 
+class UserPhotoSync(SyncedBinding):
+    """A bound user's profile photo as Microsoft 365 must hold it (I5): its own intent
+    row, synced by the engine's `photos` kind one `PUT photo/$value` at a time (a photo
+    is binary and up to 4 MB, so not in a `$batch`). `sha256` is the photo Microsoft
+    holds as far as Stratus knows ("" for none): an imported photo is recorded here
+    before it is stored, so it is never sent back."""
+
+    PENDING, PROVISIONED, ERROR = "pending", "provisioned", "error"
+    STATES = [(PENDING, "Pending"), (PROVISIONED, "Provisioned"), (ERROR, "Error")]
+
+    tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="photo_syncs")
+    binding = models.OneToOneField(UserBinding, on_delete=models.CASCADE, related_name="photo")
+    state = models.CharField(max_length=16, choices=STATES, default=PENDING)
+    sha256 = models.CharField(max_length=64, blank=True)
+
+    class Meta:
+        indexes = [
+            models.Index(
+                fields=["tenant", "next_attempt_at"],
+                condition=Q(needs_sync=True),
+                name="m365_photo_dirty",
+            ),
+        ]
+
+    def __str__(self):
+        return f"photo of {self.binding_id}"
+
+    def event_target(self):
+        return self.binding.event_target()
+
+
 class RetainedPassword(models.Model):
     """A user's Stratus password, encrypted (K1), while no binding holds it: set before
     the user was bound, or kept from a binding that was unbound, so that a bind or a
@@ -813,6 +844,15 @@ class ImportJob(models.Model):
     # A lease like the reconcile's: one worker at a time; a dead worker's expires.
     claim_token = models.CharField(max_length=32, blank=True, editable=False)
     claimed_until = models.DateTimeField(null=True, blank=True, editable=False)
+    # The follow-up step once the users are in (`services.photo_imports`): each imported
+    # user's profile photo, read from Microsoft 365 ("photos x of y"), under the same lease.
+    PHOTOS_RUNNING = "running"
+    PHOTOS_STATUSES = [("", "Not started"), (PHOTOS_RUNNING, "Running"), (DONE, "Done")]
+    photos_status = models.CharField(max_length=8, choices=PHOTOS_STATUSES, blank=True)
+    photos_total = models.PositiveIntegerField(default=0)
+    photos_done = models.PositiveIntegerField(default=0)
+    photos_found = models.PositiveIntegerField(default=0)
+    photos_failed = models.PositiveIntegerField(default=0)
 
     objects = OrganizationScopedQuerySet.as_manager()
 
@@ -854,6 +894,9 @@ class ImportItem(models.Model):
     )
     # A group's members that did not come with it: [{"microsoft_id", "label", "reason"}].
     members_left_out = models.JSONField(default=list, blank=True)
+    # Its profile photo, for imported users: "" still to read, then stored / none / failed.
+    PHOTO_STORED, PHOTO_NONE, PHOTO_FAILED = "stored", "none", "failed"
+    photo = models.CharField(max_length=8, blank=True)
 
     class Meta:
         ordering = ["pk"]

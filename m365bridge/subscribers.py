@@ -6,7 +6,8 @@ registers the bridge's answers:
 
 - `directory_changed`: a change Microsoft 365 must follow marks the user's or group's
   bindings for sync (durable intent, inside the directory's transaction) and sends the
-  tenant's sync task after commit; a password is kept encrypted on the binding (K1);
+  tenant's sync task after commit; a password is kept encrypted on the binding (K1); a
+  new or removed profile photo marks the account's photo row (`sync.photos`);
 - `bindings.binding_password_problems` (through `services`): Microsoft's password rules
   for bound users, so a password Microsoft would refuse is refused before it is saved;
 - `selectors.binding_service_status` and `selectors.binding_password_rules`: what the
@@ -30,6 +31,7 @@ from .events import tenant_event
 from .graph import budget
 from .models import GroupBinding, UserBinding
 from .sync.intent import binding_mark_dirty, sync_after_commit
+from .sync.photos import photo_mark_dirty
 
 # Changes whose effect on Microsoft is computed from the user row by the planner.
 _USER_STATE_KINDS = {hooks.USER_SUSPENDED, hooks.USER_ACTIVATED, hooks.USER_PASSWORD_EXPIRED}
@@ -71,6 +73,11 @@ def directory_changed(change: hooks.DirectoryChange) -> None:
 
 def _user_changed(change: hooks.DirectoryChange) -> None:
     if change.kind == hooks.USER_CREATED:
+        return
+    if change.kind == hooks.USER_PHOTO_CHANGED:
+        tenant_id = photo_mark_dirty(user_id=change.user_id, actor_id=change.actor_id)
+        if tenant_id is not None:
+            sync_after_commit(tenant_id=tenant_id)
         return
     if change.kind == hooks.USER_SIGNED_IN:
         _signed_in(change)

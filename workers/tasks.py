@@ -139,12 +139,27 @@ def m365_import_run(job_id: int) -> dict:
     job = services.import_run(job_id=job_id)
     if job is None:
         return {"outcome": "missing"}
+    if job.status == job.DONE:  # the users are in: their photos follow, in their own task
+        services.import_photos_send(job_id=job_id)
     return {"status": job.status, "done": job.done, "total": job.total}
+
+
+@shared_task(acks_late=True, ignore_result=True)
+def m365_import_photos_run(job_id: int) -> dict:
+    """Read the profile photos of one import's users from Microsoft 365. Safe to run
+    twice or after a dead worker: each photo is stored once, under the job's lease."""
+    from m365bridge import services
+
+    job = services.import_photos_run(job_id=job_id)
+    if job is None:
+        return {"outcome": "missing"}
+    return {"photos": job.photos_status, "done": job.photos_done, "total": job.photos_total}
 
 
 @shared_task(ignore_result=True)
 def m365_imports_resume() -> list[int]:
-    """Send again the imports whose worker stopped or whose task was lost."""
+    """Send again the imports (and their photo steps) whose worker stopped or whose task
+    was lost."""
     from m365bridge import services
 
-    return services.imports_resume()
+    return services.imports_resume() + services.import_photos_resume()

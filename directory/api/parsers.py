@@ -1,4 +1,5 @@
-"""The API reads JSON and nothing else.
+"""The API reads JSON and nothing else (but for a photo's image body,
+`directory.api.photos.PhotoParser`, on that one endpoint).
 
 Only JSON is parsed, so a form-encoded or multipart body is the 415 the documentation
 promises rather than being quietly accepted. Python's decoder recurses once per nesting

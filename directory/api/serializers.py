@@ -69,7 +69,13 @@ class UserOutputSerializer(serializers.Serializer):
     usage_location = serializers.CharField()
     created_at = serializers.DateTimeField()
     password_changed_at = serializers.DateTimeField(allow_null=True)
+    has_photo = serializers.SerializerMethodField(
+        help_text="Whether the user has a profile photo (GET /users/{id}/photo returns it)."
+    )
     groups = serializers.SerializerMethodField(help_text="Ids of the groups the user is in.")
+
+    def get_has_photo(self, user: User) -> bool:
+        return bool(user.photo_sha256)
 
     def get_groups(self, user: User) -> list[int]:
         # The views prefetch `security_groups`, so this costs no query per user.

@@ -1,13 +1,14 @@
 from django.urls import include, path, re_path
 from drf_spectacular.views import SpectacularAPIView
 
-from . import docs, views
+from . import docs, photos, views
 from .errors import not_found
 
 urlpatterns = [
     path("users", views.UserListApi.as_view(), name="api-users"),
     path("users/<int:user_id>", views.UserDetailApi.as_view(), name="api-user"),
     path("users/<int:user_id>/password", views.UserPasswordApi.as_view(), name="api-user-password"),
+    path("users/<int:user_id>/photo", photos.UserPhotoApi.as_view(), name="api-user-photo"),
     path("users/<int:user_id>/suspend", views.UserSuspendApi.as_view(), name="api-user-suspend"),
     path("users/<int:user_id>/activate", views.UserActivateApi.as_view(), name="api-user-activate"),
     path("groups", views.GroupListApi.as_view(), name="api-groups"),

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from .views import auth, dashboard, events, groups, lifecycle, organization, users
+from .views import auth, dashboard, events, groups, lifecycle, organization, photos, users
 
 app_name = "console"
 
@@ -16,6 +16,8 @@ urlpatterns = [
     path("users/<int:pk>/", users.user_detail, name="user_detail"),
     path("users/<int:pk>/edit/", users.user_edit, name="user_edit"),
     path("users/<int:pk>/password/", users.user_password, name="user_password"),
+    path("users/<int:pk>/photo/", photos.user_photo_edit, name="user_photo_edit"),
+    path("users/<int:pk>/photo/<int:size>/", photos.user_photo, name="user_photo"),
     path("users/<int:pk>/suspend/", users.user_suspend, name="user_suspend"),
     path("users/<int:pk>/activate/", users.user_activate, name="user_activate"),
     path("users/<int:pk>/delete/", users.user_delete, name="user_delete"),

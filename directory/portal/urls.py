@@ -9,6 +9,8 @@ urlpatterns = [
     path("sign-in/", views.sign_in, name="sign_in"),
     path("sign-out/", views.sign_out, name="sign_out"),
     path("password/", views.password_change, name="password_change"),
+    path("photo/", views.photo_edit, name="photo_edit"),
+    path("photo/<int:size>/", views.photo, name="photo"),
     path("security/", mfa_views.mfa_settings, name="mfa"),
     path("security/verify/", mfa_views.mfa_verify, name="mfa_verify"),
     path(

@@ -22,6 +22,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from directory import lifecycle, mfa, signins
 from directory.errors import InvalidInput
 from directory.models import AccountToken
+from directory.photo_views import photo_form_submit, photo_response
 
 from . import selectors
 from .forms import ChangePasswordForm, ForgotForm, NewPasswordForm, SignInForm
@@ -121,6 +122,25 @@ def home(request):
             and (timezone.now() - user.password_changed_at).total_seconds() < 60,
         },
     )
+
+
+@portal_user_required
+@require_GET
+def photo(request, size):
+    """The signed-in user's own photo (a display size)."""
+    return photo_response(request, request.user, size)
+
+
+@portal_user_required
+@require_http_methods(["GET", "POST"])
+def photo_edit(request):
+    form, done = photo_form_submit(request, actor=request.user, user=request.user, source="portal")
+    if done:
+        messages.success(
+            request, "Your photo was removed." if done == "removed" else "Your photo was saved."
+        )
+        return redirect("portal:home")
+    return render(request, "portal/photo.html", {"form": form})
 
 
 @portal_user_required

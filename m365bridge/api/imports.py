@@ -158,9 +158,22 @@ class ImportItemSerializer(serializers.ModelSerializer):
         ]
 
 
+class ImportPhotosSerializer(serializers.Serializer):
+    status = serializers.CharField(
+        help_text='"" until the users are in, then "running", then "done".'
+    )
+    total = serializers.IntegerField(help_text="Imported users whose photo is read.")
+    done = serializers.IntegerField()
+    found = serializers.IntegerField(help_text="Photos stored in Stratus.")
+    failed = serializers.IntegerField(help_text="Photos Stratus could not take.")
+
+
 class ImportJobOutputSerializer(serializers.ModelSerializer):
     results = serializers.SerializerMethodField(
         help_text="Each user that did not import (failed or skipped) and why."
+    )
+    photos = serializers.SerializerMethodField(
+        help_text="The follow-up step reading each imported user's profile photo."
     )
 
     class Meta:
@@ -179,7 +192,17 @@ class ImportJobOutputSerializer(serializers.ModelSerializer):
             "started_at",
             "ended_at",
             "results",
+            "photos",
         ]
+
+    def get_photos(self, job) -> ImportPhotosSerializer:
+        return {
+            "status": job.photos_status,
+            "total": job.photos_total,
+            "done": job.photos_done,
+            "found": job.photos_found,
+            "failed": job.photos_failed,
+        }
 
     def get_results(self, job) -> ImportItemSerializer(many=True):
         items = import_selectors.import_items_unfinished(job=job)[:1000]

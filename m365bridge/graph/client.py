@@ -122,6 +122,7 @@ class GraphClient:
         *,
         params: dict | None = None,
         json: Any = None,
+        data: bytes | None = None,
         headers: dict | None = None,
         write_cost: int | None = None,
         priority: str = "normal",
@@ -130,7 +131,8 @@ class GraphClient:
         """Send one request and return the successful response, or raise GraphError.
         `priority` (low, normal, high) orders its writes in the budget and is sent as
         `x-ms-throttle-priority`; `patience` is the most seconds its writes wait for the
-        budget (beyond it `Throttled` is raised and nothing is sent)."""
+        budget (beyond it `Throttled` is raised and nothing is sent). `data` is a binary
+        body (a photo), sent as is."""
         method = method.upper()
         url = self._url(path)
         cost = write_cost if write_cost is not None else (0 if method in READ_METHODS else 1)
@@ -149,6 +151,7 @@ class GraphClient:
                 url,
                 params=params,
                 json=json,
+                data=data,
                 headers=headers,
                 client_request_id=client_request_id,
                 attempt=attempt,
@@ -181,7 +184,7 @@ class GraphClient:
                 continue
             raise error
 
-    def _send(self, method, url, *, params, json, headers, client_request_id, attempt):
+    def _send(self, method, url, *, params, json, headers, client_request_id, attempt, data=None):
         all_headers = {
             "Accept": "application/json",
             "client-request-id": client_request_id,
@@ -193,7 +196,7 @@ class GraphClient:
         started = time.monotonic()
         try:
             response = self.session.request(
-                method, url, params=params, json=json, headers=all_headers
+                method, url, params=params, json=json, data=data, headers=all_headers
             )
         except requests.RequestException as exc:
             self._observe(method, 0, started, {})

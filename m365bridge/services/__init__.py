@@ -19,6 +19,8 @@ Microsoft 365 is left to workers (`m365bridge.sync`), sent after commit.
   reading Microsoft and writing nothing;
 - `imports`: importing Microsoft 365 users from the tenant's mirror as a background
   job, and linking a conflict to the Stratus user that has its address (issue 12);
+- `photo_imports`: the import's follow-up step reading each imported user's profile
+  photo from Microsoft 365 (I5);
 - `keys`: re-encrypting retained passwords and token caches with the newest key.
 
 Callers use the package: `from m365bridge import services; services.user_bind(...)`.
@@ -58,11 +60,15 @@ from .passwords import (
     retained_passwords_prune,
     retained_passwords_take,
 )
+from .photo_imports import import_photos_resume, import_photos_run, import_photos_send
 from .preview import group_bind_preview, tenant_sync_preview, users_bind_preview
 from .reconcile import tenant_reconcile_now, tenant_set_reconcile_interval
 from .tenant_info import tenant_refresh
 
 __all__ = [
+    "import_photos_resume",
+    "import_photos_run",
+    "import_photos_send",
     "import_run",
     "mirrored_group_link",
     "import_start",

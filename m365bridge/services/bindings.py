@@ -19,6 +19,7 @@ from ..models import BindRun, Tenant, UserBinding
 from ..passwords import microsoft_password_problems
 from ..selectors import tenant_for_email
 from ..sync.intent import binding_mark_dirty, bulk_marked, sync_after_commit
+from ..sync.photos import photo_mark_dirty
 from .passwords import password_retain, retained_passwords_take
 
 BOUND_ELSEWHERE = (
@@ -162,6 +163,10 @@ def users_bind(*, actor: User | None, tenant: Tenant, users: list[User]) -> list
         _bindings_reselect(tenant, plan, run=run, actor_id=actor_id)
     _users_bind_event(tenant, actor, users=users, plan=plan, run=run)
     bulk_marked(UserBinding, len(plan.new) + len(plan.rebind))
+    bound = {r.user_id for r in plan.results if r.ok}
+    for user in users:  # their photos follow their accounts (sync.photos waits for them)
+        if user.photo_sha256 and user.pk in bound:
+            photo_mark_dirty(user_id=user.pk, actor_id=actor_id)
     sync_after_commit(tenant_id=tenant.pk)
     return plan.results
 

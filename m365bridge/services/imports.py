@@ -17,7 +17,6 @@ from collections import Counter
 from dataclasses import dataclass, field
 from datetime import timedelta
 
-from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.db.models import F, Q
 from django.utils import timezone
@@ -40,6 +39,7 @@ from ..sync.intent import task_send
 from . import group_imports
 from .bindings import TENANT_NOT_CONNECTED
 from .group_imports import ALREADY_IMPORTED
+from .import_lease import job_claim, job_renew
 
 IMPORT_TASK = "workers.tasks.m365_import_run"
 EMAIL_EXISTS = "An account with this email already exists in Stratus."
@@ -146,26 +146,9 @@ def imports_resume() -> list[int]:
 # --- running -----------------------------------------------------------------------------
 
 
-def _lease() -> timedelta:
-    return timedelta(seconds=getattr(settings, "M365_IMPORT_LEASE_SECONDS", 120))
-
-
 def _claim(job_id: int, token: str) -> bool:
-    now = timezone.now()
-    return bool(
-        ImportJob.objects.filter(pk=job_id)
-        .exclude(status=ImportJob.DONE)
-        .filter(Q(claimed_until__isnull=True) | Q(claimed_until__lt=now))
-        .update(claim_token=token, claimed_until=now + _lease(), status=ImportJob.RUNNING)
-    )
-
-
-def _renew(job_id: int, token: str) -> bool:
-    return bool(
-        ImportJob.objects.filter(pk=job_id, claim_token=token).update(
-            claimed_until=timezone.now() + _lease()
-        )
-    )
+    jobs = ImportJob.objects.filter(pk=job_id).exclude(status=ImportJob.DONE)
+    return job_claim(jobs, token, status=ImportJob.RUNNING)
 
 
 def import_run(*, job_id: int) -> ImportJob | None:
@@ -189,7 +172,7 @@ def import_run(*, job_id: int) -> ImportJob | None:
             if not pks:
                 break
             _chunk_import(job, pks, domains, kind=kind)
-            if not _renew(job_id, token):
+            if not job_renew(job_id, token):
                 return job  # the lease was lost: another worker carries on
     ImportJob.objects.filter(pk=job_id, claim_token=token).update(
         status=ImportJob.DONE, ended_at=timezone.now(), claim_token="", claimed_until=None

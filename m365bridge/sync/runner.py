@@ -2,8 +2,9 @@
 
 A task claims chunks of due user bindings (each followed by the licences of the
 accounts it created) and then of due group bindings, so that new members' accounts exist
-before their groups are written (G1), until nothing is due or its time is up; the
-caller re-queues. Every HTTP attempt renews the task's lease (`engine.Lease`).
+before their groups are written (G1), then of due profile photos (one PUT each), until
+nothing is due or its time is up; the caller re-queues. Every HTTP attempt renews the
+task's lease (`engine.Lease`).
 
 User chunks are pipelined: while up to `M365_SYNC_IN_FLIGHT` (default 4) `$batch`
 requests are on the wire (each on a thread of the task, touching no database), the
@@ -30,13 +31,13 @@ from django.utils import timezone
 from .. import graph
 from ..models import Tenant
 from ..tenants import tenant_graph_session
-from . import engine, groups, licences, users
+from . import engine, groups, licences, photos, users
 from .engine import SyncResult
 from .intent import sync_send
 
 log = logging.getLogger(__name__)
 
-KINDS = [users.USERS, groups.GROUPS]
+KINDS = [users.USERS, groups.GROUPS, photos.PHOTOS]
 # Seconds a worker waits for the write budget before it leaves bulk work for later and
 # is free for another tenant's (or a security-relevant) change.
 BULK_PATIENCE = engine.BULK_PATIENCE
@@ -66,8 +67,13 @@ def tenant_sync(
             client.before_request = lease.renew
             _users_sync(client, tenant_id, lease, deadline, result, urgent_only=urgent_only)
             if not result.budget_wait and not urgent_only:
-                # Groups come after their members' accounts (G1).
-                _groups_sync(client, tenant_id, lease, deadline, result)
+                # Groups come after their members' accounts (G1), photos last (bulk).
+                for kind, chunk_sync in (
+                    (groups.GROUPS, groups.chunk_sync),
+                    (photos.PHOTOS, photos.chunk_sync),
+                ):
+                    if not result.budget_wait:
+                        _kind_sync(kind, chunk_sync, client, tenant_id, lease, deadline, result)
     except graph.NeedsReauthorization:
         result.held = Tenant.NEEDS_REAUTHORIZATION  # work stays dirty for after re-authorizing
     except engine.LeaseLost:
@@ -202,12 +208,13 @@ def _replies(future, lease) -> dict:
         lease.renew()
 
 
-def _groups_sync(client, tenant_id: int, lease, deadline: float, result: SyncResult) -> None:
+def _kind_sync(kind, chunk_sync, client, tenant_id: int, lease, deadline, result) -> None:
+    """Claim and send chunks of one kind (groups, photos) until none is due or time is up."""
     while time.monotonic() < deadline:
-        claimed = engine.claim(groups.GROUPS, tenant_id=tenant_id, token=lease.token)
+        claimed = engine.claim(kind, tenant_id=tenant_id, token=lease.token)
         if not claimed:
             return
-        groups.chunk_sync(client, claimed, result)
+        chunk_sync(client, claimed, result)
 
 
 def _bulk_wait(client) -> float:

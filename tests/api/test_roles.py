@@ -14,7 +14,14 @@ from tests.conftest import PASSWORD
 
 from .helpers import error_of
 
-HELPDESK_READS = {"api-users", "api-user", "api-groups", "api-group", "api-group-members"}
+HELPDESK_READS = {
+    "api-users",
+    "api-user",
+    "api-user-photo",
+    "api-groups",
+    "api-group",
+    "api-group-members",
+}
 HELPDESK_ACTIONS = {"api-user-password"}
 OPEN = {"api-schema", "api-docs"}  # the documents, readable by everyone
 

@@ -64,6 +64,7 @@ OBJECT_URLS = [
     ("user_detail", lambda o: [o["user"]]),
     ("user_edit", lambda o: [o["user"]]),
     ("user_password", lambda o: [o["user"]]),
+    ("user_photo_edit", lambda o: [o["user"]]),
     ("user_suspend", lambda o: [o["user"]]),
     ("user_activate", lambda o: [o["user"]]),
     ("user_delete", lambda o: [o["user"]]),

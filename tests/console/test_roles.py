@@ -16,6 +16,7 @@ HELPDESK_READS = {
     "console:dashboard",
     "console:users",
     "console:user_detail",
+    "console:user_photo",
     "console:groups",
     "console:group_detail",
 }

@@ -170,9 +170,10 @@ def test_portal_pages_show_only_the_signed_in_users_own_data(
 
 
 def test_no_portal_address_takes_an_object_id(db):
+    # `size` is a photo's display size (96, 240) of the signed-in user's own photo.
     for pattern in portal_urls.urlpatterns:
         assert isinstance(pattern, URLPattern)
-        assert set(pattern.pattern.converters) <= {"token"}, pattern
+        assert set(pattern.pattern.converters) <= {"token", "size"}, pattern
 
 
 # --- change password --------------------------------------------------------------------

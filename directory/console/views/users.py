@@ -23,6 +23,8 @@ LIST_COLUMNS = (
     "status",
     "created_at",
     "organization_id",
+    "photo",
+    "photo_sha256",
 )
 
 

@@ -81,6 +81,7 @@ def _demo_prepare(session, base: str, ca: str, secret: str, base_url: str) -> De
                 "domains": [DEMO_DOMAIN],
                 "users": 25,
                 "groups": 3,
+                "photoShare": 0.3,  # some bring a profile photo when imported
                 "admins": [
                     {
                         "userPrincipalName": DEMO_ADMIN,
