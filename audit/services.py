@@ -88,8 +88,12 @@ def event_new(
 
 def events_record(events: list[Event]) -> list[Event]:
     """Append many events (from `event_new`) in one insert, the subscribers told of them
-    at once: a bulk import's events cost a few statements, not a few per event."""
-    if events:
+    at once: a bulk import's events cost a few statements, not a few per event. Inside
+    `events_batched` they join its batch."""
+    batch = _batch.get()
+    if batch is not None:
+        batch.extend(events)
+    elif events:
         _events_write(events)
     return events
 

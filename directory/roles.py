@@ -49,7 +49,14 @@ NOT_ALLOWED = "Your role ({role}) cannot do this. Ask an admin or an owner."
 _M365 = ApiKey.AREA_M365
 API_AREAS = {
     **dict.fromkeys(
-        ["api-users", "api-user", "api-user-password", "api-user-suspend", "api-user-activate"],
+        [
+            "api-users",
+            "api-user",
+            "api-user-password",
+            "api-user-suspend",
+            "api-user-activate",
+            "api-user-photo",
+        ],
         ApiKey.AREA_USERS,
     ),
     **dict.fromkeys(
@@ -71,6 +78,11 @@ API_AREAS = {
             "api-m365-tenant-group-sync",
             "api-m365-import-users",
             "api-m365-import-link",
+            "api-m365-import-groups",
+            "api-m365-import-group-link",
+            "api-m365-held-blocks",
+            "api-m365-held-blocks-release",
+            "api-m365-held-blocks-discard",
             "api-m365-import-preview",
             "api-m365-imports",
             "api-m365-import",
