@@ -34,3 +34,20 @@ def tenant_event_new(
         tenant_ref=tenant.microsoft_tenant_id,
         tenant_label=tenant.display_name,
     )
+
+
+def import_failure_event_new(job, item, reason: str, *, type: str, label_key: str, length: int):
+    """The failure event of one item of an import job (`user_import`, `group_import`),
+    not saved yet: the job, the Microsoft object, its label under `label_key` and why."""
+    return tenant_event_new(
+        tenant=job.tenant,
+        type=type,
+        actor=job.actor,
+        outcome="failure",
+        details={
+            "job": job.pk,
+            "microsoft_id": item.microsoft_id,
+            label_key: item.label[:length],
+            "reason": reason[:500],
+        },
+    )

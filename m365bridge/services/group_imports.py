@@ -17,11 +17,12 @@ from django.db import IntegrityError, transaction
 from django.db.models.functions import Lower
 from django.utils import timezone
 
+from audit.services import events_record
 from directory import services as directory_services
 from directory.errors import Conflict, ServiceError
 from directory.models import Group, User
 
-from ..events import tenant_event
+from ..events import import_failure_event_new, tenant_event
 from ..models import (
     GroupBinding,
     ImportItem,
@@ -216,15 +217,10 @@ def group_binding_create(tenant: Tenant, group: Group, row: MirroredGroup, *, ac
 
 
 def _failure_event(job: ImportJob, item: ImportItem, reason: str) -> None:
-    tenant_event(
-        tenant=job.tenant,
-        type="group_import",
-        actor=job.actor,
-        outcome="failure",
-        details={
-            "job": job.pk,
-            "microsoft_id": item.microsoft_id,
-            "name": item.label[:256],
-            "reason": reason[:500],
-        },
+    events_record(
+        [
+            import_failure_event_new(
+                job, item, reason, type="group_import", label_key="name", length=256
+            )
+        ]
     )

@@ -27,7 +27,7 @@ from directory.errors import Conflict, InvalidInput, ServiceError
 from directory.models import User
 
 from ..attributes import known_properties_of, stratus_values
-from ..events import tenant_event, tenant_event_new
+from ..events import import_failure_event_new, tenant_event, tenant_event_new
 from ..import_selectors import (
     GroupFilter,
     MirrorFilter,
@@ -399,15 +399,6 @@ def _failure_event(job: ImportJob, item: ImportItem, reason: str) -> None:
 
 
 def _failure_event_new(job: ImportJob, item: ImportItem, reason: str):
-    return tenant_event_new(
-        tenant=job.tenant,
-        type="user_import",
-        actor=job.actor,
-        outcome="failure",
-        details={
-            "job": job.pk,
-            "microsoft_id": item.microsoft_id,
-            "user_principal_name": item.label[:254],
-            "reason": reason[:500],
-        },
+    return import_failure_event_new(
+        job, item, reason, type="user_import", label_key="user_principal_name", length=254
     )
