@@ -124,6 +124,40 @@ def push_passwords(
         connection.close()
 
 
+def watch_finishes(stack: BenchStack, tenants: dict[int, int], started: float, finished: dict):
+    """Each tenant's finish time: when it has more bindings than before the wave (`tenants`:
+    how many it had) and none is left to send. Watched
+    from the first bind call on, so tenants done while the others are still being bound
+    get their own time, not the end of the bind calls."""
+    from django.db import connection
+    from django.db.models import Count, Q
+
+    from m365bridge.models import UserBinding
+
+    last_report = 0.0
+    try:
+        while len(finished) < len(tenants):
+            counts = UserBinding.objects.values("tenant_id").annotate(
+                n=Count("id"), left=Count("id", filter=Q(needs_sync=True))
+            )
+            now = time.monotonic() - started
+            for row in counts:
+                pk = row["tenant_id"]
+                before = tenants.get(pk)
+                if before is not None and pk not in finished and row["n"] > before:
+                    if row["left"]:
+                        continue
+                    finished[pk] = now
+            if now - last_report > 10:
+                last_report = now
+                stack.say(f"{now:.0f} s: {len(finished)} of {len(tenants)} tenants done")
+            if now > 3600:
+                return  # the caller reports the tenants that did not finish
+            time.sleep(0.25)
+    finally:
+        connection.close()
+
+
 def fair_share_seconds(*, small_users: int, tenants: int, app_limit: int, scale: float) -> float:
     """The time a small tenant's writes take at the pace its fair share allows: its
     share of the app window (bulk writes: the limit less the reserve, over every active
@@ -156,8 +190,6 @@ def main() -> int:
         latency_ms=args.latency_ms,
         worker_env=worker_env,
     ) as stack:
-        from django.db.models import Count
-
         from m365bridge.models import UserBinding
         from m365bridge.services import users_bind, users_bind_to_their_tenants
 
@@ -180,38 +212,30 @@ def main() -> int:
         control.set_app_write_limit(app_id, app_limit)  # its record restarts here
         time.sleep(1.1)  # a later second than every target's creation
 
+        tenants = {stack.tenant.pk: len(targets)} | {each.tenant.pk: 0 for each in small}
         started = time.monotonic()
+        finished: dict[int, float] = {}
+        watcher = threading.Thread(target=watch_finishes, args=(stack, tenants, started, finished))
+        watcher.start()
+        pushes: list[float] = []
+        stop = threading.Event()
+        pusher = threading.Thread(  # from the first bind call on: "throughout"
+            target=push_passwords, args=(stack, targets, stop, pushes, args.push_every)
+        )
+        pusher.start()
         users_bind(actor=stack.owner, tenant=stack.tenant, users=big_users)
         results = users_bind_to_their_tenants(actor=owner, organization=org, users=small_people)
         refused = [r for r in results if not r.ok]
         if refused:
+            stop.set()
             sys.exit(f"{len(refused)} small-tenant users refused, e.g. {refused[0].message}")
         bound_in = time.monotonic() - started
         stack.say(f"{len(big_users) + len(small_people)} users bound in {bound_in:.1f} s")
-        pushes: list[float] = []
-        stop = threading.Event()
-        pusher = threading.Thread(
-            target=push_passwords, args=(stack, targets, stop, pushes, args.push_every)
-        )
-        pusher.start()
-
-        finished: dict[int, float] = {}
-        tenants = [stack.tenant.pk] + [each.tenant.pk for each in small]
-        last_report = 0.0
-        while len(finished) < len(tenants):
-            left = dict(dirty.values_list("tenant_id").annotate(n=Count("id")))
-            now = time.monotonic() - started
-            for pk in tenants:
-                if pk not in finished and not left.get(pk):
-                    finished[pk] = now
-            if now - last_report > 10:
-                last_report = now
-                stack.say(f"{now:.0f} s: {len(finished)} of {len(tenants)} tenants done")
-            if now > 3600:
-                sys.exit("the wave did not finish within an hour")
-            time.sleep(0.25)
+        watcher.join()
         stop.set()
         pusher.join()
+        if len(finished) < len(tenants):
+            sys.exit(f"{len(tenants) - len(finished)} tenants did not finish within an hour")
         record = control.app_write_windows(app_id)
         throttled = sum(control.counters(t)["throttled"] for t in [stack.ms_tenant_id])
         throttled += sum(control.counters(each.microsoft_id)["throttled"] for each in small)

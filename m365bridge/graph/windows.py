@@ -13,9 +13,15 @@ active; each active tenant's share is the window's limit divided by the active
 tenants, capped by what the tenant may use on its own (`cap`). A tenant may always use
 its share; beyond it only what leaves every other active tenant the rest of its share.
 So a big tenant cannot starve the small ones, and when they are idle (or used their
-share) it takes the rest. The writes of each tenant in that window are kept as a log
-(a sorted set of slot|tenant members, their counts, and a running total per tenant), so
-each ask costs the number of active tenants, not the number of slots times tenants.
+share) it takes the rest. The reserve is divided the same way: beyond its share a
+tenant may still send high-priority writes up to its part of the reserve (its share less
+its bulk share) as long as every other tenant keeps its own part, even while the others'
+bulk shares wait. So a password push of a tenant whose bulk bind burst while it was
+alone does not wait for that burst to leave the window when other tenants arrive. The
+writes of each tenant in that window are kept as a log (a sorted set of slot|tenant
+members, their counts, and a running total per tenant; its high-priority writes also
+under "tenant|h"), so each ask costs the number of active tenants, not the number of
+slots times tenants.
 
 Without Redis (development) `LocalWindows` does the same in one process.
 """
@@ -66,7 +72,7 @@ local function leaving(slots, excess, slot, length)
   return length
 end
 
-local function fair_share(base, cap, first, length)
+local function fair_share(base, cap, first, length, bulk_base, bulk_cap)
   local gone = redis.call('ZRANGEBYSCORE', KEYS[F + 2], '-inf', first - 1)
   for _, m in ipairs(gone) do
     local c = tonumber(redis.call('HGET', KEYS[F + 3], m) or '0')
@@ -86,15 +92,18 @@ local function fair_share(base, cap, first, length)
   local flat = redis.call('HGETALL', KEYS[F + 1])
   for k = 1, #flat, 2 do used[flat[k]] = tonumber(flat[k + 1]) end
   local share = math.min(math.floor(base / (#active / 2)), cap)
-  local owed, idle_in = 0, length
+  local part = share - math.min(math.floor(bulk_base / (#active / 2)), bulk_cap)
+  local owed, owed_part, idle_in = 0, 0, length
   for k = 1, #active, 2 do
     local left = share - (used[active[k]] or 0)
     if active[k] ~= tenant and left > 0 then
       owed = owed + left
+      owed_part = owed_part + math.min(left, part)
       idle_in = math.min(idle_in, tonumber(active[k + 1]) + active_for - now)
     end
   end
-  return used[tenant] or 0, share, owed, idle_in
+  local spare = part - (used[tenant .. '|h'] or 0)  -- of its reserve part, unused
+  return used[tenant] or 0, share, owed, owed_part, spare, idle_in
 end
 
 local wait = 0
@@ -123,9 +132,13 @@ for w = 1, windows do
   if used + n > limit then wait = math.max(wait, leaving(slots, used + n - limit, slot, length)) end
   if w == fair then
     local cap = math.floor(tonumber(ARGV[7]) * (1 - reserve))
-    local mine, share, owed, idle_in = fair_share(base, cap, first, length)
+    local bulk = 1 - tonumber(ARGV[3])
+    local mine, share, owed, owed_part, spare, idle_in = fair_share(
+      base, cap, first, length,
+      math.floor(tonumber(ARGV[j]) * bulk), math.floor(tonumber(ARGV[7]) * bulk))
     local beyond = used + n + owed - limit
-    if mine + n > share and beyond > 0 then
+    local own_part = high and n <= spare and used + n + owed_part <= limit
+    if mine + n > share and beyond > 0 and not own_part then
       wait = math.max(wait, math.min(leaving(slots, beyond, slot, length), idle_in))
     end
   end
@@ -137,10 +150,14 @@ for w = 1, windows do
   redis.call('PEXPIRE', KEYS[2 + w], slots_now[w][2])
 end
 if fair > 0 then
-  local member = tostring(slots_now[fair][1]) .. '|' .. tenant
-  redis.call('HINCRBY', KEYS[F + 1], tenant, n)
-  redis.call('HINCRBY', KEYS[F + 3], member, n)
-  redis.call('ZADD', KEYS[F + 2], slots_now[fair][1], member)
+  local whose = {tenant}
+  if high then whose[2] = tenant .. '|h' end
+  for _, who in ipairs(whose) do
+    local member = tostring(slots_now[fair][1]) .. '|' .. who
+    redis.call('HINCRBY', KEYS[F + 1], who, n)
+    redis.call('HINCRBY', KEYS[F + 3], member, n)
+    redis.call('ZADD', KEYS[F + 2], slots_now[fair][1], member)
+  end
   for k = 1, 3 do redis.call('PEXPIRE', KEYS[F + k], slots_now[fair][2]) end
 end
 return '0'

@@ -61,7 +61,7 @@ class LocalWindows:
             held = _state.get(self.hold_key, {}).get("until", 0) - now
             if held > 0:
                 return held
-            factor, slowed = 1.0, 0.0
+            factor, slowed, bulk = 1.0, 0.0, 1 - reserve
             slow = _state.get(self.slow_key, {})
             if high:
                 reserve = 0.0
@@ -85,9 +85,13 @@ class LocalWindows:
                 fair = self.fairness
                 if fair is not None and position == fair.window:
                     cap = math.floor(fair.cap * (1 - reserve))
-                    mine, share, owed, idle_in = self._fair_share(base, cap, first, window, now)
+                    bulk_limits = (math.floor(window.units * bulk), math.floor(fair.cap * bulk))
+                    mine, share, owed, owed_part, spare, idle_in = self._fair_share(
+                        base, cap, first, window, now, bulk_limits
+                    )
                     beyond = used + n + owed - limit
-                    if mine + n > share and beyond > 0:
+                    own_part = high and n <= spare and used + n + owed_part <= limit
+                    if mine + n > share and beyond > 0 and not own_part:
                         wait = max(wait, min(_leaving(slots, beyond, window, now), idle_in))
             if wait > 0 or dry:
                 return wait
@@ -98,11 +102,15 @@ class LocalWindows:
             if self.fairness is not None:
                 window = self.windows[self.fairness.window - 1]
                 log = _state[self.fairness.keys[1]]
-                member = (math.floor(now / window.slot), self.fairness.tenant)
-                log[member] = log.get(member, 0) + n
+                for who in (self.fairness.tenant, *([self._high_key()] if high else [])):
+                    member = (math.floor(now / window.slot), who)
+                    log[member] = log.get(member, 0) + n
             return 0.0
 
-    def _fair_share(self, base: int, cap: int, first: int, window: Window, now: float):
+    def _high_key(self) -> str:
+        return f"{self.fairness.tenant}|h"
+
+    def _fair_share(self, base, cap, first, window: Window, now: float, bulk_limits):
         fair = self.fairness
         log = _state.setdefault(fair.keys[1], {})
         for member in [m for m in log if m[0] < first]:
@@ -115,10 +123,13 @@ class LocalWindows:
         for (_, tenant), count in log.items():
             used[tenant] = used.get(tenant, 0) + count
         share = min(math.floor(base / len(active)), cap)
-        owed, idle_in = 0, window.length
+        part = share - min(math.floor(bulk_limits[0] / len(active)), bulk_limits[1])
+        owed, owed_part, idle_in = 0, 0, window.length
         for tenant, asked in active.items():
             left = share - used.get(tenant, 0)
             if tenant != fair.tenant and left > 0:
                 owed += left
+                owed_part += min(left, part)
                 idle_in = min(idle_in, asked + fair.active_for - now)
-        return used.get(fair.tenant, 0), share, owed, idle_in
+        spare = part - used.get(self._high_key(), 0)
+        return used.get(fair.tenant, 0), share, owed, owed_part, spare, idle_in

@@ -126,6 +126,29 @@ def test_every_tenant_keeps_its_high_priority_reserve_under_a_flood(app_id, redi
     big.reset()
 
 
+def test_a_tenant_that_burst_alone_keeps_its_part_of_the_reserve_when_others_arrive(
+    app_id, redis_url
+):
+    # 2,000 per window (1,900 bulk): alone, the big tenant's bind takes all 1,900. Then four
+    # tenants arrive: shares of 400 (380 bulk, 20 of reserve) each.
+    limits = (WriteLimit("app+tenant", 5000, 60.0, "t"), WriteLimit("app", 2000, 60.0, "t"))
+    big = tenant_budget(app_id, redis_url, limits=limits)
+    small = [tenant_budget(app_id, redis_url, limits=limits) for _ in range(4)]
+    big.reset()
+    assert greedy(big) == 1900
+    for budget in small:
+        budget.wait_for(1, priority="low")
+    # Their bulk shares wait for the burst to leave the window; the big tenant's password
+    # pushes need not: it has its own 20 of the reserve, and no more ...
+    assert greedy(big, priority="high") == 20
+    assert greedy(big) == 0
+    # ... while the other tenants keep theirs: 4 x 20.
+    for budget in small:
+        budget.take(1, priority="high")  # each of them at once (Throttled if not)
+    assert sum(greedy(budget, priority="high") for budget in small) == 80 - 4
+    big.reset()
+
+
 def test_many_writers_at_once_never_exceed_the_window_and_small_ones_never_wait():
     """Real Redis, one thread per worker: 4 for the big tenant, one per small tenant,
     all at once. The Lua script is atomic, so no interleaving breaks the shares."""
