@@ -74,18 +74,24 @@ class Row:
     most_in_window: int = 0  # graphsim: most writes accepted in any 150 s (scaled)
     burst_rate: float = 0.0  # writes/s accepted before the quota first made Stratus wait
     cpu: str = ""  # the CPU table of the run
+    timeline: str = ""  # where the Stratus run's seconds went
 
 
 # Bulk work may use this much of a window (the rest is the reserve for security-relevant
 # writes, m365bridge.graph.budget.RESERVE_SHARE).
 BULK_SHARE_OF_WINDOW = 0.95
+PAUSE = 1.0  # seconds between two accepted writes that mean the budget made them wait
 
 
 def burst_rate(rows: list[dict]) -> float:
     """Writes per second graphsim accepted from the first write until the first window's
-    worth of bulk writes (or all of them): Stratus's own pace, before the quota binds."""
+    worth of bulk writes (or all of them), or until the budget first paused them (a gap
+    of over a second: writes come in `$batch`es of 20, so the window's worth may end a
+    little short of 95 %): Stratus's own pace, before the quota binds."""
     times = sorted(r["time"] for r in rows if r["write"] and r["status"] < 400)
     first = times[: int(WRITE_QUOTA * BULK_SHARE_OF_WINDOW)]
+    pause = next((i for i in range(1, len(first)) if first[i] - first[i - 1] > PAUSE), None)
+    first = first[:pause]
     if len(first) < 2 or first[-1] <= first[0]:
         return float("nan")
     return (len(first) - 1) / (first[-1] - first[0])
@@ -131,7 +137,7 @@ def run_stratus(stack: BenchStack, timeout: float) -> Row:
         cursor.execute("SELECT pg_backend_pid()")
         meter = CpuMeter(stack, exclude_backends=(cursor.fetchone()[0],))
     meter.sample()
-    started, bind_started = time.monotonic(), time.process_time()
+    started, bind_started, clicked = time.monotonic(), time.process_time(), time.time()
     results = users_bind(actor=stack.owner, tenant=stack.tenant, users=users)
     bind_call, bind_cpu = time.monotonic() - started, time.process_time() - bind_started
     refused = [r for r in results if not r.ok]
@@ -179,7 +185,34 @@ def run_stratus(stack: BenchStack, timeout: float) -> Row:
         most_in_window(stack, stack.ms_tenant_id),
     )
     row.cpu = meter.report(writes=row.writes, extra={"users_bind (the admin's call)": bind_cpu})
+    row.timeline = timeline(stack.graph_requests(since=mark), clicked, bind_call, wall)
     return row
+
+
+def timeline(rows: list[dict], clicked: float, bind_call: float, wall: float) -> str:
+    """Seconds from the admin's click to: the bind call's return, the first write, the
+    end of the first burst, the first write after the budget's pause, the last write,
+    and the run's end (graphsim's clock, the same machine's)."""
+    times = sorted(
+        r["time"] - clicked
+        for r in rows
+        if str(r["note"]).startswith("batch:") and r["write"] and r["status"] < 400
+    )
+    if not times:
+        return ""
+    pause = next((i for i in range(1, len(times)) if times[i] - times[i - 1] > PAUSE), None)
+    parts = [f"bind call returned {bind_call:.2f}", f"first write {times[0]:.2f}"]
+    if pause is not None:
+        parts += [
+            f"burst of {pause} writes ended {times[pause - 1]:.2f}",
+            f"next write {times[pause]:.2f}",
+        ]
+        # The last write may leave once write len - pause has left the budget's window.
+        parts.append(
+            f"write {len(times) - pause} (its slot frees the last) {times[-pause - 1]:.2f}"
+        )
+    parts += [f"last write {times[-1]:.2f}", f"all recorded {wall:.2f}"]
+    return "Timeline (s after the click): " + ", ".join(parts)
 
 
 # --- the reference client ---------------------------------------------------------------------
@@ -309,6 +342,8 @@ def report(rows: list[Row], *, scale: float, latency_ms: float) -> bool:
             f" {row.burst_rate:9.0f}"
         )
     print()
+    if rows[0].timeline:
+        print(rows[0].timeline)
     print(f"CPU of the Stratus run per write ({rows[0].writes} writes):")
     print(rows[0].cpu)
     print()

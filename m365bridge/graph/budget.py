@@ -69,7 +69,13 @@ WRITE_LIMITS = (
 )
 WRITE_QUOTA = WRITE_LIMITS[0].writes  # per application+tenant ...
 WRITE_QUOTA_WINDOW = WRITE_LIMITS[0].seconds  # ... per 2 min 30 s
-TRANSIT_ALLOWANCE = 1.0  # seconds (real, not scaled) from reservation to Microsoft
+# Seconds (real, not scaled) from a write's reservation to its arrival at Microsoft. The
+# client reserves a write last, after any wait for resource units, right before the
+# request leaves (and again for each retry), so only the request's own way there lies
+# between: about 0.1 s against graphsim's 80 ms of latency, more on a loaded machine; a
+# half second keeps a wide margin. graphsim's record of the most writes in any window
+# checks it in every benchmark.
+TRANSIT_ALLOWANCE = 0.5
 RESERVE_SHARE = 0.05  # of every window, kept for high-priority writes
 SLOWDOWN_SECONDS = 60
 PRIORITIES = ("low", "normal", "high")

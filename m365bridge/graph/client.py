@@ -141,10 +141,13 @@ class GraphClient:
         refreshed = False
         attempt = 0
         while True:
-            if cost and self.budget is not None:
-                self.budget.take(cost, priority=priority, max_wait=patience)
+            # Resource units first: the write is reserved last, just before it leaves, so
+            # nothing but the request itself lies between its count and Microsoft's
+            # (`budget.TRANSIT_ALLOWANCE`), and a wait for units never wastes write quota.
             if self.read_budget is not None:
                 self.read_budget.take(units)
+            if cost and self.budget is not None:
+                self.budget.take(cost, priority=priority, max_wait=patience)
             client_request_id = str(uuid.uuid4())
             response = self._send(
                 method,

@@ -159,3 +159,22 @@ def test_a_429_for_resource_units_holds_every_request_to_the_tenant():
         other_worker.take(1)
     assert raised.value.code == "read_budget" and raised.value.retry_after > 4
     one.reset()
+
+
+def test_a_write_held_for_resource_units_takes_no_write_quota(config, throttled_tenant):
+    from m365bridge.graph.budget import WriteBudget
+
+    client = make_client(config, throttled_tenant)
+    client.read_budget = ReadBudget(tenant_id=throttled_tenant, redis_url=REDIS_URL, max_wait=0.0)
+    client.budget = WriteBudget(
+        tenant_id=throttled_tenant, app_id=config.client_id, redis_url=REDIS_URL, max_wait=0.0
+    )
+    client.budget.reset()
+    client.read_budget.reset()
+    client.read_budget.hold(5.0)  # a 429 for resource units, seen by another worker
+    with pytest.raises(Throttled) as raised:
+        client.post("users", {"displayName": "Held"})
+    assert raised.value.code == "read_budget"
+    assert client.budget.store.used(0) == 0  # reserved last: nothing counted, nothing lost
+    client.read_budget.reset()
+    client.budget.reset()
