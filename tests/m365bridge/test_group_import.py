@@ -6,7 +6,7 @@ importing a group creates the Stratus group with the members imported in the sam
 reports the members left out (a guest), binds it to that Microsoft group with zero Graph
 writes, and the next reconcile and sync send nothing; a rerun never duplicates; a name
 conflict fails with its reason and can be linked. A member left out because it was not
-imported yet, imported later, joins the group Microsoft has it in, with
+imported yet, imported or linked later, joins the group Microsoft has it in, with
 no write and no drift, and stays there when Stratus next syncs the group."""
 
 import pytest
@@ -23,7 +23,7 @@ from m365bridge.sync import group_mirror, group_reconcile, reconcile
 from m365bridge.tenants import tenant_graph_session
 
 from .importing import add_account, mirrored
-from .provisioning import graph_log, log_mark, sync
+from .provisioning import employee, graph_log, log_mark, sync
 
 pytest_plugins = ["tests.m365bridge.provisioning", "tests.m365bridge.importing"]
 
@@ -406,6 +406,42 @@ def test_a_member_imported_later_stays_in_the_microsoft_group_when_stratus_next_
     sync(tenant)
 
     assert sales_members(tenant, groups) == {people["ann"]["id"], people["cal"]["id"]}  # Gus: G1
+
+
+def test_a_conflict_linked_later_joins_the_imported_group_and_nothing_is_written(
+    acme, alice, ms, tenant, directory_
+):
+    people, groups = directory_
+    domain = ms["domain"]
+    lee = add_account(
+        ms, "lee", displayName="Lee Long", givenName="Lee", surname="Long", mail=f"lee@{domain}"
+    )
+    with tenant_graph_session(tenant=tenant, budget=False) as client:  # an admin adds Lee
+        client.post(
+            f"/groups/{groups['sales']['id']}/members/$ref",
+            {"@odata.id": f"https://graph.microsoft.com/v1.0/directoryObjects/{lee['id']}"},
+        )
+    user = employee(acme, alice, ms, "lee", first_name="Lee", last_name="Long")
+    reconciled(tenant)
+    row = mirrored(tenant, f"lee@{domain}")
+    assert row.status == "conflict"
+    imported(alice, tenant, users=[f"ann@{domain}"], groups=["Sales"])  # Lee left out
+    group = Group.objects.get(name="Sales")
+    mark = log_mark(ms)
+
+    services.mirrored_user_link(actor=alice, tenant=tenant, row=row, user=user)
+
+    assert set(group.members.all()) == {user, User.objects.get(email=f"ann@{domain}")}
+    event = Event.objects.get(type="m365_import_link", target_id=str(user.pk))
+    assert event.details["groups_joined"] == [{"id": group.pk, "name": "Sales"}]
+    assert Event.objects.filter(type="group_member_add", details__user_id=user.pk).count() == 1
+    assert not GroupBinding.objects.get(group=group).needs_sync
+    sync(tenant)  # the link's own sync: Stratus's values, the same as Microsoft's
+    run = reconciled(tenant)
+
+    assert run.corrected == 0, run.note
+    assert writes(ms, mark) == []
+    assert lee["id"] in sales_members(tenant, groups)
 
 
 def test_a_user_who_is_not_a_member_in_microsoft_joins_no_group(alice, ms, tenant, directory_):
