@@ -18,7 +18,7 @@ from directory import services as directory_services
 from directory.models import Group, User
 from m365bridge import import_selectors, services
 from m365bridge.models import GroupBinding, ImportJob, MirroredGroup, Tenant, TenantMirror
-from m365bridge.services import group_imports
+from m365bridge.services import group_imports, imports
 from m365bridge.sync import group_mirror, group_reconcile, reconcile
 from m365bridge.tenants import tenant_graph_session
 
@@ -478,6 +478,35 @@ def test_a_member_microsoft_no_longer_has_is_sent_by_the_next_sync(alice, ms, te
     assert GroupBinding.objects.get(group=group).needs_sync
     sync(tenant)
     assert sales_members(tenant, groups) == {people["ann"]["id"], people["cal"]["id"]}
+
+
+def test_a_member_imported_one_by_one_after_a_race_joins_the_group_too(
+    acme, alice, ms, tenant, directory_, monkeypatch
+):
+    """An email taken while the chunk imports sends it one user at a time: the member
+    joins its group on that path as well."""
+    domain = ms["domain"]
+    add_account(ms, "raced")
+    reconciled(tenant)
+    imported(alice, tenant, users=[f"ann@{domain}"], groups=["Sales"])
+    planned = imports._planned
+
+    def another_admin_meanwhile(*args, **kwargs):
+        chosen = planned(*args, **kwargs)
+        employee(acme, alice, ms, "raced")
+        return chosen
+
+    monkeypatch.setattr(imports, "_planned", another_admin_meanwhile)
+
+    job = imported(alice, tenant, users=[f"cal@{domain}", f"raced@{domain}"])
+
+    assert (job.imported, job.failed) == (1, 1)
+    group = Group.objects.get(name="Sales")
+    assert {u.email for u in group.members.all()} == {f"ann@{domain}", f"cal@{domain}"}
+    cal = User.objects.get(email=f"cal@{domain}")
+    event = Event.objects.get(type="user_import", target_id=str(cal.pk))
+    assert event.details["groups_joined"] == [{"id": group.pk, "name": "Sales"}]
+    assert not GroupBinding.objects.get(group=group).needs_sync
 
 
 def _import_queries(alice, ms, tenant, names) -> int:
