@@ -1,7 +1,8 @@
 """Import at 50,000 Microsoft 365 users and 500 security groups (issue 12): the first
 full read that fills the import mirror (users and groups), the Import page at 1,000 and
-50,000 mirrored users, an import of 5,000 selected users, then of every group; with, as
-the reference rows, a minimal client paging the same users and groups in the same run
+50,000 mirrored users, an import of 5,000 selected users, then of every group, then of
+5,000 more users who join the imported groups Microsoft has them in; with, as the
+reference rows, a minimal client paging the same users and groups in the same run
 and a naive Import page that pages Graph's `/users` per view.
 
     .venv/bin/python bench/import.py [--users 50000] [--groups 500] [--import 5000]
@@ -98,6 +99,44 @@ def counters(sim, tid, work):
         after["writes"] - before["writes"],
         seconds,
     )
+
+
+def later_members_import(sim, tid, tenant, owner, count: int) -> dict:
+    """Import `count` more users after their groups were imported: each joins the bound
+    groups whose Microsoft group has it as a member. Returns the figures."""
+    from directory.models import Membership
+    from m365bridge import services
+    from m365bridge.models import GroupBinding, MirroredGroup, MirroredUser
+
+    ids = list(
+        MirroredUser.objects.filter(tenant=tenant, status=MirroredUser.NEW)
+        .order_by("pk")
+        .values_list("microsoft_id", flat=True)[:count]
+    )
+    chosen = set(ids)
+    expected = sum(
+        len(chosen.intersection(members))
+        for members in MirroredGroup.objects.filter(
+            tenant=tenant, status=MirroredGroup.IMPORTED
+        ).values_list("members", flat=True)
+    )
+    in_groups = Membership.objects.filter(group__m365_bindings__tenant=tenant)
+    before = in_groups.count()
+
+    def import_later():
+        job = services.import_start(actor=owner, tenant=tenant, microsoft_ids=ids)
+        return services.import_run(job_id=job.pk)
+
+    job, _, writes, seconds = counters(sim, tid, import_later)
+    return {
+        "users": len(ids),
+        "imported": job.imported,
+        "joined": in_groups.count() - before,
+        "expected": expected,
+        "writes": writes,
+        "seconds": seconds,
+        "marked": GroupBinding.objects.filter(tenant=tenant, needs_sync=True).count(),
+    }
 
 
 def minimal_read(tenant, path: str, params: dict | None) -> int:
@@ -277,6 +316,8 @@ def main() -> int:  # noqa: PLR0915 (one scenario, told in order)
                 "known_members", flat=True
             )
         )
+        # 5. Import of more users after their groups (step 4): members imported later.
+        later = later_members_import(sim, big_tid, big, owner, args.to_import)
         after, _, after_writes, _ = counters(
             sim, big_tid, lambda: reconcile.tenant_reconcile(tenant_id=big.pk)
         )
@@ -326,6 +367,21 @@ def main() -> int:  # noqa: PLR0915 (one scenario, told in order)
         (f"import of {len(group_ids):,} groups: seconds", f"{group_seconds:.1f}", "reference"),
         (f"import of {len(group_ids):,} groups: Graph writes", group_writes, "== 0"),
         (
+            f"import of {later['users']:,} users after their groups: imported / joined",
+            f"{later['imported']:,} / {later['joined']:,}",
+            f"== {later['users']:,} / {later['expected']:,} (mirror's memberships)",
+        ),
+        (
+            f"import of {later['users']:,} users after their groups: seconds",
+            f"{later['seconds']:.1f}",
+            f"< {IMPORT_TARGET_S}",
+        ),
+        (
+            f"import of {later['users']:,} users after their groups: writes / marked",
+            f"{later['writes']} / {later['marked']}",
+            "0 / 0",
+        ),
+        (
             "next reconcile: bindings corrected / writes",
             f"{after.corrected} / {after_writes}",
             "0 / 0",
@@ -356,6 +412,10 @@ def main() -> int:  # noqa: PLR0915 (one scenario, told in order)
         and mirrored_groups == args.groups
         and group_job.imported == len(group_ids)
         and group_writes == 0
+        and later["imported"] == later["users"]
+        and later["joined"] == later["expected"]
+        and later["seconds"] < IMPORT_TARGET_S
+        and later["writes"] == later["marked"] == 0
         and after.corrected == 0
         and after_writes == 0
     )

@@ -9,18 +9,25 @@ silently dropped. The Stratus group is bound to that very Microsoft group, state
 every member id): the next reconcile finds no drift and nothing is sent. An import
 writes nothing to Microsoft. From then on the group follows Stratus (G1): the members
 that were left out leave the Microsoft group the next time Stratus syncs it, unless
-they are imported (and added to the Stratus group) first."""
+they are imported or linked first: a user who becomes bound to the tenant later joins
+the groups bound there whose Microsoft group has them (`bound_users_join_groups`),
+still without a write."""
 
 from __future__ import annotations
 
-from django.db import IntegrityError, transaction
+import operator
+from collections import defaultdict
+from functools import reduce
+
+from django.db import IntegrityError, connection, transaction
+from django.db.models import JSONField, OuterRef, Q, Subquery
 from django.db.models.functions import Lower
 from django.utils import timezone
 
 from audit.services import events_record
 from directory import services as directory_services
 from directory.errors import Conflict, ServiceError
-from directory.models import Group, User
+from directory.models import Group, Membership, User
 
 from ..events import import_failure_event_new, tenant_event
 from ..models import (
@@ -214,6 +221,91 @@ def group_binding_create(tenant: Tenant, group: Group, row: MirroredGroup, *, ac
         synced_at=timezone.now(),
         **group_known_state(row),
     )
+
+
+# --- members bound later ---------------------------------------------------------------
+
+
+def bound_users_join_groups(*, tenant: Tenant, actor: User | None, users: dict[str, User]):
+    """Users just bound to `tenant` (`users`: by Microsoft id, by an import or a link)
+    join the Stratus groups bound in it whose Microsoft group has them as members (the
+    mirror), so the group's next sync keeps them there (G1). One query finds the
+    candidate groups of all the users, one their memberships; each group joined costs a
+    few (`group_members_add`, its events). Microsoft already has them, so the bindings'
+    intent stays as it was (`_intent_kept`): nothing is sent. Returns, by Microsoft id,
+    the groups each joined (`{"id", "name"}`)."""
+    candidates = _groups_listing(tenant, set(users))
+    already = _memberships(candidates, users)
+    joined: dict[str, list[dict]] = defaultdict(list)
+    added = []
+    for binding, member_ids in candidates:
+        new = [m for m in member_ids if (binding.group_id, users[m].pk) not in already]
+        if not new:
+            continue
+        directory_services.group_members_add(
+            actor=actor, group=binding.group, users=[users[m] for m in new]
+        )
+        added.append((binding, new))
+        for member_id in new:
+            joined[member_id].append({"id": binding.group_id, "name": binding.group.name})
+    _intent_kept(added)
+    return dict(joined)
+
+
+def _memberships(candidates: list, users: dict[str, User]) -> set[tuple[int, int]]:
+    """(group id, user id) of the users already in the candidate groups (a linked user
+    may be): one query."""
+    if not candidates:
+        return set()
+    return set(
+        Membership.objects.filter(
+            group_id__in=[binding.group_id for binding, _ in candidates],
+            user_id__in=[user.pk for user in users.values()],
+        ).values_list("group_id", "user_id")
+    )
+
+
+def _groups_listing(tenant: Tenant, microsoft_ids: set[str]) -> list[tuple[GroupBinding, list]]:
+    """The tenant's group bindings whose mirrored Microsoft group lists some of these
+    users, each with those users' ids: one query."""
+    if not microsoft_ids:
+        return []
+    mirror = MirroredGroup.objects.filter(
+        tenant_id=tenant.pk, microsoft_id=OuterRef("microsoft_id")
+    )
+    if connection.vendor == "postgresql":  # jsonb `?|`: only the groups listing one of them
+        mirror = mirror.filter(members__has_any_keys=sorted(microsoft_ids))
+    bindings = (
+        GroupBinding.objects.filter(tenant=tenant)
+        .exclude(microsoft_id="")
+        .annotate(mirror_members=Subquery(mirror.values("members")[:1], output_field=JSONField()))
+        .filter(mirror_members__isnull=False)
+        .select_related("group__organization")
+        .order_by("pk")
+    )
+    listing = []
+    for binding in bindings:
+        member_ids = [m for m in binding.mirror_members if m in microsoft_ids]
+        if member_ids:
+            listing.append((binding, member_ids))
+    return listing
+
+
+def _intent_kept(added: list[tuple[GroupBinding, list[str]]]) -> None:
+    """`group_members_add` announced the joins, which marks the bindings for sync. A
+    binding that needed none before and whose known members (what Microsoft was last
+    told) already hold the new members needs none now: its mark is taken back, unless
+    something else moved its generation meanwhile. Otherwise its next sync would also
+    remove the members still left out (not imported yet) while the import goes on."""
+    kept = [
+        Q(pk=binding.pk, generation=binding.generation + 1)
+        for binding, new in added
+        if not binding.needs_sync and set(new) <= set(binding.known_members or [])
+    ]
+    if kept:
+        GroupBinding.objects.filter(reduce(operator.or_, kept), needs_sync=True).update(
+            needs_sync=False, dirty_since=None
+        )
 
 
 def _failure_event(job: ImportJob, item: ImportItem, reason: str) -> None:

@@ -1,7 +1,9 @@
 """Resolving an import conflict by linking (issue 12): a Microsoft 365 user to the
 Stratus user that already has one of its addresses, a Microsoft 365 group to the Stratus
 group that already has its name. A link is then a normal binding and Stratus is the
-source of truth (P5): what differs is sent to Microsoft by the next sync."""
+source of truth (P5): what differs is sent to Microsoft by the next sync. A linked user
+joins the bound groups whose Microsoft group has them as a member, as an imported one
+does (`group_imports.bound_users_join_groups`)."""
 
 from __future__ import annotations
 
@@ -16,7 +18,7 @@ from ..models import GroupBinding, MirroredGroup, MirroredUser, Tenant, UserBind
 from ..selectors import tenant_for_email
 from ..sync.group_mirror import mirrored_groups_reclassify
 from ..sync.intent import binding_mark_dirty, sync_after_commit
-from .group_imports import group_binding_create
+from .group_imports import bound_users_join_groups, group_binding_create
 from .imports import binding_new
 from .passwords import retained_passwords_take
 
@@ -49,10 +51,12 @@ def mirrored_user_link(
             password_encrypted=passwords[user.pk], password_version=1
         )
     MirroredUser.objects.filter(pk=row.pk).update(status=MirroredUser.IMPORTED, reason="")
-    return _linked(actor, tenant, binding, user)
+    joined = bound_users_join_groups(tenant=tenant, actor=actor, users={row.microsoft_id: user})
+    details = {"groups_joined": joined[row.microsoft_id]} if joined else {}
+    return _linked(actor, tenant, binding, user, details)
 
 
-def _linked(actor, tenant: Tenant, binding, target):
+def _linked(actor, tenant: Tenant, binding, target, details: dict | None = None):
     """A new link's binding marked for sync (Stratus's values go to Microsoft), its event,
     and the sync queued after commit."""
     binding_mark_dirty(
@@ -63,7 +67,7 @@ def _linked(actor, tenant: Tenant, binding, target):
         type="m365_import_link",
         actor=actor,
         target=target,
-        details={"microsoft_id": binding.microsoft_id},
+        details={"microsoft_id": binding.microsoft_id, **(details or {})},
     )
     sync_after_commit(tenant_id=tenant.pk)
     binding.refresh_from_db()

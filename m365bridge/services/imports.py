@@ -8,7 +8,9 @@ so a worker killed half-way loses nothing and a rerun never imports one twice. A
 imported user is a Stratus user with Microsoft's values read back through the one
 attribute map, bound with its Microsoft id, state `provisioned` and what Microsoft holds
 as its known state: the next reconcile finds no drift and the import writes nothing to
-Microsoft. It has no Stratus password; activation emails go now or later."""
+Microsoft. It joins the Stratus groups bound in the tenant whose Microsoft group has it as
+a member (`group_imports.bound_users_join_groups`), still without a write. It has no Stratus
+password; activation emails go now or later."""
 
 from __future__ import annotations
 
@@ -289,6 +291,9 @@ def _planned_import(job: ImportJob, planned: list, chunk: _Chunk) -> None:
     UserBinding.objects.bulk_create(
         [binding_new(tenant, user, row, actor_id=job.actor_id) for _, row, user in planned]
     )
+    joined = group_imports.bound_users_join_groups(
+        tenant=tenant, actor=job.actor, users={row.microsoft_id: user for _, row, user in planned}
+    )
     events_record(
         [
             tenant_event_new(
@@ -296,7 +301,7 @@ def _planned_import(job: ImportJob, planned: list, chunk: _Chunk) -> None:
                 type="user_import",
                 actor=job.actor,
                 target=user,
-                details={"job": job.pk, "microsoft_id": row.microsoft_id},
+                details=_imported_details(job, row, joined),
             )
             for _, row, user in planned
         ]
@@ -317,6 +322,9 @@ def _item_import(job, item, row, bound: set[str], domains: set[str], chunk: _Chu
             with transaction.atomic():
                 user = _user_create(job, row)
                 _binding_create(job.tenant, user, row, actor_id=job.actor_id)
+                joined = group_imports.bound_users_join_groups(
+                    tenant=job.tenant, actor=job.actor, users={row.microsoft_id: user}
+                )
         except Conflict:
             reason = EMAIL_EXISTS
         except IntegrityError:  # the same account bound meanwhile, or the email taken
@@ -334,11 +342,20 @@ def _item_import(job, item, row, bound: set[str], domains: set[str], chunk: _Chu
         type="user_import",
         actor=job.actor,
         target=user,
-        details={"job": job.pk, "microsoft_id": row.microsoft_id},
+        details=_imported_details(job, row, joined),
     )
     item.user = user
     chunk.imported_rows.append(row.pk)
     chunk.end(item, ImportItem.IMPORTED)
+
+
+def _imported_details(job: ImportJob, row: MirroredUser, joined: dict[str, list]) -> dict:
+    """A `user_import` event's details: the job, the account, and the bound groups the
+    user joined because Microsoft has them as a member."""
+    details = {"job": job.pk, "microsoft_id": row.microsoft_id}
+    if joined.get(row.microsoft_id):
+        details["groups_joined"] = joined[row.microsoft_id]
+    return details
 
 
 def _refusal(row: MirroredUser | None, domains: set[str], taken: set[str]) -> str:

@@ -5,21 +5,25 @@ lists and mail-enabled security groups are shown not importable with the reason;
 importing a group creates the Stratus group with the members imported in the same job,
 reports the members left out (a guest), binds it to that Microsoft group with zero Graph
 writes, and the next reconcile and sync send nothing; a rerun never duplicates; a name
-conflict fails with its reason and can be linked."""
+conflict fails with its reason and can be linked. A member left out because it was not
+imported yet, imported or linked later, joins the group Microsoft has it in, with
+no write and no drift, and stays there when Stratus next syncs the group."""
 
 import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 
 from audit.models import Event
 from directory import services as directory_services
-from directory.models import Group
+from directory.models import Group, User
 from m365bridge import import_selectors, services
 from m365bridge.models import GroupBinding, ImportJob, MirroredGroup, Tenant, TenantMirror
-from m365bridge.services import group_imports
+from m365bridge.services import group_imports, imports
 from m365bridge.sync import group_mirror, group_reconcile, reconcile
 from m365bridge.tenants import tenant_graph_session
 
 from .importing import add_account, mirrored
-from .provisioning import graph_log, log_mark, sync
+from .provisioning import employee, graph_log, log_mark, sync
 
 pytest_plugins = ["tests.m365bridge.provisioning", "tests.m365bridge.importing"]
 
@@ -346,3 +350,187 @@ def test_a_worker_that_dies_mid_chunk_loses_nothing_and_the_rerun_imports_each_g
     assert sorted(Group.objects.values_list("name", flat=True)) == ["Alpha", "Beta", "Gamma"]
     assert Event.objects.filter(type="group_import", outcome="success").count() == 3
     assert GroupBinding.objects.count() == 3
+
+
+# --- members bound after their group was imported -------------------------------------------
+
+
+def sales_members(tenant, groups) -> set[str]:
+    """The Microsoft group's members, read from Graph (no write)."""
+    with tenant_graph_session(tenant=tenant, budget=False) as client:
+        return {m["id"] for m in client.items(f"/groups/{groups['sales']['id']}/members")}
+
+
+def test_a_member_imported_later_joins_the_imported_group_and_nothing_is_written(
+    alice, ms, tenant, directory_
+):
+    people, groups = directory_
+    domain = ms["domain"]
+    imported(alice, tenant, users=[f"ann@{domain}"], groups=["Sales"])  # Cal left out
+    group = Group.objects.get(name="Sales")
+    mark = log_mark(ms)
+
+    job = imported(alice, tenant, users=[f"cal@{domain}"])
+
+    assert job.imported == 1
+    assert {u.email for u in group.members.all()} == {f"ann@{domain}", f"cal@{domain}"}
+    cal = group.members.get(email=f"cal@{domain}")
+    event = Event.objects.get(type="user_import", target_id=str(cal.pk))
+    assert event.details["groups_joined"] == [{"id": group.pk, "name": "Sales"}]
+    joined = Event.objects.get(type="group_member_add", details__user_email=f"cal@{domain}")
+    assert joined.target_id == str(group.pk) and joined.actor_id == alice.pk
+    item = ImportJob.objects.get(groups=1).items.get(kind="group")  # its report stands
+    assert people["cal"]["id"] in {m["microsoft_id"] for m in item.members_left_out}
+    binding = GroupBinding.objects.get(group=group)
+    assert not binding.needs_sync  # Microsoft already has Cal: nothing to send
+    sync(tenant)  # nor anything for Gus, still left out
+    run = reconciled(tenant)
+
+    assert run.corrected == 0, run.note
+    binding.refresh_from_db()
+    assert not binding.needs_sync and binding.drift == {}
+    assert writes(ms, mark) == []
+    assert sales_members(tenant, groups) == {people[n]["id"] for n in ("ann", "cal", "gus")}
+
+
+def test_a_member_imported_later_stays_in_the_microsoft_group_when_stratus_next_syncs_it(
+    alice, ms, tenant, directory_
+):
+    people, groups = directory_
+    domain = ms["domain"]
+    imported(alice, tenant, groups=["Sales"])  # nobody imported yet
+    imported(alice, tenant, users=[f"ann@{domain}", f"cal@{domain}"])
+    group = Group.objects.get(name="Sales")
+
+    directory_services.group_update(actor=alice, group=group, description="Sells it all")
+    sync(tenant)
+
+    assert sales_members(tenant, groups) == {people["ann"]["id"], people["cal"]["id"]}  # Gus: G1
+
+
+def test_a_conflict_linked_later_joins_the_imported_group_and_nothing_is_written(
+    acme, alice, ms, tenant, directory_
+):
+    people, groups = directory_
+    domain = ms["domain"]
+    lee = add_account(
+        ms, "lee", displayName="Lee Long", givenName="Lee", surname="Long", mail=f"lee@{domain}"
+    )
+    with tenant_graph_session(tenant=tenant, budget=False) as client:  # an admin adds Lee
+        client.post(
+            f"/groups/{groups['sales']['id']}/members/$ref",
+            {"@odata.id": f"https://graph.microsoft.com/v1.0/directoryObjects/{lee['id']}"},
+        )
+    user = employee(acme, alice, ms, "lee", first_name="Lee", last_name="Long")
+    reconciled(tenant)
+    row = mirrored(tenant, f"lee@{domain}")
+    assert row.status == "conflict"
+    imported(alice, tenant, users=[f"ann@{domain}"], groups=["Sales"])  # Lee left out
+    group = Group.objects.get(name="Sales")
+    mark = log_mark(ms)
+
+    services.mirrored_user_link(actor=alice, tenant=tenant, row=row, user=user)
+
+    assert set(group.members.all()) == {user, User.objects.get(email=f"ann@{domain}")}
+    event = Event.objects.get(type="m365_import_link", target_id=str(user.pk))
+    assert event.details["groups_joined"] == [{"id": group.pk, "name": "Sales"}]
+    assert Event.objects.filter(type="group_member_add", details__user_id=user.pk).count() == 1
+    assert not GroupBinding.objects.get(group=group).needs_sync
+    sync(tenant)  # the link's own sync: Stratus's values, the same as Microsoft's
+    run = reconciled(tenant)
+
+    assert run.corrected == 0, run.note
+    assert writes(ms, mark) == []
+    assert lee["id"] in sales_members(tenant, groups)
+
+
+def test_a_user_who_is_not_a_member_in_microsoft_joins_no_group(alice, ms, tenant, directory_):
+    people, _ = directory_
+    domain = ms["domain"]
+    add_account(ms, "dan")
+    reconciled(tenant)
+    imported(alice, tenant, users=[f"ann@{domain}"], groups=["Sales"])
+    group = Group.objects.get(name="Sales")
+
+    imported(alice, tenant, users=[f"cal@{domain}", f"dan@{domain}"])
+
+    dan = User.objects.get(email=f"dan@{domain}")
+    assert not dan.security_groups.exists()
+    assert (
+        "groups_joined" not in Event.objects.get(type="user_import", target_id=str(dan.pk)).details
+    )
+    assert {u.email for u in group.members.all()} == {f"ann@{domain}", f"cal@{domain}"}
+
+
+def test_a_member_microsoft_no_longer_has_is_sent_by_the_next_sync(alice, ms, tenant, directory_):
+    """Stratus removed Cal from the group (not imported then) before the mirror read the
+    group again: joining Cal now is a change Microsoft has not had, so the sync adds it."""
+    people, groups = directory_
+    domain = ms["domain"]
+    imported(alice, tenant, users=[f"ann@{domain}"], groups=["Sales"])
+    group = Group.objects.get(name="Sales")
+    directory_services.group_update(actor=alice, group=group, description="Sells it all")
+    sync(tenant)
+    assert sales_members(tenant, groups) == {people["ann"]["id"]}
+
+    imported(alice, tenant, users=[f"cal@{domain}"])
+
+    assert GroupBinding.objects.get(group=group).needs_sync
+    sync(tenant)
+    assert sales_members(tenant, groups) == {people["ann"]["id"], people["cal"]["id"]}
+
+
+def test_a_member_imported_one_by_one_after_a_race_joins_the_group_too(
+    acme, alice, ms, tenant, directory_, monkeypatch
+):
+    """An email taken while the chunk imports sends it one user at a time: the member
+    joins its group on that path as well."""
+    domain = ms["domain"]
+    add_account(ms, "raced")
+    reconciled(tenant)
+    imported(alice, tenant, users=[f"ann@{domain}"], groups=["Sales"])
+    planned = imports._planned
+
+    def another_admin_meanwhile(*args, **kwargs):
+        chosen = planned(*args, **kwargs)
+        employee(acme, alice, ms, "raced")
+        return chosen
+
+    monkeypatch.setattr(imports, "_planned", another_admin_meanwhile)
+
+    job = imported(alice, tenant, users=[f"cal@{domain}", f"raced@{domain}"])
+
+    assert (job.imported, job.failed) == (1, 1)
+    group = Group.objects.get(name="Sales")
+    assert {u.email for u in group.members.all()} == {f"ann@{domain}", f"cal@{domain}"}
+    cal = User.objects.get(email=f"cal@{domain}")
+    event = Event.objects.get(type="user_import", target_id=str(cal.pk))
+    assert event.details["groups_joined"] == [{"id": group.pk, "name": "Sales"}]
+    assert not GroupBinding.objects.get(group=group).needs_sync
+
+
+def _import_queries(alice, ms, tenant, names) -> int:
+    domain = ms["domain"]
+    job = services.import_start(
+        actor=alice,
+        tenant=tenant,
+        microsoft_ids=[mirrored(tenant, f"{n}@{domain}").microsoft_id for n in names],
+    )
+    with CaptureQueriesContext(connection) as queries:
+        services.import_run(job_id=job.pk)
+    return len(queries)
+
+
+def test_importing_a_chunk_of_members_costs_the_same_queries_at_5_and_25_users(alice, ms, tenant):
+    people = [add_account(ms, f"m{i:02}") for i in range(30)]
+    add_group(ms, "Even", people[::2])
+    add_group(ms, "Odd", people[1::2])
+    reconciled(tenant)
+    imported(alice, tenant, groups=["Even", "Odd"])  # every member left out
+
+    few = _import_queries(alice, ms, tenant, [f"m{i:02}" for i in range(5)])
+    many = _import_queries(alice, ms, tenant, [f"m{i:02}" for i in range(5, 30)])
+
+    assert Group.objects.get(name="Even").members.count() == 15
+    assert Group.objects.get(name="Odd").members.count() == 15
+    assert many == few, (few, many)
