@@ -29,7 +29,6 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
-sys.path.insert(0, str(ROOT / "bench"))
 DATABASE_URL = os.environ.get(
     "BENCH_DATABASE_URL", "postgres://postgres@127.0.0.1:5432/stratus_bench_mirror"
 )
@@ -92,10 +91,53 @@ def backend_pid() -> int:
         return cursor.fetchone()[0]
 
 
+def indexes_drop(names: list[str]) -> None:
+    """Drop the named indexes of the mirror ('all': every one but its primary key and
+    the unique constraint the upsert needs)."""
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        if names == ["all"]:
+            cursor.execute(
+                "SELECT indexname FROM pg_indexes WHERE tablename = 'm365bridge_mirroreduser' "
+                "AND indexname NOT LIKE '%%pkey' AND indexname <> 'm365_mirrored_user_unique'"
+            )
+            names = [name for (name,) in cursor.fetchall()]
+        for name in names:
+            cursor.execute(f'DROP INDEX "{name}"')
+            say(f"dropped index {name}")
+
+
+def statements_run(statements: list[str]) -> None:
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        for statement in statements:
+            cursor.execute(statement)
+            say(f"ran {statement}")
+
+
+def say(message: str) -> None:
+    print(f"[bench] {message}", file=sys.stderr, flush=True)
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--users", type=int, default=50_000)
     parser.add_argument("--profile", action="store_true", help="cProfile the middle page")
+    parser.add_argument(
+        "--without",
+        action="append",
+        default=[],
+        metavar="INDEX",
+        help="drop this index of the mirror first, to price it (repeatable; 'all' for every one)",
+    )
+    parser.add_argument(
+        "--sql",
+        action="append",
+        default=[],
+        help="run this statement after migrating, to price a setting (repeatable)",
+    )
     args = parser.parse_args()
     setup_django()
 
@@ -120,6 +162,8 @@ def main() -> int:
         connected_by=owner,
     )
     TenantDomain.objects.create(tenant=tenant, name=domain, is_default=True)
+    indexes_drop(args.without)
+    statements_run(args.sql)
     served = accounts(args.users, domain)
     pages = [served[i : i + PAGE_SIZE] for i in range(0, len(served), PAGE_SIZE)]
     middle = len(pages) // 2
