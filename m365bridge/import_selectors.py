@@ -208,9 +208,13 @@ def mirrored_group_get(*, tenant: Tenant, microsoft_id: str) -> MirroredGroup:
 def mirrored_users_selected(
     *, tenant: Tenant, microsoft_ids: list[str] | None, filter: MirrorFilter | None
 ) -> QuerySet[MirroredUser]:
-    """The selection of a preview or an import: ticked rows, or all that match."""
+    """The selection of a preview or an import: ticked rows (in the order Microsoft
+    listed them, so that of two sharing an address the same one imports every time), or
+    all that match."""
     if microsoft_ids is not None:
-        return MirroredUser.objects.filter(tenant=tenant, microsoft_id__in=microsoft_ids)
+        return MirroredUser.objects.filter(tenant=tenant, microsoft_id__in=microsoft_ids).order_by(
+            "pk"
+        )
     return mirrored_users_list(tenant=tenant, filter=filter or MirrorFilter())
 
 
