@@ -323,4 +323,8 @@ def mirror_current(*, tenant: Tenant, select: str) -> bool:
 
 
 def _clean_item(item: dict) -> dict:
-    return {k: v for k, v in item.items() if not k.startswith("@")}
+    """The account without Graph's annotations (`@odata.type`, …): a full read's
+    accounts carry none, and looking is cheaper than copying."""
+    if not any(key[:1] == "@" for key in item):
+        return item
+    return {k: v for k, v in item.items() if k[:1] != "@"}

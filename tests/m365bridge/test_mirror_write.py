@@ -124,3 +124,23 @@ def test_a_search_matches_within_one_column_never_across_two(acme):
     # The search text runs the three columns together (one trigram index): the end of
     # the name and the start of the email are no match.
     assert found("smith ann.smith") == 0
+
+
+def test_graphs_annotations_are_not_kept_with_the_account(acme):
+    domain = unique_domain()
+    tenant = tenant_row(acme, domain)
+    round_ = mirror.MirrorRound(tenant=tenant, select=reconcile.SELECT_TEXT)
+    round_.begin(full=True)
+    plain = {"id": "00000000-0000-0000-0000-0000000000b1", "userPrincipalName": f"b1@{domain}"}
+    annotated = {
+        "id": "00000000-0000-0000-0000-0000000000b2",
+        "userPrincipalName": f"b2@{domain}",
+        "@odata.type": "#microsoft.graph.user",
+    }
+
+    round_.page_write([plain, annotated])
+
+    kept = dict(
+        MirroredUser.objects.filter(tenant=tenant).values_list("microsoft_id", "properties")
+    )
+    assert kept == {plain["id"]: plain, annotated["id"]: {k: annotated[k] for k in plain}}
