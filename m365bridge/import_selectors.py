@@ -10,7 +10,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from django.db.models import Count, Q, QuerySet
+from django.db.models import Count, Q, QuerySet, TextField
+from django.db.models.expressions import RawSQL
 from django.http import Http404
 
 from directory.errors import InvalidInput
@@ -29,6 +30,16 @@ SORTS = {
     "created": ("created_in_microsoft",),
 }
 _YES_NO = {"true": True, "false": False}
+# What the search's one trigram index holds (migration 0018): name, email and UPN in one
+# text, so that a page write inserts each row's trigrams once, not once per column. A
+# search filters on it (the index) and then on each column (the exact test: a match
+# across two of them is none).
+MIRROR_SEARCH_TEXT = RawSQL(
+    '"m365bridge_mirroreduser"."display_name" || \' \' || "m365bridge_mirroreduser"."email"'
+    ' || \' \' || "m365bridge_mirroreduser"."user_principal_name"',
+    [],
+    output_field=TextField(),
+)
 PREVIEW_SAMPLE = 50
 
 
@@ -94,6 +105,9 @@ def mirrored_users_list(*, tenant: Tenant, filter: MirrorFilter) -> QuerySet[Mir
     """The tenant's mirrored users that match, in the asked order (ties by id)."""
     rows = MirroredUser.objects.filter(tenant=tenant)
     if filter.search:
+        rows = rows.alias(search_text=MIRROR_SEARCH_TEXT).filter(
+            search_text__icontains=filter.search
+        )
         rows = rows.filter(
             Q(display_name__icontains=filter.search)
             | Q(email__icontains=filter.search)
@@ -194,9 +208,13 @@ def mirrored_group_get(*, tenant: Tenant, microsoft_id: str) -> MirroredGroup:
 def mirrored_users_selected(
     *, tenant: Tenant, microsoft_ids: list[str] | None, filter: MirrorFilter | None
 ) -> QuerySet[MirroredUser]:
-    """The selection of a preview or an import: ticked rows, or all that match."""
+    """The selection of a preview or an import: ticked rows (in the order Microsoft
+    listed them, so that of two sharing an address the same one imports every time), or
+    all that match."""
     if microsoft_ids is not None:
-        return MirroredUser.objects.filter(tenant=tenant, microsoft_id__in=microsoft_ids)
+        return MirroredUser.objects.filter(tenant=tenant, microsoft_id__in=microsoft_ids).order_by(
+            "pk"
+        )
     return mirrored_users_list(tenant=tenant, filter=filter or MirrorFilter())
 
 
