@@ -178,6 +178,8 @@ def _bindings_create(tenant: Tenant, plan: BindPlan, *, run: BindRun, actor_id) 
     """The bindings of the users bound for the first time, in one statement, each with
     the password Stratus retained for it (so the account is created with the user's
     real password); their results get their new binding."""
+    if not plan.new:
+        return
     passwords = retained_passwords_take(users=plan.new, tenant_name=tenant.display_name)
     template = UserBinding(
         organization=tenant.organization, tenant=tenant, bind_run=run, intent_actor_id=actor_id

@@ -47,3 +47,18 @@ def test_a_bulk_bind_inserts_every_binding_in_one_statement_with_each_users_valu
     assert with_password == [0, 1, 0]
     assert UserBinding.objects.get(user=people[1]).password_encrypted
     assert not UserBinding.objects.get(user=people[0]).password_encrypted
+
+
+def test_a_bind_of_users_only_rebound_inserts_nothing_and_selects_them_again(
+    acme, alice, ms, tenant
+):
+    people = [employee(acme, alice, ms, f"again{i}") for i in range(2)]
+    services.users_bind(actor=alice, tenant=tenant, users=people)
+    for person in people:  # unbound before any worker forgot the binding
+        services.user_unbind(actor=alice, user=person)
+
+    results = services.users_bind(actor=alice, tenant=tenant, users=people)
+
+    assert [r.code for r in results] == ["rebound", "rebound"]
+    assert UserBinding.objects.filter(user__in=people, bound=True).count() == 2
+    assert UserBinding.objects.filter(tenant=tenant).count() == 2
