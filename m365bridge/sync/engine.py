@@ -170,12 +170,12 @@ def _claim_first(rows, limit: int, *, token: str, until) -> list[int]:
     sql, params = locked.query.sql_with_params()
     quote = connection.ops.quote_name
     table, pk = quote(meta.db_table), quote(meta.pk.column)
-    lease_end = meta.get_field("claimed_until").get_db_prep_save(until, connection)
+    token_field, until_field = meta.get_field("claim_token"), meta.get_field("claimed_until")
     with connection.cursor() as cursor:
         cursor.execute(
-            f"UPDATE {table} SET {quote('claim_token')} = %s, "  # noqa: S608 - names from the model
-            f"{quote('claimed_until')} = %s WHERE {pk} IN ({sql}) RETURNING {pk}",
-            [token, lease_end, *params],
+            f"UPDATE {table} SET {quote(token_field.column)} = %s, "  # noqa: S608 - names from the model
+            f"{quote(until_field.column)} = %s WHERE {pk} IN ({sql}) RETURNING {pk}",
+            [token, until_field.get_db_prep_save(until, connection), *params],
         )
         return [key for (key,) in cursor.fetchall()]
 
