@@ -20,6 +20,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from django.db import connection, transaction
+from django.db.models import JSONField
 
 from audit.services import events_batched
 from directory.models import User
@@ -57,6 +58,7 @@ def record_chunk(
     try:
         with transaction.atomic():
             rows = _locked_rows(kind, [o.pk for o in outcomes], claimed or {})
+            loaded = {pk: scalars_loaded(row) for pk, row in rows.items()}
             applied = []
             with events_batched():
                 for outcome in outcomes:
@@ -68,7 +70,7 @@ def record_chunk(
                     applied.append(row)
                 if after is not None:
                     after(applied)
-            rows_update(applied)
+            rows_update(applied, loaded=loaded)
     except Exception:  # one bad row never stops the others: record each on its own
         log.warning(
             "recording a chunk of %d %s outcomes at once failed; recording them one by one",
@@ -105,9 +107,21 @@ def _locked_rows(kind: Kind, pks: list[int], claimed: dict[int, object]) -> dict
     return {row.pk: row for row in rows}
 
 
-def rows_update(rows: list) -> None:
+def scalars_loaded(row) -> dict[str, object]:
+    """The row's values as loaded, but for its mutable ones (JSON), which an update may
+    change in place: what `rows_update` compares with to leave unchanged columns out."""
+    return {
+        f.attname: getattr(row, f.attname)
+        for f in type(row)._meta.concrete_fields
+        if not f.primary_key and not isinstance(f, JSONField)
+    }
+
+
+def rows_update(rows: list, *, loaded: dict[int, dict] | None = None) -> None:
     """Save `rows` (of one model, locked by this transaction) as `save()` would, with
-    one `UPDATE … FROM (VALUES …)` on PostgreSQL (one UPDATE per row elsewhere)."""
+    one `UPDATE … FROM (VALUES …)` on PostgreSQL (one UPDATE per row elsewhere). With
+    `loaded` (each row's `scalars_loaded` when it was locked), the columns no row
+    changed since are left out: they hold those values already, the row being locked."""
     if not rows:
         return
     for row in rows:
@@ -120,14 +134,17 @@ def rows_update(rows: list) -> None:
         return
     meta = type(rows[0])._meta
     fields = [f for f in meta.concrete_fields if not f.primary_key]
+    values = [[f.pre_save(row, False) for f in fields] for row in rows]
+    if loaded is not None:
+        fields, values = _changed_only(fields, values, [loaded[row.pk] for row in rows])
     pk = meta.pk
     casts = [f"%s::{pk.db_type(connection)}"] + [f"%s::{f.db_type(connection)}" for f in fields]
     placeholder = "(" + ", ".join(casts) + ")"
     params: list = []
-    for row in rows:
+    for row, row_values in zip(rows, values, strict=True):
         params.append(pk.get_db_prep_value(row.pk, connection))
-        for field in fields:
-            params.append(field.get_db_prep_save(field.pre_save(row, False), connection))
+        for field, value in zip(fields, row_values, strict=True):
+            params.append(field.get_db_prep_save(value, connection))
     quote = connection.ops.quote_name
     columns = [quote(f.column) for f in fields]
     sql = (
@@ -139,3 +156,18 @@ def rows_update(rows: list) -> None:
     )
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
+
+
+def _changed_only(fields: list, values: list[list], loaded: list[dict]) -> tuple[list, list]:
+    """The fields (and each row's values of them) that some row changed since `loaded`;
+    fields not in `loaded` (JSON) always count as changed."""
+    missing = object()
+    keep = [
+        i
+        for i, field in enumerate(fields)
+        if any(
+            before.get(field.attname, missing) is missing or before[field.attname] != row_values[i]
+            for row_values, before in zip(values, loaded, strict=True)
+        )
+    ]
+    return [fields[i] for i in keep], [[row_values[i] for i in keep] for row_values in values]

@@ -2,8 +2,8 @@
 security group, a licence): claim, lease, send, record, release, retry.
 
 - **Claim.** A worker claims up to one `$batch` of due rows of one tenant with a
-  conditional UPDATE (`SELECT … FOR UPDATE SKIP LOCKED`, then a claim token and a
-  lease), so two workers never send the same change.
+  conditional UPDATE (a claim token and a lease set on the keys a `SELECT … FOR UPDATE
+  SKIP LOCKED` picks, in one statement), so two workers never send the same change.
 - **Lease.** A claim holds for `M365_SYNC_LEASE_SECONDS` (default 300). `Lease.renew`
   runs right before every HTTP attempt of the tenant's client (it is the client's
   `before_request`) and extends the claims in the database at most every
@@ -45,7 +45,7 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 
 from django.conf import settings
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import Q
 from django.utils import timezone
 
@@ -143,12 +143,12 @@ def claim(
         due_rows = due(kind.model, now=now, tenant_id=tenant_id, ready=kind.ready)
         ids = []
         if kind.urgent is not None:
-            ids = _locked_ids(due_rows.filter(kind.urgent), limit)
+            ids = _claim_first(due_rows.filter(kind.urgent), limit, token=token, until=until)
         if not urgent_only and len(ids) < limit:
-            ids += _locked_ids(due_rows.exclude(pk__in=ids), limit - len(ids))
+            # The rows just claimed are no longer due (their lease runs until `until`).
+            ids += _claim_first(due_rows, limit - len(ids), token=token, until=until)
         if not ids:
             return []
-        kind.model.objects.filter(pk__in=ids).update(claim_token=token, claimed_until=until)
         return list(
             kind.model.objects.filter(pk__in=ids)
             .select_related(*kind.related, "intent_actor")
@@ -156,15 +156,28 @@ def claim(
         )
 
 
-def _locked_ids(rows, limit: int) -> list[int]:
-    """The first `limit` of `rows` by primary key that no other transaction holds,
-    locked. Only keys: a plan that is poor because the statistics lag behind a bulk
+def _claim_first(rows, limit: int, *, token: str, until) -> list[int]:
+    """Claim the first `limit` of `rows` by primary key that no other transaction holds,
+    in one statement (an UPDATE of the keys a locking SELECT picks, returning them).
+    Only keys are selected: a plan that is poor because the statistics lag behind a bulk
     bind still costs little (the rows themselves are read for these keys only)."""
-    return list(
+    meta = rows.model._meta
+    locked = (
         rows.order_by("pk")
         .select_for_update(skip_locked=True, of=("self",))
         .values_list("pk", flat=True)[:limit]
     )
+    sql, params = locked.query.sql_with_params()
+    quote = connection.ops.quote_name
+    table, pk = quote(meta.db_table), quote(meta.pk.column)
+    token_field, until_field = meta.get_field("claim_token"), meta.get_field("claimed_until")
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"UPDATE {table} SET {quote(token_field.column)} = %s, "  # noqa: S608 - names from the model
+            f"{quote(until_field.column)} = %s WHERE {pk} IN ({sql}) RETURNING {pk}",
+            [token, until_field.get_db_prep_save(until, connection), *params],
+        )
+        return [key for (key,) in cursor.fetchall()]
 
 
 def claims_release(kind: Kind, token: str) -> None:

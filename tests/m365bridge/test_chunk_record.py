@@ -140,3 +140,38 @@ def test_an_outcome_that_raises_rolls_back_the_chunk_and_each_row_is_recorded_al
     assert alone == [b.pk for b in claimed]  # every row, in order, on its own
     # Nothing of the rolled-back chunk stayed: not even the rows that were fine.
     assert all(b.state == "pending" and b.needs_sync for b in UserBinding.objects.all())
+
+
+def test_a_chunk_is_saved_with_only_the_columns_its_outcomes_changed(acme, alice, ms, tenant):
+    """A column one row changed is written for every row (one statement); a column no
+    row changed is left out, and keeps its value."""
+    people = [employee(acme, alice, ms, f"narrow{i}") for i in range(3)]
+    services.users_bind(actor=alice, tenant=tenant, users=people)
+    claimed = engine.claim(user_kind.USERS, tenant_id=tenant.pk, token="v" * 32)
+
+    def update(row):
+        if row.pk == claimed[1].pk:
+            row.lifecycle_note = "only this row"
+        row.state = "provisioned"
+        return True
+
+    outcomes = [
+        chunk_record.Outcome(pk=b.pk, generation=b.generation, update=update, alone=lambda: None)
+        for b in claimed
+    ]
+    with CaptureQueriesContext(connection) as queries:
+        whole = chunk_record.record_chunk(
+            user_kind.USERS, outcomes, claimed={b.pk: b for b in claimed}
+        )
+
+    assert whole is True
+    [saved] = [q["sql"] for q in queries.captured_queries if q["sql"].startswith("UPDATE")]
+    columns = saved.split(" FROM (VALUES")[0]
+    for changed in ("state", "lifecycle_note", "needs_sync", "claim_token", "updated_at"):
+        assert f'"{changed}" = v."{changed}"' in columns
+    for unchanged in ("user_label", "organization_id", "password_encrypted", "created_at"):
+        assert f'"{unchanged}"' not in columns
+    rows = {b.pk: b for b in UserBinding.objects.filter(user__in=people)}
+    assert [rows[b.pk].lifecycle_note for b in claimed] == ["", "only this row", ""]
+    assert all(r.state == "provisioned" and not r.needs_sync for r in rows.values())
+    assert sorted(r.user_label for r in rows.values()) == sorted(p.email for p in people)

@@ -3,6 +3,8 @@ updates of the same tenant, marked `x-ms-throttle-priority: high`, and may use t
 reserve of the write budget that bulk work cannot take."""
 
 from django.conf import settings
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 
 from directory import services as directory_services
 from m365bridge import services
@@ -50,6 +52,28 @@ def test_security_relevant_changes_are_claimed_before_queued_creates(acme, alice
     assert {suspended.pk, changed.pk} <= {b.user_id for b in claimed}
     urgent = engine.claim(USERS, tenant_id=tenant.pk, token="u" * 32, urgent_only=True)
     assert urgent == []  # only creates are left
+
+
+def test_a_claim_locks_and_leases_its_rows_in_one_statement_per_pass(acme, alice, ms, tenant):
+    """Security-relevant rows, then the others: each pass one UPDATE of the keys its
+    locking SELECT picks (returning them), then one SELECT of the rows claimed."""
+    (suspended,) = bound(acme, alice, ms, tenant, ["held"])
+    newcomers = [employee(acme, alice, ms, f"few{i}") for i in range(3)]
+    services.users_bind(actor=alice, tenant=tenant, users=newcomers)
+    directory_services.user_suspend(actor=alice, user=suspended)
+
+    with CaptureQueriesContext(connection) as queries:
+        claimed = engine.claim(USERS, tenant_id=tenant.pk, token="c" * 32, limit=20)
+
+    statements = [q["sql"] for q in queries.captured_queries]
+    statements = [s for s in statements if s.split()[0] in ("SELECT", "UPDATE")]
+    assert [s.split()[0] for s in statements] == ["UPDATE", "UPDATE", "SELECT"]
+    assert all("SKIP LOCKED" in s and "RETURNING" in s for s in statements[:2])
+    expected = UserBinding.objects.filter(user__in=[suspended, *newcomers]).order_by("pk")
+    assert [b.pk for b in claimed] == list(expected.values_list("pk", flat=True))
+    assert all(b.claim_token == "c" * 32 and b.claimed_until for b in claimed)
+    stored = UserBinding.objects.filter(claim_token="c" * 32)
+    assert sorted(stored.values_list("pk", flat=True)) == [b.pk for b in claimed]
 
 
 def test_a_password_is_sent_at_high_priority_and_creates_at_low(acme, alice, ms, tenant):
