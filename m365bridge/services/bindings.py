@@ -6,8 +6,6 @@ The Microsoft 365 accounts themselves are written by workers (`sync`), after com
 from __future__ import annotations
 
 import copy
-import functools
-import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -15,6 +13,7 @@ from django.db import connection, transaction
 from django.db.models import F
 
 from directory.errors import Conflict, InvalidInput, ServiceError
+from directory.json_insert import json_rows_insert
 from directory.models import Organization, User
 
 from ..events import tenant_event
@@ -217,20 +216,19 @@ def _binding_like(template: UserBinding, row: dict, user: User) -> UserBinding:
 
 def bindings_insert_json(template: UserBinding, rows: list[dict], *, users: list[User]) -> list:
     """Insert one binding per row on PostgreSQL: `template`'s values (the same for every
-    row) with each row's own (`rows`' keys are column names), unpacked by PostgreSQL from
-    one JSON document (`jsonb_to_recordset`) in one INSERT. Django's `bulk_create`
-    compiles and adapts each of the ~175,000 values of a 5,000-user bind in Python, which
-    was most of the bind's cost. Returns the bindings, with their ids, in `users`' order."""
+    row) with each row's own (`rows`' keys are field names), in one INSERT of a JSON
+    document PostgreSQL unpacks (`directory.json_insert`): Django's `bulk_create` compiled
+    and adapted each of the ~175,000 values of a 5,000-user bind in Python, most of the
+    bind's cost. Returns the bindings, with their ids, in `users`' order."""
     meta = UserBinding._meta
-    own = [meta.get_field(name) for name in rows[0]]
-    shared = [f for f in meta.concrete_fields if not f.primary_key and f not in own]
-    params = [
-        f.get_db_prep_save(f.pre_save(template, add=True), connection=connection) for f in shared
-    ]
-    document = json.dumps(rows, ensure_ascii=False)
-    with connection.cursor() as cursor:
-        cursor.execute(_bindings_insert_sql(tuple(rows[0])), [*params, document])
-        ids = {user_id: pk for pk, user_id in cursor.fetchall()}
+    own = {meta.get_field(name) for name in rows[0]}
+    fixed = {
+        f.name: f.get_db_prep_save(f.pre_save(template, add=True), connection=connection)
+        for f in meta.concrete_fields
+        if not f.primary_key and f not in own
+    }
+    written = json_rows_insert(UserBinding, fixed=fixed, rows=rows, returning=("id", "user"))
+    ids = {user_id: pk for pk, user_id in written}
     created = []
     for row, user in zip(rows, users, strict=True):
         binding = _binding_like(template, row, user)
@@ -238,24 +236,6 @@ def bindings_insert_json(template: UserBinding, rows: list[dict], *, users: list
         binding._state.adding, binding._state.db = False, connection.alias
         created.append(binding)
     return created
-
-
-@functools.cache
-def _bindings_insert_sql(own_names: tuple[str, ...]) -> str:
-    """The INSERT of `bindings_insert_json` for rows with these fields."""
-    meta = UserBinding._meta
-    quote = connection.ops.quote_name
-    own = [meta.get_field(name) for name in own_names]
-    shared = [f for f in meta.concrete_fields if not f.primary_key and f not in own]
-    record = ", ".join(f"{quote(f.column)} {f.db_type(connection)}" for f in own)
-    columns = [quote(f.column) for f in (*shared, *own)]
-    values = [f"%s::{f.db_type(connection)}" for f in shared]
-    values += [f"r.{quote(f.column)}" for f in own]
-    return (
-        f"INSERT INTO {quote(meta.db_table)} ({', '.join(columns)}) "  # noqa: S608 - names from the model
-        f"SELECT {', '.join(values)} FROM jsonb_to_recordset(%s::jsonb) AS r({record}) "
-        f"RETURNING {quote(meta.pk.column)}, {quote(meta.get_field('user').column)}"
-    )
 
 
 def _bindings_reselect(tenant: Tenant, plan: BindPlan, *, run: BindRun, actor_id) -> None:

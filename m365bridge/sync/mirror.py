@@ -13,8 +13,6 @@ has not verified, no usable email), `imported` (a binding of this tenant has its
 
 from __future__ import annotations
 
-import functools
-import json
 import re
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -27,6 +25,7 @@ from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
 from directory.addresses import email_canonical
+from directory.json_insert import json_rows_insert
 from directory.models import User
 
 from ..models import MirroredUser, Tenant, TenantMirror, UserBinding
@@ -186,18 +185,16 @@ def mirrored_users_write(*, tenant: Tenant, read_at: datetime, rows: list[dict])
 
 
 def mirrored_users_upsert_json(*, tenant: Tenant, read_at: datetime, rows: list[dict]) -> None:
-    """PostgreSQL unpacks the page, one JSON array of each row's values in column order
-    (`jsonb_array_elements`), into one INSERT … ON CONFLICT DO UPDATE. Django's
-    `bulk_create` compiles and adapts each of the ~20,000 values of a 999-row page in
-    Python, which was most of a page's cost (bench/mirror_page.py); one `json.dumps` of
-    the page is a small part of it (arrays, not objects: a third less to encode and
-    parse than with the column names in every row)."""
-    document = json.dumps([list(row.values()) for row in rows], check_circular=False)
-    with connection.cursor() as cursor:
-        cursor.execute(
-            _rows_upsert_sql(tuple(rows[0])),
-            [tenant.organization_id, tenant.pk, read_at, document],
-        )
+    """The page in one INSERT … ON CONFLICT DO UPDATE of a JSON document PostgreSQL
+    unpacks (`directory.json_insert`): Django's `bulk_create` compiled and adapted each of
+    the ~20,000 values of a 999-row page in Python, most of a page's cost
+    (bench/mirror_page.py)."""
+    json_rows_insert(
+        MirroredUser,
+        fixed={"organization": tenant.organization_id, "tenant": tenant.pk, "read_at": read_at},
+        rows=rows,
+        conflict=("tenant", "microsoft_id"),
+    )
 
 
 def mirrored_users_upsert_orm(*, tenant: Tenant, read_at: datetime, rows: list[dict]) -> None:
@@ -213,32 +210,6 @@ def mirrored_users_upsert_orm(*, tenant: Tenant, read_at: datetime, rows: list[d
         unique_fields=["tenant", "microsoft_id"],
         update_fields=["organization", "read_at", *(c for c in rows[0] if c != "microsoft_id")],
     )
-
-
-@functools.cache
-def _rows_upsert_sql(columns: tuple[str, ...]) -> str:
-    """The upsert of `mirrored_users_upsert_json` for rows of these columns (the rows'
-    keys, which are the fields' names), each row a JSON array `r` of their values."""
-    meta = MirroredUser._meta
-    quote = connection.ops.quote_name
-    fields = [meta.get_field(name) for name in columns]
-    page = [quote(meta.get_field(n).column) for n in ("organization", "tenant", "read_at")]
-    inserted = [*page, *(quote(f.column) for f in fields)]
-    updated = [c for c in inserted if c not in (quote("tenant_id"), quote("microsoft_id"))]
-    values = ", ".join(_json_element_sql(index, f) for index, f in enumerate(fields))
-    return (
-        f"INSERT INTO {quote(meta.db_table)} ({', '.join(inserted)}) "  # noqa: S608 - names from the model
-        f"SELECT %s, %s, %s, {values} FROM jsonb_array_elements(%s::jsonb) AS r "
-        f"ON CONFLICT ({quote('tenant_id')}, {quote('microsoft_id')}) DO UPDATE SET "
-        + ", ".join(f"{c} = EXCLUDED.{c}" for c in updated)
-    )
-
-
-def _json_element_sql(index: int, field) -> str:
-    """Element `index` of the row array `r` as the field's column type."""
-    if field.get_internal_type() == "JSONField":
-        return f"r -> {index}"
-    return f"(r ->> {index})::{field.db_type(connection)}"
 
 
 @dataclass

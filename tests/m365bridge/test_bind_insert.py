@@ -31,7 +31,7 @@ def test_a_bulk_bind_inserts_every_binding_in_one_statement_with_each_users_valu
     inserts = [
         q["sql"] for q in queries.captured_queries if q["sql"].startswith(f'INSERT INTO "{table}"')
     ]
-    assert len(inserts) == 1 and "jsonb_to_recordset" in inserts[0]
+    assert len(inserts) == 1 and "jsonb_array_elements" in inserts[0]
     run = BindRun.objects.get(tenant=tenant)
     for person, result in zip(people, results, strict=True):
         stored = UserBinding.objects.get(user=person)
