@@ -8,11 +8,25 @@ import pytest
 
 from directory import services as directory_services
 from m365bridge.models import MirroredGroup, MirroredUser
+from m365bridge.services import imports
 from m365bridge.sync import reconcile
 
 from .provisioning import employee
 
 ACCOUNT_PASSWORD = "Gx7#mWq2-Lp9zR"
+
+
+def email_taken_after_planning(monkeypatch, acme, alice, ms, local) -> None:
+    """Another admin creates a Stratus user with `local`'s address after an import chunk
+    checked its emails and before it inserts them: the chunk's insert fails whole."""
+    planned = imports._planned
+
+    def another_admin_meanwhile(*args, **kwargs):
+        chosen = planned(*args, **kwargs)
+        employee(acme, alice, ms, local)
+        return chosen
+
+    monkeypatch.setattr(imports, "_planned", another_admin_meanwhile)
 
 
 def add_account(ms, local, **attrs):

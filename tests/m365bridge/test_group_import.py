@@ -18,11 +18,11 @@ from directory import services as directory_services
 from directory.models import Group, User
 from m365bridge import import_selectors, services
 from m365bridge.models import GroupBinding, ImportJob, MirroredGroup, Tenant, TenantMirror
-from m365bridge.services import group_imports, imports
+from m365bridge.services import group_imports
 from m365bridge.sync import group_mirror, group_reconcile, reconcile
 from m365bridge.tenants import tenant_graph_session
 
-from .importing import add_account, mirrored
+from .importing import add_account, email_taken_after_planning, mirrored
 from .provisioning import employee, graph_log, log_mark, sync
 
 pytest_plugins = ["tests.m365bridge.provisioning", "tests.m365bridge.importing"]
@@ -489,14 +489,7 @@ def test_a_member_imported_one_by_one_after_a_race_joins_the_group_too(
     add_account(ms, "raced")
     reconciled(tenant)
     imported(alice, tenant, users=[f"ann@{domain}"], groups=["Sales"])
-    planned = imports._planned
-
-    def another_admin_meanwhile(*args, **kwargs):
-        chosen = planned(*args, **kwargs)
-        employee(acme, alice, ms, "raced")
-        return chosen
-
-    monkeypatch.setattr(imports, "_planned", another_admin_meanwhile)
+    email_taken_after_planning(monkeypatch, acme, alice, ms, "raced")
 
     job = imported(alice, tenant, users=[f"cal@{domain}", f"raced@{domain}"])
 

@@ -13,7 +13,7 @@ from m365bridge.models import ImportItem, ImportJob, MirroredUser, UserBinding
 from m365bridge.services import imports
 from m365bridge.sync import reconcile
 
-from .importing import add_account, mirrored
+from .importing import add_account, email_taken_after_planning, mirrored
 from .provisioning import (
     EMPLOYEE_PASSWORD,
     account,
@@ -116,14 +116,7 @@ def test_an_email_taken_while_a_chunk_imports_fails_that_user_and_the_others_imp
     for name in ("raced", "calm", "quiet"):
         add_account(ms, name)
     reconciled(tenant)
-    planned = imports._planned
-
-    def another_admin_meanwhile(*args, **kwargs):
-        chosen = planned(*args, **kwargs)
-        employee(acme, alice, ms, "raced")
-        return chosen
-
-    monkeypatch.setattr(imports, "_planned", another_admin_meanwhile)
+    email_taken_after_planning(monkeypatch, acme, alice, ms, "raced")
 
     job = imported(alice, tenant, f"raced@{domain}", f"calm@{domain}", f"quiet@{domain}")
 
