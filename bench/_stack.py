@@ -221,20 +221,37 @@ class BenchStack:
         )
 
 
-def django_against_graphsim(*, database_url: str, sim, app) -> None:
-    """Recreate the bench database and set Django up in this process, pointed at
-    graphsim with Stratus's app registration there, migrated (in-process benches)."""
+def bench_database_url(name: str) -> str:
+    """The database an in-process bench recreates: BENCH_DATABASE_URL, else
+    `stratus_bench_<name>` on the local PostgreSQL (its name must contain "bench")."""
+    return os.environ.get(
+        "BENCH_DATABASE_URL", f"postgres://postgres@127.0.0.1:5432/stratus_bench_{name}"
+    )
+
+
+def bench_organization():
+    """The organization an in-process bench works in, and its owner (signed up)."""
+    from directory import services
+
+    return services.organization_signup(
+        name="Bench",
+        email="owner@owner-bench.example",
+        password="Bench-Owner-Passw0rd!",
+        first_name="Owner",
+        last_name="Bench",
+    )
+
+
+def django_in_process(*, database_url: str, env: dict | None = None) -> None:
+    """Recreate the bench database and set Django up in this process on it, migrated,
+    with no Redis (in-process benches) and `env` on top."""
     recreate_database(database_url)
     os.environ.update(
         {
             "DATABASE_URL": database_url,
             "DJANGO_SETTINGS_MODULE": "config.settings",
             "REDIS_URL": "",
-            "M365_CLIENT_ID": app["clientId"],
-            "M365_CLIENT_SECRET": app["secret"],
-            "M365_LOGIN_URL": sim.base_url,
-            "M365_GRAPH_URL": sim.base_url,
-            "M365_CA_BUNDLE": sim.ca_path,
+            **(env or {}),
         }
     )
     import django
@@ -243,6 +260,20 @@ def django_against_graphsim(*, database_url: str, sim, app) -> None:
     from django.core.management import call_command
 
     call_command("migrate", verbosity=0)
+
+
+def django_against_graphsim(*, database_url: str, sim, app) -> None:
+    """`django_in_process`, pointed at graphsim with Stratus's app registration there."""
+    django_in_process(
+        database_url=database_url,
+        env={
+            "M365_CLIENT_ID": app["clientId"],
+            "M365_CLIENT_SECRET": app["secret"],
+            "M365_LOGIN_URL": sim.base_url,
+            "M365_GRAPH_URL": sim.base_url,
+            "M365_CA_BUNDLE": sim.ca_path,
+        },
+    )
 
 
 def burst_floor_seconds(writes: int, time_scale: float) -> float:

@@ -24,9 +24,9 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
-DATABASE_URL = os.environ.get(
-    "BENCH_DATABASE_URL", "postgres://postgres@127.0.0.1:5432/stratus_bench_group"
-)
+from bench._stack import bench_database_url  # noqa: E402
+
+DATABASE_URL = bench_database_url("group")
 
 from bench._stack import burst_floor_seconds, django_against_graphsim  # noqa: E402
 

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import argparse
 import math
-import os
 import resource
 import secrets
 import statistics
@@ -28,9 +27,9 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
-DATABASE_URL = os.environ.get(
-    "BENCH_DATABASE_URL", "postgres://postgres@127.0.0.1:5432/stratus_bench_import"
-)
+from bench._stack import bench_database_url, bench_organization  # noqa: E402
+
+DATABASE_URL = bench_database_url("import")
 PAGE_MEDIAN_TARGET_MS = 150
 MEMORY_TARGET_MB = 300
 IMPORT_TARGET_S = 30
@@ -274,7 +273,6 @@ def main() -> int:  # noqa: PLR0915 (one scenario, told in order)
         from django.db import connection
         from django.test import Client
 
-        from directory import services as directory_services
         from m365bridge import services
         from m365bridge.graph.tenant import tenant_graph
         from m365bridge.models import GroupBinding, MirroredGroup, MirroredUser
@@ -284,13 +282,7 @@ def main() -> int:  # noqa: PLR0915 (one scenario, told in order)
         big_tid, big_domain = graphsim_tenant(sim, app, users=args.users, groups=args.groups)
         small_tid, small_domain = graphsim_tenant(sim, app, users=args.small, groups=10)
         say(f"graphsim: tenants generated in {time.monotonic() - started:.1f} s")
-        organization, owner = directory_services.organization_signup(
-            name="Bench",
-            email="owner@owner-bench.example",
-            password="Bench-Owner-Passw0rd!",
-            first_name="Owner",
-            last_name="Bench",
-        )
+        organization, owner = bench_organization()
         organization.mfa_required_for_admins = False  # the bench signs in with a password
         organization.save(update_fields=["mfa_required_for_admins"])
         big = stratus_tenant(organization, owner, big_tid, big_domain, "Bench 50k")

@@ -17,7 +17,6 @@ from __future__ import annotations
 import argparse
 import importlib
 import math
-import os
 import secrets
 import shutil
 import sys
@@ -26,9 +25,9 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
-DATABASE_URL = os.environ.get(
-    "BENCH_DATABASE_URL", "postgres://postgres@127.0.0.1:5432/stratus_bench_import_photos"
-)
+from bench._stack import bench_database_url, bench_organization  # noqa: E402
+
+DATABASE_URL = bench_database_url("import_photos")
 IMPORT_TARGET_S = 30
 BATCH = 20
 
@@ -54,7 +53,6 @@ def main() -> int:
         from django.conf import settings
 
         settings.MEDIA_ROOT = media
-        from directory import services as directory_services
         from m365bridge import services
         from m365bridge.capabilities import APPLICATION_PERMISSIONS
         from m365bridge.graph.tenant import tenant_graph
@@ -77,13 +75,7 @@ def main() -> int:
             directory_roles=["User Administrator"],
         )
         with_photo = sum(1 for u in sim.control.users(tid) if u["hasPhoto"])
-        organization, owner = directory_services.organization_signup(
-            name="Bench",
-            email="owner@owner-bench.example",
-            password="Bench-Owner-Passw0rd!",
-            first_name="Owner",
-            last_name="Bench",
-        )
+        organization, owner = bench_organization()
         tenant = base.stratus_tenant(organization, owner, tid, domain, "Bench photos")
         tenant_graph(tenant=tenant, budget=False).get("organization")
         assert reconcile.tenant_reconcile(tenant_id=tenant.pk).outcome == "succeeded"

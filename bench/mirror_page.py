@@ -29,9 +29,9 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
-DATABASE_URL = os.environ.get(
-    "BENCH_DATABASE_URL", "postgres://postgres@127.0.0.1:5432/stratus_bench_mirror"
-)
+from bench._stack import bench_database_url, bench_organization  # noqa: E402
+
+DATABASE_URL = bench_database_url("mirror")
 PAGE_SIZE = 999
 # What a page may cost on our side for the first read to stay within 1.2x of a minimal
 # client on the 2-core machine (issue 12).
@@ -41,18 +41,9 @@ from _cpu import cpu_seconds  # noqa: E402
 
 
 def setup_django() -> None:
-    from _stack import recreate_database
+    from bench._stack import django_in_process
 
-    recreate_database(DATABASE_URL)
-    os.environ.update(
-        {"DATABASE_URL": DATABASE_URL, "DJANGO_SETTINGS_MODULE": "config.settings", "REDIS_URL": ""}
-    )
-    import django
-
-    django.setup()
-    from django.core.management import call_command
-
-    call_command("migrate", verbosity=0)
+    django_in_process(database_url=DATABASE_URL)
 
 
 def accounts(count: int, domain: str) -> list[dict]:
@@ -141,18 +132,11 @@ def main() -> int:
     args = parser.parse_args()
     setup_django()
 
-    from directory import services as directory_services
     from m365bridge.models import MirroredUser, Tenant, TenantDomain
     from m365bridge.sync.mirror import MirrorRound
     from m365bridge.sync.reconcile import SELECT_TEXT
 
-    organization, owner = directory_services.organization_signup(
-        name="Bench",
-        email="owner@owner-bench.example",
-        password="Bench-Owner-Passw0rd!",
-        first_name="Owner",
-        last_name="Bench",
-    )
+    organization, owner = bench_organization()
     domain = "mirror-bench.example"
     tenant = Tenant.objects.create(
         organization=organization,

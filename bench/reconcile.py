@@ -21,7 +21,6 @@ run in this process, as a worker would run them; requests are counted by graphsi
 from __future__ import annotations
 
 import argparse
-import os
 import secrets
 import statistics
 import sys
@@ -30,9 +29,9 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
-DATABASE_URL = os.environ.get(
-    "BENCH_DATABASE_URL", "postgres://postgres@127.0.0.1:5432/stratus_bench_reconcile"
-)
+from bench._stack import bench_database_url  # noqa: E402
+
+DATABASE_URL = bench_database_url("reconcile")
 
 
 def say(message: str) -> None:
