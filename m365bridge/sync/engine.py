@@ -43,11 +43,14 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
+from functools import cached_property
 
 from django.conf import settings
 from django.db import connection, transaction
 from django.db.models import Q
 from django.utils import timezone
+
+from directory.rows_load import RowsLoad
 
 from .. import graph
 from ..events import tenant_event
@@ -78,6 +81,16 @@ class Kind:
 
     def event(self, row, type_: str, *, outcome: str = "success", details=None) -> None:
         row_event(row, type_, outcome=outcome, details=details)
+
+    @cached_property
+    def claimed_load(self) -> RowsLoad:
+        """Claimed rows, with `related` and the actor of each intent."""
+        return RowsLoad(self.model, related=(*self.related, "intent_actor"))
+
+    @cached_property
+    def locked_load(self) -> RowsLoad:
+        """Rows locked to record outcomes (their related objects come from the claim)."""
+        return RowsLoad(self.model, lock=True)
 
 
 def row_event(row, type_: str, *, outcome: str = "success", details=None) -> None:
@@ -147,13 +160,7 @@ def claim(
         if not urgent_only and len(ids) < limit:
             # The rows just claimed are no longer due (their lease runs until `until`).
             ids += _claim_first(due_rows, limit - len(ids), token=token, until=until)
-        if not ids:
-            return []
-        return list(
-            kind.model.objects.filter(pk__in=ids)
-            .select_related(*kind.related, "intent_actor")
-            .order_by("pk")
-        )
+        return kind.claimed_load.by_pk(ids)
 
 
 def _claim_first(rows, limit: int, *, token: str, until) -> list[int]:
