@@ -43,7 +43,8 @@ class _Table:
 class RowsLoad:
     """`RowsLoad(Binding, related=("user", "tenant__organization")).by_pk(keys)`: the
     rows with those keys in key order, each with its related objects cached on it, as
-    `Binding.objects.filter(pk__in=keys).select_related(...).order_by("pk")` gives them.
+    `Binding.objects.filter(pk__in=keys).select_related(...).order_by("pk")` gives them,
+    except that an object several rows point at (their tenant) is one shared instance.
     `lock=True` locks the model's own rows (`FOR UPDATE OF`) for the transaction."""
 
     def __init__(self, model, *, related: Iterable[str] = (), lock: bool = False):
@@ -61,7 +62,8 @@ class RowsLoad:
         sql, tables = self._statement()
         with connection.cursor() as cursor:
             cursor.execute(sql, [keys])
-            return [self._instances(tables, row) for row in cursor.fetchall()]
+            shared: dict = {}
+            return [self._instances(tables, row, shared) for row in cursor.fetchall()]
 
     def _orm(self, keys: list) -> list:
         rows = self.model.objects.filter(pk__in=keys).select_related(*self.related)
@@ -137,21 +139,30 @@ class RowsLoad:
         )
 
     @staticmethod
-    def _instances(tables: list[_Table], row: tuple):
+    def _instances(tables: list[_Table], row: tuple, shared: dict):
+        """The row's instances. Objects many rows point at (their tenant, its
+        organization, the admin who asked) are made once per load and shared by those
+        rows, as `prefetch_related` shares them."""
         made: list = [None] * len(tables)
+        reused = [False] * len(tables)
         for number, table in enumerate(tables):
             values = row[table.start : table.start + len(table.attnames)]
             parent = made[table.parent] if table.parent is not None else None
-            if table.parent is not None and parent is None:
-                continue  # under a parent that a LEFT JOIN did not find
-            if table.converters:
-                values = list(values)
-                for index, (found, col) in table.converters:
-                    for convert in found:
-                        values[index] = convert(values[index], col, connection)
-            instance = None
-            if table.parent is None or values[table.pk] is not None:
+            if table.parent is not None and (parent is None or reused[table.parent]):
+                continue  # not found by a LEFT JOIN, or already hung on a shared parent
+            key = (number, values[table.pk])
+            instance = shared.get(key) if not table.link or not table.link.one_to_one else None
+            if instance is not None:
+                reused[number] = True
+            elif table.parent is None or values[table.pk] is not None:
+                if table.converters:
+                    values = list(values)
+                    for index, (found, col) in table.converters:
+                        for convert in found:
+                            values[index] = convert(values[index], col, connection)
                 instance = table.model.from_db(connection.alias, table.attnames, values)
+                if table.link is not None and not table.link.one_to_one:
+                    shared[key] = instance
             made[number] = instance
             if parent is not None:
                 table.link.set_cached_value(parent, instance)

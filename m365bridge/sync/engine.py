@@ -42,7 +42,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from functools import cached_property
 
 from django.conf import settings
@@ -86,6 +86,11 @@ class Kind:
     def claimed_load(self) -> RowsLoad:
         """Claimed rows, with `related` and the actor of each intent."""
         return RowsLoad(self.model, related=(*self.related, "intent_actor"))
+
+    @cached_property
+    def claim_statements(self) -> dict:
+        """The claim's compiled statements by shape (`_claim_statement`)."""
+        return {}
 
     @cached_property
     def locked_load(self) -> RowsLoad:
@@ -153,38 +158,71 @@ def claim(
     now = timezone.now()
     until = now + lease_length()
     with transaction.atomic():
-        due_rows = due(kind.model, now=now, tenant_id=tenant_id, ready=kind.ready)
         ids = []
         if kind.urgent is not None:
-            ids = _claim_first(due_rows.filter(kind.urgent), limit, token=token, until=until)
+            ids = _claim_first(
+                kind, True, limit, tenant_id=tenant_id, now=now, token=token, until=until
+            )
         if not urgent_only and len(ids) < limit:
             # The rows just claimed are no longer due (their lease runs until `until`).
-            ids += _claim_first(due_rows, limit - len(ids), token=token, until=until)
+            ids += _claim_first(
+                kind,
+                False,
+                limit - len(ids),
+                tenant_id=tenant_id,
+                now=now,
+                token=token,
+                until=until,
+            )
         return kind.claimed_load.by_pk(ids)
 
 
-def _claim_first(rows, limit: int, *, token: str, until) -> list[int]:
-    """Claim the first `limit` of `rows` by primary key that no other transaction holds,
-    in one statement (an UPDATE of the keys a locking SELECT picks, returning them).
-    Only keys are selected: a plan that is poor because the statistics lag behind a bulk
-    bind still costs little (the rows themselves are read for these keys only)."""
-    meta = rows.model._meta
-    locked = (
-        rows.order_by("pk")
-        .select_for_update(skip_locked=True, of=("self",))
-        .values_list("pk", flat=True)[:limit]
-    )
-    sql, params = locked.query.sql_with_params()
-    quote = connection.ops.quote_name
-    table, pk = quote(meta.db_table), quote(meta.pk.column)
-    token_field, until_field = meta.get_field("claim_token"), meta.get_field("claimed_until")
+# What a claim statement is built with once per kind, then replaced by each call's values.
+_NOW = datetime(2001, 2, 3, 4, 5, 6, 789012, tzinfo=UTC)
+_TENANT = -190_283_746
+
+
+def _claim_first(
+    kind: Kind, urgent: bool, limit: int, *, tenant_id, now, token, until
+) -> list[int]:
+    """Claim the first `limit` due rows of the tenant (only security-relevant ones when
+    `urgent`) by primary key that no other transaction holds, in one statement (an UPDATE
+    of the keys a locking SELECT picks, returning them). Only keys are selected: a plan
+    that is poor because the statistics lag behind a bulk bind still costs little."""
+    sql, params = _claim_statement(kind, urgent, limit)
+    until = kind.model._meta.get_field("claimed_until").get_db_prep_save(until, connection)
+    values = [now if p == _NOW else tenant_id if p == _TENANT else p for p in params]
     with connection.cursor() as cursor:
-        cursor.execute(
-            f"UPDATE {table} SET {quote(token_field.column)} = %s, "  # noqa: S608 - names from the model
-            f"{quote(until_field.column)} = %s WHERE {pk} IN ({sql}) RETURNING {pk}",
-            [token, until_field.get_db_prep_save(until, connection), *params],
-        )
+        cursor.execute(sql, [token, until, *values])
         return [key for (key,) in cursor.fetchall()]
+
+
+def _claim_statement(kind: Kind, urgent: bool, limit: int) -> tuple[str, list]:
+    """The claim's SQL and parameters, compiled by Django once per kind and shape (the
+    compile cost more than the statement itself): "now" and the tenant stand as
+    `_NOW` and `_TENANT` among the parameters."""
+    key = (urgent, limit)
+    if key not in kind.claim_statements:
+        rows = due(kind.model, now=_NOW, tenant_id=_TENANT, ready=kind.ready)
+        if urgent:
+            rows = rows.filter(kind.urgent)
+        locked = (
+            rows.order_by("pk")
+            .select_for_update(skip_locked=True, of=("self",))
+            .values_list("pk", flat=True)[:limit]
+        )
+        sql, params = locked.query.sql_with_params()
+        meta = kind.model._meta
+        quote = connection.ops.quote_name
+        table, pk = quote(meta.db_table), quote(meta.pk.column)
+        token_column = quote(meta.get_field("claim_token").column)
+        until_column = quote(meta.get_field("claimed_until").column)
+        kind.claim_statements[key] = (
+            f"UPDATE {table} SET {token_column} = %s, {until_column} = %s "  # noqa: S608 - names from the model
+            f"WHERE {pk} IN ({sql}) RETURNING {pk}",
+            list(params),
+        )
+    return kind.claim_statements[key]
 
 
 def claims_release(kind: Kind, token: str) -> None:

@@ -52,6 +52,9 @@ def test_rows_come_with_the_values_and_related_objects_select_related_gives(
         assert _values(got.tenant.organization) == _values(want.tenant.organization)
         assert got.user.m365_binding is got  # the one-to-one's reverse side is set too
     assert loaded[0].known_properties["proxyAddresses"] == ["smtp:a@b.c"]
+    # What many rows point at is one object, as prefetch_related gives it.
+    assert loaded[0].tenant is loaded[2].tenant and loaded[0].intent_actor is loaded[2].intent_actor
+    assert loaded[0].user is not loaded[2].user
     assert seen[1][2] is None and loaded[1].intent_actor is None  # a LEFT JOIN found none
     assert seen[0] == (people[0].email, acme.slug, alice.email)
 
