@@ -62,7 +62,12 @@ def _insert_sql(model, fixed: tuple, own: tuple, conflict: tuple, returning: tup
 
 
 def _element(index: int, field) -> str:
-    """Element `index` of the row array `r` as the field's column type."""
+    """Element `index` of the row array `r` as the field's column type; text as `text`,
+    so a value too long for its column is refused as a plain INSERT refuses it (a cast to
+    varchar(n) would cut it short without a word)."""
     if field.get_internal_type() == "JSONField":
         return f"r -> {index}"
-    return f"(r ->> {index})::{field.db_type(connection)}"
+    db_type = field.db_type(connection)
+    if db_type.startswith("varchar("):
+        db_type = "text"
+    return f"(r ->> {index})::{db_type}"

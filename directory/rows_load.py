@@ -41,19 +41,22 @@ class _Table:
 
 
 class RowsLoad:
-    """`RowsLoad(Binding, related=("user", "tenant__organization")).by_pk(keys)`: the
-    rows with those keys in key order, each with its related objects cached on it, as
-    `Binding.objects.filter(pk__in=keys).select_related(...).order_by("pk")` gives them,
-    except that an object several rows point at (their tenant) is one shared instance.
-    `lock=True` locks the model's own rows (`FOR UPDATE OF`) for the transaction."""
+    """`RowsLoad(Binding, related=("user", "tenant__organization")).load(keys)`: the
+    rows with those primary keys in key order, each with its related objects cached on
+    it, as `Binding.objects.filter(pk__in=keys).select_related(...).order_by("pk")` gives
+    them, except that an object several rows point at (their tenant) is one shared
+    instance. `key` names another field to look rows up by (ordered by it, then by
+    primary key); `lock=True` locks the model's own rows (`FOR UPDATE OF`) for the
+    transaction."""
 
-    def __init__(self, model, *, related: Iterable[str] = (), lock: bool = False):
+    def __init__(self, model, *, related: Iterable[str] = (), lock: bool = False, key: str = "pk"):
         self.model = model
         self.related = tuple(related)
         self.lock = lock
+        self.key = model._meta.pk if key == "pk" else model._meta.get_field(key)
         self._built: tuple[str, list[_Table]] | None = None
 
-    def by_pk(self, keys: Iterable) -> list:
+    def load(self, keys: Iterable) -> list:
         keys = list(keys)
         if not keys:
             return []
@@ -66,10 +69,11 @@ class RowsLoad:
             return [self._instances(tables, row, shared) for row in cursor.fetchall()]
 
     def _orm(self, keys: list) -> list:
-        rows = self.model.objects.filter(pk__in=keys).select_related(*self.related)
+        rows = self.model.objects.filter(**{f"{self.key.attname}__in": keys})
+        rows = rows.select_related(*self.related)
         if self.lock:
             rows = rows.select_for_update(of=("self",))
-        return list(rows.order_by("pk"))
+        return list(rows.order_by(self.key.attname, "pk"))
 
     def _statement(self) -> tuple[str, list[_Table]]:
         # Built on first use, when the connection (its quoting and converters) is known.
@@ -103,10 +107,12 @@ class RowsLoad:
             columns += [f"{table.alias}.{quote(f.column)}" for f in fields]
             start += len(fields)
         meta = self.model._meta
+        key, pk = quote(self.key.column), quote(meta.pk.column)
+        order = f"t0.{pk}" if self.key.primary_key else f"t0.{key}, t0.{pk}"
         sql = (
             f"SELECT {', '.join(columns)} FROM {quote(meta.db_table)} t0 "  # noqa: S608 - names from the models
             + " ".join(joins)
-            + f" WHERE t0.{quote(meta.pk.column)} = ANY(%s) ORDER BY t0.{quote(meta.pk.column)}"
+            + f" WHERE t0.{key} = ANY(%s) ORDER BY {order}"
         )
         if self.lock:
             sql += " FOR UPDATE OF t0"

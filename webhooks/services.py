@@ -23,6 +23,7 @@ from django.utils import timezone
 from audit.services import event_record
 from directory import encryption
 from directory.errors import InvalidInput
+from directory.rows_load import RowsLoad
 
 from . import signing, transport
 from .models import Delivery, Endpoint, Stream
@@ -178,6 +179,10 @@ def _clean(*, url: str, description: str, event_types) -> dict:
 
 
 # --- the outbox -------------------------------------------------------------------------
+# An organization's endpoints, from SQL built once: every recorded batch of events asks.
+_ENDPOINTS = RowsLoad(Endpoint, key="organization")
+
+
 def on_events_recorded(events) -> None:
     """audit's subscriber: runs in the transaction that records `events`, so the events
     and their deliveries commit together or not at all (each organization's endpoints
@@ -188,9 +193,7 @@ def on_events_recorded(events) -> None:
             continue
         if event.organization_id not in endpoints_of:
             # Paused endpoints too: pausing holds delivery, it does not drop events.
-            endpoints_of[event.organization_id] = list(
-                Endpoint.objects.filter(organization_id=event.organization_id)
-            )
+            endpoints_of[event.organization_id] = _ENDPOINTS.load([event.organization_id])
         endpoints = [e for e in endpoints_of[event.organization_id] if e.matches(event.type)]
         if endpoints:
             _deliveries_create(event, endpoints)

@@ -87,7 +87,7 @@ def record_chunk(
 def _locked_rows(kind: Kind, pks: list[int], claimed: dict[int, object]) -> dict[int, object]:
     """The rows as they are now, locked in primary-key order, with the related objects
     of their claimed copies where those still apply and the actors read at once."""
-    rows = kind.locked_load.by_pk(pks)
+    rows = kind.locked_load.load(pks)
     names = {path.split("__")[0] for path in kind.related} | {"intent_actor"}
     stale = []  # rows whose actor changed since the claim
     for row in rows:

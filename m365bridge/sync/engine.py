@@ -174,7 +174,7 @@ def claim(
                 token=token,
                 until=until,
             )
-        return kind.claimed_load.by_pk(ids)
+        return kind.claimed_load.load(ids)
 
 
 # What a claim statement is built with once per kind, then replaced by each call's values.

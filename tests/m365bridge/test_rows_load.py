@@ -36,7 +36,7 @@ def test_rows_come_with_the_values_and_related_objects_select_related_gives(
 
     expected = list(UserBinding.objects.filter(pk__in=keys).select_related(*RELATED).order_by("pk"))
     with CaptureQueriesContext(connection) as queries:
-        loaded = RowsLoad(UserBinding, related=RELATED).by_pk(keys)
+        loaded = RowsLoad(UserBinding, related=RELATED).load(keys)
         # Every related object came with the rows: reading them costs no query.
         seen = [
             (r.user.email, r.tenant.organization.slug, getattr(r.intent_actor, "email", None))
@@ -61,13 +61,13 @@ def test_rows_come_with_the_values_and_related_objects_select_related_gives(
 
 def test_no_keys_load_nothing_without_a_query(db):
     with CaptureQueriesContext(connection) as queries:
-        assert RowsLoad(UserBinding, related=RELATED).by_pk([]) == []
+        assert RowsLoad(UserBinding, related=RELATED).load([]) == []
     assert len(queries) == 0
 
 
 def test_only_forward_foreign_keys_can_be_loaded(db):
     with pytest.raises(ValueError, match="photo: only forward foreign keys"):
-        RowsLoad(UserBinding, related=("photo",)).by_pk([1])
+        RowsLoad(UserBinding, related=("photo",)).load([1])
 
 
 def test_locked_rows_stay_locked_until_the_transaction_ends(
@@ -90,10 +90,20 @@ def test_locked_rows_stay_locked_until_the_transaction_ends(
             connections.close_all()
 
     with transaction.atomic():
-        (row,) = user_outcomes.USERS.locked_load.by_pk([key])
+        (row,) = user_outcomes.USERS.locked_load.load([key])
         worker = threading.Thread(target=other_worker)
         worker.start()
         worker.join()
 
     assert row.pk == key
     assert others_saw == []  # the row was locked: a SKIP LOCKED select passed it by
+
+
+def test_rows_can_be_looked_up_by_another_field(acme, alice, ms, tenant):
+    people = [employee(acme, alice, ms, f"keyed{i}") for i in range(3)]
+    services.users_bind(actor=alice, tenant=tenant, users=people)
+
+    loaded = RowsLoad(UserBinding, key="tenant").load([tenant.pk, -1])
+
+    expected = UserBinding.objects.filter(tenant=tenant).order_by("pk")
+    assert [r.pk for r in loaded] == [b.pk for b in expected] and len(loaded) == 3
