@@ -6,5 +6,6 @@ class DirectoryConfig(AppConfig):
 
     def ready(self):
         # Each sign-in counts as a recent check for dangerous actions (directory.reauth);
-        # each sign-out forgets its session row (directory.signins).
-        from . import reauth, signins  # noqa: F401
+        # each sign-out forgets its session row (directory.signins); `lookups` registers
+        # `__in_array` (one array parameter instead of a placeholder per value).
+        from . import lookups, reauth, signins  # noqa: F401

@@ -70,9 +70,8 @@ def retained_passwords_take(*, users: list[User], tenant_name: str) -> dict[int,
     """The retained passwords of these users that Microsoft would accept (user id →
     encrypted password), removed from the store: their bindings hold them now. A copy
     Microsoft would refuse is dropped; that user's binding is password pending."""
-    rows = RetainedPassword.objects.filter(
-        user__in=[u.pk for u in users], expires_at__gt=timezone.now()
-    )
+    keys = [u.pk for u in users]
+    rows = RetainedPassword.objects.filter(user_id__in_array=keys, expires_at__gt=timezone.now())
     by_user = {u.pk: u for u in users}
     taken = {}
     for row in rows:
@@ -85,7 +84,7 @@ def retained_passwords_take(*, users: list[User], tenant_name: str) -> dict[int,
         )
         if not problems:
             taken[row.user_id] = row.password_encrypted
-    RetainedPassword.objects.filter(user__in=[u.pk for u in users]).delete()
+    RetainedPassword.objects.filter(user_id__in_array=keys).delete()
     return taken
 
 
