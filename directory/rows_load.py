@@ -20,7 +20,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
-from django.db import connection
+from django.db import connection, connections
 from django.db.models import ForeignKey
 
 
@@ -45,15 +45,33 @@ class RowsLoad:
     rows with those primary keys in key order, each with its related objects cached on
     it, as `Binding.objects.filter(pk__in=keys).select_related(...).order_by("pk")` gives
     them, except that an object several rows point at (their tenant) is one shared
-    instance. `key` names another field to look rows up by (ordered by it, then by
-    primary key); `lock=True` locks the model's own rows (`FOR UPDATE OF`) for the
-    transaction."""
+    instance. `apart` paths are loaded as `related` ones but with one more statement,
+    for the distinct objects the rows point at (what `prefetch_related` does): for an
+    object every row shares, such as the tenant of a claimed chunk with its token cache,
+    one copy read instead of one per row. `key` names another field to look rows up by
+    (ordered by it, then by primary key); `lock=True` locks the model's own rows (`FOR
+    UPDATE OF`) for the transaction."""
 
-    def __init__(self, model, *, related: Iterable[str] = (), lock: bool = False, key: str = "pk"):
+    def __init__(
+        self,
+        model,
+        *,
+        related: Iterable[str] = (),
+        apart: Iterable[str] = (),
+        lock: bool = False,
+        key: str = "pk",
+    ):
         self.model = model
         self.related = tuple(related)
         self.lock = lock
         self.key = model._meta.pk if key == "pk" else model._meta.get_field(key)
+        self.apart = []  # (the root's foreign key, the load of what it points at)
+        for path in apart:
+            name, _, rest = path.partition("__")
+            link = model._meta.get_field(name)
+            if not isinstance(link, ForeignKey) or link.one_to_one:
+                raise ValueError(f"{path}: only many-to-one foreign keys can be loaded apart")
+            self.apart.append((link, RowsLoad(link.related_model, related=(rest,) if rest else ())))
         self._built: tuple[str, list[_Table]] | None = None
 
     def load(self, keys: Iterable) -> list:
@@ -66,14 +84,26 @@ class RowsLoad:
         with connection.cursor() as cursor:
             cursor.execute(sql, [keys])
             shared: dict = {}
-            return [self._instances(tables, row, shared) for row in cursor.fetchall()]
+            here = connections[connection.alias]  # the proxy costs a lookup per use
+            rows = [self._instances(tables, row, shared, here) for row in cursor.fetchall()]
+        for link, load in self.apart:
+            found = {o.pk: o for o in load.load({getattr(r, link.attname) for r in rows} - {None})}
+            for row in rows:
+                link.set_cached_value(row, found.get(getattr(row, link.attname)))
+        return rows
 
     def _orm(self, keys: list) -> list:
         rows = self.model.objects.filter(**{f"{self.key.attname}__in": keys})
-        rows = rows.select_related(*self.related)
+        rows = rows.select_related(*self.related, *(self._apart_paths()))
         if self.lock:
             rows = rows.select_for_update(of=("self",))
         return list(rows.order_by(self.key.attname, "pk"))
+
+    def _apart_paths(self) -> list[str]:
+        return [
+            "__".join([link.name, *load.related]) if load.related else link.name
+            for link, load in self.apart
+        ]
 
     def _statement(self) -> tuple[str, list[_Table]]:
         # Built on first use, when the connection (its quoting and converters) is known.
@@ -145,7 +175,7 @@ class RowsLoad:
         )
 
     @staticmethod
-    def _instances(tables: list[_Table], row: tuple, shared: dict):
+    def _instances(tables: list[_Table], row: tuple, shared: dict, here):
         """The row's instances. Objects many rows point at (their tenant, its
         organization, the admin who asked) are made once per load and shared by those
         rows, as `prefetch_related` shares them."""
@@ -165,8 +195,8 @@ class RowsLoad:
                     values = list(values)
                     for index, (found, col) in table.converters:
                         for convert in found:
-                            values[index] = convert(values[index], col, connection)
-                instance = table.model.from_db(connection.alias, table.attnames, values)
+                            values[index] = convert(values[index], col, here)
+                instance = table.model.from_db(here.alias, table.attnames, values)
                 if table.link is not None and not table.link.one_to_one:
                     shared[key] = instance
             made[number] = instance

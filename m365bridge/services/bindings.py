@@ -232,14 +232,18 @@ def bindings_insert_json(template: UserBinding, rows: list[dict], *, users: list
     # The instances as loaded rows (`from_db`): copying the template per row was a third
     # of the bind's CPU.
     names = [f.attname for f in meta.concrete_fields]
-    base = {name: getattr(template, name) for name in names}
+    base = [getattr(template, name) for name in names]
+    at = [names.index(meta.get_field(key).attname) for key in rows[0]]
+    pk_at = names.index(meta.pk.attname)
     cached = [f for f in meta.concrete_fields if f.is_relation and f.is_cached(template)]
     user_field = meta.get_field("user")
     created = []
     for row, user in zip(rows, users, strict=True):
-        values = {**base, **{meta.get_field(k).attname: v for k, v in row.items()}}
-        values["id"] = ids[user.pk]
-        binding = UserBinding.from_db(connection.alias, names, [values[n] for n in names])
+        values = base.copy()
+        for index, value in zip(at, row.values(), strict=True):
+            values[index] = value
+        values[pk_at] = ids[user.pk]
+        binding = UserBinding.from_db(connection.alias, names, values)
         for relation in cached:
             relation.set_cached_value(binding, relation.get_cached_value(template))
         user_field.set_cached_value(binding, user)

@@ -107,3 +107,22 @@ def test_rows_can_be_looked_up_by_another_field(acme, alice, ms, tenant):
 
     expected = UserBinding.objects.filter(tenant=tenant).order_by("pk")
     assert [r.pk for r in loaded] == [b.pk for b in expected] and len(loaded) == 3
+
+
+def test_what_every_row_shares_can_be_read_once_apart(acme, alice, ms, tenant):
+    people = [employee(acme, alice, ms, f"apart{i}") for i in range(3)]
+    services.users_bind(actor=alice, tenant=tenant, users=people)
+    keys = list(UserBinding.objects.filter(user__in=people).values_list("pk", flat=True))
+
+    with CaptureQueriesContext(connection) as queries:
+        loaded = RowsLoad(UserBinding, related=("user",), apart=("tenant__organization",)).load(
+            keys
+        )
+        names = [r.tenant.organization.slug for r in loaded]
+
+    assert len(queries) == 2  # the rows, then their one tenant with its organization
+    assert "audit" not in queries[1]["sql"] and queries[1]["sql"].count("FROM") == 1
+    assert names == [acme.slug] * 3 and loaded[0].tenant is loaded[2].tenant
+    assert _values(loaded[0].tenant) == _values(tenant)
+    with pytest.raises(ValueError, match="user: only many-to-one"):
+        RowsLoad(UserBinding, apart=("user",))

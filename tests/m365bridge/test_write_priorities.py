@@ -56,7 +56,8 @@ def test_security_relevant_changes_are_claimed_before_queued_creates(acme, alice
 
 def test_a_claim_locks_and_leases_its_rows_in_one_statement_per_pass(acme, alice, ms, tenant):
     """Security-relevant rows, then the others: each pass one UPDATE of the keys its
-    locking SELECT picks (returning them), then one SELECT of the rows claimed."""
+    locking SELECT picks (returning them), then one SELECT of the rows claimed and one of
+    the tenant they share."""
     (suspended,) = bound(acme, alice, ms, tenant, ["held"])
     newcomers = [employee(acme, alice, ms, f"few{i}") for i in range(3)]
     services.users_bind(actor=alice, tenant=tenant, users=newcomers)
@@ -67,7 +68,8 @@ def test_a_claim_locks_and_leases_its_rows_in_one_statement_per_pass(acme, alice
 
     statements = [q["sql"] for q in queries.captured_queries]
     statements = [s for s in statements if s.split()[0] in ("SELECT", "UPDATE")]
-    assert [s.split()[0] for s in statements] == ["UPDATE", "UPDATE", "SELECT"]
+    assert [s.split()[0] for s in statements] == ["UPDATE", "UPDATE", "SELECT", "SELECT"]
+    assert '"m365bridge_tenant"' in statements[3].split("WHERE")[0].split("JOIN")[0]
     assert all("SKIP LOCKED" in s and "RETURNING" in s for s in statements[:2])
     expected = UserBinding.objects.filter(user__in=[suspended, *newcomers]).order_by("pk")
     assert [b.pk for b in claimed] == list(expected.values_list("pk", flat=True))
