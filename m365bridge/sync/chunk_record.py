@@ -15,12 +15,13 @@ row never loses the others, and no event is written twice.
 
 from __future__ import annotations
 
+import functools
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 
 from django.db import connection, transaction
-from django.db.models import JSONField
+from django.db.models import DateField, DateTimeField, Field, JSONField
 
 from audit.services import events_batched
 from directory.models import User
@@ -131,8 +132,11 @@ def rows_update(rows: list, *, loaded: dict[int, dict] | None = None) -> None:
             row.save()
         return
     meta = type(rows[0])._meta
-    fields = [f for f in meta.concrete_fields if not f.primary_key]
-    values = [[f.pre_save(row, False) for f in fields] for row in rows]
+    fields, plain = _saved_fields(type(rows[0]))
+    values = [
+        [getattr(row, f.attname) if simple else f.pre_save(row, False) for f, simple in plain]
+        for row in rows
+    ]
     if loaded is not None:
         fields, values = _changed_only(fields, values, [loaded[row.pk] for row in rows])
     pk = meta.pk
@@ -154,6 +158,16 @@ def rows_update(rows: list, *, loaded: dict[int, dict] | None = None) -> None:
     )
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
+
+
+@functools.cache
+def _saved_fields(model) -> tuple[list, list[tuple]]:
+    """The fields an update saves, each with whether its `pre_save` only reads the value
+    (every field but those that set one, `auto_now`, or customise it)."""
+    fields = [f for f in model._meta.concrete_fields if not f.primary_key]
+    reading = (Field.pre_save, DateField.pre_save, DateTimeField.pre_save)
+    plain = [(f, type(f).pre_save in reading and not getattr(f, "auto_now", False)) for f in fields]
+    return fields, plain
 
 
 def _changed_only(fields: list, values: list[list], loaded: list[dict]) -> tuple[list, list]:

@@ -180,9 +180,30 @@ def claim(
         return kind.claimed_load.load(ids)
 
 
-# What a claim statement is built with once per kind, then replaced by each call's values.
+# What a statement compiled once (`compiled_once`) is built with, then replaced by each
+# call's values (`compiled_values`).
 _NOW = datetime(2001, 2, 3, 4, 5, 6, 789012, tzinfo=UTC)
 _TENANT = -190_283_746
+
+
+def compiled_once(cache: dict, key, build: Callable) -> tuple[str, list]:
+    """The SQL and parameters of the queryset `build(now, tenant_id)` gives, compiled by
+    Django once per `key` into `cache` (for the statements every chunk of a sync runs,
+    whose compile cost more than running them): "now" and the tenant stand as `_NOW` and
+    `_TENANT` among the parameters until `compiled_values` puts each call's in."""
+    if key not in cache:
+        cache[key] = compiled(build)
+    return cache[key]
+
+
+def compiled(build: Callable) -> tuple[str, list]:
+    """`build(_NOW, _TENANT)`'s SQL and parameters (`compiled_once`)."""
+    sql, params = build(_NOW, _TENANT).query.sql_with_params()
+    return sql, list(params)
+
+
+def compiled_values(params: list, *, now, tenant_id) -> list:
+    return [now if p == _NOW else tenant_id if p == _TENANT else p for p in params]
 
 
 def _claim_first(
@@ -194,27 +215,28 @@ def _claim_first(
     that is poor because the statistics lag behind a bulk bind still costs little."""
     sql, params = _claim_statement(kind, urgent, limit)
     until = kind.model._meta.get_field("claimed_until").get_db_prep_save(until, connection)
-    values = [now if p == _NOW else tenant_id if p == _TENANT else p for p in params]
+    values = compiled_values(params, now=now, tenant_id=tenant_id)
     with connection.cursor() as cursor:
         cursor.execute(sql, [token, until, *values])
         return [key for (key,) in cursor.fetchall()]
 
 
 def _claim_statement(kind: Kind, urgent: bool, limit: int) -> tuple[str, list]:
-    """The claim's SQL and parameters, compiled by Django once per kind and shape (the
-    compile cost more than the statement itself): "now" and the tenant stand as
-    `_NOW` and `_TENANT` among the parameters."""
+    """The claim's UPDATE around the locking SELECT, compiled once per kind and shape."""
     key = (urgent, limit)
     if key not in kind.claim_statements:
-        rows = due(kind.model, now=_NOW, tenant_id=_TENANT, ready=kind.ready)
-        if urgent:
-            rows = rows.filter(kind.urgent)
-        locked = (
-            rows.order_by("pk")
-            .select_for_update(skip_locked=True, of=("self",))
-            .values_list("pk", flat=True)[:limit]
-        )
-        sql, params = locked.query.sql_with_params()
+
+        def locking(now, tenant_id):
+            rows = due(kind.model, now=now, tenant_id=tenant_id, ready=kind.ready)
+            if urgent:
+                rows = rows.filter(kind.urgent)
+            return (
+                rows.order_by("pk")
+                .select_for_update(skip_locked=True, of=("self",))
+                .values_list("pk", flat=True)[:limit]
+            )
+
+        sql, params = compiled(locking)
         meta = kind.model._meta
         quote = connection.ops.quote_name
         table, pk = quote(meta.db_table), quote(meta.pk.column)
@@ -223,7 +245,7 @@ def _claim_statement(kind: Kind, urgent: bool, limit: int) -> tuple[str, list]:
         kind.claim_statements[key] = (
             f"UPDATE {table} SET {token_column} = %s, {until_column} = %s "  # noqa: S608 - names from the model
             f"WHERE {pk} IN ({sql}) RETURNING {pk}",
-            list(params),
+            params,
         )
     return kind.claim_statements[key]
 

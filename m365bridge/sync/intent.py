@@ -89,11 +89,25 @@ def member_account_changed(
     members_accounts_changed(tenant_id=tenant_id, changes=[(user_id, microsoft_ids, actor_id)])
 
 
+def _groups_bound(tenant_id: int) -> bool:
+    """Whether the tenant has group bindings: asked after every chunk of accounts, in SQL
+    of its own (Django's compile of the query cost more than running it)."""
+    meta = GroupBinding._meta
+    quote = connection.ops.quote_name
+    tenant = quote(meta.get_field("tenant").column)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT 1 FROM {quote(meta.db_table)} WHERE {tenant} = %s LIMIT 1",  # noqa: S608 - names from the model
+            [tenant_id],
+        )
+        return cursor.fetchone() is not None
+
+
 def members_accounts_changed(*, tenant_id: int, changes) -> None:
     """`member_account_changed` for many members at once (a chunk of accounts just
     created): `changes` are (user_id or None, microsoft_ids, actor_id). A tenant
     without group bindings costs one query."""
-    if not changes or not GroupBinding.objects.filter(tenant_id=tenant_id).exists():
+    if not changes or not _groups_bound(tenant_id):
         return
     by_actor: dict[int | None, tuple[set, set]] = {}
     for user_id, microsoft_ids, actor_id in changes:

@@ -24,7 +24,7 @@ from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
 from datetime import timedelta
 
 from django.conf import settings
-from django.db import connections
+from django.db import connection, connections
 from django.db.models import Min, Q
 from django.utils import timezone
 
@@ -156,23 +156,33 @@ class _UrgentElsewhere:
     seconds (one query on the index of due rows whose account exists)."""
 
     EVERY = 0.25
+    STATEMENTS: dict = {}  # the query, compiled once (`engine.compiled_once`)
 
     def __init__(self, tenant_id: int):
         self.tenant_id = tenant_id
         self.looked = time.monotonic()
 
+    @staticmethod
+    def _others(now, tenant_id):
+        """Up to five other tenants with security-relevant changes due."""
+        kind = users.USERS
+        return (
+            engine.due(kind.model, now=now, ready=kind.ready)
+            .filter(kind.urgent, tenant__status=Tenant.CONNECTED)
+            .exclude(tenant_id=tenant_id)
+            .values_list("tenant_id", flat=True)
+            .distinct()[:5]
+        )
+
     def serve(self) -> None:
         if time.monotonic() - self.looked < self.EVERY:
             return
         self.looked = time.monotonic()
-        kind = users.USERS
-        others = list(
-            engine.due(kind.model, now=timezone.now(), ready=kind.ready)
-            .filter(kind.urgent, tenant__status=Tenant.CONNECTED)
-            .exclude(tenant_id=self.tenant_id)
-            .values_list("tenant_id", flat=True)
-            .distinct()[:5]
-        )
+        sql, params = engine.compiled_once(self.STATEMENTS, "others", self._others)
+        values = engine.compiled_values(params, now=timezone.now(), tenant_id=self.tenant_id)
+        with connection.cursor() as cursor:
+            cursor.execute(sql, values)
+            others = [tenant_id for (tenant_id,) in cursor.fetchall()]
         for other in others:
             try:
                 tenant_sync(tenant_id=other, time_limit=5.0, urgent_only=True)

@@ -175,3 +175,4 @@ def test_a_chunk_is_saved_with_only_the_columns_its_outcomes_changed(acme, alice
     assert [rows[b.pk].lifecycle_note for b in claimed] == ["", "only this row", ""]
     assert all(r.state == "provisioned" and not r.needs_sync for r in rows.values())
     assert sorted(r.user_label for r in rows.values()) == sorted(p.email for p in people)
+    assert all(rows[b.pk].updated_at > b.updated_at for b in claimed)  # auto_now still set
