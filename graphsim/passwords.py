@@ -71,10 +71,18 @@ def is_acceptable(password: str, *, names: tuple[str, ...] = (), strong: bool = 
     return _ban_score(password, names) >= 5
 
 
+@functools.cache
+def _banned_terms() -> frozenset[str]:
+    """The banned terms as a password is compared with them (translated once: every
+    password set asks)."""
+    return frozenset(t.translate(SUBSTITUTIONS) for t in BANNED_TERMS)
+
+
 def _ban_score(password: str, names: tuple[str, ...]) -> int:
     text = password.lower().translate(SUBSTITUTIONS)
-    terms = {t.translate(SUBSTITUTIONS) for t in BANNED_TERMS}
-    terms |= {n.lower().translate(SUBSTITUTIONS) for n in names if n and len(n) >= 4}
+    terms = _banned_terms() | {
+        n.lower().translate(SUBSTITUTIONS) for n in names if n and len(n) >= 4
+    }
     points = 0
     for term in sorted(terms, key=len, reverse=True):
         found = _find_fuzzy(text, term)
