@@ -108,12 +108,23 @@ def _locked_rows(kind: Kind, pks: list[int], claimed: dict[int, object]) -> dict
 
 def scalars_loaded(row) -> dict[str, object]:
     """The row's values as loaded, but for its mutable ones (JSON), which an update may
-    change in place: what `rows_update` compares with to leave unchanged columns out."""
-    return {
-        f.attname: getattr(row, f.attname)
-        for f in type(row)._meta.concrete_fields
-        if not f.primary_key and not isinstance(f, JSONField)
-    }
+    change in place: what `rows_update` compares with to leave unchanged columns out. An
+    empty JSON value is kept as a new empty one of its type (an update that fills the
+    row's own in place then shows as a change); any other JSON counts as changed."""
+    loaded = {}
+    for f in _scalar_fields(type(row)):
+        value = getattr(row, f.attname)
+        if isinstance(f, JSONField):
+            if type(value) not in (dict, list) or value:
+                continue
+            value = type(value)()
+        loaded[f.attname] = value
+    return loaded
+
+
+@functools.cache
+def _scalar_fields(model) -> list:
+    return [f for f in model._meta.concrete_fields if not f.primary_key]
 
 
 def rows_update(rows: list, *, loaded: dict[int, dict] | None = None) -> None:

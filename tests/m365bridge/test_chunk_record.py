@@ -152,6 +152,8 @@ def test_a_chunk_is_saved_with_only_the_columns_its_outcomes_changed(acme, alice
     def update(row):
         if row.pk == claimed[1].pk:
             row.lifecycle_note = "only this row"
+        if row.pk == claimed[2].pk:
+            row.drift["mail"] = True  # an empty JSON value filled in place is a change
         row.state = "provisioned"
         return True
 
@@ -167,12 +169,14 @@ def test_a_chunk_is_saved_with_only_the_columns_its_outcomes_changed(acme, alice
     assert whole is True
     [saved] = [q["sql"] for q in queries.captured_queries if q["sql"].startswith("UPDATE")]
     columns = saved.split(" FROM (VALUES")[0]
-    for changed in ("state", "lifecycle_note", "needs_sync", "claim_token", "updated_at"):
+    for changed in ("state", "lifecycle_note", "needs_sync", "claim_token", "updated_at", "drift"):
         assert f'"{changed}" = v."{changed}"' in columns
-    for unchanged in ("user_label", "organization_id", "password_encrypted", "created_at"):
+    left = ("user_label", "organization_id", "password_encrypted", "created_at")
+    for unchanged in (*left, "known_properties"):  # known_properties: still empty, as loaded
         assert f'"{unchanged}"' not in columns
     rows = {b.pk: b for b in UserBinding.objects.filter(user__in=people)}
     assert [rows[b.pk].lifecycle_note for b in claimed] == ["", "only this row", ""]
+    assert [rows[b.pk].drift for b in claimed] == [{}, {}, {"mail": True}]
     assert all(r.state == "provisioned" and not r.needs_sync for r in rows.values())
     assert sorted(r.user_label for r in rows.values()) == sorted(p.email for p in people)
     assert all(rows[b.pk].updated_at > b.updated_at for b in claimed)  # auto_now still set
