@@ -92,7 +92,7 @@ class Kind:
 
     @cached_property
     def claim_statements(self) -> dict:
-        """The claim's compiled statements by shape (`_claim_statement`)."""
+        """The claim's locking SELECTs, compiled once by shape (`_claim_statement`)."""
         return {}
 
     @cached_property
@@ -192,14 +192,9 @@ def compiled_once(cache: dict, key, build: Callable) -> tuple[str, list]:
     whose compile cost more than running them): "now" and the tenant stand as `_NOW` and
     `_TENANT` among the parameters until `compiled_values` puts each call's in."""
     if key not in cache:
-        cache[key] = compiled(build)
+        sql, params = build(_NOW, _TENANT).query.sql_with_params()
+        cache[key] = (sql, list(params))
     return cache[key]
-
-
-def compiled(build: Callable) -> tuple[str, list]:
-    """`build(_NOW, _TENANT)`'s SQL and parameters (`compiled_once`)."""
-    sql, params = build(_NOW, _TENANT).query.sql_with_params()
-    return sql, list(params)
 
 
 def compiled_values(params: list, *, now, tenant_id) -> list:
@@ -222,32 +217,30 @@ def _claim_first(
 
 
 def _claim_statement(kind: Kind, urgent: bool, limit: int) -> tuple[str, list]:
-    """The claim's UPDATE around the locking SELECT, compiled once per kind and shape."""
-    key = (urgent, limit)
-    if key not in kind.claim_statements:
+    """The claim: an UPDATE of the keys its locking SELECT picks, that SELECT compiled
+    once per kind and shape (`compiled_once`)."""
 
-        def locking(now, tenant_id):
-            rows = due(kind.model, now=now, tenant_id=tenant_id, ready=kind.ready)
-            if urgent:
-                rows = rows.filter(kind.urgent)
-            return (
-                rows.order_by("pk")
-                .select_for_update(skip_locked=True, of=("self",))
-                .values_list("pk", flat=True)[:limit]
-            )
-
-        sql, params = compiled(locking)
-        meta = kind.model._meta
-        quote = connection.ops.quote_name
-        table, pk = quote(meta.db_table), quote(meta.pk.column)
-        token_column = quote(meta.get_field("claim_token").column)
-        until_column = quote(meta.get_field("claimed_until").column)
-        kind.claim_statements[key] = (
-            f"UPDATE {table} SET {token_column} = %s, {until_column} = %s "  # noqa: S608 - names from the model
-            f"WHERE {pk} IN ({sql}) RETURNING {pk}",
-            params,
+    def locking(now, tenant_id):
+        rows = due(kind.model, now=now, tenant_id=tenant_id, ready=kind.ready)
+        if urgent:
+            rows = rows.filter(kind.urgent)
+        return (
+            rows.order_by("pk")
+            .select_for_update(skip_locked=True, of=("self",))
+            .values_list("pk", flat=True)[:limit]
         )
-    return kind.claim_statements[key]
+
+    sql, params = compiled_once(kind.claim_statements, (urgent, limit), locking)
+    meta = kind.model._meta
+    quote = connection.ops.quote_name
+    table, pk = quote(meta.db_table), quote(meta.pk.column)
+    token_column = quote(meta.get_field("claim_token").column)
+    until_column = quote(meta.get_field("claimed_until").column)
+    return (
+        f"UPDATE {table} SET {token_column} = %s, {until_column} = %s "  # noqa: S608 - names from the model
+        f"WHERE {pk} IN ({sql}) RETURNING {pk}",
+        params,
+    )
 
 
 def claims_release(kind: Kind, token: str) -> None:
